@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+// Dense-motion input of the LivePortrait warping network, fused.
+//
+// With the align-corners lattice L over the feature's (D, H, W) and K keypoint
+// pairs, group 0 is the feature sampled at L and group k (1..K) the feature
+// sampled at L - kp_driving[k-1] + kp_source[k-1] (trilinear, zeros padding,
+// align_corners=False). Channel 0 of each group is the Gaussian heatmap
+// difference exp(-|p - kd|^2 / (2 var)) - exp(-|p - ks|^2 / (2 var)) (zero for group 0).
+#pragma once
+
+#include "common/isa.h"
+#include "common/strided_view.h"
+
+namespace pyavatar {
+namespace cpu {
+
+struct DeformFeaturesParams {
+  StridedView<const float, 5> feature;     // (N, C, D, H, W)
+  StridedView<const float, 3> kp_source;   // (N, K, 3)
+  StridedView<const float, 3> kp_driving;  // (N, K, 3)
+  float kp_variance = 0.01f;
+  float* output = nullptr;  // (N, K+1, C+1, D, H, W), contiguous
+};
+
+PYAVATAR_DECLARE_ISA_VARIANTS(void deform_features(const DeformFeaturesParams& p))
+inline void deform_features(const DeformFeaturesParams& p) { PYAVATAR_ISA_DISPATCH(deform_features, p); }
+
+}  // namespace cpu
+}  // namespace pyavatar
