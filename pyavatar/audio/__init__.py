@@ -1,0 +1,1 @@
+"""Audio input and speech features (stage 1 of audio → motion → render → outputs)."""

@@ -1,0 +1,7 @@
+"""``python -m pyavatar.cli`` runs the command line."""
+
+import sys
+
+from pyavatar.cli import main
+
+sys.exit(main())

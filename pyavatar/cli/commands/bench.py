@@ -1,0 +1,12 @@
+"""``pyavatar bench SUITE``: run a benchmark suite (see :mod:`pyavatar.bench`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from pyavatar.bench import add_suite_parsers
+
+    p = sub.add_parser("bench", help="time pyavatar against in-process references")
+    add_suite_parsers(p.add_subparsers(dest="suite", metavar="SUITE", required=True))

@@ -1,0 +1,1 @@
+"""Face-parameter space and face geometry shared by motion, renderers and outputs."""

@@ -1,0 +1,1 @@
+"""Audio → motion: lip engines, procedural motion and learned motion generators."""
