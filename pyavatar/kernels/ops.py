@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from pyavatar.kernels._checks import check_equal, check_tensor
-from pyavatar.kernels.dispatch import get_backend, select
+from pyavatar.kernels.dispatch import KernelBackend, select
 
 _FLOATS = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 MAX_HEAD_DIM = 512
@@ -25,12 +25,17 @@ def _compiling() -> bool:
     return torch.compiler.is_compiling()
 
 
+def _run_backend(op: str, ref: Tensor, backend: str) -> KernelBackend:
+    """Backend for a custom-op call; ``""`` selects automatically (at run time, not trace time)."""
+    return select(op, ref.device, ref.dtype, backend or None)
+
+
 # ----------------------------------------------------------------------------- grid_sample_3d
 
 
 @torch.library.custom_op("pyavatar::grid_sample_3d", mutates_args=())
 def _grid_sample_3d_op(input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool, backend: str) -> Tensor:
-    return get_backend(backend).grid_sample_3d(input, grid, padding_mode, align_corners)
+    return _run_backend("grid_sample_3d", input, backend).grid_sample_3d(input, grid, padding_mode, align_corners)
 
 
 @_grid_sample_3d_op.register_fake
@@ -70,10 +75,9 @@ def grid_sample_3d(
         raise ValueError(f"{op}: argument 'input' has an empty spatial axis: {tuple(input.shape)}")
     if input.numel() == 0 or grid.numel() == 0:
         return input.new_zeros((s["N"], s["C"], g["Do"], g["Ho"], g["Wo"]))
-    chosen = select(op, input.device, input.dtype, backend)
     if _compiling():
-        return torch.ops.pyavatar.grid_sample_3d(input, grid, padding_mode, bool(align_corners), chosen.name)
-    return chosen.grid_sample_3d(input, grid, padding_mode, bool(align_corners))
+        return torch.ops.pyavatar.grid_sample_3d(input, grid, padding_mode, bool(align_corners), backend or "")
+    return select(op, input.device, input.dtype, backend).grid_sample_3d(input, grid, padding_mode, bool(align_corners))
 
 
 # ----------------------------------------------------------------------------- deform_features
@@ -83,7 +87,7 @@ def grid_sample_3d(
 def _deform_features_op(
     feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float, backend: str
 ) -> Tensor:
-    return get_backend(backend).deform_features(feature, kp_source, kp_driving, kp_variance)
+    return _run_backend("deform_features", feature, backend).deform_features(feature, kp_source, kp_driving, kp_variance)
 
 
 @_deform_features_op.register_fake
@@ -140,10 +144,9 @@ def deform_features(
     if feature.numel() == 0:
         k = kp_source.shape[1]
         return feature.new_zeros((s["N"], k + 1, s["C"] + 1, s["D"], s["H"], s["W"]))
-    chosen = select(op, feature.device, feature.dtype, backend)
     if _compiling():
-        return torch.ops.pyavatar.deform_features(feature, kp_source, kp_driving, float(kp_variance), chosen.name)
-    return chosen.deform_features(feature, kp_source, kp_driving, float(kp_variance))
+        return torch.ops.pyavatar.deform_features(feature, kp_source, kp_driving, float(kp_variance), backend or "")
+    return select(op, feature.device, feature.dtype, backend).deform_features(feature, kp_source, kp_driving, float(kp_variance))
 
 
 # ----------------------------------------------------------------------------- dense_warp
@@ -153,7 +156,7 @@ def deform_features(
 def _dense_warp_op(
     feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool, backend: str
 ) -> tuple[Tensor, Tensor]:
-    warped, deformation = get_backend(backend).dense_warp(feature, mask, kp_source, kp_driving, return_deformation)
+    warped, deformation = _run_backend("dense_warp", feature, backend).dense_warp(feature, mask, kp_source, kp_driving, return_deformation)
     if deformation is None:
         deformation = feature.new_empty((0,))
     return warped, deformation
@@ -205,12 +208,12 @@ def dense_warp(
         warped = feature.new_zeros((f["N"], f["C"], m["D"], m["H"], m["W"]))
         deformation = feature.new_zeros((f["N"], m["D"], m["H"], m["W"], 3))
         return (warped, deformation) if return_deformation else warped
-    chosen = select(op, feature.device, feature.dtype, backend)
     if _compiling():
         warped, deformation = torch.ops.pyavatar.dense_warp(
-            feature, mask, kp_source, kp_driving, bool(return_deformation), chosen.name
+            feature, mask, kp_source, kp_driving, bool(return_deformation), backend or ""
         )
     else:
+        chosen = select(op, feature.device, feature.dtype, backend)
         warped, deformation = chosen.dense_warp(feature, mask, kp_source, kp_driving, bool(return_deformation))
     return (warped, deformation) if return_deformation else warped
 
@@ -223,7 +226,7 @@ def _relpos_attention_op(
     q: Tensor, k: Tensor, v: Tensor, pos: Tensor, pos_bias_u: Tensor, pos_bias_v: Tensor,
     key_mask: Tensor | None, left: int, right: int, scale: float, backend: str,
 ) -> Tensor:
-    return get_backend(backend).relpos_attention(q, k, v, pos, pos_bias_u, pos_bias_v, key_mask, left, right, scale)
+    return _run_backend("relpos_attention", q, backend).relpos_attention(q, k, v, pos, pos_bias_u, pos_bias_v, key_mask, left, right, scale)
 
 
 @_relpos_attention_op.register_fake
@@ -293,9 +296,8 @@ def relpos_attention(
     scale = dk**-0.5 if scale is None else float(scale)
     if q.numel() == 0:
         return q.new_zeros(q.shape)
-    chosen = select(op, q.device, q.dtype, backend)
     if _compiling():
         return torch.ops.pyavatar.relpos_attention(
-            q, k, v, pos, pos_bias_u, pos_bias_v, mask_u8, left, right, scale, chosen.name
+            q, k, v, pos, pos_bias_u, pos_bias_v, mask_u8, left, right, scale, backend or ""
         )
-    return chosen.relpos_attention(q, k, v, pos, pos_bias_u, pos_bias_v, mask_u8, left, right, scale)
+    return select(op, q.device, q.dtype, backend).relpos_attention(q, k, v, pos, pos_bias_u, pos_bias_v, mask_u8, left, right, scale)
