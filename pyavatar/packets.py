@@ -63,7 +63,7 @@ class FeatureChunk:
     """Speech features for ``T`` frames at ``frame_rate`` Hz.
 
     ``log_mel`` (T, 80) natural-log mel power, ``mfcc`` (T, 13) with c0 first,
-    ``rms`` (T,) linear RMS of the frame's window, ``voicing`` (T,) 0..1
+    ``rms`` (T,) linear RMS of the frame's own samples, ``voicing`` (T,) 0..1
     periodicity, ``f0`` (T,) Hz (0 where unvoiced). All float32.
     """
 

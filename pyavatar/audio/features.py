@@ -113,7 +113,8 @@ def _analyse(frames: np.ndarray) -> tuple[np.ndarray, ...]:
     power = np.abs(np.fft.rfft(xw, axis=1)) ** 2
     log_mel = np.log(np.maximum(power @ _MEL, 1e-10))
     mfcc = log_mel @ _DCT
-    rms = np.sqrt((xw**2).sum(axis=1) / (_WINDOW**2).sum())
+    own = frames[:, _LEAD : _LEAD + HOP]  # the frame's own 10 ms: sharp speech/silence edges
+    rms = np.sqrt((own**2).mean(axis=1))
     voicing, f0 = _pitch(frames)
     silent = rms < _SILENT_RMS
     voicing = np.where(silent, 0.0, voicing)

@@ -58,13 +58,18 @@ class Item:
     reference: Reference
 
 
-def n_frames(duration_s: float) -> int:
-    """Frames covering ``duration_s`` seconds at 25 fps (a partial last frame counts)."""
-    return int(np.ceil(round(duration_s * FPS, 6)))
+def n_frames(duration_s: float, fps: float = FPS) -> int:
+    """Frames covering ``duration_s`` seconds at ``fps`` (a partial last frame counts)."""
+    return int(np.ceil(round(duration_s * fps, 6)))
 
 
-def reference_from_phones(phones: list[tuple[str, float, float]], duration_s: float) -> Reference:
-    """Reference tracks from ``(ipa_name, start_s, end_s)`` phones (gaps count as silence)."""
+def reference_from_phones(
+    phones: list[tuple[str, float, float]], duration_s: float, fps: float = FPS
+) -> Reference:
+    """Reference tracks from ``(ipa_name, start_s, end_s)`` phones (gaps count as silence).
+
+    ``fps`` must divide 1000; the file format uses 25.
+    """
     n_ms = int(round(duration_s / _RES))
     label_idx = np.full(n_ms, LABELS.index("sil"), dtype=np.int64)
     jaw = np.zeros(n_ms)
@@ -78,8 +83,8 @@ def reference_from_phones(phones: list[tuple[str, float, float]], duration_s: fl
             t = t1
     win = np.hanning(int(_COARTIC_S / _RES) + 2)[1:-1]
     jaw = np.convolve(jaw, win / win.sum(), mode="same")
-    frames = n_frames(duration_s)
-    per = int(round(1 / FPS / _RES))
+    frames = n_frames(duration_s, fps)
+    per = int(round(1 / fps / _RES))
     pad = frames * per - n_ms
     jaw = np.pad(jaw, (0, pad)).reshape(frames, per)
     label_idx = np.pad(label_idx, (0, pad), constant_values=LABELS.index("sil")).reshape(frames, per)

@@ -5,8 +5,10 @@ padding (0.3-0.8 s) around it and a pause (0.15-0.6 s) between sentences.
 Phone timings come from libespeak-ng's phoneme events and are then checked
 against the audio: espeak marks the start of a stop at its release, so the
 silent closure would count as part of the preceding vowel (typically 30-40 ms
-too long); such boundaries, and the edges of pauses, are moved to the
-steepest energy change within 60 ms. References follow
+too long); such boundaries move to the steepest energy drop within 60 ms
+before (15 ms after) the mark, and the edges of pauses, which espeak also
+marks up to tens of ms early or late, move to the last drop / first rise of
+at least 10 dB within 60 ms. References follow
 :func:`pyavatar.evaluation.dataset.reference_from_phones`. A fraction of the
 files gets additive noise (white or pink, 5-20 dB SNR) and a synthetic room
 reverb; all get a random gain and speaking rate.
@@ -124,14 +126,19 @@ def refine_boundaries(phones: list[Phone], samples: np.ndarray, sr: int, stats: 
         if not (falling or rising):
             continue
         stats.checked += 1
+        into_stop = bool(falling and b.name)
         lo = max(int((b.start - _SEARCH_S) / hop), int(a.start / hop) + 4)
-        hi = min(int((b.start + (0.015 if falling else _SEARCH_S)) / hop), int(b.end / hop) - 2)
+        hi = min(int((b.start + (0.015 if into_stop else _SEARCH_S)) / hop), int(b.end / hop) - 2)
         if hi <= lo:
             continue
         seg = -d[lo:hi] if falling else d[lo:hi]
-        k = int(np.argmax(seg))
-        if seg[k] < _MIN_STEP_DB:
+        steps = np.flatnonzero(seg >= _MIN_STEP_DB)
+        if not len(steps):
             continue
+        if into_stop:  # the closure starts at the steepest drop
+            k = int(np.argmax(seg))
+        else:  # sound fades into a pause at the last drop, and starts from one at the first rise
+            k = int(steps[-1] if falling else steps[0])
         t = (lo + k) * hop
         if abs(t - b.start) >= 0.005:
             stats.moved += 1
