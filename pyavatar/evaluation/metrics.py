@@ -1,7 +1,10 @@
 """Lip-sync metrics on 25 fps tracks (see :mod:`pyavatar.evaluation.dataset`).
 
 - ``jaw_corr_speech`` / ``jaw_corr_all``: Pearson correlation of predicted and
-  reference ``jaw_open`` over speech frames (``speaking == 1``) / all frames.
+  reference ``jaw_open`` over speech frames (``speaking == 1``) / all frames;
+  pooled over files by concatenating their frames (so the engine must also be
+  consistent in scale across files). ``jaw_corr_speech_file_mean`` averages
+  the per-file speech correlations instead.
 - ``vowel_accuracy``: share of vowel frames (labelled aa/ih/ou/ee/oh) whose
   strongest predicted viseme is the label (a frame with no viseme counts as wrong).
 - ``silence_open_rate``: share of ``sil`` frames with predicted jaw_open > 0.15.
@@ -110,6 +113,7 @@ def summarize(counts: list[Counts]) -> dict[str, float]:
     return {
         "jaw_corr_speech": round(pearson(*sp), 4),
         "jaw_corr_all": round(pearson(*al), 4),
+        "jaw_corr_speech_file_mean": round(float(np.mean([pearson(*c.speech_pairs) for c in counts])), 4),
         "vowel_accuracy": round(sum(c.vowel_correct for c in counts) / vowels, 4) if vowels else 0.0,
         "silence_open_rate": round(sum(c.sil_open for c in counts) / sils, 4) if sils else 0.0,
         "best_lag_ms": int(lags[int(np.argmax(lag_corr))]),

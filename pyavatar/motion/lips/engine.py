@@ -1,7 +1,8 @@
 """DSP lip-sync engine (uLipSync-style): 100 Hz speech features → mouth shapes at video rate.
 
-Per 10 ms frame: a noise gate with an adaptive noise floor, hysteresis and
-hold decides whether the speaker is talking; loudness between the gate and a
+Per 10 ms frame: a noise gate with an adaptive noise floor (minimum of the
+last 2 s), hysteresis and hold decides whether the speaker is talking;
+loudness between the gate threshold (at most ``range_db`` below) and a slowly
 decaying peak gives the opening; MFCCs matched against the profile's vowel
 templates (whitened L2) give soft vowel weights; jaw opening is loudness times
 the weighted openness of the vowels, reduced on unvoiced frames. Attack /
@@ -10,7 +11,7 @@ release smoothing follows, then frames are averaged into video frames.
 Latency: features need 16 ms of audio past a 10 ms frame's centre; a video
 frame is complete with its last 10 ms frame, so at 25 fps a frame is ready
 31 ms after its centre, 21 ms at 50 fps and 19.3 ms at 60 fps. Attack smoothing
-(default 15 ms) adds a response lag of about that time constant. All of it
+(default 5 ms) adds a response lag of about that time constant. All of it
 stays under 60 ms.
 """
 
@@ -42,13 +43,14 @@ class LipSettings:
     ``sensitivity`` 0..1 moves the gate: higher opens on quieter speech.
     """
 
-    sensitivity: float = 0.5
-    attack: float = 0.015
-    release: float = 0.05
+    sensitivity: float = 0.6
+    attack: float = 0.005
+    release: float = 0.02
     viseme_smoothing: float = 0.03
-    hold: float = 0.08
+    hold: float = 0.03
     floor_window: float = 2.0
-    peak_decay_db_per_s: float = 6.0
+    peak_decay_db_per_s: float = 1.0
+    range_db: float = 30.0
     temperature: float = 4.0
     unvoiced_jaw: float = 0.45
     gamma: float = 1.0
@@ -117,6 +119,7 @@ class DspLipEngine:
         self._origin: int | None = None
 
     def _gate(self, db: float) -> tuple[bool, float]:
+        """Gate state and loudness level (0..1) of one 10 ms frame of ``db`` dBFS."""
         s = self.settings
         self._history.append(db)
         floor = min(self._history)
@@ -127,9 +130,9 @@ class DspLipEngine:
             self._hold_left -= _DT
             if self._hold_left <= 0:
                 self._open = False
-        self._peak = max(db, self._peak - s.peak_decay_db_per_s * _DT, threshold + 20.0)
-        close_at = threshold - 4.0
-        level = float(np.clip((db - close_at) / (self._peak - close_at), 0.0, 1.0))
+        self._peak = max(db, self._peak - s.peak_decay_db_per_s * _DT)
+        bottom = min(max(threshold - 4.0, self._peak - s.range_db), self._peak - 6.0)
+        level = float(np.clip((db - bottom) / (self._peak - bottom), 0.0, 1.0))
         return self._open and not self.muted, level
 
     def _frames(self, feats: FeatureChunk) -> np.ndarray:
