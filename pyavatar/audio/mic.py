@@ -95,6 +95,7 @@ class MicSource(AudioSource):
         block_ms: PortAudio block length.
         max_blocks: queue bound (oldest blocks dropped beyond it, counted in ``stats.dropped``).
         stall_timeout: seconds without audio after which the device counts as gone.
+        warm_up: extra time allowed for the first block (PulseAudio through ALSA takes ~1.3 s).
     """
 
     def __init__(
@@ -107,6 +108,7 @@ class MicSource(AudioSource):
         block_ms: float = 10.0,
         max_blocks: int = 200,
         stall_timeout: float = 2.0,
+        warm_up: float = 3.0,
     ) -> None:
         super().__init__(channel=channel, start_pts_ns=0)
         self.device = resolve_device(device)
@@ -120,6 +122,7 @@ class MicSource(AudioSource):
         self._captured = 0  # samples delivered by the driver so far (callback thread)
         self._position = 0  # stream position of the block being yielded
         self._stall = stall_timeout
+        self._warm_up = warm_up
         self._finished = threading.Event()
         self._stream: Any = None
         self._lock = threading.Lock()
@@ -135,6 +138,8 @@ class MicSource(AudioSource):
     def _callback(self, indata: np.ndarray, frames: int, t: Any, status: Any) -> None:
         if status.input_overflow:
             self.stats.overflows += 1
+        if self._captured == 0:  # the stream clock starts with the first block, not at start()
+            self.start_pts_ns = time.monotonic_ns() - frames * NS_PER_S // self._rate
         item = (self._captured, indata.copy())
         self._captured += frames
         with self._lock:
@@ -163,11 +168,10 @@ class MicSource(AudioSource):
                 f"cannot open {self.name} at {self._rate} Hz x {self._channels} ch: {e}; "
                 f"{_describe(list_input_devices())}"
             ) from e
-        self.start_pts_ns = time.monotonic_ns()
 
     def _blocks(self) -> Iterator[np.ndarray]:
         self.start()
-        last = time.monotonic()
+        last = time.monotonic() + self._warm_up  # some devices deliver their first block late
         while True:
             try:
                 self._position, block = self._queue.get(timeout=min(self._stall, 0.1))

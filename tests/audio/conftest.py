@@ -20,6 +20,7 @@ import pytest
 
 SINK = "pyavatar_spk"
 SOURCE = "pyavatar_mic"
+WARM_UP_S = 2.5
 
 
 @dataclass
@@ -43,7 +44,7 @@ class VirtualMic:
 
 
 def _missing() -> str | None:
-    for tool in ("pulseaudio", "pactl", "paplay"):
+    for tool in ("pulseaudio", "pactl", "paplay", "pacat"):
         if shutil.which(tool) is None:
             return f"{tool} not installed (Debian: pulseaudio pulseaudio-utils)"
     try:
@@ -91,7 +92,14 @@ def virtual_mic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualMic
 
         sd._terminate()  # PortAudio lists ALSA's "pulse" device only if a server answered at initialisation
         sd._initialize()
+        # keep-alive: a silent stream keeps the sink (and so the microphone) running from the start
+        keep_alive = subprocess.Popen(["pacat", "--playback", "-d", SINK, "--raw", "--rate=48000", "--channels=2",
+                                       "--format=s16le", "/dev/zero"], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(WARM_UP_S)
         yield VirtualMic(runtime, server)
+        keep_alive.terminate()
+        keep_alive.wait(timeout=5)
     finally:
         server.terminate()
         try:

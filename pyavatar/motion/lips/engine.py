@@ -51,9 +51,11 @@ class LipSettings:
     floor_window: float = 2.0
     peak_decay_db_per_s: float = 1.0
     range_db: float = 30.0
-    temperature: float = 4.0
+    temperature: float = 1.0
     unvoiced_jaw: float = 0.45
-    gamma: float = 1.0
+    vowel_distance: tuple[float, float] = (8.0, 25.0)
+    nonvowel_jaw: float = 0.4
+    gamma: float = 1.3
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sensitivity <= 1.0:
@@ -139,6 +141,9 @@ class DspLipEngine:
         """(T, D) per-10 ms rows: visemes(5), jaw, wide, round, speaking[, ovr(15)]."""
         s = self.settings
         dist = self.profile.distances(mfcc_vector(feats.mfcc))
+        d0, d1 = s.vowel_distance  # frames far from every vowel template (consonants) open less
+        vowelness = np.clip((d1 - dist.min(axis=1)) / (d1 - d0), 0.0, 1.0)
+        shape = s.nonvowel_jaw + (1 - s.nonvowel_jaw) * vowelness
         logits = -(dist - dist.min(axis=1, keepdims=True)) / s.temperature
         post = np.exp(logits)
         post /= post.sum(axis=1, keepdims=True)
@@ -150,7 +155,8 @@ class DspLipEngine:
             talking, level = self._gate(float(db[k]))
             voicing = float(feats.voicing[k])
             openness = float(post[k] @ OPENNESS)
-            target = level**s.gamma * openness * (s.unvoiced_jaw + (1 - s.unvoiced_jaw) * voicing) if talking else 0.0
+            voiced = s.unvoiced_jaw + (1 - s.unvoiced_jaw) * voicing
+            target = level**s.gamma * openness * voiced * float(shape[k]) if talking else 0.0
             a = a_up if target > self._jaw else a_down
             self._jaw = a * self._jaw + (1 - a) * target
             if talking:
