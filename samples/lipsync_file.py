@@ -42,7 +42,8 @@ def main() -> None:
         if mouth is None or frames is None:
             return
         energy = 20 * np.log10(frames.rms + 1e-9)
-        face = compose(mouth, idle.generate(len(mouth), mouth.speaking, frames.f0, energy), emotion.generate(len(mouth)))
+        motion = idle.generate(len(mouth), mouth.speaking, frames.f0, energy)
+        face = compose(mouth, motion, emotion.generate(len(mouth)))
         for i in range(len(face)):
             t = (mouth.pts_ns / 1e9) + i / FPS
             best = int(np.argmax(mouth.visemes[i]))

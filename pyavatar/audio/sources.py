@@ -104,7 +104,7 @@ class AudioSource(ABC):
             self.stats.samples += len(mono)
             yield chunk
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op unless a source holds a device
         """Release the underlying file or device (idempotent)."""
 
     def __enter__(self) -> AudioSource:

@@ -88,8 +88,8 @@ class Espeak:
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_ng_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_ng_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_ng_Synthesize.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                             ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]  # fmt: skip
+        u, p = ctypes.c_uint, ctypes.c_void_p
+        lib.espeak_ng_Synthesize.argtypes = [p, ctypes.c_size_t, u, ctypes.c_int, u, u, p, p]
         lib.espeak_SetSynthCallback.argtypes = [_Callback]
         options = _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA | _INIT_DONT_EXIT
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 200, None, options)

@@ -18,7 +18,7 @@ from pyavatar.audio.align import FeatureAligner
 from pyavatar.audio.analyzer import analyze
 from pyavatar.audio.sources import FileSource
 from pyavatar.evaluation.dataset import FPS, load_dataset
-from pyavatar.evaluation.metrics import OPEN_THRESHOLD, Counts, Prediction, count, summarize
+from pyavatar.evaluation.metrics import OPEN_THRESHOLD, Prediction, count, summarize
 from pyavatar.motion.lips.engine import DspLipEngine
 from pyavatar.motion.lips.profile import VowelProfile
 from pyavatar.packets import FeatureChunk, LipChunk
