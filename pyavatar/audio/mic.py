@@ -1,0 +1,198 @@
+"""Microphone capture through PortAudio (sounddevice).
+
+The PortAudio callback runs on a driver thread and only copies blocks into a
+bounded queue (oldest dropped and counted when the consumer falls behind).
+Iteration raises :class:`AudioDeviceError` when the device stops delivering
+audio for ``stall_timeout`` seconds or the stream aborts, so a vanished device
+never hangs the reader.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from pyavatar.audio.sources import AudioDeviceError, AudioSource
+from pyavatar.packets import NS_PER_S
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InputDevice:
+    """One capture device as PortAudio reports it."""
+
+    index: int
+    name: str
+    channels: int
+    default_rate: int
+    hostapi: str
+
+
+def _sounddevice() -> ModuleType:
+    try:
+        import sounddevice
+    except (ImportError, OSError) as e:  # OSError: PortAudio library missing
+        raise AudioDeviceError(f"microphone input needs sounddevice and PortAudio: {e}") from e
+    return sounddevice
+
+
+def list_input_devices() -> list[InputDevice]:
+    """Every device with at least one input channel."""
+    sd = _sounddevice()
+    apis = [a["name"] for a in sd.query_hostapis()]
+    return [
+        InputDevice(int(d["index"]), str(d["name"]), int(d["max_input_channels"]), int(d["default_samplerate"]),
+                    apis[d["hostapi"]] if d["hostapi"] < len(apis) else "?")
+        for d in sd.query_devices()
+        if d["max_input_channels"] > 0
+    ]  # fmt: skip
+
+
+def _describe(devices: list[InputDevice]) -> str:
+    if not devices:
+        return "no input devices found"
+    return "available input devices: " + "; ".join(
+        f"[{d.index}] {d.name!r} ({d.channels} ch, {d.default_rate} Hz, {d.hostapi})" for d in devices
+    )
+
+
+def resolve_device(device: int | str | None) -> InputDevice:
+    """The input device for an index, a case-insensitive name substring, or ``None`` (system default).
+
+    An exact name match wins over substring matches; among several substring
+    matches the lowest index is used.
+    """
+    devices = list_input_devices()
+    if device is None:
+        default = _sounddevice().default.device[0]
+        matches = [d for d in devices if d.index == default] or devices[:1]
+    elif isinstance(device, int) or (isinstance(device, str) and device.isdigit()):
+        matches = [d for d in devices if d.index == int(device)]
+    else:
+        key = device.lower()
+        matches = [d for d in devices if d.name.lower() == key] or [d for d in devices if key in d.name.lower()]
+    if not matches:
+        raise AudioDeviceError(f"input device {device!r} not found; {_describe(devices)}")
+    return matches[0]
+
+
+class MicSource(AudioSource):
+    """Live capture from ``device`` (index, name substring or ``None`` for the default).
+
+    Args:
+        sample_rate: capture rate; ``None`` uses the device's native rate.
+        channels: channels to open; ``None`` opens all of the device's channels (at most 2).
+        channel: channel to keep; ``None`` downmixes.
+        block_ms: PortAudio block length.
+        max_blocks: queue bound (oldest blocks dropped beyond it, counted in ``stats.dropped``).
+        stall_timeout: seconds without audio after which the device counts as gone.
+        warm_up: extra time allowed for the first block (PulseAudio through ALSA takes ~1.3 s).
+    """
+
+    def __init__(
+        self,
+        device: int | str | None = None,
+        *,
+        sample_rate: int | None = None,
+        channels: int | None = None,
+        channel: int | None = None,
+        block_ms: float = 10.0,
+        max_blocks: int = 200,
+        stall_timeout: float = 2.0,
+        warm_up: float = 3.0,
+    ) -> None:
+        super().__init__(channel=channel, start_pts_ns=0)
+        self.device = resolve_device(device)
+        self.name = f"input device [{self.device.index}] {self.device.name!r}"
+        self._rate = int(sample_rate or self.device.default_rate)
+        self._channels = channels or min(self.device.channels, 2)
+        if not 1 <= self._channels <= self.device.channels:
+            raise AudioDeviceError(f"{self.name}: channels={channels} but the device has {self.device.channels}")
+        self._block = max(1, round(block_ms * self._rate / 1000))
+        self._queue: queue.Queue[tuple[int, np.ndarray]] = queue.Queue(maxsize=max_blocks)
+        self._captured = 0  # samples delivered by the driver so far (callback thread)
+        self._position = 0  # stream position of the block being yielded
+        self._stall = stall_timeout
+        self._warm_up = warm_up
+        self._finished = threading.Event()
+        self._stream: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def sample_rate(self) -> int:
+        return self._rate
+
+    def _chunk_pts(self) -> int:
+        # dropped blocks leave gaps: stamp each block with its capture position
+        return self.start_pts_ns + self._position * NS_PER_S // self._rate
+
+    def _callback(self, indata: np.ndarray, frames: int, t: Any, status: Any) -> None:
+        if status.input_overflow:
+            self.stats.overflows += 1
+        if self._captured == 0:  # the stream clock starts with the first block, not at start()
+            self.start_pts_ns = time.monotonic_ns() - frames * NS_PER_S // self._rate
+        item = (self._captured, indata.copy())
+        self._captured += frames
+        with self._lock:
+            while True:
+                try:
+                    self._queue.put_nowait(item)
+                    return
+                except queue.Full:
+                    _, dropped = self._queue.get_nowait()
+                    self.stats.dropped += len(dropped)
+
+    def start(self) -> None:
+        """Open and start the stream (iteration does it on first use)."""
+        if self._stream is not None:
+            return
+        sd = _sounddevice()
+        try:
+            self._stream = sd.InputStream(
+                device=self.device.index, samplerate=self._rate, channels=self._channels, dtype="float32",
+                blocksize=self._block, callback=self._callback, finished_callback=self._finished.set,
+            )  # fmt: skip
+            self._stream.start()
+        except Exception as e:  # PortAudioError and friends: report the device and the alternatives
+            self._stream = None
+            raise AudioDeviceError(
+                f"cannot open {self.name} at {self._rate} Hz x {self._channels} ch: {e}; "
+                f"{_describe(list_input_devices())}"
+            ) from e
+
+    def _blocks(self) -> Iterator[np.ndarray]:
+        self.start()
+        last = time.monotonic() + self._warm_up  # some devices deliver their first block late
+        while True:
+            try:
+                self._position, block = self._queue.get(timeout=min(self._stall, 0.1))
+            except queue.Empty:
+                pass
+            else:
+                yield block
+                last = time.monotonic()
+                continue
+            if self._stream is None:
+                return  # closed by the application
+            if self._finished.is_set():
+                raise AudioDeviceError(f"{self.name} stopped: the stream ended (device unplugged or reset?)")
+            if time.monotonic() - last > self._stall:
+                raise AudioDeviceError(f"{self.name} delivered no audio for {self._stall:.1f} s (device gone?)")
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception as e:  # the device may already be gone
+                log.debug("closing %s: %s", self.name, e)

@@ -1,0 +1,1 @@
+"""Evaluation harnesses: lip-sync datasets, metrics, synthetic speech (espeak-ng) and profile training."""

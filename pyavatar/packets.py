@@ -1,0 +1,116 @@
+"""Timestamped packets shared by the pipeline stages (a leaf: imports nothing from pyavatar).
+
+Every packet carries ``pts_ns``, the time of its first sample or frame in
+nanoseconds on the stream clock (0 = start of a file, a monotonic time for
+live input). Frame-rate packets hold ``T`` frames; frame ``i`` covers
+``[pts_ns + i / frame_rate, pts_ns + (i + 1) / frame_rate)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NS_PER_S = 1_000_000_000
+
+#: VRM 1.0 lip-sync expressions, the column order of :attr:`LipChunk.visemes`.
+VRM_VISEMES: tuple[str, ...] = ("aa", "ih", "ou", "ee", "oh")
+#: Meta/Oculus OVRLipSync visemes, the column order of :attr:`LipChunk.ovr`.
+OVR_VISEMES: tuple[str, ...] = (
+    "sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou",
+)  # fmt: skip
+
+
+def _frames(name: str, a: np.ndarray, n: int, cols: int | None = None) -> None:
+    want = (n,) if cols is None else (n, cols)
+    if a.shape != want:
+        raise ValueError(f"{name}: expected shape {want}, got {a.shape}")
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """Mono float32 audio: ``samples`` (N,) in [-1, 1] at ``sample_rate`` Hz starting at ``pts_ns``."""
+
+    pts_ns: int
+    sample_rate: int
+    samples: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+        if self.samples.dtype != np.float32 or self.samples.ndim != 1:
+            raise ValueError(f"samples must be 1-D float32, got {self.samples.dtype} {self.samples.shape}")
+
+    @property
+    def pts(self) -> float:
+        """Start time in seconds."""
+        return self.pts_ns / NS_PER_S
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / self.sample_rate
+
+    @property
+    def end_pts_ns(self) -> int:
+        """Time just after the last sample, in nanoseconds."""
+        return self.pts_ns + round(len(self.samples) * NS_PER_S / self.sample_rate)
+
+
+@dataclass(frozen=True)
+class FeatureChunk:
+    """Speech features for ``T`` frames at ``frame_rate`` Hz.
+
+    ``log_mel`` (T, 80) natural-log mel power, ``mfcc`` (T, 13) with c0 first,
+    ``rms`` (T,) linear RMS of the frame's own samples, ``voicing`` (T,) 0..1
+    periodicity, ``f0`` (T,) Hz (0 where unvoiced). All float32.
+    """
+
+    pts_ns: int
+    frame_rate: float
+    log_mel: np.ndarray
+    mfcc: np.ndarray
+    rms: np.ndarray
+    voicing: np.ndarray
+    f0: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.rms)
+        _frames("log_mel", self.log_mel, n, self.log_mel.shape[1] if self.log_mel.ndim == 2 else -1)
+        _frames("mfcc", self.mfcc, n, self.mfcc.shape[1] if self.mfcc.ndim == 2 else -1)
+        _frames("voicing", self.voicing, n)
+        _frames("f0", self.f0, n)
+
+    def __len__(self) -> int:
+        return len(self.rms)
+
+
+@dataclass(frozen=True)
+class LipChunk:
+    """Mouth motion for ``T`` frames at ``frame_rate`` Hz, all float32 in 0..1.
+
+    ``visemes`` (T, 5) in :data:`VRM_VISEMES` order, ``jaw_open``, ``mouth_wide``,
+    ``mouth_round``, ``speaking`` (T,) (the smoothed noise-gate state), and
+    ``ovr`` (T, 15) in :data:`OVR_VISEMES` order when requested.
+    """
+
+    pts_ns: int
+    frame_rate: float
+    visemes: np.ndarray
+    jaw_open: np.ndarray
+    mouth_wide: np.ndarray
+    mouth_round: np.ndarray
+    speaking: np.ndarray
+    ovr: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.jaw_open)
+        _frames("visemes", self.visemes, n, len(VRM_VISEMES))
+        for name in ("mouth_wide", "mouth_round", "speaking"):
+            _frames(name, getattr(self, name), n)
+        if self.ovr is not None:
+            _frames("ovr", self.ovr, n, len(OVR_VISEMES))
+
+    def __len__(self) -> int:
+        return len(self.jaw_open)
