@@ -207,6 +207,11 @@ class SNConv2d(CheckpointMapped):
 
 
 def spectral_normalised(weight_orig: Tensor, u: Tensor, v: Tensor) -> Tensor:
-    """weight_orig / σ with σ = u · (W_mat v), as an eval-mode spectral norm computes it."""
-    sigma = torch.dot(u, torch.mv(weight_orig.reshape(weight_orig.shape[0], -1), v))
-    return weight_orig / sigma
+    """weight_orig / σ with σ = u · (W_mat v), as an eval-mode spectral norm computes it.
+
+    σ is accumulated in float64 so the result does not depend on BLAS blocking
+    or memory alignment.
+    """
+    w = weight_orig.double().reshape(weight_orig.shape[0], -1)
+    sigma = torch.dot(u.double(), torch.mv(w, v.double()))
+    return weight_orig / sigma.to(weight_orig.dtype)
