@@ -17,12 +17,38 @@ from pyavatar.render.liveportrait.weights import (
 
 __all__ = [
     "CheckpointError",
+    "CropParams",
+    "NeuralRenderer",
+    "NoFaceError",
+    "Portrait",
+    "PreparedPortrait",
     "LivePortraitConfig",
     "LivePortraitModels",
     "LivePortraitRenderer",
     "Motion",
     "SourceState",
     "convert_weights",
+    "load_image",
     "load_liveportrait",
+    "prepare_portrait",
     "relative_motion",
 ]
+
+_LAZY = {
+    "NeuralRenderer": "pyavatar.render.liveportrait.neural",
+    "PreparedPortrait": "pyavatar.render.liveportrait.neural",
+    "CropParams": "pyavatar.render.portrait",
+    "NoFaceError": "pyavatar.render.portrait",
+    "Portrait": "pyavatar.render.portrait",
+    "prepare_portrait": "pyavatar.render.portrait",
+    "load_image": "pyavatar.render.portrait",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Portrait-related names import OpenCV and Pillow, so they load on first use."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pyavatar.render' has no attribute {name!r}")

@@ -68,6 +68,20 @@ class LivePortraitModels(nn.Module):
             layouts[f"{STITCHING}.{sub}"] = checkpoint_layout(getattr(s, attr))
         return layouts
 
+    @torch.no_grad()
+    def randomize(self, seed: int = 0) -> LivePortraitModels:
+        """Fill every module with random checkpoint tensors (for demos and timing without real weights).
+
+        Kernels get a fan-in-scaled normal init, BatchNorm statistics plausible
+        ranges, spectral-norm vectors the converged singular vectors, and the
+        scale head a bias of 1.
+        The images are noise-like but the computation is the real one.
+        """
+        gen = torch.Generator().manual_seed(seed)
+        for name, layout in self.checkpoint_layouts().items():
+            self.load_state(name, _random_state(layout, gen), f"random weights (seed {seed})")
+        return self
+
     def load_state(self, name: str, state: Mapping[str, Tensor], source: str) -> None:
         """Strictly load one checkpoint (``name`` as in :meth:`checkpoint_layouts`)."""
         if name.startswith(STITCHING + "."):
@@ -76,6 +90,34 @@ class LivePortraitModels(nn.Module):
         else:
             module = getattr(self, name)
         load_checkpoint(module, state, source)
+
+
+def _random_state(layout: Mapping[str, TensorSpec], gen: torch.Generator) -> dict[str, Tensor]:
+    state = {}
+    for key, (shape, dtype) in layout.items():
+        leaf = key.rsplit(".", 1)[-1]
+        if dtype == torch.int64:
+            state[key] = torch.zeros(shape, dtype=dtype)
+        elif len(shape) >= 2 and leaf in ("weight", "weight_orig"):
+            fan_in = max(1, torch.Size(shape[1:]).numel())
+            state[key] = torch.randn(shape, generator=gen) / fan_in**0.5
+        elif leaf == "running_var":
+            state[key] = 0.5 + torch.rand(shape, generator=gen)
+        elif leaf == "weight":
+            state[key] = 1 + 0.1 * torch.randn(shape, generator=gen)
+        else:  # biases, running means, GRN γ/β
+            state[key] = 0.05 * torch.randn(shape, generator=gen)
+        if key.endswith("fc_scale.bias"):
+            state[key] = torch.ones(shape)
+    for key in [k for k in state if k.endswith(".weight_orig")]:  # converged power iteration, as in training
+        w = state[key].reshape(state[key].shape[0], -1)
+        v = torch.randn(w.shape[1], generator=gen)
+        for _ in range(20):
+            u = torch.nn.functional.normalize(w @ v, dim=0)
+            v = torch.nn.functional.normalize(w.t() @ u, dim=0)
+        stem = key.removesuffix("_orig")
+        state[f"{stem}_u"], state[f"{stem}_v"] = u, v
+    return state
 
 
 # ----------------------------------------------------------------------------- layout walking
