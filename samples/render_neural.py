@@ -24,10 +24,17 @@ from PIL import Image
 from pyavatar.render import LivePortraitConfig, LivePortraitModels, Motion, NeuralRenderer, load_liveportrait
 
 SMALL_RANDOM_MODEL = {
-    "appearance_feature_extractor_params": {"block_expansion": 8, "max_features": 48, "reshape_channel": 3, "num_resblocks": 2},
+    "appearance_feature_extractor_params": {
+        "block_expansion": 8,
+        "max_features": 48,
+        "reshape_channel": 3,
+        "num_resblocks": 2,
+    },
     "motion_extractor_params": {"_reduced_backbone": {"depths": [1, 1, 2, 1], "dims": [8, 16, 32, 64]}},
     "warping_module_params": {
-        "block_expansion": 1, "max_features": 48, "reshape_channel": 3,
+        "block_expansion": 1,
+        "max_features": 48,
+        "reshape_channel": 3,
         "dense_motion_params": {"block_expansion": 2, "max_features": 32, "compress": 2},
     },
     "spade_generator_params": {"block_expansion": 1, "max_features": 64, "out_channels": 2, "spade_hidden": 16},
@@ -55,7 +62,12 @@ def head_turn(source_degrees: torch.Tensor, source: Motion, frames: int) -> Moti
     yaw = source_degrees[:, 1] + 15 * torch.sin(phase)
     roll = source_degrees[:, 2].expand(frames)
     return Motion.from_angles(
-        pitch, yaw, roll, source.exp.expand(frames, -1, -1), source.t.expand(frames, -1), source.scale.expand(frames, -1)
+        pitch,
+        yaw,
+        roll,
+        source.exp.expand(frames, -1, -1),
+        source.t.expand(frames, -1),
+        source.scale.expand(frames, -1),
     )
 
 
@@ -77,11 +89,11 @@ def main() -> None:
         print(f"loaded LivePortrait weights from {args.weights}")
     else:
         models = LivePortraitModels(LivePortraitConfig.from_dict(SMALL_RANDOM_MODEL)).randomize(seed=0)
-        print("no --weights given: using a small model with RANDOM weights; the animation is noise and only "
-              "demonstrates preparation, rendering and paste-back")
-    renderer = NeuralRenderer(
-        models, device=args.device, precision="fp16" if cuda else "fp32", cuda_graphs=cuda
-    )
+        print(
+            "no --weights given: using a small model with RANDOM weights; the animation is noise and only "
+            "demonstrates preparation, rendering and paste-back"
+        )
+    renderer = NeuralRenderer(models, device=args.device, precision="fp16" if cuda else "fp32", cuda_graphs=cuda)
     image = args.image or default_image()
     crop = tuple(float(v) for v in args.crop.split(",")) if args.crop else None
 
@@ -102,7 +114,8 @@ def main() -> None:
         frames = p.with_alpha(renderer.render(prepared, chunk).cpu().numpy())
         images.extend(Image.fromarray(f) for f in frames)
     elapsed = time.perf_counter() - t0
-    print(f"rendered {args.frames} frames in {elapsed:.2f} s ({elapsed / args.frames * 1e3:.0f} ms/frame on {args.device})")
+    per_frame = elapsed / args.frames * 1e3
+    print(f"rendered {args.frames} frames in {elapsed:.2f} s ({per_frame:.0f} ms/frame on {args.device})")
     for i, im in enumerate(images):
         im.save(out / f"frame_{i:03d}.png")
     images[0].save(out / "animation.gif", save_all=True, append_images=images[1:], duration=80, loop=0)

@@ -112,7 +112,9 @@ class MediaPipeLandmarks:
 
     def detect(self, image: np.ndarray) -> list[FaceLandmarks]:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"MediaPipeLandmarks.detect: expected RGB uint8 (H, W, 3), got {image.dtype} {image.shape}")
+            raise ValueError(
+                f"MediaPipeLandmarks.detect: expected RGB uint8 (H, W, 3), got {image.dtype} {image.shape}"
+            )
         h, w = image.shape[:2]
         result = self._detector.process(np.ascontiguousarray(image))
         faces = []
@@ -128,7 +130,7 @@ class MediaPipeLandmarks:
             points = self._mesh_points(image[y0:y1, x0:x1])
             if points is None:
                 continue
-            faces.append(FaceLandmarks(box, points + (x0, y0), float(det.score[0]), MEDIAPIPE_478))
+            faces.append(FaceLandmarks(box, points + np.array([x0, y0]), float(det.score[0]), MEDIAPIPE_478))
         if not faces:  # the detector missed a face that fills the frame: let the mesh find it directly
             points = self._mesh_points(image)
             if points is not None:

@@ -25,7 +25,9 @@ def chain(request, lp_dir, reduced_config, lp_io):
     )
     x_d = renderer.driving_keypoints(source, drv)
     with torch.inference_mode():
-        warp = renderer.models.warping_module(source.feature, kp_source=source.keypoints, kp_driving=x_d)
+        warp = renderer.models.warping_module(
+            source.feature, kp_source=source.keypoints, kp_driving=x_d, kernel_backend=request.param
+        )
     image = renderer.warp_decode(source, x_d)
     return {"io": io, "renderer": renderer, "source": source, "drv": drv, "x_d": x_d, "warp": warp, "image": image}
 
@@ -76,3 +78,12 @@ def test_output_uint8(chain) -> None:
 def test_render_equals_keypoints_then_warp_decode(chain) -> None:
     image = chain["renderer"].render(chain["source"], chain["drv"])
     assert torch.equal(image, chain["image"])
+
+
+def test_gpu_options_are_refused_on_cpu(reduced_models) -> None:
+    with pytest.raises(ValueError, match="'fp16' needs a CUDA device"):
+        LivePortraitRenderer(reduced_models, device="cpu", precision="fp16")
+    with pytest.raises(ValueError, match="cuda_graphs needs a CUDA device"):
+        LivePortraitRenderer(reduced_models, device="cpu", cuda_graphs=True)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        LivePortraitRenderer(reduced_models, precision="bf16")

@@ -79,7 +79,10 @@ def test_translation_z_is_ignored(io) -> None:
 
 
 def _motions(io) -> list[kpm.Motion]:
-    return [kpm.Motion(io["R"][i : i + 1], io["exp"][i : i + 1], io["t"][i : i + 1], io["scale"][i : i + 1]) for i in range(3)]
+    return [
+        kpm.Motion(io["R"][i : i + 1], io["exp"][i : i + 1], io["t"][i : i + 1], io["scale"][i : i + 1])
+        for i in range(3)
+    ]
 
 
 def test_relative_motion(io) -> None:

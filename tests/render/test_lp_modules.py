@@ -15,24 +15,29 @@ ATOL_G_INTERMEDIATE = 5e-5
 
 
 @pytest.fixture(params=BACKENDS)
-def models(request, reduced_models):
-    """The reduced models with the warp kernels on one backend (only W calls kernels)."""
-    reduced_models.warping_module.kernel_backend = request.param
-    yield reduced_models
-    reduced_models.warping_module.kernel_backend = None
+def backend(request) -> str:
+    """Kernel backend of the fused warp ops (only W calls kernels; every module runs under both)."""
+    return request.param
+
+
+@pytest.fixture
+def models(reduced_models):
+    return reduced_models
 
 
 @torch.inference_mode()
-def test_appearance_feature_extractor(models, lp_io) -> None:
+def test_appearance_feature_extractor(models, backend, lp_io) -> None:
     io = lp_io("appearance_feature_extractor")
     f = models.appearance_feature_extractor
-    assert torch.equal(io["input"][0], torch.from_numpy(io["input_u8_astronaut64"].numpy() / 255).float().permute(2, 0, 1))
+    assert torch.equal(
+        io["input"][0], torch.from_numpy(io["input_u8_astronaut64"].numpy() / 255).float().permute(2, 0, 1)
+    )
     assert max_abs(f.features_2d(io["input"]), io["second_out_2d"]) <= ATOL
     assert max_abs(f(io["input"]), io["output"]) <= ATOL
 
 
 @torch.inference_mode()
-def test_motion_extractor(models, lp_io) -> None:
+def test_motion_extractor(models, backend, lp_io) -> None:
     io = lp_io("motion_extractor")
     m = models.motion_extractor
     assert max_abs(m.detector.pooled(io["input"]), io["pooled_features"]) <= ATOL
@@ -46,7 +51,7 @@ def test_motion_extractor(models, lp_io) -> None:
 
 
 @torch.inference_mode()
-def test_stitching_retargeting(models, lp_io) -> None:
+def test_stitching_retargeting(models, backend, lp_io) -> None:
     io = lp_io("stitching_retargeting_module")
     s = models.stitching_retargeting_module
     assert max_abs(s.stitching(io["stitching.input"]), io["stitching.output"]) <= ATOL
@@ -58,29 +63,30 @@ def test_stitching_retargeting(models, lp_io) -> None:
 
 
 @torch.inference_mode()
-def test_warping_dense_motion_intermediates(models, lp_io) -> None:
+def test_warping_dense_motion_intermediates(models, backend, lp_io) -> None:
     io = lp_io("warping_module")
-    w = models.warping_module
-    dm = w.dense_motion_network
+    dm = models.warping_module.dense_motion_network
     compressed = dm.compress(io["feature_3d"])
     assert max_abs(compressed, io["dm.compressed_feature"]) <= ATOL
-    hg_in = dm.hourglass_input(compressed, io["kp_source"], io["kp_driving"], w.kernel_backend)
+    hg_in = dm.hourglass_input(compressed, io["kp_source"], io["kp_driving"], backend)
     assert max_abs(hg_in[:, :, 7], io["dm.hourglass_input_slice"]) <= ATOL
-    dense = dm(io["feature_3d"], io["kp_source"], io["kp_driving"], w.kernel_backend)
+    dense = dm(io["feature_3d"], io["kp_source"], io["kp_driving"], backend)
     assert max_abs(dense["hourglass"][:, :, 7], io["dm.hourglass_output_slice"]) <= ATOL
     assert max_abs(dense["mask"][:, :, 7], io["dm.mask_slice"]) <= ATOL
 
 
 @torch.inference_mode()
-def test_warping_module(models, lp_io) -> None:
+def test_warping_module(models, backend, lp_io) -> None:
     io = lp_io("warping_module")
-    out = models.warping_module(io["feature_3d"], kp_source=io["kp_source"], kp_driving=io["kp_driving"])
+    out = models.warping_module(
+        io["feature_3d"], kp_source=io["kp_source"], kp_driving=io["kp_driving"], kernel_backend=backend
+    )
     for key in ("deformation", "occlusion_map", "out"):
         assert max_abs(out[key], io[f"out.{key}"]) <= ATOL, key
 
 
 @torch.inference_mode()
-def test_spade_generator(models, lp_io) -> None:
+def test_spade_generator(models, backend, lp_io) -> None:
     io = lp_io("spade_generator")
     g = models.spade_generator
     feature = io["feature"]

@@ -129,7 +129,9 @@ def test_malicious_pickle_is_refused(pth_dir: Path, tmp_path: Path, reduced_conf
     assert not marker.exists()
 
 
-def test_convert_weights_cli_roundtrip(pth_dir: Path, tmp_path: Path, lp_dir: Path, reduced_config, reduced_models, capsys) -> None:
+def test_convert_weights_cli_roundtrip(
+    pth_dir: Path, tmp_path: Path, lp_dir: Path, reduced_config, reduced_models, capsys
+) -> None:
     out = tmp_path / "converted"
     code = cli_main(["convert-weights", str(pth_dir), str(out), "--config", str(lp_dir / "config_reduced.json")])
     assert code == 0

@@ -24,10 +24,17 @@ from pyavatar.render.portrait import (  # noqa: E402
 )
 
 TINY = {
-    "appearance_feature_extractor_params": {"block_expansion": 4, "max_features": 32, "reshape_channel": 2, "num_resblocks": 1},
+    "appearance_feature_extractor_params": {
+        "block_expansion": 4,
+        "max_features": 32,
+        "reshape_channel": 2,
+        "num_resblocks": 1,
+    },
     "motion_extractor_params": {"_reduced_backbone": {"depths": [1, 1, 1, 1], "dims": [4, 8, 8, 16]}},
     "warping_module_params": {
-        "block_expansion": 1, "max_features": 32, "reshape_channel": 2,
+        "block_expansion": 1,
+        "max_features": 32,
+        "reshape_channel": 2,
         "dense_motion_params": {"block_expansion": 2, "max_features": 8, "compress": 1},
     },
     "spade_generator_params": {"block_expansion": 1, "max_features": 4, "out_channels": 2, "spade_hidden": 8},
@@ -166,8 +173,12 @@ def test_render_any_size_keeps_size_and_background(renderer, astronaut) -> None:
     assert src.feature.shape == (1, 2, 16, 64, 64)
     yaw = src.degrees[:, 1] + torch.tensor([0.0, 10.0])
     motion = Motion.from_angles(
-        src.degrees[:, 0].expand(2), yaw, src.degrees[:, 2].expand(2),
-        src.motion.exp.expand(2, -1, -1), src.motion.t.expand(2, -1), src.motion.scale.expand(2, -1),
+        src.degrees[:, 0].expand(2),
+        yaw,
+        src.degrees[:, 2].expand(2),
+        src.motion.exp.expand(2, -1, -1),
+        src.motion.t.expand(2, -1),
+        src.motion.scale.expand(2, -1),
     )
     frames = renderer.render(prepared, motion)
     assert frames.shape == (2, 700, 900, 3) and frames.dtype == torch.uint8

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from torch import Tensor, nn
 
 from pyavatar.render.liveportrait.config import AppearanceConfig
@@ -18,7 +20,7 @@ class AppearanceFeatureExtractor(nn.Module):
         e, m = cfg.block_expansion, cfg.max_features
         self.first = ConvBN(2, cfg.image_channel, e)
         widths = [min(m, e * 2**i) for i in range(cfg.num_down_blocks + 1)]
-        self.down_blocks = nn.ModuleList(ConvBN(2, a, b, resample="down") for a, b in zip(widths[:-1], widths[1:]))
+        self.down_blocks = nn.ModuleList(ConvBN(2, a, b, resample="down") for a, b in pairwise(widths))
         self.second = nn.Conv2d(widths[-1], m, 1)
         self.resblocks_3d = nn.Sequential()
         for i in range(cfg.num_resblocks):

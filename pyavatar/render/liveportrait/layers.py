@@ -46,7 +46,9 @@ def frozen(*shape: int) -> nn.Parameter:
 
 def bn_layout(prefix: str, n: int) -> dict[str, TensorSpec]:
     """Checkpoint entries of a BatchNorm with ``n`` channels under ``prefix``."""
-    specs: dict[str, TensorSpec] = {f"{prefix}.{k}": ((n,), _F32) for k in ("weight", "bias", "running_mean", "running_var")}
+    specs: dict[str, TensorSpec] = {
+        f"{prefix}.{k}": ((n,), _F32) for k in ("weight", "bias", "running_mean", "running_var")
+    }
     specs[f"{prefix}.num_batches_tracked"] = ((), torch.int64)
     return specs
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -66,9 +68,11 @@ class ConvNeXtV2Heads(nn.Module):
         dims = cfg.dims
         self.downsample_layers = nn.ModuleList(
             [nn.Sequential(nn.Conv2d(cfg.image_channel, dims[0], 4, stride=4), LayerNorm2d(dims[0]))]
-            + [nn.Sequential(LayerNorm2d(a), nn.Conv2d(a, b, 2, stride=2)) for a, b in zip(dims[:-1], dims[1:])]
+            + [nn.Sequential(LayerNorm2d(a), nn.Conv2d(a, b, 2, stride=2)) for a, b in pairwise(dims)]
         )
-        self.stages = nn.ModuleList(nn.Sequential(*(ConvNeXtBlock(d) for _ in range(n))) for d, n in zip(dims, cfg.depths))
+        self.stages = nn.ModuleList(
+            nn.Sequential(*(ConvNeXtBlock(d) for _ in range(n))) for d, n in zip(dims, cfg.depths, strict=True)
+        )
         self.norm = nn.LayerNorm(dims[-1], eps=LN_EPS)
         k, bins = cfg.num_kp, cfg.num_bins
         self.fc_kp = nn.Linear(dims[-1], 3 * k)
@@ -81,7 +85,7 @@ class ConvNeXtV2Heads(nn.Module):
 
     def pooled(self, x: Tensor) -> Tensor:
         """Globally pooled, normalised features (B, dims[-1])."""
-        for down, stage in zip(self.downsample_layers, self.stages):
+        for down, stage in zip(self.downsample_layers, self.stages, strict=True):
             x = stage(down(x))
         return self.norm(x.mean(dim=(-2, -1)))
 
@@ -111,5 +115,7 @@ def refine(raw: dict[str, Tensor]) -> tuple[Tensor, Motion, Tensor]:
     raw = {k: v.float() for k, v in raw.items()}
     b = raw["kp"].shape[0]
     degrees = torch.stack([bins_to_degrees(raw[a]) for a in ("pitch", "yaw", "roll")], dim=1)
-    motion = Motion.from_angles(degrees[:, 0], degrees[:, 1], degrees[:, 2], raw["exp"].view(b, -1, 3), raw["t"], raw["scale"])
+    motion = Motion.from_angles(
+        degrees[:, 0], degrees[:, 1], degrees[:, 2], raw["exp"].view(b, -1, 3), raw["t"], raw["scale"]
+    )
     return raw["kp"].view(b, -1, 3), motion, degrees

@@ -32,7 +32,7 @@ class NeuralRenderer:
     Args:
         models: loaded (or randomised) :class:`LivePortraitModels`.
         landmarks: landmark backend for face finding (default: MediaPipe, created on first use).
-        crop_params: crop framing.
+        crop_params: crop framing (default :class:`CropParams`).
         feather: paste-back mask fall-off (fraction of the crop side).
         **renderer_options: passed to :class:`LivePortraitRenderer` (device,
             precision, kernel_backend, cuda_graphs, stitching).
@@ -43,13 +43,13 @@ class NeuralRenderer:
         models: LivePortraitModels,
         *,
         landmarks: LandmarkBackend | None = None,
-        crop_params: CropParams = CropParams(),
+        crop_params: CropParams | None = None,
         feather: float = 0.08,
         **renderer_options: object,
     ) -> None:
         self.renderer = LivePortraitRenderer(models, **renderer_options)  # type: ignore[arg-type]
         self.landmarks = landmarks
-        self.crop_params = crop_params
+        self.crop_params = crop_params or CropParams()
         self.feather = feather
 
     @property

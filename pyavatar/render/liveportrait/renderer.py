@@ -70,13 +70,16 @@ class LivePortraitRenderer:
     """Source state once, then motion → image.
 
     Args:
-        models: loaded :class:`LivePortraitModels` (moved to ``device`` here).
+        models: loaded :class:`LivePortraitModels` (moved to ``device`` here; several
+            renderers may share them, e.g. to compare kernel backends).
         device: where to run.
         precision: ``"fp32"`` or ``"fp16"`` (CUDA only).
         kernel_backend: kernel backend for ``deform_features``/``dense_warp``
             (``"cpp"``, ``"torch"``, ...; None = automatic).
         cuda_graphs: capture the W+G step in CUDA graphs (CUDA only).
         stitching: apply the stitching MLP to driving keypoints.
+        cudnn_benchmark: on CUDA, let cuDNN pick the fastest convolution
+            algorithms for the fixed shapes (sets ``torch.backends.cudnn.benchmark``).
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class LivePortraitRenderer:
         kernel_backend: str | None = None,
         cuda_graphs: bool = False,
         stitching: bool = True,
+        cudnn_benchmark: bool = True,
     ) -> None:
         self.device = torch.device(device)
         if precision not in PRECISIONS:
@@ -96,20 +100,17 @@ class LivePortraitRenderer:
             raise ValueError(f"precision 'fp16' needs a CUDA device, got {self.device}")
         if cuda_graphs and self.device.type != "cuda":
             raise ValueError(f"cuda_graphs needs a CUDA device, got {self.device}")
+        if cudnn_benchmark and self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         self.precision = precision
         self.stitching = stitching
         self.models = models.to(self.device).eval()
-        self.models.warping_module.kernel_backend = kernel_backend
+        self.kernel_backend = kernel_backend
         if precision == "fp16":
             self.models.warping_module.half()
             self.models.spade_generator.half()
         self.cuda_graphs = cuda_graphs
         self._graphs: dict[int, _CapturedStep] = {}
-
-    @property
-    def kernel_backend(self) -> str | None:
-        """Backend of the fused warp kernels (None = automatic)."""
-        return self.models.warping_module.kernel_backend
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "fp16":
@@ -152,7 +153,7 @@ class LivePortraitRenderer:
 
     def _warp_decode_eager(self, feature: Tensor, x_s: Tensor, x_d: Tensor) -> Tensor:
         with self._autocast():
-            warped = self.models.warping_module(feature, kp_source=x_s, kp_driving=x_d)["out"]
+            warped = self.models.warping_module(feature, x_s, x_d, kernel_backend=self.kernel_backend)["out"]
             return self.models.spade_generator(warped).float()
 
     @torch.inference_mode()

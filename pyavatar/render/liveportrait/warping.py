@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,7 @@ class HourglassEncoder(nn.Module):
     def __init__(self, in_features: int, widths: list[int]) -> None:
         super().__init__()
         chans = [in_features, *widths]
-        self.down_blocks = nn.ModuleList(ConvBN(3, a, b, resample="down") for a, b in zip(chans[:-1], chans[1:]))
+        self.down_blocks = nn.ModuleList(ConvBN(3, a, b, resample="down") for a, b in pairwise(chans))
 
     def forward(self, x: Tensor) -> list[Tensor]:
         outs = [x]
@@ -144,20 +145,22 @@ class WarpingNetwork(nn.Module):
         )
         self.third = ConvBN(2, cfg.max_features, cfg.out_channels, negative_slope=0.01)
         self.fourth = nn.Conv2d(cfg.out_channels, cfg.out_channels, 1)
-        self.kernel_backend: str | None = None
         self.requires_grad_(False)
 
-    def forward(self, feature: Tensor, kp_source: Tensor, kp_driving: Tensor) -> dict[str, Tensor]:
+    def forward(
+        self, feature: Tensor, kp_source: Tensor, kp_driving: Tensor, *, kernel_backend: str | None = None
+    ) -> dict[str, Tensor]:
         """Returns ``out`` (B, C_out, H, W), ``deformation`` (B, D, H, W, 3) and ``occlusion_map``.
 
         Args:
             feature: (B, C, D, H, W) source feature volume (f_s).
             kp_source: (B, K, 3) source keypoints (float32).
             kp_driving: (B, K, 3) driving keypoints (float32).
+            kernel_backend: backend of the fused warp kernels (None = automatic).
         """
-        dense = self.dense_motion_network(feature, kp_source, kp_driving, self.kernel_backend)
+        dense = self.dense_motion_network(feature, kp_source, kp_driving, kernel_backend)
         warped, deformation = dense_warp(
-            feature.float(), dense["mask"], kp_source, kp_driving, return_deformation=True, backend=self.kernel_backend
+            feature.float(), dense["mask"], kp_source, kp_driving, return_deformation=True, backend=kernel_backend
         )
         b, c, d, h, w = warped.shape
         out = self.fourth(self.third(warped.view(b, c * d, h, w)))

@@ -168,7 +168,9 @@ def check_state(layout: Mapping[str, TensorSpec], state: Mapping[str, Tensor], s
         elif dtype.is_floating_point != value.dtype.is_floating_point:
             problems.append(f"dtype mismatch for key '{key}': checkpoint has {value.dtype}, module expects {dtype}")
     if problems:
-        raise CheckpointError(f"{source}: {len(problems)} problem(s) loading the checkpoint:\n  " + "\n  ".join(problems))
+        raise CheckpointError(
+            f"{source}: {len(problems)} problem(s) loading the checkpoint:\n  " + "\n  ".join(problems)
+        )
 
 
 @torch.no_grad()
@@ -178,8 +180,14 @@ def load_checkpoint(root: nn.Module, state: Mapping[str, Tensor], source: str) -
     for prefix, module in _walk(root):
         if isinstance(module, CheckpointMapped):
             keys = module.checkpoint_layout()
-            module.load_checkpoint({k: state[prefix + k].to(torch.float32) if state[prefix + k].is_floating_point()
-                                    else state[prefix + k] for k in keys})
+            module.load_checkpoint(
+                {
+                    k: state[prefix + k].to(torch.float32)
+                    if state[prefix + k].is_floating_point()
+                    else state[prefix + k]
+                    for k in keys
+                }
+            )
         else:
             for name, param in module.named_parameters(recurse=False):
                 param.copy_(state[prefix + name])
@@ -224,7 +232,7 @@ def _stitching_states(files: Mapping[str, Path]) -> dict[str, tuple[dict[str, ob
                 for k, v in raw.items():
                     for head in (f"{sub}.", f"{sub}_module."):
                         if k.startswith(head):
-                            state[k[len(head):]] = v
+                            state[k[len(head) :]] = v
             if not state:
                 present = ", ".join(sorted(raw)[:6])
                 raise CheckpointError(f"{path}: no '{sub}' sub-network found (keys start with: {present} …)")
@@ -232,9 +240,13 @@ def _stitching_states(files: Mapping[str, Path]) -> dict[str, tuple[dict[str, ob
         flat_known = {f"{s}." for s in subs} | {f"{s}_module." for s in subs}
         stray = [k for k, v in raw.items() if k not in subs and not any(k.startswith(h) for h in flat_known)]
         if stray:
-            raise CheckpointError(f"{path}: unexpected key '{stray[0]}' ({len(stray)} key(s) outside the three sub-networks)")
+            raise CheckpointError(
+                f"{path}: unexpected key '{stray[0]}' ({len(stray)} key(s) outside the three sub-networks)"
+            )
         return out
-    return {sub: (_strip_ddp(read_tensors(files[f"{STITCHING}.{sub}"])), str(files[f"{STITCHING}.{sub}"])) for sub in subs}
+    return {
+        sub: (_strip_ddp(read_tensors(files[f"{STITCHING}.{sub}"])), str(files[f"{STITCHING}.{sub}"])) for sub in subs
+    }
 
 
 def find_checkpoints(source: PathLike | Iterable[PathLike] | Mapping[str, PathLike]) -> dict[str, Path]:
