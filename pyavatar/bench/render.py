@@ -194,10 +194,10 @@ def run(args: argparse.Namespace) -> int:
             "reps": args.reps,
         }
         rows.append(row)
+        write_json(args.json, {"suite": "render", "rows": rows})  # after every row: slow CPU runs keep partial results
         print(
             f"{row['renderer']:8s} {row['stage']:12s} b={row['batch']:<2d} {row['backend']:6s} {row['dtype']} "
             f"{row['ms_median']:10.2f} ms  ref {row['ref_ms_median']:10.2f} ms  ×{row['speedup']:.2f}  ({args.config})",
             flush=True,
         )
-    write_json(args.json, {"suite": "render", "rows": rows})
     return 0

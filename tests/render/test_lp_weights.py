@@ -159,3 +159,11 @@ def test_flattened_stitching_file(tmp_path: Path, lp_dir: Path, reduced_config, 
     save_file(flat, str(tmp_path / f"{STITCHING}.safetensors"))
     with pytest.raises(CheckpointError, match="unexpected key 'retarget_lips.mlp.0.weight'"):
         load_liveportrait(tmp_path, reduced_config)
+
+
+def test_corrupt_safetensors_is_named(tmp_path: Path, lp_dir: Path, reduced_config) -> None:
+    for f in (lp_dir / "weights").glob("*.safetensors"):
+        shutil.copy(f, tmp_path)
+    (tmp_path / "spade_generator.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match=r"spade_generator\.safetensors: refused or unreadable"):
+        load_liveportrait(tmp_path, reduced_config)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
@@ -205,7 +206,7 @@ def read_tensors(path: PathLike) -> dict[str, object]:
         if path.suffix == ".safetensors":
             return dict(load_file(str(path)))
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, ValueError, EOFError) as exc:
+    except (pickle.UnpicklingError, SafetensorError, RuntimeError, OSError, ValueError, EOFError) as exc:
         kind = "refused or unreadable (only plain tensor checkpoints are accepted; nothing else is unpickled)"
         raise CheckpointError(f"{path}: {kind}: {exc}") from exc
     if not isinstance(obj, Mapping):
