@@ -1,0 +1,203 @@
+"""``pyavatar bench render``: per-frame renderer timing against the PyTorch reference kernels.
+
+Each renderer registers a case builder in :data:`RENDERERS`; a case is one
+(stage, batch) pair with a function for pyavatar's kernels and one for the
+PyTorch reference backend, timed alternately in the same process. Rows:
+{renderer, stage, batch, device, backend, dtype, ms_median, ref_ms_median,
+speedup} plus the model config and frame size.
+
+``neural`` stages: ``warp_decode`` (W+G: driving keypoints → 512² crop) and
+``frame`` (motion → keypoints + stitching → W+G → paste-back into a
+full-size uint8 frame on the device). Without ``--weights`` the models get
+random weights, which cost exactly the same to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from pyavatar.bench.timing import interleaved_median_ms, set_threads, write_json
+
+DESCRIPTION = "per-frame renderer timing (W+G and keypoints → paste-back) vs the PyTorch reference kernels"
+REFERENCE_BACKEND = "torch"
+
+
+@dataclass
+class Case:
+    """One timed configuration: ``fast`` uses pyavatar's kernels, ``reference`` the PyTorch backend."""
+
+    stage: str
+    batch: int
+    fast: Callable[[], object]
+    reference: Callable[[], object]
+    backend: str
+
+
+def _kernel_backend(device: torch.device) -> str:
+    from pyavatar.kernels.dispatch import select
+
+    return select("dense_warp", device, torch.float32).name
+
+
+def _neural_cases(args: argparse.Namespace, device: torch.device) -> list[Case]:
+    import numpy as np
+
+    from pyavatar.render.liveportrait.keypoints import Motion
+    from pyavatar.render.liveportrait.renderer import LivePortraitRenderer, image_to_tensor
+    from pyavatar.render.liveportrait.weights import LivePortraitModels, load_liveportrait
+    from pyavatar.render.portrait import PasteBack, align_box
+
+    if args.weights:
+        models = load_liveportrait(args.weights, _config(args.config))
+    else:
+        models = LivePortraitModels(_config(args.config)).randomize(seed=0)
+    cuda = device.type == "cuda"
+    backend = _kernel_backend(device)
+    options = {"device": device, "precision": args.dtype, "cuda_graphs": cuda and not args.no_cuda_graphs}
+    fast = LivePortraitRenderer(models, kernel_backend=backend, **options)
+    ref = LivePortraitRenderer(models, kernel_backend=REFERENCE_BACKEND, **options)
+
+    w, h = args.frame_size
+    gen = np.random.default_rng(0)
+    frame = gen.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    side = min(w, h) // 2
+    alignment = align_box(((w - side) / 2, (h - side) / 2, side, side))
+    paste = PasteBack(frame, alignment, device)
+    source = fast.prepare_source(image_to_tensor(alignment.crop(frame), device))
+
+    cases = []
+    for b in args.batch:
+        phase = torch.linspace(0, 2 * math.pi, b)
+        motion = Motion.from_angles(
+            source.degrees[:, 0].cpu() + 5 * torch.sin(phase),
+            source.degrees[:, 1].cpu() + 15 * torch.sin(phase),
+            source.degrees[:, 2].cpu().expand(b),
+            source.motion.exp.cpu().expand(b, -1, -1),
+            source.motion.t.cpu().expand(b, -1),
+            source.motion.scale.cpu().expand(b, -1),
+        ).to(device)
+        x_d = fast.driving_keypoints(source, motion)
+        cases.append(
+            Case(
+                "warp_decode",
+                b,
+                lambda r=fast, x=x_d: r.warp_decode(source, x),
+                lambda r=ref, x=x_d: r.warp_decode(source, x),
+                backend,
+            )
+        )
+        cases.append(
+            Case(
+                "frame",
+                b,
+                lambda r=fast, m=motion: paste(r.render(source, m)),
+                lambda r=ref, m=motion: paste(r.render(source, m)),
+                backend,
+            )
+        )
+    return cases
+
+
+def _config(name: str):
+    from pyavatar.render.liveportrait.config import LivePortraitConfig
+
+    return LivePortraitConfig() if name == "full" else LivePortraitConfig.from_dict(REDUCED)
+
+
+# The conformance fixtures' reduced widths (every spatial size of the real model, narrow channels).
+REDUCED = {
+    "appearance_feature_extractor_params": {
+        "block_expansion": 8,
+        "max_features": 48,
+        "reshape_channel": 3,
+        "num_resblocks": 2,
+    },
+    "motion_extractor_params": {"_reduced_backbone": {"depths": [1, 1, 2, 1], "dims": [8, 16, 32, 64]}},
+    "warping_module_params": {
+        "block_expansion": 1,
+        "max_features": 48,
+        "reshape_channel": 3,
+        "dense_motion_params": {"block_expansion": 2, "max_features": 32, "compress": 2},
+    },
+    "spade_generator_params": {"block_expansion": 1, "max_features": 64, "out_channels": 2},
+    "stitching_retargeting_module_params": {
+        "stitching": {"input_size": 126, "hidden_sizes": [16, 16, 8], "output_size": 65},
+        "lip": {"input_size": 65, "hidden_sizes": [16, 16, 8], "output_size": 63},
+        "eye": {"input_size": 66, "hidden_sizes": [16, 16, 8, 8, 8], "output_size": 63},
+    },
+}
+
+RENDERERS: dict[str, Callable[[argparse.Namespace, torch.device], list[Case]]] = {"neural": _neural_cases}
+
+
+def _frame_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"frame size must look like 1280x720, got {text!r}") from None
+    return w, h
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--renderer", choices=sorted(RENDERERS), default="neural")
+    p.add_argument(
+        "--config",
+        choices=("full", "reduced"),
+        default="full",
+        help="model size: the released model or the conformance fixtures' reduced widths",
+    )
+    p.add_argument("--weights", help="checkpoint folder (default: random weights of the chosen size)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--dtype", choices=("fp32", "fp16"), help="default: fp16 on CUDA, fp32 on CPU")
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--reps", type=int, default=15, help="timed rounds per case (each runs fast and reference)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (torch and the C++ kernels)")
+    p.add_argument("--frame-size", type=_frame_size, default=(1280, 720), help="output frame WxH for the paste-back")
+    p.add_argument("--no-cuda-graphs", action="store_true", help="run W+G eagerly on CUDA")
+    p.add_argument("--json", help="write the rows to this file")
+
+
+def run(args: argparse.Namespace) -> int:
+    set_threads(args.threads)
+    device = torch.device(args.device)
+    args.dtype = args.dtype or ("fp16" if device.type == "cuda" else "fp32")
+    cases = RENDERERS[args.renderer](args, device)
+    rows = []
+    sync = device if device.type == "cuda" else None
+    for case in cases:
+        with torch.inference_mode():
+            fast_ms, ref_ms = interleaved_median_ms(
+                [case.fast, case.reference], warmup=args.warmup, rounds=args.reps, device=sync
+            )
+        row = {
+            "renderer": args.renderer,
+            "stage": case.stage,
+            "batch": case.batch,
+            "device": torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else f"cpu ({platform.machine()}, {args.threads} threads)",
+            "backend": case.backend,
+            "dtype": args.dtype,
+            "ms_median": round(fast_ms, 3),
+            "ref_ms_median": round(ref_ms, 3),
+            "speedup": round(ref_ms / fast_ms, 3),
+            "config": args.config,
+            "weights": "given" if args.weights else "random",
+            "frame_size": "x".join(str(v) for v in args.frame_size),
+            "reps": args.reps,
+        }
+        rows.append(row)
+        write_json(args.json, {"suite": "render", "rows": rows})  # after every row: slow CPU runs keep partial results
+        print(
+            f"{row['renderer']:8s} {row['stage']:12s} b={row['batch']:<2d} {row['backend']:6s} {row['dtype']} "
+            f"{row['ms_median']:10.2f} ms  ref {row['ref_ms_median']:10.2f} ms  ×{row['speedup']:.2f}  ({args.config})",
+            flush=True,
+        )
+    return 0

@@ -1,0 +1,1 @@
+"""Own implementation of LivePortrait's inference modules, compatible with the released checkpoints."""
