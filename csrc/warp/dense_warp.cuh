@@ -4,8 +4,10 @@
 // deformation sum_j mask_j * motion_j is formed in registers and the feature
 // is sampled at it (trilinear, zeros, align_corners=False) in the same pass.
 //
-// One thread per (n, d, h, w), looping over mask groups and feature channels,
-// in a grid-stride loop (any 1-D launch is correct; 256 threads per block).
+// One thread per (n, d, h, w) and chunk of 8 feature channels, looping over
+// mask groups: grid axis x is a grid-stride loop over voxels (any size is
+// correct; 256 threads per block), grid axis y = ceil(C / 8) chunks; chunk 0
+// writes the deformation.
 // Output (N, C, D, H, W) contiguous; deformation (N, D, H, W, 3) contiguous or
 // a null pointer when not wanted. NVRTC-compilable (see warp_common.cuh).
 #ifndef PYAVATAR_DENSE_WARP_CUH
@@ -25,6 +27,7 @@ __device__ __forceinline__ void dense_warp(const T* __restrict__ feature, const 
                                            i64 ds1, i64 ds2) {
   const i64 spatial = d * h * w;
   const i64 total = n_batch * spatial;
+  const i64 c_begin = static_cast<i64>(blockIdx.y) * kChannelChunk, c_end = chunk_end(c_begin, channels);
   for (i64 idx = global_thread(); idx < total; idx += global_stride()) {
     const i64 n = idx / spatial, s = idx - n * spatial;
     const i64 iw = s % w, ih = (s / w) % h, id = s / (w * h);
@@ -42,7 +45,7 @@ __device__ __forceinline__ void dense_warp(const T* __restrict__ feature, const 
         def[a] += mj * motion;
       }
     }
-    if (deformation != nullptr) {
+    if (deformation != nullptr && c_begin == 0) {
 #pragma unroll
       for (int a = 0; a < 3; ++a) deformation[idx * 3 + a] = from_float<T>(def[a]);
     }
@@ -52,7 +55,7 @@ __device__ __forceinline__ void dense_warp(const T* __restrict__ feature, const 
     const Taps taps = make_taps(x, y, z, wf, hf, df, fs4, fs3, fs2);
     const T* in = feature + n * fs0;
     T* out = output + n * channels * spatial + s;
-    for (i64 c = 0; c < channels; ++c) out[c * spatial] = from_float<T>(sample(in + c * fs1, taps));
+    for (i64 c = c_begin; c < c_end; ++c) out[c * spatial] = from_float<T>(sample(in + c * fs1, taps));
   }
 }
 

@@ -2,8 +2,9 @@
 // CUDA trilinear sampling of a 5-D volume (torch.nn.functional.grid_sample,
 // mode='bilinear', padding 'zeros' or 'border', either align_corners).
 //
-// One thread per output location (n, do, ho, wo), looping over channels, in a
-// grid-stride loop (any 1-D launch is correct; 256 threads per block).
+// One thread per output location (n, do, ho, wo) and chunk of 8 channels:
+// grid axis x is a grid-stride loop over locations (any size is correct; 256
+// threads per block), grid axis y = ceil(C / 8) chunks.
 // Arguments: input (N, C, D, H, W) and grid (N, Do, Ho, Wo, 3) with element
 // strides, output (N, C, Do, Ho, Wo) contiguous; padding 0 = zeros, 1 = border.
 // NVRTC-compilable (see warp_common.cuh).
@@ -23,6 +24,7 @@ __device__ __forceinline__ void grid_sample_3d(const T* __restrict__ input, cons
   const i64 spatial = d_out * h_out * w_out;
   const i64 total = n_batch * spatial;
   const bool border = padding == 1, align = align_corners != 0;
+  const i64 c_begin = static_cast<i64>(blockIdx.y) * kChannelChunk, c_end = chunk_end(c_begin, channels);
   for (i64 idx = global_thread(); idx < total; idx += global_stride()) {
     const i64 n = idx / spatial, s = idx - n * spatial;
     const i64 ow = s % w_out, oh = (s / w_out) % h_out, od = s / (w_out * h_out);
@@ -33,7 +35,7 @@ __device__ __forceinline__ void grid_sample_3d(const T* __restrict__ input, cons
     const Taps taps = make_taps(x, y, z, w, h, d, is4, is3, is2);
     const T* in = input + n * is0;
     T* out = output + n * channels * spatial + s;
-    for (i64 c = 0; c < channels; ++c) out[c * spatial] = from_float<T>(sample(in + c * is1, taps));
+    for (i64 c = c_begin; c < c_end; ++c) out[c * spatial] = from_float<T>(sample(in + c * is1, taps));
   }
 }
 

@@ -75,7 +75,15 @@ __device__ __forceinline__ bf16 from_float<bf16>(float x) {
   return r;
 }
 
-// First index and stride of a grid-stride loop over a 1-D launch.
+// Channels one thread samples in grid_sample_3d / dense_warp: grid axis y walks
+// the channel chunks, so a volume with many channels still fills the GPU.
+constexpr int kChannelChunk = 8;
+
+__device__ __forceinline__ i64 chunk_end(i64 begin, i64 channels) {
+  return begin + kChannelChunk < channels ? begin + kChannelChunk : channels;
+}
+
+// First index and stride of a grid-stride loop over grid axis x.
 __device__ __forceinline__ i64 global_thread() {
   return static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
 }

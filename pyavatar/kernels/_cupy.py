@@ -34,6 +34,7 @@ SOURCES = {
 _PADDING = {"zeros": 0, "border": 1}
 WARP_THREADS = 256
 WARP_MAX_BLOCKS = 65536  # the warp kernels loop over the rest (grid-stride)
+WARP_CHANNEL_CHUNK = 8  # channels per thread in grid_sample_3d / dense_warp (grid axis y)
 ATTENTION_THREADS = 128  # fixed by the kernel (4 warps)
 ATTENTION_QUERIES = 16  # queries per block
 ATTENTION_HEAD_DIMS = (64, 128, 256, 512)  # one kernel per Dk bound
@@ -99,19 +100,20 @@ def _ints(*values: int) -> list[np.int64]:
     return [np.int64(v) for v in values]
 
 
-def _warp_grid(work: int) -> tuple[int, int, int]:
-    return (max(1, min(-(-work // WARP_THREADS), WARP_MAX_BLOCKS)), 1, 1)
+def _warp_grid(work: int, channels: int = 0) -> tuple[int, int, int]:
+    """Grid-stride blocks over ``work`` locations (x) times channel chunks (y, at least one)."""
+    return (max(1, min(-(-work // WARP_THREADS), WARP_MAX_BLOCKS)), max(1, -(-channels // WARP_CHANNEL_CHUNK)), 1)
 
 
 def plan_grid_sample_3d(input: Tensor, grid: Tensor, out: Tensor, padding_mode: str, align_corners: bool) -> Launch:
     """Launch of ``pyavatar_grid_sample_3d_<dtype>`` writing ``out`` (N, C, Do, Ho, Wo)."""
-    n, _, d_out, h_out, w_out = out.shape
+    n, c, d_out, h_out, w_out = out.shape
     args = (
         _ptr(input), _ptr(grid), _ptr(out),
         *_ints(*input.shape, *input.stride(), d_out, h_out, w_out, *grid.stride(),
                _PADDING[padding_mode], int(align_corners)),
     )
-    return Launch(f"pyavatar_grid_sample_3d_{SUFFIX[input.dtype]}", _warp_grid(n * d_out * h_out * w_out),
+    return Launch(f"pyavatar_grid_sample_3d_{SUFFIX[input.dtype]}", _warp_grid(n * d_out * h_out * w_out, c),
                   (WARP_THREADS, 1, 1), args)
 
 
@@ -140,8 +142,8 @@ def plan_dense_warp(
         *_ints(*feature.shape, *feature.stride(), groups, d, h, w, *mask.stride(), *kp_source.stride(),
                *kp_driving.stride()),
     )
-    return Launch(f"pyavatar_dense_warp_{SUFFIX[feature.dtype]}", _warp_grid(n * d * h * w), (WARP_THREADS, 1, 1),
-                  args)
+    grid = _warp_grid(n * d * h * w, feature.shape[1])
+    return Launch(f"pyavatar_dense_warp_{SUFFIX[feature.dtype]}", grid, (WARP_THREADS, 1, 1), args)
 
 
 def plan_relpos_attention(
@@ -232,7 +234,7 @@ class CupyBackend:
             return f"CUDA kernel source {SOURCES[op]} not found"
         try:
             if op not in self._modules:
-                self._modules[op] = cupy.RawModule(code=load_source(source), options=("--std=c++17",))
+                self._modules[op] = cupy.RawModule(code=load_source(source))
             with cupy.cuda.Device(index):
                 for name in kernel_names(op):
                     self._functions[(index, name)] = self._modules[op].get_function(name)

@@ -47,10 +47,19 @@ namespace emu {
 // finishes means the threads wait at different barriers: reported as a deadlock.
 struct Fiber {
   ucontext_t context;
-  std::vector<char> stack;
   dim3 index;
   int shuffle_buffer = 0;
   bool done = false;
+};
+
+constexpr std::size_t kStackBytes = 1 << 16;
+
+// Fiber stacks of one launch, reused by each of its blocks.
+struct Stacks {
+  explicit Stacks(int n) {
+    for (int t = 0; t < n; ++t) memory.emplace_back(new char[kStackBytes]);
+  }
+  std::vector<std::unique_ptr<char[]>> memory;
 };
 
 struct Barrier {
@@ -107,8 +116,8 @@ inline void fiber_main() {
   ++b.progress;
 }
 
-// Runs body(closure) once per thread of a block of `n` threads.
-inline void run_block(dim3 shape, void (*body)(void*), void* closure) {
+// Runs body(closure) once per thread of a block of shape `shape`.
+inline void run_block(dim3 shape, Stacks& stacks, void (*body)(void*), void* closure) {
   const int n = static_cast<int>(shape.x * shape.y * shape.z);
   Block b;
   b.body = body;
@@ -123,10 +132,9 @@ inline void run_block(dim3 shape, void (*body)(void*), void* closure) {
   for (int t = 0; t < n; ++t) {
     Fiber& f = b.fibers[t];
     f.index = dim3{t % shape.x, (t / shape.x) % shape.y, t / (shape.x * shape.y)};
-    f.stack.resize(1 << 17);
     getcontext(&f.context);
-    f.context.uc_stack.ss_sp = f.stack.data();
-    f.context.uc_stack.ss_size = f.stack.size();
+    f.context.uc_stack.ss_sp = stacks.memory[t].get();
+    f.context.uc_stack.ss_size = kStackBytes;
     f.context.uc_link = &b.scheduler;
     makecontext(&f.context, fiber_main, 0);
   }
@@ -210,11 +218,12 @@ void run_grid(void (*fn)(A...), dim3 grid, dim3 shape, void* const* args) {
   gridDim = grid;
   blockDim = shape;
   Call<A...> call{fn, args};
+  Stacks stacks(static_cast<int>(shape.x * shape.y * shape.z));
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
       for (unsigned bx = 0; bx < grid.x; ++bx) {
         blockIdx = dim3{bx, by, bz};
-        run_block(shape, &Call<A...>::run, &call);
+        run_block(shape, stacks, &Call<A...>::run, &call);
       }
 }
 
