@@ -18,7 +18,6 @@
 namespace py = pybind11;
 using pyavatar::StridedView;
 using pyavatar::bind::PyView;
-using pyavatar::bind::to_view;
 
 #ifndef PYAVATAR_VERSION
 #define PYAVATAR_VERSION "unknown"
@@ -60,6 +59,20 @@ std::string error_text(cudaError_t err) {
   return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
 }
 
+std::string version_text(int version) {
+  return std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 10);
+}
+
+// CUDA version the installed driver supports, 0 when there is no driver.
+int driver_version() {
+  int version = 0;
+  if (cudaDriverGetVersion(&version) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return version;
+}
+
 int device_count() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
@@ -75,6 +88,12 @@ std::tuple<bool, std::string> available() {
   const cudaError_t err = cudaGetDeviceCount(&n);
   if (err != cudaSuccess) {
     (void)cudaGetLastError();
+    const int driver = driver_version();
+    if (driver == 0) return {false, "no NVIDIA driver found (" + error_text(err) + ")"};
+    if (driver < CUDART_VERSION)
+      return {false, "the NVIDIA driver supports CUDA " + version_text(driver) + " but this module was built with CUDA " +
+                         version_text(CUDART_VERSION) + ": update the driver or rebuild with an older toolkit (" +
+                         error_text(err) + ")"};
     return {false, "cudaGetDeviceCount failed (" + error_text(err) + ")"};
   }
   if (n == 0) return {false, "no CUDA device found"};
@@ -104,14 +123,11 @@ std::string probe_device(int index) {
 py::dict build_info() {
   py::dict d;
   d["version"] = PYAVATAR_VERSION;
-  d["cuda_version"] = std::to_string(CUDART_VERSION / 1000) + "." + std::to_string(CUDART_VERSION % 1000 / 10);
+  d["cuda_version"] = version_text(CUDART_VERSION);
   d["architectures"] = PYAVATAR_CUDA_ARCHS;
   d["cudart"] = "static";
-  int driver = 0;
-  d["driver_version"] =
-      cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0
-          ? py::str(std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10))
-          : py::str("none");
+  const int driver = driver_version();
+  d["driver_version"] = driver > 0 ? version_text(driver) : std::string("none");
   return d;
 }
 
@@ -136,6 +152,28 @@ void run(const char* op, int device, Launch&& launch) {
 }
 
 cudaStream_t as_stream(uintptr_t stream) { return reinterpret_cast<cudaStream_t>(stream); }
+
+// (data_ptr, sizes, strides) -> StridedView, like bind::to_view, except that a
+// tensor without elements may have a null pointer (torch reports 0 for those,
+// e.g. keypoints of shape (N, 0, 3)); the kernels never read it.
+template <typename T, int R>
+StridedView<T, R> to_view(const PyView& v, const char* name) {
+  const auto& sizes = std::get<1>(v);
+  const auto& strides = std::get<2>(v);
+  if (static_cast<int>(sizes.size()) != R || static_cast<int>(strides.size()) != R)
+    throw std::invalid_argument(std::string(name) + ": expected " + std::to_string(R) + "-D sizes and strides, got " +
+                                std::to_string(sizes.size()) + "-D");
+  StridedView<T, R> out;
+  out.data = reinterpret_cast<T*>(std::get<0>(v));
+  bool empty = false;
+  for (int i = 0; i < R; ++i) {
+    out.size[i] = sizes[i];
+    out.stride[i] = strides[i];
+    empty = empty || sizes[i] == 0;
+  }
+  if (out.data == nullptr && !empty) throw std::invalid_argument(std::string(name) + ": null data pointer");
+  return out;
+}
 
 void grid_sample_3d(int dtype, const PyView& input, const PyView& grid, uintptr_t output, int padding,
                     bool align_corners, int device, uintptr_t stream) {
