@@ -78,8 +78,9 @@ def test_kernel_header_compiles_alone_with_the_expected_kernels(nvcc, header, tm
 
 def _libnvrtc() -> ctypes.CDLL | None:
     candidates = []
-    spec = importlib.util.find_spec("nvidia")
-    for root in spec.submodule_search_locations or [] if spec else []:
+    spec = importlib.util.find_spec("nvidia")  # namespace package of NVIDIA's pip wheels
+    roots = (spec.submodule_search_locations or []) if spec is not None else []
+    for root in roots:
         candidates += sorted(Path(root).glob("cuda_nvrtc/lib/libnvrtc.so*"))
     for home in (os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
         if home:
