@@ -1,22 +1,300 @@
-"""The CuPy backend: JIT-compiles the same CUDA kernel sources with NVRTC at run time."""
+"""The CuPy backend: JIT-compiles pyavatar's CUDA kernel sources with NVRTC at run time.
+
+The kernels are the ones ``pyavatar._cuda`` is built from (``csrc/*/*.cuh``,
+installed as ``pyavatar/kernels/_cuda_src``), so a wheel built without nvcc
+still runs them on a GPU. Each op's source is compiled with
+``cupy.RawModule`` the first time the op is asked for (CuPy caches the binary
+on disk), then launched on the torch tensors' memory on torch's current stream.
+fp32, fp16 and bf16, any strides, fp32 math.
+"""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
+import numpy as np
 import torch
+from torch import Tensor
+
+from pyavatar.kernels._cuda import check_attention_grid
+
+SUFFIX = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
+SOURCES = {
+    "grid_sample_3d": "grid_sample_3d.cuh",
+    "deform_features": "deform_features.cuh",
+    "dense_warp": "dense_warp.cuh",
+    "relpos_attention": "relpos_attention.cuh",
+}
+_PADDING = {"zeros": 0, "border": 1}
+WARP_THREADS = 256
+WARP_MAX_BLOCKS = 65536  # the warp kernels loop over the rest (grid-stride)
+WARP_CHANNEL_CHUNK = 8  # channels per thread in grid_sample_3d / dense_warp (grid axis y)
+ATTENTION_THREADS = 128  # fixed by the kernel (4 warps)
+ATTENTION_QUERIES = 16  # queries per block
+ATTENTION_HEAD_DIMS = (64, 128, 256, 512)  # one kernel per Dk bound
+
+_PACKAGE_SOURCES = Path(__file__).resolve().parent / "_cuda_src"
+_REPO_CSRC = Path(__file__).resolve().parents[2] / "csrc"
+
+
+def source_dirs() -> list[Path]:
+    """Where the kernel headers are: the installed copy, else the source checkout's ``csrc``."""
+    if (_PACKAGE_SOURCES / SOURCES["grid_sample_3d"]).is_file():
+        return [_PACKAGE_SOURCES]
+    return [_REPO_CSRC / "warp", _REPO_CSRC / "attention"]
+
+
+def find_source(op: str) -> Path | None:
+    """The header holding ``op``'s kernels, or None when it is in no source dir."""
+    for directory in source_dirs():
+        path = directory / SOURCES[op]
+        if path.is_file():
+            return path
+    return None
+
+
+_LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$', re.MULTILINE)
+
+
+def load_source(path: Path) -> str:
+    """``path``'s text with its local ``#include "..."`` lines replaced by the files.
+
+    The complete text is what CuPy hashes for its on-disk kernel cache, so a
+    change to a shared header also recompiles the kernels that include it.
+    """
+
+    def expand(match: re.Match[str]) -> str:
+        included = path.parent / match.group(1)
+        if not included.is_file():
+            raise FileNotFoundError(f"{path.name}: included file {match.group(1)} not found in {path.parent}")
+        return load_source(included)
+
+    return _LOCAL_INCLUDE.sub(expand, path.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One kernel launch: name, geometry and packed arguments.
+
+    Arguments are NumPy scalars the way CuPy passes them by size: ``uint64``
+    for pointers, ``int64`` for the kernels' ``long long``, ``float32`` for ``float``.
+    """
+
+    kernel: str
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    args: tuple[Any, ...]
+
+
+def _ptr(t: Tensor | None) -> np.uint64:
+    return np.uint64(0 if t is None else t.data_ptr())
+
+
+def _ints(*values: int) -> list[np.int64]:
+    return [np.int64(v) for v in values]
+
+
+def _warp_grid(work: int, channels: int = 0) -> tuple[int, int, int]:
+    """Grid-stride blocks over ``work`` locations (x) times channel chunks (y, at least one)."""
+    return (max(1, min(-(-work // WARP_THREADS), WARP_MAX_BLOCKS)), max(1, -(-channels // WARP_CHANNEL_CHUNK)), 1)
+
+
+def plan_grid_sample_3d(input: Tensor, grid: Tensor, out: Tensor, padding_mode: str, align_corners: bool) -> Launch:
+    """Launch of ``pyavatar_grid_sample_3d_<dtype>`` writing ``out`` (N, C, Do, Ho, Wo)."""
+    n, c, d_out, h_out, w_out = out.shape
+    args = (
+        _ptr(input), _ptr(grid), _ptr(out),
+        *_ints(*input.shape, *input.stride(), d_out, h_out, w_out, *grid.stride(),
+               _PADDING[padding_mode], int(align_corners)),
+    )
+    return Launch(f"pyavatar_grid_sample_3d_{SUFFIX[input.dtype]}", _warp_grid(n * d_out * h_out * w_out, c),
+                  (WARP_THREADS, 1, 1), args)
+
+
+def plan_deform_features(
+    feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float, out: Tensor
+) -> Launch:
+    """Launch of ``pyavatar_deform_features_<dtype>`` writing ``out`` (N, K+1, C+1, D, H, W)."""
+    n, _, d, h, w = feature.shape
+    k = kp_source.shape[1]
+    args = (
+        _ptr(feature), _ptr(kp_source), _ptr(kp_driving), _ptr(out),
+        *_ints(*feature.shape, *feature.stride(), k, *kp_source.stride(), *kp_driving.stride()),
+        np.float32(kp_variance),
+    )
+    return Launch(f"pyavatar_deform_features_{SUFFIX[feature.dtype]}", _warp_grid(n * (k + 1) * d * h * w),
+                  (WARP_THREADS, 1, 1), args)
+
+
+def plan_dense_warp(
+    feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, out: Tensor, deformation: Tensor | None
+) -> Launch:
+    """Launch of ``pyavatar_dense_warp_<dtype>`` writing ``out`` and, when given, ``deformation``."""
+    n, groups, d, h, w = mask.shape
+    args = (
+        _ptr(feature), _ptr(mask), _ptr(kp_source), _ptr(kp_driving), _ptr(out), _ptr(deformation),
+        *_ints(*feature.shape, *feature.stride(), groups, d, h, w, *mask.stride(), *kp_source.stride(),
+               *kp_driving.stride()),
+    )
+    grid = _warp_grid(n * d * h * w, feature.shape[1])
+    return Launch(f"pyavatar_dense_warp_{SUFFIX[feature.dtype]}", grid, (WARP_THREADS, 1, 1), args)
+
+
+def plan_relpos_attention(
+    q: Tensor, k: Tensor, v: Tensor, pos: Tensor, pos_bias_u: Tensor, pos_bias_v: Tensor,
+    key_mask: Tensor | None, left: int, right: int, scale: float, out: Tensor,
+) -> Launch:
+    """Launch of ``pyavatar_relpos_attention_<dtype>_d<bound>`` writing ``out`` (B, T, H, Dk)."""
+    b, t, h, dk = q.shape
+    bound = next(x for x in ATTENTION_HEAD_DIMS if dk <= x)
+    mask_stride = (0, 0) if key_mask is None else key_mask.stride()
+    args = (
+        _ptr(q), _ptr(k), _ptr(v), _ptr(pos), _ptr(pos_bias_u), _ptr(pos_bias_v), _ptr(key_mask), _ptr(out),
+        *_ints(t, h, dk, *q.stride(), *k.stride(), *v.stride(), *pos.stride(), *pos_bias_u.stride(),
+               *pos_bias_v.stride(), *mask_stride, left, right),
+        np.float32(scale),
+    )
+    grid = (-(-t // ATTENTION_QUERIES), h, b)
+    return Launch(f"pyavatar_relpos_attention_{SUFFIX[q.dtype]}_d{bound}", grid, (ATTENTION_THREADS, 1, 1), args)
+
+
+def kernel_names(op: str) -> list[str]:
+    """Every kernel the header of ``op`` defines."""
+    prefix = f"pyavatar_{op}_"
+    if op == "relpos_attention":
+        return [f"{prefix}{s}_d{d}" for s in SUFFIX.values() for d in ATTENTION_HEAD_DIMS]
+    return [f"{prefix}{s}" for s in SUFFIX.values()]
 
 
 class CupyBackend:
     name = "cupy"
 
+    def __init__(self) -> None:
+        self._reason: str | None = None
+        self._checked = False
+        self._modules: dict[str, Any] = {}  # op -> cupy.RawModule
+        self._functions: dict[tuple[int, str], Any] = {}  # (device, kernel) -> cupy.RawKernel
+        self._failures: dict[tuple[int, str], str] = {}  # (device, op) -> "" once loaded, else why not
+
+    @staticmethod
+    def cupy() -> ModuleType:
+        return importlib.import_module("cupy")
+
     def unavailable_reason(self) -> str | None:
+        if not self._checked:
+            self._reason = self._find_reason()
+            self._checked = True
+        return self._reason
+
+    def _find_reason(self) -> str | None:
         if importlib.util.find_spec("cupy") is None:
             return "cupy is not installed (pip install 'pyavatar[gpu]')"
-        return "CuPy kernels are not wired yet"
+        try:
+            cupy = self.cupy()
+        except Exception as exc:  # a broken CuPy install raises anything from ImportError to RuntimeError
+            return f"cupy failed to import ({type(exc).__name__}: {exc})"
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # cupy_backends' CUDARuntimeError when there is no driver
+            return f"CuPy finds no usable CUDA driver ({type(exc).__name__}: {exc})"
+        if count == 0:
+            return "CuPy finds no CUDA device"
+        if not torch.cuda.is_available():
+            return "torch cannot use CUDA (CPU-only torch build or no device visible to it)"
+        missing = [op for op in SOURCES if find_source(op) is None]
+        if missing:
+            looked = ", ".join(str(d) for d in source_dirs())
+            return f"CUDA kernel sources for {', '.join(missing)} not found (looked in {looked})"
+        return None
 
     def unsupported_reason(self, op: str, device: torch.device, dtype: torch.dtype) -> str | None:
-        return None if device.type == "cuda" else f"runs on CUDA tensors only, got {device.type}"
+        if device.type != "cuda":
+            return f"runs on CUDA tensors only, got {device.type}"
+        if dtype not in SUFFIX:
+            return f"float32, float16 and bfloat16 only, got {str(dtype).replace('torch.', '')}"
+        return self._compiled(op, _device_index(device)) or None
+
+    def _compiled(self, op: str, index: int) -> str:
+        """Compile and load ``op``'s kernels for device ``index`` once; '' on success, else why it failed."""
+        key = (index, op)
+        if key not in self._failures:
+            self._failures[key] = self._compile(op, index)
+        return self._failures[key]
+
+    def _compile(self, op: str, index: int) -> str:
+        cupy = self.cupy()
+        source = find_source(op)
+        if source is None:
+            return f"CUDA kernel source {SOURCES[op]} not found"
+        try:
+            if op not in self._modules:
+                self._modules[op] = cupy.RawModule(code=load_source(source))
+            with cupy.cuda.Device(index):
+                for name in kernel_names(op):
+                    self._functions[(index, name)] = self._modules[op].get_function(name)
+        except Exception as exc:  # cupy.cuda.compiler.CompileException, CUDADriverError, OSError, ...
+            self._modules.pop(op, None)
+            return f"NVRTC/driver failed on {SOURCES[op]} for device {index} ({type(exc).__name__}: {exc})"
+        return ""
+
+    def _launch(self, op: str, launch: Launch, device: torch.device) -> None:
+        cupy = self.cupy()
+        index = _device_index(device)
+        failure = self._compiled(op, index)
+        if failure:
+            raise RuntimeError(f"{op}: {failure}")
+        kernel = self._functions[(index, launch.kernel)]
+        stream = torch.cuda.current_stream(index).cuda_stream
+        with cupy.cuda.Device(index), cupy.cuda.ExternalStream(stream):
+            kernel(launch.grid, launch.block, launch.args)
+
+    def grid_sample_3d(self, input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool) -> Tensor:
+        n, c = input.shape[:2]
+        out = torch.empty((n, c, *grid.shape[1:4]), dtype=input.dtype, device=input.device)
+        self._launch("grid_sample_3d", plan_grid_sample_3d(input, grid, out, padding_mode, align_corners),
+                     input.device)
+        return out
+
+    def deform_features(self, feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float) -> Tensor:
+        n, c, d, h, w = feature.shape
+        k = kp_source.shape[1]
+        out = torch.empty((n, k + 1, c + 1, d, h, w), dtype=feature.dtype, device=feature.device)
+        self._launch("deform_features", plan_deform_features(feature, kp_source, kp_driving, kp_variance, out),
+                     feature.device)
+        return out
+
+    def dense_warp(
+        self, feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        n, c = feature.shape[:2]
+        d, h, w = mask.shape[2:]
+        out = torch.empty((n, c, d, h, w), dtype=feature.dtype, device=feature.device)
+        deformation = (
+            torch.empty((n, d, h, w, 3), dtype=feature.dtype, device=feature.device) if return_deformation else None
+        )
+        self._launch("dense_warp", plan_dense_warp(feature, mask, kp_source, kp_driving, out, deformation),
+                     feature.device)
+        return out, deformation
+
+    def relpos_attention(
+        self, q: Tensor, k: Tensor, v: Tensor, pos: Tensor, pos_bias_u: Tensor, pos_bias_v: Tensor,
+        key_mask: Tensor | None, left: int, right: int, scale: float,
+    ) -> Tensor:
+        check_attention_grid("relpos_attention", q.shape[0], q.shape[2])
+        out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+        launch = plan_relpos_attention(q, k, v, pos, pos_bias_u, pos_bias_v, key_mask, left, right, scale, out)
+        self._launch("relpos_attention", launch, q.device)
+        return out
+
+
+def _device_index(device: torch.device) -> int:
+    return torch.cuda.current_device() if device.index is None else device.index
 
 
 BACKEND = CupyBackend()

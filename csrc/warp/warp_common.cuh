@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: Apache-2.0
+// Device helpers shared by the CUDA warp kernels: storage types with fp32 math,
+// a grid-stride index range, the align-corners lattice and the trilinear taps of
+// torch.nn.functional.grid_sample (mode='bilinear' on 5-D input).
+//
+// NVRTC-compilable on its own: no includes, only CUDA built-ins. fp16/bf16 are
+// converted with plain integer code (round to nearest even on store), so the
+// kernels need neither cuda_fp16.h nor cuda_bf16.h and behave the same on
+// every architecture.
+#ifndef PYAVATAR_WARP_COMMON_CUH
+#define PYAVATAR_WARP_COMMON_CUH
+
+namespace pyavatar_warp {
+
+typedef long long i64;
+
+// Half-precision storage types: the raw 16 bits, math is done in fp32.
+struct f16 {
+  unsigned short bits;
+};
+struct bf16 {
+  unsigned short bits;
+};
+
+__device__ __forceinline__ float to_float(float x) { return x; }
+
+__device__ __forceinline__ float to_float(f16 x) {
+  const unsigned sign = static_cast<unsigned>(x.bits & 0x8000u) << 16;
+  const unsigned exponent = (x.bits >> 10) & 0x1fu;
+  const unsigned mantissa = x.bits & 0x3ffu;
+  if (exponent == 0x1fu) return __uint_as_float(sign | 0x7f800000u | (mantissa << 13));  // inf / nan
+  if (exponent != 0) return __uint_as_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+  // zero or subnormal: mantissa * 2^-24 is exact in fp32
+  return __uint_as_float(sign | __float_as_uint(static_cast<float>(mantissa) * 5.9604644775390625e-8f));
+}
+
+__device__ __forceinline__ float to_float(bf16 x) { return __uint_as_float(static_cast<unsigned>(x.bits) << 16); }
+
+template <typename T>
+__device__ __forceinline__ T from_float(float x);
+
+template <>
+__device__ __forceinline__ float from_float<float>(float x) {
+  return x;
+}
+
+template <>
+__device__ __forceinline__ f16 from_float<f16>(float x) {
+  const unsigned u = __float_as_uint(x);
+  const unsigned sign = (u >> 16) & 0x8000u;
+  const unsigned a = u & 0x7fffffffu;
+  f16 r;
+  if (a >= 0x7f800000u) {  // inf / nan (quiet)
+    r.bits = static_cast<unsigned short>(sign | (a > 0x7f800000u ? 0x7e00u : 0x7c00u));
+  } else if (a >= 0x477ff000u) {  // >= 65520 rounds to inf
+    r.bits = static_cast<unsigned short>(sign | 0x7c00u);
+  } else if (a < 0x38800000u) {  // below 2^-14: subnormal half, x * 2^24 rounded to nearest even
+    r.bits = static_cast<unsigned short>(sign | static_cast<unsigned>(rintf(__uint_as_float(a) * 16777216.0f)));
+  } else {  // normal: rebias the exponent, round the mantissa from 23 to 10 bits
+    const unsigned m = a - 0x38000000u;
+    r.bits = static_cast<unsigned short>(sign | ((m + 0xfffu + ((m >> 13) & 1u)) >> 13));
+  }
+  return r;
+}
+
+template <>
+__device__ __forceinline__ bf16 from_float<bf16>(float x) {
+  const unsigned u = __float_as_uint(x);
+  bf16 r;
+  if ((u & 0x7fffffffu) > 0x7f800000u) {
+    r.bits = static_cast<unsigned short>((u >> 16) | 0x40u);  // quiet nan
+  } else {
+    r.bits = static_cast<unsigned short>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+  return r;
+}
+
+// Channels one thread samples in grid_sample_3d / dense_warp: grid axis y walks
+// the channel chunks, so a volume with many channels still fills the GPU.
+constexpr int kChannelChunk = 8;
+
+__device__ __forceinline__ i64 chunk_end(i64 begin, i64 channels) {
+  return begin + kChannelChunk < channels ? begin + kChannelChunk : channels;
+}
+
+// First index and stride of a grid-stride loop over grid axis x.
+__device__ __forceinline__ i64 global_thread() {
+  return static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ i64 global_stride() { return static_cast<i64>(gridDim.x) * blockDim.x; }
+
+// LivePortrait's make_coordinate_grid: 2 * (i / (n - 1)) - 1.
+__device__ __forceinline__ float lattice(i64 i, i64 n) {
+  return 2.0f * (static_cast<float>(i) / static_cast<float>(n - 1)) - 1.0f;
+}
+
+// Normalised coordinate -> voxel coordinate, as grid_sample computes it
+// (including torch's clamp of non-finite / huge values to -100).
+__device__ __forceinline__ float source_index(float coord, i64 size, bool border, bool align_corners) {
+  const float n = static_cast<float>(size);
+  float x = align_corners ? ((coord + 1.0f) / 2.0f) * (n - 1.0f) : ((coord + 1.0f) * n - 1.0f) / 2.0f;
+  if (border) x = fminf(n - 1.0f, fmaxf(x, 0.0f));
+  if (!(x >= -2147483648.0f && x <= 2147483648.0f)) x = -100.0f;
+  return x;
+}
+
+// The eight taps of a trilinear sample: element offsets into one (D, H, W)
+// volume and weights, in grid_sample's order (tnw, tne, tsw, tse, bnw, bne,
+// bsw, bse: x fastest). Taps outside the volume are flagged and skipped.
+struct Taps {
+  i64 offset[8];
+  float weight[8];
+  unsigned valid;  // bit t set when tap t lies inside the volume
+};
+
+__device__ __forceinline__ Taps make_taps(float x, float y, float z, i64 w, i64 h, i64 d, i64 sx, i64 sy,
+                                          i64 sz) {
+  const float fx = floorf(x), fy = floorf(y), fz = floorf(z);
+  const i64 x0 = static_cast<i64>(fx), y0 = static_cast<i64>(fy), z0 = static_cast<i64>(fz);
+  const float wx[2] = {(fx + 1.0f) - x, x - fx};
+  const float wy[2] = {(fy + 1.0f) - y, y - fy};
+  const float wz[2] = {(fz + 1.0f) - z, z - fz};
+  Taps t;
+  t.valid = 0;
+#pragma unroll
+  for (int corner = 0; corner < 8; ++corner) {
+    const int dx = corner & 1, dy = (corner >> 1) & 1, dz = corner >> 2;
+    const i64 xi = x0 + dx, yi = y0 + dy, zi = z0 + dz;
+    const bool inside = xi >= 0 && xi < w && yi >= 0 && yi < h && zi >= 0 && zi < d;
+    t.offset[corner] = inside ? zi * sz + yi * sy + xi * sx : 0;
+    t.weight[corner] = wx[dx] * wy[dy] * wz[dz];
+    t.valid |= inside ? (1u << corner) : 0u;
+  }
+  return t;
+}
+
+template <typename T>
+__device__ __forceinline__ float sample(const T* volume, const Taps& t) {
+  float acc = 0.0f;
+#pragma unroll
+  for (int corner = 0; corner < 8; ++corner)
+    if (t.valid & (1u << corner)) acc += to_float(volume[t.offset[corner]]) * t.weight[corner];
+  return acc;
+}
+
+}  // namespace pyavatar_warp
+
+#endif  // PYAVATAR_WARP_COMMON_CUH
