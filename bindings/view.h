@@ -28,11 +28,14 @@ StridedView<T, R> to_view(const PyView& v, const char* name) {
                                 "-D sizes and strides, got " + std::to_string(sizes.size()) + "-D");
   StridedView<T, R> out;
   out.data = reinterpret_cast<T*>(std::get<0>(v));
-  if (out.data == nullptr) throw std::invalid_argument(std::string(name) + ": null data pointer");
+  bool empty = false;
   for (int i = 0; i < R; ++i) {
     out.size[i] = sizes[i];
     out.stride[i] = strides[i];
+    empty = empty || sizes[i] == 0;
   }
+  // torch hands 0-element tensors a null pointer; any other null is a caller bug.
+  if (out.data == nullptr && !empty) throw std::invalid_argument(std::string(name) + ": null data pointer");
   return out;
 }
 

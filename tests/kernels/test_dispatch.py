@@ -183,3 +183,13 @@ def test_inference_mode_works():
     with torch.inference_mode():
         out = kernels.grid_sample_3d(x, torch.zeros(1, 1, 1, 1, 3))
     assert out.shape == (1, 1, 1, 1, 1)
+
+
+def test_zero_keypoints_give_the_identity_group_only():
+    """K = 0 (torch hands empty tensors a null pointer) works and matches the reference."""
+    x = torch.randn(1, 2, 3, 4, 5)
+    none = torch.zeros(1, 0, 3)
+    out = kernels.deform_features(x, none, none, backend="cpp")
+    torch.testing.assert_close(out, reference.deform_features(x, none, none))
+    mask = torch.ones(1, 1, 3, 4, 5)
+    torch.testing.assert_close(kernels.dense_warp(x, mask, none, none, backend="cpp"), reference.dense_warp(x, mask, none, none))
