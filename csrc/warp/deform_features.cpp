@@ -42,8 +42,8 @@ void axis_taps(int64_t n, float kd, float ks, AxisTaps& t) {
     // Same operation order as the reference: (lattice - kp_driving) + kp_source, then unnormalise.
     const float m = (lattice(i, n) - kd) + ks;
     const float u = trilinear::clamp_coord(trilinear::unnormalize(m, n, false), n);
-    const float f = std::floor(u);
-    const int64_t k = static_cast<int64_t>(f);
+    const int64_t k = trilinear::floor_int(u);
+    const float f = static_cast<float>(k);
     t.tap[0][i] = k, t.tap[1][i] = k + 1;
     t.weight[0][i] = (f + 1.f) - u, t.weight[1][i] = u - f;
     t.valid[0][i] = k >= 0 && k < n;

@@ -89,7 +89,7 @@ void dense_warp(const DenseWarpParams& p) {
       }
   // Output blocks [b, e), sampled from `volume` or, when null, directly from the feature.
   const auto process = [&](int64_t b, int64_t e, const trilinear::PaddedVolume* volume) {
-    const trilinear::Workspace ws(volume != nullptr ? C : 0);
+    const trilinear::Workspace ws(C);
     float x[kBlock], y[kBlock], z[kBlock];
     for (int64_t nb = b; nb < e; ++nb) {
       const int64_t n = nb / blocks, s0 = (nb % blocks) * kBlock, count = std::min(kBlock, S - s0);

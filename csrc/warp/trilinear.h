@@ -48,12 +48,17 @@ inline float unnormalize(float x, int64_t n, bool align_corners) {
 // grid_sample's 'border' clipping of a voxel coordinate to [0, n - 1].
 inline float clip_border(float x, int64_t n) { return std::min(static_cast<float>(n - 1), std::max(x, 0.f)); }
 
-// Keeps a voxel coordinate inside [-2, n + 1] (NaN -> -2) so floor() converts
+// Keeps a voxel coordinate inside [-2, n + 1] (NaN -> -2) so that it converts
 // safely to int; every tap of a clamped-away coordinate stays outside [0, n).
-inline float clamp_coord(float x, int64_t n) {
-  const float hi = static_cast<float>(n + 1);
-  x = x > -2.f ? x : -2.f;
-  return x < hi ? x : hi;
+// (Written with std::max/min, argument order chosen for the NaN case, so that
+// loops over it vectorise.)
+inline float clamp_coord(float x, int64_t n) { return std::min(std::max(-2.f, x), static_cast<float>(n + 1)); }
+
+// floor() of a clamped coordinate, as an int: truncation corrected for
+// negative non-integers (std::floor does not vectorise without -fno-trapping-math).
+inline int32_t floor_int(float x) {
+  const int32_t t = static_cast<int32_t>(x);
+  return static_cast<float>(t) > x ? t - 1 : t;
 }
 
 // The two taps of one axis on a volume with a one-voxel zero border: padded
@@ -61,12 +66,12 @@ inline float clamp_coord(float x, int64_t n) {
 // weights of grid_sample ((i0 + 1) - x and x - i0).
 inline void padded_taps(float x, int32_t n, int32_t& i0, int32_t& i1, float& w0, float& w1) {
   x = clamp_coord(x, n);
-  const float f = std::floor(x);
-  const int32_t k = static_cast<int32_t>(f);
+  const int32_t k = floor_int(x);
+  const float f = static_cast<float>(k);
   w0 = (f + 1.f) - x;
   w1 = x - f;
-  i0 = (k >= 0 && k < n) ? k + 1 : 0;
-  i1 = (k >= -1 && k + 1 < n) ? k + 2 : 0;
+  i0 = ((k >= 0) & (k < n)) ? k + 1 : 0;
+  i1 = ((k >= -1) & (k + 1 < n)) ? k + 2 : 0;
 }
 
 // Per-thread buffers for PaddedVolume::sample.
@@ -78,25 +83,41 @@ class Workspace {
   float* tile() const { return tile_.get(); }
 
  private:
-  Scratch<int32_t> offset_;  // [corner][point], element offsets into the padded volume
+  Scratch<int32_t> offset_;  // [corner][point], element offsets into one padded batch item
   Scratch<float> weight_;    // [corner][point]
   Scratch<float> tile_;      // [point][channel]
 };
 
-// Accumulates channels [c0, c0 + B) of `count` points from their 8 corners.
-template <int B>
+// Accumulates channels [c0, c0 + G * L) of `count` points from their 8 corners
+// into tile[point][channel]. The [G][L] accumulator shape (rather than one
+// long array) is what lets compilers keep it in G vector registers.
+template <int G, int L>
 inline void gather_channels(const float* vol, const int32_t* offset, const float* weight, int64_t count,
                             int64_t channels, int64_t c0, float* tile) {
+  constexpr int64_t kAhead = 4;  // points ahead whose corners are prefetched (random grids)
   for (int64_t i = 0; i < count; ++i) {
-    float acc[B];
-    for (int b = 0; b < B; ++b) acc[b] = 0.f;
+#if defined(__GNUC__)
+    if (c0 == 0 && i + kAhead < count) {
+      for (int k = 0; k < 8; k += 2) {
+        const float* next = vol + offset[k * kBlock + i + kAhead];
+        __builtin_prefetch(next);
+        __builtin_prefetch(next + channels);
+        __builtin_prefetch(vol + offset[(k + 1) * kBlock + i + kAhead] + channels - 1);
+      }
+    }
+#endif
+    float acc[G][L];
+    for (int g = 0; g < G; ++g)
+      for (int l = 0; l < L; ++l) acc[g][l] = 0.f;
     for (int k = 0; k < 8; ++k) {
       const float w = weight[k * kBlock + i];
       const float* src = vol + offset[k * kBlock + i] + c0;
-      for (int b = 0; b < B; ++b) acc[b] += w * src[b];
+      for (int g = 0; g < G; ++g)
+        for (int l = 0; l < L; ++l) acc[g][l] += w * src[g * L + l];
     }
     float* dst = tile + i * channels + c0;
-    for (int b = 0; b < B; ++b) dst[b] = acc[b];
+    for (int g = 0; g < G; ++g)
+      for (int l = 0; l < L; ++l) dst[g * L + l] = acc[g][l];
   }
 }
 
@@ -122,26 +143,25 @@ class PaddedVolume {
   // Fills padded rows [begin, end).
   void load_rows(int64_t begin, int64_t end) const {
     const int64_t C = c_, D = d_, H = h_, W = w_, Hp = h_ + 2, Wp = w_ + 2;
-    const int64_t sC = v_.stride[1], sD = v_.stride[2], sH = v_.stride[3], sW = v_.stride[4];
-    const bool channel_inner = std::abs(sC) <= std::abs(sW);
-    for (int64_t row = begin; row < end; ++row) {
+    for (int64_t row = begin; row < end;) {
+      // A run of rows [yp, yp + count) of one padded slice (n, zp).
       const int64_t n = row / ((D + 2) * Hp), zp = (row / Hp) % (D + 2), yp = row % Hp;
-      float* dst = data_.get() + row * Wp * C;
-      if (zp == 0 || zp == D + 1 || yp == 0 || yp == H + 1) {
-        for (int64_t i = 0; i < Wp * C; ++i) dst[i] = 0.f;
-        continue;
+      const int64_t count = std::min(end - row, Hp - yp);
+      float* slab = data_.get() + row * Wp * C;
+      for (int64_t r = 0; r < count; ++r) {
+        float* dst = slab + r * Wp * C;
+        if (zp == 0 || zp == D + 1 || yp + r == 0 || yp + r == H + 1) {
+          for (int64_t i = 0; i < Wp * C; ++i) dst[i] = 0.f;
+        } else {
+          for (int64_t c = 0; c < C; ++c) dst[c] = 0.f, dst[(W + 1) * C + c] = 0.f;
+        }
       }
-      for (int64_t c = 0; c < C; ++c) dst[c] = 0.f;
-      for (int64_t c = 0; c < C; ++c) dst[(W + 1) * C + c] = 0.f;
-      const float* src = v_.data + n * v_.stride[0] + (zp - 1) * sD + (yp - 1) * sH;
-      float* body = dst + C;
-      if (channel_inner) {
-        for (int64_t x = 0; x < W; ++x)
-          for (int64_t c = 0; c < C; ++c) body[x * C + c] = src[x * sW + c * sC];
-      } else {
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t x = 0; x < W; ++x) body[x * C + c] = src[c * sC + x * sW];
+      if (zp > 0 && zp <= D) {
+        // Source rows y0 .. y1 - 1 land in padded rows y0 + 1 ...
+        const int64_t y0 = std::max<int64_t>(yp, 1) - 1, y1 = std::min(yp + count, H + 1) - 1;
+        if (y1 > y0) copy_rows(n, zp - 1, y0, y1, data_.get() + (row + (y0 + 1 - yp)) * Wp * C + C);
       }
+      row += count;
     }
   }
 
@@ -174,9 +194,11 @@ class PaddedVolume {
     const float* vol = data_.get() + n * item_;
     float* tile = ws.tile();
     int64_t c0 = 0;
-    for (; c0 + 16 <= c_; c0 += 16) gather_channels<16>(vol, off, wt, count, c_, c0, tile);
-    for (; c0 + 4 <= c_; c0 += 4) gather_channels<4>(vol, off, wt, count, c_, c0, tile);
-    for (; c0 < c_; ++c0) gather_channels<1>(vol, off, wt, count, c_, c0, tile);
+    for (; c0 + 32 <= c_; c0 += 32) gather_channels<4, 8>(vol, off, wt, count, c_, c0, tile);
+    for (; c0 + 16 <= c_; c0 += 16) gather_channels<2, 8>(vol, off, wt, count, c_, c0, tile);
+    for (; c0 + 8 <= c_; c0 += 8) gather_channels<1, 8>(vol, off, wt, count, c_, c0, tile);
+    for (; c0 + 4 <= c_; c0 += 4) gather_channels<1, 4>(vol, off, wt, count, c_, c0, tile);
+    for (; c0 < c_; ++c0) gather_channels<1, 1>(vol, off, wt, count, c_, c0, tile);
     for (int64_t c = 0; c < c_; ++c) {
       float* dst = out + c * out_stride;
       for (int64_t i = 0; i < count; ++i) dst[i] = tile[i * c_ + c];
@@ -184,6 +206,40 @@ class PaddedVolume {
   }
 
  private:
+  // Copies channels [c0, c0 + CB) of source rows [y0, y1) of slice (n, z) to
+  // `dst` (voxel (y0, 0) of the padded layout).
+  template <int CB>
+  void copy_channels(int64_t n, int64_t z, int64_t y0, int64_t y1, int64_t c0, float* dst) const {
+    const int64_t C = c_, W = w_, rowstep = (w_ + 2) * c_;
+    const int64_t sC = v_.stride[1], sH = v_.stride[3], sW = v_.stride[4];
+    const float* base = v_.data + n * v_.stride[0] + z * v_.stride[2] + c0 * sC;
+    for (int64_t y = y0; y < y1; ++y) {
+      const float* src = base + y * sH;
+      float* out = dst + (y - y0) * rowstep + c0;
+      for (int64_t x = 0; x < W; ++x)
+        for (int c = 0; c < CB; ++c) out[x * C + c] = src[c * sC + x * sW];
+    }
+  }
+
+  // Copies source rows [y0, y1) of slice (n, z), all channels, to `dst`.
+  void copy_rows(int64_t n, int64_t z, int64_t y0, int64_t y1, float* dst) const {
+    int64_t c0 = 0;
+    if (std::abs(v_.stride[1]) <= std::abs(v_.stride[4])) {
+      // Channels are the inner (or an equally short) axis: one pass, channel runs contiguous.
+      for (int64_t y = y0; y < y1; ++y) {
+        const float* src = v_.data + n * v_.stride[0] + z * v_.stride[2] + y * v_.stride[3];
+        float* out = dst + (y - y0) * (w_ + 2) * c_;
+        for (int64_t x = 0; x < w_; ++x)
+          for (int64_t c = 0; c < c_; ++c) out[x * c_ + c] = src[x * v_.stride[4] + c * v_.stride[1]];
+      }
+      return;
+    }
+    // Planar source: a few channel streams at a time over the whole run of rows.
+    for (; c0 + 8 <= c_; c0 += 8) copy_channels<8>(n, z, y0, y1, c0, dst);
+    for (; c0 + 4 <= c_; c0 += 4) copy_channels<4>(n, z, y0, y1, c0, dst);
+    for (; c0 < c_; ++c0) copy_channels<1>(n, z, y0, y1, c0, dst);
+  }
+
   StridedView<const float, 5> v_;
   int64_t c_, d_, h_, w_, item_;
   Scratch<float> data_;
@@ -199,8 +255,8 @@ inline void sample_direct(const StridedView<const float, 5>& v, int64_t n, const
   const int64_t sC = v.stride[1];
   for (int64_t i = 0; i < count; ++i) {
     const float cx = clamp_coord(x[i], W), cy = clamp_coord(y[i], H), cz = clamp_coord(z[i], D);
-    const float fx = std::floor(cx), fy = std::floor(cy), fz = std::floor(cz);
-    const int64_t ix = static_cast<int64_t>(fx), iy = static_cast<int64_t>(fy), iz = static_cast<int64_t>(fz);
+    const int64_t ix = floor_int(cx), iy = floor_int(cy), iz = floor_int(cz);
+    const float fx = static_cast<float>(ix), fy = static_cast<float>(iy), fz = static_cast<float>(iz);
     const float wx[2] = {(fx + 1.f) - cx, cx - fx}, wy[2] = {(fy + 1.f) - cy, cy - fy}, wz[2] = {(fz + 1.f) - cz, cz - fz};
     int64_t offset[8];
     float weight[8];
