@@ -85,7 +85,8 @@ def _relpos_attention_kernel(
 
         content = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
         band = tl.zeros([BLOCK_M, BAND], tl.float32)
-        for d0 in range(0, Dk, BLOCK_D):
+        # Constant trip count: with a single chunk the loop vanishes (a runtime Dk bound made ptxas spill).
+        for d0 in range(0, DK_PAD, BLOCK_D):
             d = _index(d0 + tl.arange(0, BLOCK_D), WIDE_INDEX)
             d_ok = d < Dk
             qc = tl.load(q + q_rows[:, None] + d[None, :] * q_d, mask=i_ok[:, None] & d_ok[None, :], other=0.0)
