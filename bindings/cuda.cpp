@@ -18,6 +18,7 @@
 namespace py = pybind11;
 using pyavatar::StridedView;
 using pyavatar::bind::PyView;
+using pyavatar::bind::to_view;
 
 #ifndef PYAVATAR_VERSION
 #define PYAVATAR_VERSION "unknown"
@@ -152,28 +153,6 @@ void run(const char* op, int device, Launch&& launch) {
 }
 
 cudaStream_t as_stream(uintptr_t stream) { return reinterpret_cast<cudaStream_t>(stream); }
-
-// (data_ptr, sizes, strides) -> StridedView, like bind::to_view, except that a
-// tensor without elements may have a null pointer (torch reports 0 for those,
-// e.g. keypoints of shape (N, 0, 3)); the kernels never read it.
-template <typename T, int R>
-StridedView<T, R> to_view(const PyView& v, const char* name) {
-  const auto& sizes = std::get<1>(v);
-  const auto& strides = std::get<2>(v);
-  if (static_cast<int>(sizes.size()) != R || static_cast<int>(strides.size()) != R)
-    throw std::invalid_argument(std::string(name) + ": expected " + std::to_string(R) + "-D sizes and strides, got " +
-                                std::to_string(sizes.size()) + "-D");
-  StridedView<T, R> out;
-  out.data = reinterpret_cast<T*>(std::get<0>(v));
-  bool empty = false;
-  for (int i = 0; i < R; ++i) {
-    out.size[i] = sizes[i];
-    out.stride[i] = strides[i];
-    empty = empty || sizes[i] == 0;
-  }
-  if (out.data == nullptr && !empty) throw std::invalid_argument(std::string(name) + ": null data pointer");
-  return out;
-}
 
 void grid_sample_3d(int dtype, const PyView& input, const PyView& grid, uintptr_t output, int padding,
                     bool align_corners, int device, uintptr_t stream) {
