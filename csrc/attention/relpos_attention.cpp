@@ -197,19 +197,44 @@ inline int64_t scratch_ld(int64_t n) {
 
 constexpr int64_t kMaxPanelBlocks = 4;  // register blocks (of kMR query rows) per work item
 
-// Read-only state shared by all work items of one call. Packed operands are column tiles of
-// kNR entries, each tile (depth x kNR) contiguous.
+// Sizes shared by all work items of one call. Packed operands are column tiles of kNR
+// entries, each tile (depth x kNR) contiguous.
 struct PanelContext {
   const RelPosAttentionParams& p;
   int64_t T, H, Dk, panel_rows;
-  int64_t lds, ldg;        // row strides of the score and positional-band scratch
-  const float* k_pack;     // per (b, h): K^T in tiles of kNR keys, tile size Dk * kNR
-  int64_t k_size;
-  const float* p_pack;     // per (pos batch, h): P^T in tiles of kNR relative positions
-  int64_t p_size, pos_batches;
-  const float* v_pack;     // per (b, h): V in tiles of kNR channels, tile size T * kNR
-  int64_t v_size;
+  int64_t lds, ldg;  // row strides of the score and positional-band scratch
+  int64_t k_tiles, p_tiles, v_tiles;
+  int64_t k_size() const { return k_tiles * Dk * kNR; }  // K^T in tiles of kNR keys
+  int64_t p_size() const { return p_tiles * Dk * kNR; }  // P^T in tiles of kNR relative positions
+  int64_t v_size() const { return v_tiles * T * kNR; }   // V in tiles of kNR channels (T x kNR each)
 };
+
+// Packed operands of one (batch, head).
+struct HeadOperands {
+  const float* k;
+  const float* p;
+  const float* v;
+};
+
+void pack_keys(const PanelContext& c, int64_t b, int64_t h, float* dst) {
+  const auto& k = c.p.k;
+  for (int64_t t = 0; t < c.k_tiles; ++t)
+    pack_tile_transposed(k.data + b * k.stride[0] + h * k.stride[2], k.stride[1], k.stride[3], t * kNR, c.T, c.Dk,
+                         dst + t * c.Dk * kNR);
+}
+
+void pack_values(const PanelContext& c, int64_t b, int64_t h, float* dst) {
+  const auto& v = c.p.v;
+  pack_value_tiles(v.data + b * v.stride[0] + h * v.stride[2], v.stride[1], v.stride[3], c.T, c.Dk, dst);
+}
+
+// Tiles [t_begin, t_end) of P^T for position batch bp, head h.
+void pack_positions(const PanelContext& c, int64_t bp, int64_t h, int64_t t_begin, int64_t t_end, float* dst) {
+  const auto& pos = c.p.pos;
+  for (int64_t t = t_begin; t < t_end; ++t)
+    pack_tile_transposed(pos.data + bp * pos.stride[0] + h * pos.stride[2], pos.stride[1], pos.stride[3], t * kNR,
+                         2 * c.T - 1, c.Dk, dst + t * c.Dk * kNR);
+}
 
 // Per-thread buffers, allocated once per parallel chunk.
 struct PanelScratch {
@@ -248,7 +273,8 @@ void load_key_bias(const PanelContext& c, PanelScratch& w, int64_t b) {
 }
 
 // Attention output of query rows [i0, i0 + rows) of (b, h).
-void attend_panel(const PanelContext& c, PanelScratch& w, int64_t b, int64_t h, int64_t i0, int64_t rows) {
+void attend_panel(const PanelContext& c, PanelScratch& w, const HeadOperands& op, int64_t b, int64_t h, int64_t i0,
+                  int64_t rows) {
   const RelPosAttentionParams& p = c.p;
   const int64_t T = c.T, Dk = c.Dk, lds = c.lds, ldg = c.ldg;
   load_key_bias(c, w, b);
@@ -314,7 +340,7 @@ void attend_panel(const PanelContext& c, PanelScratch& w, int64_t b, int64_t h, 
   // Positional band: G[rr][y] = (q_rr + v) . P[pb + y], pb a tile boundary. Row rr pairs key
   // column x with y = x + (rows - 1 - rr) + dlt.
   const int64_t p_first = T - i0 - rows + kb, pb = p_first / kNR * kNR, dlt = p_first - pb;
-  const float* ptiles = c.p_pack + ((c.pos_batches == 1 ? 0 : b) * c.H + h) * c.p_size + pb * Dk;
+  const float* ptiles = op.p + pb * Dk;
   float* const g = w.band.data();
   for (int64_t y0 = 0; y0 < x_last + rows + dlt; y0 += kNR)
     for (int64_t mb = 0; mb < n_mb; ++mb) {
@@ -328,7 +354,7 @@ void attend_panel(const PanelContext& c, PanelScratch& w, int64_t b, int64_t h, 
     }
 
   // Scores with the epilogue: add the skewed band, scale, mask, window; track row maxima.
-  const float* ktiles = c.k_pack + (b * c.H + h) * c.k_size + kb * Dk;
+  const float* ktiles = op.k + kb * Dk;
   const float* key_bias = w.bias.data() + kb;
   float* const s = w.scores.data();
   const VecF vscale = vsplat(p.scale), neg_inf = vsplat(kNegInf);
@@ -389,7 +415,7 @@ void attend_panel(const PanelContext& c, PanelScratch& w, int64_t b, int64_t h, 
   }
 
   // Output rows = (exp(S) x V) / sum, one channel tile at a time.
-  const float* vtiles = c.v_pack + (b * c.H + h) * c.v_size + kb * kNR;
+  const float* vtiles = op.v + kb * kNR;
   for (int64_t c0 = 0; c0 < Dk; c0 += kNR)
     for (int64_t mb = 0; mb < n_mb; ++mb) {
       const int64_t r0 = mb * kMR, nr = nrows[mb];
@@ -420,57 +446,83 @@ void relpos_attention(const RelPosAttentionParams& p) {
   const int64_t B = p.q.size[0], T = p.q.size[1], H = p.q.size[2], Dk = p.q.size[3];
   if (B == 0 || T == 0 || H == 0 || Dk == 0) return;
   const int64_t pos_batches = p.pos.stride[0] == 0 ? 1 : B;
-
-  // Tile counts: keys, relative positions (one spare tile for bands running past 2T-1), channels.
-  const int64_t k_tiles = (T + kNR - 1) / kNR;
-  const int64_t p_tiles = (2 * T - 1 + kNR - 1) / kNR + 1;
-  const int64_t v_tiles = (Dk + kNR - 1) / kNR;
-  const int64_t k_size = k_tiles * Dk * kNR, p_size = p_tiles * Dk * kNR, v_size = v_tiles * T * kNR;
-  const int64_t n_kv = B * H, n_pos = pos_batches * H;
-  std::unique_ptr<float[]> packed(new float[n_kv * (k_size + v_size) + n_pos * p_size]);
-  float* const k_pack = packed.get();
-  float* const v_pack = k_pack + n_kv * k_size;
-  float* const p_pack = v_pack + n_kv * v_size;
-
-  // Packing units of about T x Dk elements each: K^T and V of each (b, h), two halves of each P^T.
-  parallel_for(0, 2 * n_kv + 2 * n_pos, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t unit = begin; unit < end; ++unit) {
-      if (unit < n_kv) {
-        const int64_t b = unit / H, h = unit % H;
-        const float* src = p.k.data + b * p.k.stride[0] + h * p.k.stride[2];
-        for (int64_t t = 0; t < k_tiles; ++t)
-          pack_tile_transposed(src, p.k.stride[1], p.k.stride[3], t * kNR, T, Dk, k_pack + unit * k_size + t * Dk * kNR);
-      } else if (unit < 2 * n_kv) {
-        const int64_t b = (unit - n_kv) / H, h = (unit - n_kv) % H;
-        pack_value_tiles(p.v.data + b * p.v.stride[0] + h * p.v.stride[2], p.v.stride[1], p.v.stride[3], T, Dk,
-                         v_pack + (unit - n_kv) * v_size);
-      } else {
-        const int64_t idx = (unit - 2 * n_kv) / 2, half = (unit - 2 * n_kv) % 2;
-        const int64_t bp = idx / H, h = idx % H;
-        const float* src = p.pos.data + bp * p.pos.stride[0] + h * p.pos.stride[2];
-        for (int64_t t = half == 0 ? 0 : p_tiles / 2; t < (half == 0 ? p_tiles / 2 : p_tiles); ++t)
-          pack_tile_transposed(src, p.pos.stride[1], p.pos.stride[3], t * kNR, 2 * T - 1, Dk,
-                               p_pack + idx * p_size + t * Dk * kNR);
-      }
-    }
-  });
+  const int64_t threads = get_num_threads();
 
   // Work items: panels of up to kMaxPanelBlocks register blocks of one (batch, head), sized so
   // that every thread gets a few; a panel reuses each packed tile while it is in cache.
   const int64_t n_blocks = (T + kMR - 1) / kMR;
   const int64_t panel_blocks =
-      std::max<int64_t>(1, std::min<int64_t>(kMaxPanelBlocks, B * H * n_blocks / (2 * get_num_threads())));
+      std::max<int64_t>(1, std::min<int64_t>(kMaxPanelBlocks, B * H * n_blocks / (2 * threads)));
   const int64_t panel_rows = panel_blocks * kMR;
   const int64_t n_panels = (T + panel_rows - 1) / panel_rows;
-  const PanelContext ctx{p,      T,      H,           Dk,          panel_rows,
-                         scratch_ld(T + kNR),          scratch_ld(T + panel_rows + 2 * kNR),
-                         k_pack, k_size, p_pack,      p_size,      pos_batches,
-                         v_pack, v_size};
+  // Tile counts: keys, relative positions (one spare tile for bands running past 2T-1), channels.
+  const PanelContext ctx{p,
+                         T,
+                         H,
+                         Dk,
+                         panel_rows,
+                         scratch_ld(T + kNR),
+                         scratch_ld(T + panel_rows + 2 * kNR),
+                         (T + kNR - 1) / kNR,
+                         (2 * T - 1 + kNR - 1) / kNR + 1,
+                         (Dk + kNR - 1) / kNR};
+  const int64_t k_size = ctx.k_size(), p_size = ctx.p_size(), v_size = ctx.v_size();
+
+  if (B * H >= threads) {
+    // Each thread mostly owns whole heads: it packs the heads it works on into its own buffers.
+    parallel_for(0, B * H * n_panels, 1, [&](int64_t begin, int64_t end) {
+      PanelScratch scratch(ctx);
+      std::unique_ptr<float[]> packed(new float[k_size + p_size + v_size]);
+      float* const k = packed.get();
+      float* const v = k + k_size;
+      float* const pt = v + v_size;
+      int64_t kv_head = -1, pos_head = -1;
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t b = item / (H * n_panels), h = (item / n_panels) % H, i0 = (item % n_panels) * panel_rows;
+        const int64_t bp = pos_batches == 1 ? 0 : b;
+        if (b * H + h != kv_head) {
+          kv_head = b * H + h;
+          pack_keys(ctx, b, h, k);
+          pack_values(ctx, b, h, v);
+        }
+        if (bp * H + h != pos_head) {
+          pos_head = bp * H + h;
+          pack_positions(ctx, bp, h, 0, ctx.p_tiles, pt);
+        }
+        attend_panel(ctx, scratch, HeadOperands{k, pt, v}, b, h, i0, std::min(panel_rows, T - i0));
+      }
+    });
+    return;
+  }
+
+  // Fewer heads than threads: pack every head once (in parallel), then share the packed operands.
+  const int64_t n_kv = B * H, n_pos = pos_batches * H;
+  std::unique_ptr<float[]> packed(new float[n_kv * (k_size + v_size) + n_pos * p_size]);
+  float* const k_pack = packed.get();
+  float* const v_pack = k_pack + n_kv * k_size;
+  float* const p_pack = v_pack + n_kv * v_size;
+  // Units of about T x Dk elements each: K^T and V of each (b, h), two halves of each P^T.
+  parallel_for(0, 2 * n_kv + 2 * n_pos, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t unit = begin; unit < end; ++unit) {
+      if (unit < n_kv) {
+        pack_keys(ctx, unit / H, unit % H, k_pack + unit * k_size);
+      } else if (unit < 2 * n_kv) {
+        pack_values(ctx, (unit - n_kv) / H, (unit - n_kv) % H, v_pack + (unit - n_kv) * v_size);
+      } else {
+        const int64_t idx = (unit - 2 * n_kv) / 2, half = (unit - 2 * n_kv) % 2, mid = ctx.p_tiles / 2;
+        pack_positions(ctx, idx / H, idx % H, half == 0 ? 0 : mid, half == 0 ? mid : ctx.p_tiles,
+                       p_pack + idx * p_size);
+      }
+    }
+  });
   parallel_for(0, B * H * n_panels, 1, [&](int64_t begin, int64_t end) {
     PanelScratch scratch(ctx);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / (H * n_panels), h = (item / n_panels) % H, i0 = (item % n_panels) * panel_rows;
-      attend_panel(ctx, scratch, b, h, i0, std::min(panel_rows, T - i0));
+      const int64_t bp = pos_batches == 1 ? 0 : b;
+      const HeadOperands op{k_pack + (b * H + h) * k_size, p_pack + (bp * H + h) * p_size,
+                            v_pack + (b * H + h) * v_size};
+      attend_panel(ctx, scratch, op, b, h, i0, std::min(panel_rows, T - i0));
     }
   });
 }

@@ -119,13 +119,14 @@ def test_long_sequence_windows(isa: str, context: tuple[int, int] | None) -> Non
 
 
 def test_independent_of_thread_count() -> None:
-    """Rows are computed the same way whatever the split, so results are bitwise identical."""
+    """Rows are computed the same way whatever the split (per-thread or shared packing, panel
+    size), so results are bitwise identical."""
     gen = torch.Generator().manual_seed(3)
-    q, k, v, pos, u, w = _inputs(2, 97, 4, 64, None, gen)
+    q, k, v, pos, u, w = _inputs(1, 97, 2, 64, None, gen)
     previous = torch.get_num_threads()
     try:
         outs = []
-        for n in (1, 3):
+        for n in (1, 8):
             torch.set_num_threads(n)
             outs.append(relpos_attention(q, k, v, pos, u, w, context=(30, 30), backend="cpp"))
     finally:
