@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // CPU relative-position attention core.
 //
-// K^T (Dk x T) and P^T (Dk x (2T-1)) of every (batch, head) are first packed
-// into contiguous panels. Queries are then processed in blocks of kMR rows; for
-// a block [i0, i0+ni) and the union [jlo, jhi] of its rows' allowed keys
-//   G[r, y] = (q_r + v) . P[T-i0-ni+jlo + y]      (one band of P rows)
-//   S[r, x] = (q_r + u) . k_{jlo+x} + G[r, ni-1-r+x]
-// so the rel_shift becomes a per-row offset into G. Both products use the same
-// register tile (kMR rows x kNR columns, operands broadcast/loaded from packed
-// rows); the score tile's epilogue adds G, scales, applies key mask and context
-// window and tracks the row maxima. Then exp(S - max) in place, and the output
-// rows are (exp(S) x V) / sum. Keys outside the window are never computed.
+// K^T, P^T and V of each (batch, head) are packed into column tiles of kNR entries
+// (each tile depth x kNR contiguous). Query rows are processed in register blocks
+// of kMR rows, grouped into panels that share every packed tile while it is in
+// cache. For a panel whose rows may see keys kb + x (kb a tile boundary):
+//   G[r, y] = (q_r + v) . P[pb + y]            (one band of P rows, pb a tile boundary)
+//   S[r, x] = (q_r + u) . k_{kb+x} + G[r, x + rows-1-r + dlt]
+// i.e. the rel_shift becomes a per-row offset into G. Both products, and the final
+// exp(S) x V, use one register tile (kMR rows x kNR columns); the score tile's epilogue
+// adds G, scales, applies key mask and context window and tracks row maxima, and the
+// output tile is divided by the row sums. Key tiles outside every row's window are
+// skipped. Threads that own whole heads pack them privately; otherwise all heads are
+// packed once up front and shared.
 #include "attention/relpos_attention.h"
 
 #include <algorithm>
