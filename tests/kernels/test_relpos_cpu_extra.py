@@ -166,3 +166,13 @@ def test_anitalker_fixture(isa: str) -> None:
         out = _espnet_mhsa(x, pos_emb, mask, params, heads)
         assert _rel_err(out, tensors[key]) <= TOL, key
 
+
+
+def test_huge_context_is_unlimited(isa: str) -> None:
+    """Window sizes far beyond T (up to int64 max) behave like -1."""
+    gen = torch.Generator().manual_seed(5)
+    q, k, v, pos, u, w = _inputs(1, 23, 2, 16, None, gen)
+    ref = reference.relpos_attention(q, k, v, pos, u, w)
+    for context in ((2**63 - 1, 2**63 - 1), (10**12, -1), (-1, 10**12)):
+        out = relpos_attention(q, k, v, pos, u, w, context=context, backend="cpp")
+        assert _rel_err(out, ref) <= TOL, context
