@@ -20,7 +20,6 @@
 #include <exception>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "common/parallel.h"
@@ -200,23 +199,6 @@ inline int64_t scratch_ld(int64_t n) {
 }
 
 constexpr int64_t kMaxPanelBlocks = 4;  // register blocks (of kMR query rows) per work item
-
-// parallel_for whose chunks may throw (allocation): the first exception is rethrown once all
-// chunks have finished, since none may escape a parallel region.
-template <typename F>
-void parallel_for_rethrow(int64_t begin, int64_t end, const F& fn) {
-  std::exception_ptr error;
-  std::mutex error_lock;
-  parallel_for(begin, end, 1, [&](int64_t b, int64_t e) {
-    try {
-      fn(b, e);
-    } catch (...) {
-      const std::lock_guard<std::mutex> guard(error_lock);
-      if (!error) error = std::current_exception();
-    }
-  });
-  if (error) std::rethrow_exception(error);
-}
 
 // Sizes shared by all work items of one call. Packed operands are column tiles of kNR
 // entries, each tile (depth x kNR) contiguous.
@@ -491,7 +473,7 @@ void relpos_attention(const RelPosAttentionParams& p) {
 
   if (B * H >= threads) {
     // Each thread mostly owns whole heads: it packs the heads it works on into its own buffers.
-    parallel_for_rethrow(0, B * H * n_panels, [&](int64_t begin, int64_t end) {
+    parallel_for_rethrow(0, B * H * n_panels, 1, [&](int64_t begin, int64_t end) {
       PanelScratch scratch(ctx);
       std::unique_ptr<float[]> packed(new float[k_size + p_size + v_size]);
       float* const k = packed.get();
@@ -523,7 +505,7 @@ void relpos_attention(const RelPosAttentionParams& p) {
   float* const v_pack = k_pack + n_kv * k_size;
   float* const p_pack = v_pack + n_kv * v_size;
   // Units of about T x Dk elements each: K^T and V of each (b, h), two halves of each P^T.
-  parallel_for_rethrow(0, 2 * n_kv + 2 * n_pos, [&](int64_t begin, int64_t end) {
+  parallel_for_rethrow(0, 2 * n_kv + 2 * n_pos, 1, [&](int64_t begin, int64_t end) {
     for (int64_t unit = begin; unit < end; ++unit) {
       if (unit < n_kv) {
         pack_keys(ctx, unit / H, unit % H, k_pack + unit * k_size);
@@ -536,7 +518,7 @@ void relpos_attention(const RelPosAttentionParams& p) {
       }
     }
   });
-  parallel_for_rethrow(0, B * H * n_panels, [&](int64_t begin, int64_t end) {
+  parallel_for_rethrow(0, B * H * n_panels, 1, [&](int64_t begin, int64_t end) {
     PanelScratch scratch(ctx);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / (H * n_panels), h = (item / n_panels) % H, i0 = (item % n_panels) * panel_rows;

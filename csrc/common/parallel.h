@@ -5,6 +5,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -48,6 +50,24 @@ inline void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& fn)
   fn(begin, std::min(end, begin + chunk));
   for (auto& th : pool) th.join();
 #endif
+}
+
+// parallel_for whose chunks may throw (e.g. std::bad_alloc): no exception may escape a
+// parallel region, so the first one is kept and rethrown after every chunk has finished.
+// (An atomic flag rather than a mutex: per-ISA kernel objects must not instantiate
+// out-of-line library code, see tests/kernels/test_isa_isolation.py.)
+template <typename F>
+inline void parallel_for_rethrow(int64_t begin, int64_t end, int64_t grain, const F& fn) {
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+  parallel_for(begin, end, grain, [&](int64_t b, int64_t e) {
+    try {
+      fn(b, e);
+    } catch (...) {
+      if (!failed.exchange(true)) error = std::current_exception();
+    }
+  });
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace pyavatar

@@ -292,7 +292,8 @@ def relpos_attention(
     if context is not None:
         if len(context) != 2 or any(not isinstance(c, int) or c < -1 for c in context):
             raise ValueError(f"{op}: context must be (left, right) integers >= -1, got {context!r}")
-        left, right = context
+        # Windows wider than the sequence are unlimited; clamping keeps index math in range.
+        left, right = (min(c, t) for c in context)
     scale = dk**-0.5 if scale is None else float(scale)
     if q.numel() == 0:
         return q.new_zeros(q.shape)
