@@ -16,72 +16,22 @@
 //      read from global memory (lane c owns output columns c, c+32, ...).
 // All math is fp32; fp16/bf16 are converted on load and rounded once on store.
 // The Dk bound (64, 128, 256, 512) picks the kernel, it sizes the per-thread
-// output accumulators. NVRTC-compilable: no includes.
+// output accumulators. NVRTC-compilable: only CUDA built-ins and pyavatar's own
+// headers (included by relative path, which the CuPy loader inlines).
 #ifndef PYAVATAR_RELPOS_ATTENTION_CUH
 #define PYAVATAR_RELPOS_ATTENTION_CUH
+
+#include "../common/cuda_dtype.cuh"
 
 namespace pyavatar_attn {
 
 typedef long long i64;
 
-struct f16 {
-  unsigned short bits;
-};
-struct bf16 {
-  unsigned short bits;
-};
-
-__device__ __forceinline__ float to_float(float x) { return x; }
-
-__device__ __forceinline__ float to_float(f16 x) {
-  const unsigned sign = static_cast<unsigned>(x.bits & 0x8000u) << 16;
-  const unsigned exponent = (x.bits >> 10) & 0x1fu;
-  const unsigned mantissa = x.bits & 0x3ffu;
-  if (exponent == 0x1fu) return __uint_as_float(sign | 0x7f800000u | (mantissa << 13));
-  if (exponent != 0) return __uint_as_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
-  return __uint_as_float(sign | __float_as_uint(static_cast<float>(mantissa) * 5.9604644775390625e-8f));
-}
-
-__device__ __forceinline__ float to_float(bf16 x) { return __uint_as_float(static_cast<unsigned>(x.bits) << 16); }
-
-template <typename T>
-__device__ __forceinline__ T from_float(float x);
-
-template <>
-__device__ __forceinline__ float from_float<float>(float x) {
-  return x;
-}
-
-template <>
-__device__ __forceinline__ f16 from_float<f16>(float x) {
-  const unsigned u = __float_as_uint(x);
-  const unsigned sign = (u >> 16) & 0x8000u;
-  const unsigned a = u & 0x7fffffffu;
-  f16 r;
-  if (a >= 0x7f800000u) {
-    r.bits = static_cast<unsigned short>(sign | (a > 0x7f800000u ? 0x7e00u : 0x7c00u));
-  } else if (a >= 0x477ff000u) {
-    r.bits = static_cast<unsigned short>(sign | 0x7c00u);
-  } else if (a < 0x38800000u) {
-    r.bits = static_cast<unsigned short>(sign | static_cast<unsigned>(rintf(__uint_as_float(a) * 16777216.0f)));
-  } else {
-    const unsigned m = a - 0x38000000u;
-    r.bits = static_cast<unsigned short>(sign | ((m + 0xfffu + ((m >> 13) & 1u)) >> 13));
-  }
-  return r;
-}
-
-template <>
-__device__ __forceinline__ bf16 from_float<bf16>(float x) {
-  const unsigned u = __float_as_uint(x);
-  bf16 r;
-  if ((u & 0x7fffffffu) > 0x7f800000u) {
-    r.bits = static_cast<unsigned short>((u >> 16) | 0x40u);
-  } else {
-    r.bits = static_cast<unsigned short>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-  }
-  return r;
-}
+// fp16/bf16 storage types and conversions (csrc/common/cuda_dtype.cuh).
+using pyavatar_cuda::bf16;
+using pyavatar_cuda::f16;
+using pyavatar_cuda::from_float;
+using pyavatar_cuda::to_float;
 
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;

@@ -45,9 +45,8 @@ _REPO_CSRC = Path(__file__).resolve().parents[2] / "csrc"
 
 def source_dirs() -> list[Path]:
     """Where the kernel headers are: the installed copy, else the source checkout's ``csrc``."""
-    if (_PACKAGE_SOURCES / SOURCES["grid_sample_3d"]).is_file():
-        return [_PACKAGE_SOURCES]
-    return [_REPO_CSRC / "warp", _REPO_CSRC / "attention"]
+    root = _PACKAGE_SOURCES if (_PACKAGE_SOURCES / "warp" / SOURCES["grid_sample_3d"]).is_file() else _REPO_CSRC
+    return [root / "warp", root / "attention"]
 
 
 def find_source(op: str) -> Path | None:

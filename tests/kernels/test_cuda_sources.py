@@ -57,7 +57,7 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     {ns}::{t} h; h.bits = static_cast<unsigned short>(i & 0xffff); back[i] = {ns}::to_float(h);
   }}
 }}"""
-        for ns in ("pyavatar_warp", "pyavatar_attn")
+        for ns in ("pyavatar_cuda",)
         for t in ("f16", "bf16")
     )
     source = f"""#include "cuda_emu.h"
@@ -148,7 +148,7 @@ def test_half_conversions_round_to_nearest_even_like_torch(emu: ctypes.CDLL):
         torch.tensor([0.0, -0.0, 65504.0, 65519.99, 65520.0, float("inf"), -float("inf"), float("nan"), 1e-45]),
     ]).contiguous()
     n = x.numel()
-    for ns in ("pyavatar_warp", "pyavatar_attn"):
+    for ns in ("pyavatar_cuda",):
         for name, dtype in (("f16", torch.float16), ("bf16", torch.bfloat16)):
             to = torch.empty(n, dtype=torch.int16)
             back = torch.empty(n, dtype=torch.float32)
