@@ -365,11 +365,11 @@ class StreamingMotionGenerator:
         pending = self._pending if self._pending is not None and len(self._pending) else None
         if cfg.anchor:
             span = n_new + la
-            steps_ = torch.arange(span, device=self._device, dtype=self._dtype)
-            if pending is not None:  # meet the previous window's estimate of the next frame
-                offset, ramp = pending[0] - x0[ctx], 1.0 - steps_ / span
+            ramp = 1.0 - torch.arange(1, span + 1, device=self._device, dtype=self._dtype) / (span + 1)
+            if pending is not None:  # move towards the previous window's estimate of the next frame
+                offset = pending[0] - x0[ctx]
             else:  # continue from the last emitted frame
-                offset, ramp = self._history[-1] - x0[ctx - 1], 1.0 - (steps_ + 1) / (span + 1)
+                offset = self._history[-1] - x0[ctx - 1]
             x0[ctx:] = x0[ctx:] + offset * ramp[:, None]
         if cfg.crossfade and pending is not None:
             p = len(pending)
