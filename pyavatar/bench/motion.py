@@ -128,7 +128,8 @@ def _device_name(device: torch.device) -> str:
 
 
 def _fmt(r: dict) -> str:
-    return (f"  {r['model']:<15} d={r['d_model']:<4} blocks={r['blocks']} steps={r['steps']:<3} new={r['new_frames']:<3} "
+    return (f"  {r['model']:<15} d={r['d_model']:<4} blocks={r['blocks']} steps={r['steps']:<3} "
+            f"new={r['new_frames']:<3} "
             f"{r['device']:<10} {r['backend']:<7} rtf {r['rtf']:.3f}  step {r['step_ms']:8.2f} ms  "
             f"first frame {r['first_frame_ms']:7.1f} ms")  # fmt: skip
 

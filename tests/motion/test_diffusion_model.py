@@ -82,7 +82,9 @@ def test_ddim_with_an_oracle_returns_its_x0() -> None:
 
 
 @pytest.mark.parametrize("split", [False, True])
-@pytest.mark.parametrize("g", [Guidance(), Guidance(audio=1.0, emotion=1.0), Guidance(audio=3.0, emotion=0.0, pose=1.5)])
+@pytest.mark.parametrize(
+    "g", [Guidance(), Guidance(audio=1.0, emotion=1.0), Guidance(audio=3.0, emotion=0.0, pose=1.5)]
+)
 def test_guidance_plan_weights_sum_to_one(g: Guidance, split: bool) -> None:
     for space in (KEYPOINTS, FACE_PARAMS):
         branches, w = guidance_plan(space, g, split_regions=split, pose_given=True)

@@ -122,8 +122,14 @@ def test_sampler_two_chained_windows(variant, io) -> None:
     m, ref = variant
     w0 = sample_window(m, io["mid.audio_feat_w0"], io["in.x_T"], noise=io["in.z_w0"])
     assert _maxerr(w0, ref["out.motion_w0"]) <= TOL
-    w1 = sample_window(m, io["mid.audio_feat_w1"], io["in.x_T"], noise=io["in.z_w1"],
-                       prev_motion=ref["out.motion_w0"][:, -10:], prev_audio=io["mid.audio_feat_w0"][:, -10:])  # fmt: skip
+    w1 = sample_window(
+        m,
+        io["mid.audio_feat_w1"],
+        io["in.x_T"],
+        noise=io["in.z_w1"],
+        prev_motion=ref["out.motion_w0"][:, -10:],
+        prev_audio=io["mid.audio_feat_w0"][:, -10:],
+    )
     assert _maxerr(w1, ref["out.motion_w1"]) <= TOL
 
 
@@ -150,7 +156,9 @@ def test_postprocessing(fx: Path) -> None:
         assert _maxerr(ema[k], p[f"post.ema_{k}"]) <= TOL, k
     ema_R = rotation_matrix(ema["pitch"], ema["yaw"], ema["roll"])
     assert _maxerr(ema_R, p["post.ema_R"]) <= TOL
-    src = SourceKeypoints(x_c=p["src.x_c"], R=p["src.R"], exp=p["src.exp"], scale=float(p["src.scale"][0]), t=p["src.t"])
+    src = SourceKeypoints(
+        x_c=p["src.x_c"], R=p["src.R"], exp=p["src.exp"], scale=float(p["src.scale"][0]), t=p["src.t"]
+    )
     assert _maxerr(rotation_matrix(*p["src.pitch_yaw_roll_deg"]), p["src.R"]) <= TOL
     assert _maxerr(src.x_s, p["src.x_s"]) <= TOL
     kp = compose_keypoints({**ema, "R": ema_R}, src)

@@ -100,8 +100,12 @@ def test_checkpoint_round_trip_and_weight_norm_spellings(tmp_path: Path) -> None
     m = _tiny()
     state = m.state_dict()
     old = dict(state)  # weight_g / weight_v, as older transformers saved them
-    new = {k.replace("conv.weight_g", "conv.parametrizations.weight.original0")
-            .replace("conv.weight_v", "conv.parametrizations.weight.original1"): v for k, v in state.items()}  # fmt: skip
+    new = {
+        k.replace("conv.weight_g", "conv.parametrizations.weight.original0").replace(
+            "conv.weight_v", "conv.parametrizations.weight.original1"
+        ): v
+        for k, v in state.items()
+    }
     assert old.keys() != new.keys()
     hub = _hub_dir(tmp_path / "hub", TINY_AUDIO)
     audio = 0.1 * torch.randn(1, 64000, generator=torch.Generator().manual_seed(1))

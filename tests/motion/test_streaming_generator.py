@@ -117,7 +117,9 @@ def test_chunking_does_not_change_output_and_flush_completes() -> None:
 def test_pts_are_contiguous() -> None:
     gen = StreamingMotionGenerator(random_model(TINY), STREAM)
     audio = speechlike(2.0)
-    chunks = [gen.push(AudioChunk(5_000_000_000 + i * 62_500, SR, audio[i : i + 1600])) for i in range(0, len(audio), 1600)]
+    chunks = [
+        gen.push(AudioChunk(5_000_000_000 + i * 62_500, SR, audio[i : i + 1600])) for i in range(0, len(audio), 1600)
+    ]
     chunks = [c for c in chunks if c is not None] + [gen.flush()]
     expect = 5_000_000_000
     for c in chunks:
@@ -141,8 +143,17 @@ def test_first_frame_delay_matches_lookahead() -> None:
 
 
 def test_speech_encoder_path_streams() -> None:
-    enc = SSLEncoder(SSLConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                               conv_dim=(8,) * 7, num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2)).eval()  # fmt: skip
+    enc = SSLEncoder(
+        SSLConfig(
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            conv_dim=(8,) * 7,
+            num_conv_pos_embeddings=4,
+            num_conv_pos_embedding_groups=2,
+        )
+    ).eval()
     cfg = MotionModelConfig(d_model=32, heads=2, blocks=1, audio="ssl", ssl_dim=16, ssl_states=3, ssl_downsample="conv")
     model = random_model(cfg, seed=2)
     ssl = StreamingSSL(enc, hop=5, left=10, lookahead=4)
@@ -151,8 +162,11 @@ def test_speech_encoder_path_streams() -> None:
     assert v.shape == (75, 70) and np.isfinite(v).all()
     assert gen.latency()["algorithmic"] == pytest.approx(20 / 25 + (4 * 320 + 80) / 16000)
     with pytest.raises(ValueError, match="expects 2 of 16"):
-        StreamingMotionGenerator(random_model(MotionModelConfig(d_model=32, heads=2, blocks=1, audio="ssl",
-                                                                ssl_dim=16, ssl_states=2)), STREAM, ssl=ssl)  # fmt: skip
+        StreamingMotionGenerator(
+            random_model(MotionModelConfig(d_model=32, heads=2, blocks=1, audio="ssl", ssl_dim=16, ssl_states=2)),
+            STREAM,
+            ssl=ssl,
+        )
 
 
 def test_streaming_ssl_matches_offline_encoding_in_the_middle() -> None:
@@ -199,8 +213,14 @@ def test_pose_smoothing_kinds(kind: str) -> None:
     model = random_model(TINY, seed=5)
     cfg = StreamConfig(window=30, new_frames=10, lookahead=10, steps=2, smoothing=kind)
     v = stream(StreamingMotionGenerator(model, cfg, MotionControls(seed=1)), speechlike(3.0))
-    raw = stream(StreamingMotionGenerator(model, StreamConfig(window=30, new_frames=10, lookahead=10, steps=2,
-                                                              smoothing="none"), MotionControls(seed=1)), speechlike(3.0))  # fmt: skip
+    raw = stream(
+        StreamingMotionGenerator(
+            model,
+            StreamConfig(window=30, new_frames=10, lookahead=10, steps=2, smoothing="none"),
+            MotionControls(seed=1),
+        ),
+        speechlike(3.0),
+    )
     pose = slice(63, 70)
     np.testing.assert_array_equal(v[:, :63], raw[:, :63])  # expression untouched
     rough = np.abs(np.diff(v[:, pose], axis=0)).mean()

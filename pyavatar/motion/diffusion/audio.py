@@ -88,7 +88,11 @@ class SSLFrontEnd(nn.Module):
         b, s, n, c = h.shape
         if (s, c) != (self.states, self.dim):
             raise ValueError(f"SSLFrontEnd: expected (B, {self.states}, L, {self.dim}) states, got {tuple(h.shape)}")
-        h = torch.einsum("bslc,s->blc", h, torch.softmax(self.layer_logits, 0)) if self.layer_logits is not None else h[:, 0]
+        h = (
+            torch.einsum("bslc,s->blc", h, torch.softmax(self.layer_logits, 0))
+            if self.layer_logits is not None
+            else h[:, 0]
+        )
         if self.conv is not None:
             return self.conv(h.transpose(1, 2)).transpose(1, 2)
         if n % 2:
@@ -118,7 +122,9 @@ class StreamingSSL:
     def __init__(self, encoder: SSLEncoder, *, hop: int = 5, left: int = 50, lookahead: int = 4,
                  all_layers: bool = True) -> None:  # fmt: skip
         if hop <= 0 or left < 0 or lookahead < 0:
-            raise ValueError(f"StreamingSSL: hop > 0, left >= 0, lookahead >= 0 required, got {hop}, {left}, {lookahead}")
+            raise ValueError(
+                f"StreamingSSL: hop > 0, left >= 0, lookahead >= 0 required, got {hop}, {left}, {lookahead}"
+            )
         self.encoder, self.hop, self.left, self.lookahead, self.all_layers = encoder, hop, left, lookahead, all_layers
         self.reset()
 
@@ -189,4 +195,3 @@ def loudness_db(samples: np.ndarray, frames: int, start: int = 0) -> np.ndarray:
     seg[: len(part)] = part
     power = (seg.reshape(frames, 640) ** 2).mean(axis=1)
     return 10.0 * np.log10(np.maximum(power, 1e-12))
-

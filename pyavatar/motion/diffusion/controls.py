@@ -23,7 +23,7 @@ EmotionSpec = str | Sequence[float] | np.ndarray | None
 
 
 def emotion_vector(spec: EmotionSpec, intensity: float = 1.0) -> np.ndarray:
-    """(len(EMOTIONS),) weights: a label (``"happy"`` …, ``"neutral"``/None = zeros) or a vector, times ``intensity``."""
+    """(len(EMOTIONS),) weights from a label (``"neutral"``/None = zeros) or a vector, times ``intensity``."""
     if not 0.0 <= intensity <= 2.0:
         raise ValueError(f"emotion intensity must be within 0..2, got {intensity}")
     if spec is None or (isinstance(spec, str) and spec == "neutral"):
@@ -95,8 +95,10 @@ class MotionControls:
         """Raise :class:`ValueError` naming the first invalid control."""
         emotion_vector(self.emotion, self.emotion_intensity)
         if self.upper_emotion is not None or self.upper_intensity is not None:
-            emotion_vector(self.upper_emotion if self.upper_emotion is not None else self.emotion,
-                           self.emotion_intensity if self.upper_intensity is None else self.upper_intensity)  # fmt: skip
+            emotion_vector(
+                self.upper_emotion if self.upper_emotion is not None else self.emotion,
+                self.emotion_intensity if self.upper_intensity is None else self.upper_intensity,
+            )
         for name, lo, hi in (("lip_scale", 0.0, 3.0), ("lip_loudness", 0.0, 4.0), ("pose_amplitude", 0.0, 3.0),
                              ("reference_intensity", 0.0, 2.0)):  # fmt: skip
             v = getattr(self, name)

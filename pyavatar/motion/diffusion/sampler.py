@@ -61,7 +61,9 @@ def ddim_sample(
         raise ValueError(f"eta must be >= 0, got {eta}")
     ts = schedule.timesteps(steps)
     if eta > 0 and (noise is None or noise.shape[0] < len(ts) - 1):
-        raise ValueError(f"eta > 0 needs noise of shape ({len(ts) - 1}, ...), got {None if noise is None else tuple(noise.shape)}")
+        raise ValueError(
+            f"eta > 0 needs noise of shape ({len(ts) - 1}, ...), got {None if noise is None else tuple(noise.shape)}"
+        )
     x = x_T
     for i, t in enumerate(ts):
         x0 = predict_x0(x, t)
@@ -94,7 +96,9 @@ class Branch:
     pose: bool
 
 
-def guidance_plan(space: MotionSpace, g: Guidance, *, split_regions: bool, pose_given: bool) -> tuple[list[Branch], np.ndarray]:
+def guidance_plan(
+    space: MotionSpace, g: Guidance, *, split_regions: bool, pose_given: bool
+) -> tuple[list[Branch], np.ndarray]:
     """Rows to evaluate and their (rows, dim) combination weights (each column sums to 1)."""
     dim = space.dim
     lips, upper, pose = (space.mask(r) for r in ("lips", "upper", "pose"))

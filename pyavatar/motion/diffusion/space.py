@@ -125,7 +125,9 @@ class MotionChunk:
     def __post_init__(self) -> None:
         want = get_space(self.space).dim
         if self.values.ndim != 2 or self.values.shape[1] != want:
-            raise ValueError(f"MotionChunk: values must be (T, {want}) for space {self.space!r}, got {self.values.shape}")
+            raise ValueError(
+                f"MotionChunk: values must be (T, {want}) for space {self.space!r}, got {self.values.shape}"
+            )
 
     def __len__(self) -> int:
         return len(self.values)

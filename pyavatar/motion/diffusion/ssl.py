@@ -105,7 +105,7 @@ class _FeatureExtractor(nn.Module):
         super().__init__()
         layers = []
         c_in = 1
-        for i, (c, k, s) in enumerate(zip(cfg.conv_dim, cfg.conv_kernel, cfg.conv_stride)):
+        for i, (c, k, s) in enumerate(zip(cfg.conv_dim, cfg.conv_kernel, cfg.conv_stride, strict=True)):
             norm = "layer" if cfg.feat_extract_norm == "layer" else ("group" if i == 0 else None)
             layers.append(_ConvLayer(c_in, c, k, s, cfg.conv_bias, norm, cfg.layer_norm_eps))
             c_in = c
@@ -248,7 +248,7 @@ class SSLEncoder(nn.Module):
     def output_frames(self, n_samples: int) -> int:
         """Frames produced for ``n_samples`` of audio."""
         n = n_samples
-        for k, s in zip(self.config.conv_kernel, self.config.conv_stride):
+        for k, s in zip(self.config.conv_kernel, self.config.conv_stride, strict=True):
             n = (n - k) // s + 1
         return max(n, 0)
 
@@ -273,7 +273,9 @@ class SSLEncoder(nn.Module):
             raise ValueError(f"SSLEncoder: unexpected weights {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
         for k, v in clean.items():
             if tuple(v.shape) != tuple(own[k].shape):
-                raise ValueError(f"SSLEncoder: weight {k!r} has shape {tuple(v.shape)}, model expects {tuple(own[k].shape)}")
+                raise ValueError(
+                    f"SSLEncoder: weight {k!r} has shape {tuple(v.shape)}, model expects {tuple(own[k].shape)}"
+                )
         missing = sorted(set(own) - set(clean))
         if missing and strict:
             raise ValueError(f"SSLEncoder: missing weights {missing[:5]}{' ...' if len(missing) > 5 else ''}")
@@ -287,7 +289,7 @@ def normalise_ssl_keys(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     for key, value in state.items():
         for p in _WRAPPER_PREFIXES:
             if key.startswith(p):
-                key = key[len(p):]
+                key = key[len(p) :]
                 break
         if key.startswith(_IGNORED):
             continue
@@ -320,7 +322,9 @@ def infer_ssl_config(state: Mapping[str, Tensor]) -> SSLConfig:
         hidden_size=hidden,
         num_hidden_layers=n_layers,
         num_attention_heads=max(hidden // 64, 1),
-        intermediate_size=int(s["encoder.layers.0.feed_forward.intermediate_dense.weight"].shape[0]) if n_layers else 4 * hidden,
+        intermediate_size=int(s["encoder.layers.0.feed_forward.intermediate_dense.weight"].shape[0])
+        if n_layers
+        else 4 * hidden,
         conv_dim=tuple(int(w.shape[0]) for w in convs),
         conv_kernel=kernels,
         conv_stride=strides,

@@ -73,7 +73,9 @@ class StreamConfig:
 
     def __post_init__(self) -> None:
         if self.new_frames < 1 or self.lookahead < 0:
-            raise ValueError(f"StreamConfig: new_frames >= 1 and lookahead >= 0 required, got {self.new_frames}, {self.lookahead}")
+            raise ValueError(
+                f"StreamConfig: new_frames >= 1 and lookahead >= 0 required, got {self.new_frames}, {self.lookahead}"
+            )
         if self.context < 1:
             raise ValueError(f"StreamConfig: window {self.window} leaves no context frames after "
                              f"new_frames {self.new_frames} + lookahead {self.lookahead}")  # fmt: skip
@@ -191,15 +193,22 @@ class StreamingMotionGenerator:
             return torch.from_numpy(LogMelFrames.silence(n)[0]).to(self._device, self._dtype)
         enc = self._ssl.encoder
         with torch.no_grad():
-            states = enc(torch.zeros(1, n * _SAMPLES_PER_FRAME + 80, device=self._device), all_layers=self._ssl.all_layers)
+            states = enc(
+                torch.zeros(1, n * _SAMPLES_PER_FRAME + 80, device=self._device), all_layers=self._ssl.all_layers
+            )
         states = states if self._ssl.all_layers else states[:, None]
         frames = states[0, :, : 2 * n]
         return frames.reshape(frames.shape[0], n, 2, -1).transpose(0, 1).to(self._dtype)
 
     def buffered_frames(self) -> dict[str, int]:
         """Frames held in each internal buffer (bounded by the window; for memory checks)."""
-        return {"audio": len(self._rows), "loudness": len(self._loud), "noise": len(self._noise),
-                "history": len(self._history), "pending": 0 if self._pending is None else len(self._pending)}  # fmt: skip
+        return {
+            "audio": len(self._rows),
+            "loudness": len(self._loud),
+            "noise": len(self._noise),
+            "history": len(self._history),
+            "pending": 0 if self._pending is None else len(self._pending),
+        }
 
     def latency(self) -> dict[str, float]:
         """Seconds: ``algorithmic`` (audio needed before a step's oldest frame), ``first_frame`` (that plus the
@@ -255,8 +264,13 @@ class StreamingMotionGenerator:
         self.reset()
         if not parts:
             return None
-        return MotionChunk(parts[0].pts_ns, FPS, parts[0].space, np.concatenate([p.values for p in parts]),
-                           None if parts[0].keypoints is None else np.concatenate([p.keypoints for p in parts]))  # fmt: skip
+        return MotionChunk(
+            parts[0].pts_ns,
+            FPS,
+            parts[0].space,
+            np.concatenate([p.values for p in parts]),
+            None if parts[0].keypoints is None else np.concatenate([p.keypoints for p in parts]),
+        )
 
     def _take_features(self, chunk: FeatureChunk) -> None:
         if self._origin is None:

@@ -19,7 +19,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from pyavatar.motion.diffusion.ssl import SSLConfig, infer_ssl_config, normalise_ssl_keys, read_hf_config, read_hf_weights
+from pyavatar.motion.diffusion.ssl import (
+    SSLConfig,
+    infer_ssl_config,
+    normalise_ssl_keys,
+    read_hf_config,
+    read_hf_weights,
+)
 from pyavatar.motion.joyvasa.model import JoyVASA, JoyVASAConfig
 
 #: Classes a JoyVASA checkpoint may reference besides tensors and builtins.
@@ -43,7 +49,9 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:
             first = str(e).strip().splitlines()
-            reason = next((ln for ln in first if "Unsupported" in ln or "global" in ln.lower()), first[0] if first else "")
+            reason = next(
+                (ln for ln in first if "Unsupported" in ln or "global" in ln.lower()), first[0] if first else ""
+            )
             raise ValueError(f"{path}: refused to unpickle (only tensors, builtins and "
                              f"{[c.__name__ for c in ALLOWED_GLOBALS]} are allowed): {reason}") from None  # fmt: skip
     if not isinstance(ckpt, Mapping) or "model" not in ckpt:
@@ -56,12 +64,12 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
 
 def _strip(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     if all(k.startswith("model.") for k in state):
-        return {k[len("model."):]: v for k, v in state.items()}
+        return {k[len("model.") :]: v for k, v in state.items()}
     return dict(state)
 
 
 def _count(state: Mapping[str, Tensor], prefix: str) -> int:
-    return len({k[len(prefix):].split(".")[0] for k in state if k.startswith(prefix)})
+    return len({k[len(prefix) :].split(".")[0] for k in state if k.startswith(prefix)})
 
 
 def config_from_checkpoint(args: Mapping, state: Mapping[str, Tensor], audio: SSLConfig, *, pe_mode: str,
@@ -118,7 +126,7 @@ def load_joyvasa(
     lacking = [k for k in _REQUIRED if k not in state]
     if lacking:
         raise ValueError(f"{path}: JoyVASA checkpoint lacks {lacking[0]!r}; is this a JoyVASA motion generator?")
-    enc_state = {k[len("audio_encoder."):]: v for k, v in state.items() if k.startswith("audio_encoder.")}
+    enc_state = {k[len("audio_encoder.") :]: v for k, v in state.items() if k.startswith("audio_encoder.")}
     base = read_hf_weights(hubert_dir) if hubert_dir is not None else None
     if base is not None:
         enc_state = {**normalise_ssl_keys(base), **normalise_ssl_keys(enc_state)}
@@ -130,5 +138,7 @@ def load_joyvasa(
     missing, unexpected = model.load_state_dict(rest, strict=False)
     missing = [k for k in missing if not k.startswith(("audio_encoder.", "denoising_net.TE."))]
     if missing or unexpected:
-        raise ValueError(f"{path}: state dict does not match JoyVASA (missing {missing[:5]}, unexpected {unexpected[:5]})")
+        raise ValueError(
+            f"{path}: state dict does not match JoyVASA (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
     return model.to(device).eval()

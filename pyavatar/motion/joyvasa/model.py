@@ -57,7 +57,9 @@ class JoyVASAConfig:
         if self.feature_dim % self.n_heads:
             raise ValueError(f"JoyVASAConfig: feature_dim {self.feature_dim} not divisible by n_heads {self.n_heads}")
         if SAMPLE_RATE * self.n_motions % self.fps:
-            raise ValueError(f"JoyVASAConfig: n_motions {self.n_motions} at {self.fps} fps is not a whole number of samples")
+            raise ValueError(
+                f"JoyVASAConfig: n_motions {self.n_motions} at {self.fps} fps is not a whole number of samples"
+            )
 
     @property
     def window_samples(self) -> int:
@@ -137,7 +139,9 @@ class JoyVASADenoiser(nn.Module):
         h = self.feature_proj(torch.cat([prev_motion, x], dim=1))
         length = h.shape[1]
         if length >= self.PE.pe.shape[1]:
-            raise ValueError(f"JoyVASADenoiser: {length} tokens exceed the positional table ({self.PE.pe.shape[1]} rows)")
+            raise ValueError(
+                f"JoyVASADenoiser: {length} tokens exceed the positional table ({self.PE.pe.shape[1]} rows)"
+            )
         pe = self.PE.pe[:, length : length + 1] if self.cfg.pe_mode == "legacy" else self.PE.pe[:, :length]
         h = h + pe + temb
         memory = torch.cat([prev_audio, audio], dim=1)

@@ -134,7 +134,7 @@ def rotation_matrix(pitch: np.ndarray, yaw: np.ndarray, roll: np.ndarray) -> np.
 
 
 def ema_smooth(motion: Mapping[str, np.ndarray], alpha: float = 0.01) -> dict[str, np.ndarray]:
-    """JoyVASA's EMA (``y_k = alpha x_k + (1 - alpha) y_{k-1}``, ``y_0 = x_0``) on scale, t and angles; exp untouched."""
+    """JoyVASA's EMA ``y_k = alpha x_k + (1 - alpha) y_{k-1}``, ``y_0 = x_0`` on scale, t and angles (not exp)."""
     out = dict(motion)
     for k in POSE_FIELDS:
         x = np.asarray(motion[k], np.float32)

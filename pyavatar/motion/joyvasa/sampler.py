@@ -54,7 +54,9 @@ def sample_window(
         raise ValueError(f"sample_window: audio_feat must be (B, {cfg.n_motions}, {cfg.feature_dim}), "
                          f"got {tuple(audio_feat.shape)}")  # fmt: skip
     if x_T.shape != (b, cfg.n_motions, cfg.motion_feat_dim):
-        raise ValueError(f"sample_window: x_T must be {(b, cfg.n_motions, cfg.motion_feat_dim)}, got {tuple(x_T.shape)}")
+        raise ValueError(
+            f"sample_window: x_T must be {(b, cfg.n_motions, cfg.motion_feat_dim)}, got {tuple(x_T.shape)}"
+        )
     scale = cfg.cfg_scale if cfg_scale is None else float(cfg_scale)
     if prev_motion is None:
         prev_motion = model.start_motion_feat.expand(b, -1, -1)
@@ -78,7 +80,7 @@ def sample_window(
         else:
             z = noise(t)
         step = torch.full((2 * b,), t, dtype=torch.long, device=x.device)
-        out = model.denoise(torch.cat([x, x]), audio_in, prev_motion_in, prev_audio_in, step)[:, -cfg.n_motions:]
+        out = model.denoise(torch.cat([x, x]), audio_in, prev_motion_in, prev_audio_in, step)[:, -cfg.n_motions :]
         r_null, r_audio = out.chunk(2)
         x0 = r_null + scale * (r_audio - r_null)
         alpha, abar, abar_prev = sched.alphas[t], sched.alpha_bars[t], sched.alpha_bars[t - 1]
@@ -135,12 +137,15 @@ def generate(
     prev_motion = prev_audio = None
     parts = []
     for i in range(n_windows):
-        lo, hi = round(i * cfg.n_motions * cfg.samples_per_frame), round((i + 1) * cfg.n_motions * cfg.samples_per_frame)
+        lo, hi = (
+            round(i * cfg.n_motions * cfg.samples_per_frame),
+            round((i + 1) * cfg.n_motions * cfg.samples_per_frame),
+        )
         feat = model.audio_features(audio[lo:hi][None])
         step_noise = None if noise is None else (lambda t, i=i: noise(i, t))
         motion = sample_window(model, feat, x_T, prev_motion=prev_motion, prev_audio=prev_audio,
                                cfg_scale=cfg_scale, noise=step_noise, generator=generator)  # fmt: skip
-        prev_motion, prev_audio = motion[:, -cfg.n_prev_motions:], feat[:, -cfg.n_prev_motions:]
+        prev_motion, prev_audio = motion[:, -cfg.n_prev_motions :], feat[:, -cfg.n_prev_motions :]
         parts.append(motion[0])
     out = torch.cat(parts)
     return out[: len(out) - pad_frames] if pad_frames else out
