@@ -1,0 +1,37 @@
+"""JoyVASA (arXiv 2411.09209) motion generator: released checkpoints, sampler, post-processing."""
+
+from pyavatar.motion.joyvasa.loader import ALLOWED_GLOBALS, load_joyvasa, read_checkpoint
+from pyavatar.motion.joyvasa.model import JoyVASA, JoyVASAConfig, pad_for_hubert, sinusoid_table
+from pyavatar.motion.joyvasa.postproc import (
+    LAYOUT,
+    LIP_KEYPOINTS,
+    MotionTemplate,
+    SourceKeypoints,
+    compose_keypoints,
+    ema_smooth,
+    load_template,
+    rotation_matrix,
+)
+from pyavatar.motion.joyvasa.sampler import SILENCE_PAD, generate, sample_window, window_plan
+
+__all__ = [
+    "ALLOWED_GLOBALS",
+    "LAYOUT",
+    "LIP_KEYPOINTS",
+    "SILENCE_PAD",
+    "JoyVASA",
+    "JoyVASAConfig",
+    "MotionTemplate",
+    "SourceKeypoints",
+    "compose_keypoints",
+    "ema_smooth",
+    "generate",
+    "load_joyvasa",
+    "load_template",
+    "pad_for_hubert",
+    "read_checkpoint",
+    "rotation_matrix",
+    "sample_window",
+    "sinusoid_table",
+    "window_plan",
+]

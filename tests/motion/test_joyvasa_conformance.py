@@ -1,0 +1,167 @@
+"""JoyVASA conformance: the tiny fixture in ../shared/fixtures/motion/joyvasa reproduced through load_joyvasa.
+
+Tolerance: 2e-6 max-abs, the bound the fixture README states for an independent re-implementation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pyavatar.motion.joyvasa import (
+    MotionTemplate,
+    SourceKeypoints,
+    compose_keypoints,
+    ema_smooth,
+    generate,
+    load_joyvasa,
+    rotation_matrix,
+    sample_window,
+)
+
+TOL = 2e-6
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny models run fastest (and steadiest on a loaded machine) on one thread."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def fx(shared_dir: Path) -> Path:
+    return shared_dir / "fixtures/motion/joyvasa"
+
+
+@pytest.fixture(scope="module")
+def io(fx: Path) -> dict[str, torch.Tensor]:
+    return load_file(fx / "joyvasa_tiny_io.safetensors")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(fx: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The fixture weights saved in the released layout ({'args': Namespace, 'model', 'iter'}) + a HuBERT dir."""
+    cfg = json.loads((fx / "joyvasa_tiny_config.json").read_text())
+    d = tmp_path_factory.mktemp("joyvasa")
+    hub = d / "chinese-hubert-tiny"
+    hub.mkdir()
+    (hub / "config.json").write_text(json.dumps({**cfg["hubert"], "model_type": "hubert"}))
+    args = argparse.Namespace(**{k: v for k, v in cfg.items() if not isinstance(v, (dict, list))})
+    state = {k.removeprefix("model."): v for k, v in load_file(fx / "joyvasa_tiny_weights.safetensors").items()}
+    torch.save({"args": args, "model": state, "iter": 20000}, d / "motion_generator.pt")
+    return d / "motion_generator.pt", hub
+
+
+def _maxerr(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
+    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max())
+
+
+@pytest.fixture(scope="module", params=["fixed", "legacy"])
+def variant(request: pytest.FixtureRequest, checkpoint, io, fx: Path):
+    ref = io if request.param == "fixed" else load_file(fx / "joyvasa_tiny_io_legacy_pe.safetensors")
+    return load_joyvasa(*checkpoint, pe_mode=request.param), ref
+
+
+def test_loader_reads_sizes_from_weights_and_args(checkpoint) -> None:
+    m = load_joyvasa(*checkpoint)
+    c = m.cfg
+    assert (c.motion_feat_dim, c.n_motions, c.n_prev_motions, c.feature_dim) == (73, 100, 10, 64)
+    assert (c.n_layers, c.n_heads, c.n_diff_steps, c.cfg_scale, c.fps) == (2, 8, 50, 2.8, 25)
+    assert c.audio.num_attention_heads == 4 and c.audio.num_hidden_layers == 2
+    assert not m.training
+
+
+def test_schedule_and_tables_match_checkpoint_buffers(checkpoint, fx: Path) -> None:
+    m = load_joyvasa(*checkpoint)
+    w = load_file(fx / "joyvasa_tiny_weights.safetensors")
+    fresh = type(m.diffusion_sched)(m.cfg.n_diff_steps)  # computed, not loaded
+    for k in ("betas", "alphas", "alpha_bars", "sigmas_inflex", "sigmas_flex"):
+        assert _maxerr(getattr(fresh, k), w[f"model.diffusion_sched.{k}"]) <= TOL, k
+    assert _maxerr(m.denoising_net.PE.pe, w["model.denoising_net.PE.pe"]) <= TOL
+    assert _maxerr(m.denoising_net.TE.pe, w["model.denoising_net.TE.pe"]) <= TOL
+
+
+@torch.no_grad()
+def test_hubert_and_audio_features(checkpoint, io) -> None:
+    m = load_joyvasa(*checkpoint)
+    a = io["in.audio"]
+    assert _maxerr(m.hubert_hidden(a[:, :64000]), io["mid.hubert_last_hidden_50hz_w0"]) <= TOL
+    assert _maxerr(m.audio_features(a[:, :64000]), io["mid.audio_feat_w0"]) <= TOL
+    assert _maxerr(m.audio_features(a[:, 64000:]), io["mid.audio_feat_w1"]) <= TOL
+
+
+@torch.no_grad()
+def test_denoiser_single_call(variant, io) -> None:
+    m, ref = variant
+    b = 2
+    audio = torch.cat([m.null_audio_feat.expand(1, 100, -1), io["mid.audio_feat_w0"]])
+    out = m.denoise(ref["mid.denoiser_t37_in_x"], audio, m.start_motion_feat.expand(b, -1, -1),
+                    m.start_audio_feat.expand(b, -1, -1), torch.full((b,), 37))  # fmt: skip
+    assert out.shape == (2, 110, 73)
+    assert _maxerr(out, ref["mid.denoiser_t37_out"]) <= TOL
+
+
+def test_positional_modes_differ(variant, io) -> None:
+    """Guard: the two encodings give different outputs, so each comparison above tests its own mode."""
+    _, ref = variant
+    assert _maxerr(ref["out.motion_w0"], io["out.motion_w0"]) > 1e-3 or ref is io
+
+
+@torch.no_grad()
+def test_sampler_two_chained_windows(variant, io) -> None:
+    m, ref = variant
+    w0 = sample_window(m, io["mid.audio_feat_w0"], io["in.x_T"], noise=io["in.z_w0"])
+    assert _maxerr(w0, ref["out.motion_w0"]) <= TOL
+    w1 = sample_window(
+        m,
+        io["mid.audio_feat_w1"],
+        io["in.x_T"],
+        noise=io["in.z_w1"],
+        prev_motion=ref["out.motion_w0"][:, -10:],
+        prev_audio=io["mid.audio_feat_w0"][:, -10:],
+    )
+    assert _maxerr(w1, ref["out.motion_w1"]) <= TOL
+
+
+@torch.no_grad()
+def test_generate_end_to_end_from_audio(variant, io) -> None:
+    """Raw audio → windows → motion with the recorded noise (JoyVASA's window rule, x_T shared)."""
+    m, ref = variant
+    out = generate(m, io["in.audio"][0], silence_pad=False, x_T=io["in.x_T"],
+                   noise=lambda w, t: io[f"in.z_w{w}"][50 - t])  # fmt: skip
+    want = torch.cat([ref["out.motion_w0"][0], ref["out.motion_w1"][0]])
+    assert out.shape == want.shape == (200, 73)
+    assert _maxerr(out, want) <= TOL
+
+
+def test_postprocessing(fx: Path) -> None:
+    p = {k: v.numpy() for k, v in load_file(fx / "joyvasa_tiny_postproc.safetensors").items()}
+    tpl = MotionTemplate.from_mapping({k[4:]: v for k, v in p.items() if k.startswith("tpl.")})
+    raw = tpl.denormalize(p["post.in_coef"])
+    for k in ("exp", "scale", "t", "pitch", "yaw", "roll"):
+        assert _maxerr(raw[k], p[f"post.raw_{k}"]) <= TOL, k
+    assert _maxerr(rotation_matrix(raw["pitch"], raw["yaw"], raw["roll"]), p["post.raw_R"]) <= TOL
+    ema = ema_smooth(raw)
+    for k in ("exp", "scale", "t", "pitch", "yaw", "roll"):
+        assert _maxerr(ema[k], p[f"post.ema_{k}"]) <= TOL, k
+    ema_R = rotation_matrix(ema["pitch"], ema["yaw"], ema["roll"])
+    assert _maxerr(ema_R, p["post.ema_R"]) <= TOL
+    src = SourceKeypoints(
+        x_c=p["src.x_c"], R=p["src.R"], exp=p["src.exp"], scale=float(p["src.scale"][0]), t=p["src.t"]
+    )
+    assert _maxerr(rotation_matrix(*p["src.pitch_yaw_roll_deg"]), p["src.R"]) <= TOL
+    assert _maxerr(src.x_s, p["src.x_s"]) <= TOL
+    kp = compose_keypoints({**ema, "R": ema_R}, src)
+    assert _maxerr(kp, p["post.kp_driving"]) <= TOL
+    # round trip of the normalisation
+    assert _maxerr(tpl.normalize(raw), p["post.in_coef"][:, :70]) <= 1e-4
