@@ -153,7 +153,8 @@ def from_visemes(visemes: Values, n: int | None = None) -> dict[str, np.ndarray]
     acc = np.zeros((3, t))
     for v, shape in VISEME_SHAPES.items():
         acc += np.asarray(shape)[:, None] * get(v)[None, :]
-    return {k: np.clip(acc[i], 0, 1).astype(np.float32) for i, k in enumerate(("jaw_open", "mouth_wide", "mouth_round"))}
+    fields = ("jaw_open", "mouth_wide", "mouth_round")
+    return {k: np.clip(acc[i], 0, 1).astype(np.float32) for i, k in enumerate(fields)}
 
 
 # ------------------------------------------------------------------------------------------------- ARKit

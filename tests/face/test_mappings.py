@@ -47,7 +47,8 @@ def test_arkit_has_52_names_and_round_trips() -> None:
 def test_arkit_directions_and_spellings() -> None:
     looking_left = m.to_arkit(FaceParams.from_fields(gaze_yaw=15.0, gaze_pitch=30.0, mouth_round=0.8, jaw_open=0.25))
     # looking to the avatar's left: left eye out, right eye in; pitch down
-    assert looking_left["eyeLookOutLeft"][0] == pytest.approx(0.5) and looking_left["eyeLookInRight"][0] == pytest.approx(0.5)
+    assert looking_left["eyeLookOutLeft"][0] == pytest.approx(0.5)
+    assert looking_left["eyeLookInRight"][0] == pytest.approx(0.5)
     assert looking_left["eyeLookInLeft"][0] == 0 and looking_left["eyeLookDownLeft"][0] == pytest.approx(1.0)
     assert looking_left["mouthPucker"][0] == pytest.approx(0.6) and looking_left["mouthFunnel"][0] == pytest.approx(0.2)
     upper = m.to_arkit(EXPRESSION, case="upper")
@@ -161,8 +162,8 @@ def test_unity_euler_convention() -> None:
     q = m.unity_euler_to_quat(0.0, 0.0, 90.0)[0]
     np.testing.assert_allclose(rotate(q, right), [0, 1, 0], atol=1e-12)  # +roll: right side up
     # z first, then x, then y
-    composed = m.quat_mul(m.unity_euler_to_quat(0, 30, 0), m.quat_mul(m.unity_euler_to_quat(20, 0, 0),
-                                                                        m.unity_euler_to_quat(0, 0, 10)))
+    yaw, pitch, roll = m.unity_euler_to_quat(0, 30, 0), m.unity_euler_to_quat(20, 0, 0), m.unity_euler_to_quat(0, 0, 10)
+    composed = m.quat_mul(yaw, m.quat_mul(pitch, roll))
     np.testing.assert_allclose(m.unity_euler_to_quat(20, 30, 10), composed, atol=1e-12)
     ex, ey, ez = m.quat_to_unity_euler(m.unity_euler_to_quat(20, 30, 10))
     assert (ex[0], ey[0], ez[0]) == pytest.approx((20, 30, 10))
