@@ -25,7 +25,7 @@ from pyavatar.render.classical.mesh import Eye, Mesh, _smoothstep
 JAW_DROP = 0.17  # lower-lip travel at jaw_open = 1, in face heights
 LIP_LIFT = 0.03  # upper-lip lift at jaw_open = 1
 JAW_BACK = 0.06  # chin moving back (depth) at jaw_open = 1
-GAZE_SHIFT = 0.55  # iris travel at 45° as a fraction of the room between iris and eye corner
+GAZE_SHIFT = 0.75  # iris travel at 45° as a fraction of the room between iris and eye corner
 GAZE_LIFT = 0.3  # vertical iris travel at 45° as a fraction of the eye's half height
 BROW_RAISE = 0.075
 BROW_LOWER = 0.04
