@@ -20,7 +20,7 @@ import numpy as np
 
 from pyavatar.face.params import FaceParams
 from pyavatar.render.classical import topology as tp
-from pyavatar.render.classical.mesh import Eye, Mesh, _smoothstep
+from pyavatar.render.classical.mesh import Eye, Mesh, arc_params, smoothstep
 
 JAW_DROP = 0.17  # lower-lip travel at jaw_open = 1, in face heights
 LIP_LIFT = 0.03  # upper-lip lift at jaw_open = 1
@@ -61,19 +61,8 @@ def _interp_chain(pts: np.ndarray, params: np.ndarray, s: float) -> np.ndarray:
     return np.array([np.interp(s, params, pts[:, 0]), np.interp(s, params, pts[:, 1])])
 
 
-def _arc(pts: np.ndarray) -> np.ndarray:
-    seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
-    s = np.concatenate([[0.0], np.cumsum(seg)])
-    return s / max(s[-1], 1e-9)
-
-
 class Rig:
-    """Per-frame vertex positions for a :class:`Mesh`.
-
-    Args:
-        mesh: the portrait's mesh.
-        landmark_uv: (478, 2) landmarks in face-frame pixels.
-    """
+    """Expression bases, head pivot and per-frame vertex positions of one :class:`Mesh`."""
 
     def __init__(self, mesh: Mesh) -> None:
         self.mesh = mesh
@@ -110,8 +99,8 @@ class Rig:
         corner_v = uv[list(tp.MOUTH_CORNERS), 1].mean()
         lip_bottom = uv[17, 1]
         mid_u = uv[list(tp.MOUTH_CORNERS), 0].mean()
-        ramp = _smoothstep(corner_v - 0.02 * h, lip_bottom + 0.02 * h, v)
-        lateral = 1 - 0.55 * _smoothstep(0.35, 1.0, np.abs(uv[:, 0] - mid_u) / (m.face_width / 2))
+        ramp = smoothstep(corner_v - 0.02 * h, lip_bottom + 0.02 * h, v)
+        lateral = 1 - 0.55 * smoothstep(0.35, 1.0, np.abs(uv[:, 0] - mid_u) / (m.face_width / 2))
         w = ramp * lateral
         upper_poly = uv[list(tp.LIPS_OUTER_UPPER) + list(tp.LIPS_INNER_UPPER)[::-1]]
         lower_poly = uv[list(tp.LIPS_OUTER_LOWER) + list(tp.LIPS_INNER_LOWER)[::-1]]
@@ -129,7 +118,7 @@ class Rig:
         # the upper lip lifts a little as the mouth opens wide, the skin up to the nose follows partly
         nose_v = uv[tp.NOSE_BOTTOM, 1]
         lip_top = uv[list(tp.LIPS_OUTER_UPPER), 1].min()
-        lift = np.sqrt(1 - across**2) * np.where(upper, 1.0, _smoothstep(nose_v, lip_top, v) * (v < corner_v))
+        lift = np.sqrt(1 - across**2) * np.where(upper, 1.0, smoothstep(nose_v, lip_top, v) * (v < corner_v))
         lift[list(tp.MOUTH_CORNERS) + list(tp.INNER_CORNERS)] = 0.0
         lift[tp.NUM_MESH :] = 0.0
         out[:, 1] = JAW_DROP * h * w - LIP_LIFT * h * lift
@@ -140,7 +129,7 @@ class Rig:
         m, uv = self.mesh, self._uv
         h, mw = m.face_height, m.mouth_width
         nose_v = uv[tp.NOSE_BOTTOM, 1]
-        below_nose = _smoothstep(nose_v - 0.02 * h, nose_v + 0.06 * h, uv[:, 1])
+        below_nose = smoothstep(nose_v - 0.02 * h, nose_v + 0.06 * h, uv[:, 1])
         mid_u = uv[list(tp.MOUTH_CORNERS), 0].mean()
         for c in tp.MOUTH_CORNERS:
             outward = 1.0 if uv[c, 0] > mid_u else -1.0
@@ -171,13 +160,13 @@ class Rig:
         mid_u = uv[[eye.upper[0] for eye in m.eyes], 0].mean()
         for eye, brow in self._brow_sides():
             eye_v = uv[list(eye.upper) + list(eye.lower), 1].mean()
-            above = 1 - _smoothstep(eye_v - 0.02 * h, eye_v + 0.05 * h, uv[:, 1])
+            above = 1 - smoothstep(eye_v - 0.02 * h, eye_v + 0.05 * h, uv[:, 1])
             d = np.min(np.linalg.norm(uv[:, None, :] - uv[None, list(brow), :], axis=2), axis=1)
             w = _falloff(d, 0.3 * h) * protect * above
             bases[f"brow_up_{eye.side}"][:, 1] -= BROW_RAISE * h * w
             bases["brow_down"][:, 1] += BROW_LOWER * h * w
             toward_mid = np.sign(mid_u - uv[:, 0])
-            medial = 1 - _smoothstep(0.0, 0.6 * m.face_width / 2, np.abs(uv[:, 0] - mid_u))
+            medial = 1 - smoothstep(0.0, 0.6 * m.face_width / 2, np.abs(uv[:, 0] - mid_u))
             bases["brow_down"][:, 0] += 0.03 * m.face_width * w * medial * toward_mid
 
     def _brow_sides(self) -> list[tuple[Eye, tuple[int, ...]]]:
@@ -193,7 +182,7 @@ class Rig:
         uv = self._uv
         for eye in self.mesh.eyes:
             up, lo = uv[list(eye.upper)], uv[list(eye.lower)]
-            su, sl = _arc(up), _arc(lo)
+            su, sl = arc_params(up), arc_params(lo)
             blink = bases[f"blink_{eye.side}"]
             wide = bases["eye_wide"]
             lids = {}
@@ -230,7 +219,7 @@ class Rig:
             room = max(half_w - r, 0.15 * half_w)
             pts = m.source[eye.interior].astype(np.float64)
             d = np.linalg.norm(pts - eye.iris_center, axis=1)
-            w = 1 - _smoothstep(0.8 * r, r + 0.7 * room, d)
+            w = 1 - smoothstep(0.8 * r, r + 0.7 * room, d)
             yaw = frame.vectors_to_canvas(np.array([GAZE_SHIFT * room / 45.0, 0.0]))
             pitch = frame.vectors_to_canvas(np.array([0.0, GAZE_LIFT * half_h / 45.0]))
             basis[TERMS.index(f"gaze_yaw_{eye.side}"), eye.interior, :2] = w[:, None] * yaw

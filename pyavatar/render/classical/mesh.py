@@ -126,7 +126,8 @@ class _Builder:
                 self.triangles.append(tri)
 
 
-def _arc_params(pts: np.ndarray) -> np.ndarray:
+def arc_params(pts: np.ndarray) -> np.ndarray:
+    """Normalised arc length (0..1) at each point of a polyline (N, 2)."""
     seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
     s = np.concatenate([[0.0], np.cumsum(seg)])
     return s / max(s[-1], 1e-9)
@@ -170,7 +171,7 @@ def _face_frame(points: np.ndarray) -> FaceFrame:
 
 def _eye(b: _Builder, upper: tuple[int, ...], lower: tuple[int, ...], iris: tuple[int, ...], offset: float) -> Eye:
     pu, pl = np.array([b.source[i] for i in upper]), np.array([b.source[i] for i in lower])
-    su, sl = _arc_params(pu), _arc_params(pl)
+    su, sl = arc_params(pu), arc_params(pl)
     sigmas = np.linspace(0, 1, EYE_COLUMNS + 2)[1:-1]
     rows: list[list[int]] = []
     interior = []
@@ -212,7 +213,7 @@ def mouth_columns() -> np.ndarray:
 def _mouth(b: _Builder, offset: float, split: np.ndarray | None) -> dict[str, np.ndarray]:
     upper, lower = tp.LIPS_INNER_UPPER, tp.LIPS_INNER_LOWER
     pu, pl = np.array([b.source[i] for i in upper]), np.array([b.source[i] for i in lower])
-    su, sl = _arc_params(pu), _arc_params(pl)
+    su, sl = arc_params(pu), arc_params(pl)
     sigmas = mouth_columns()
     split = np.full(len(sigmas), 0.5) if split is None else np.clip(split, 0.0, 1.0)
     rows: dict[str, list[int]] = {}
@@ -238,7 +239,8 @@ def _mouth(b: _Builder, offset: float, split: np.ndarray | None) -> dict[str, np
     return {name: np.array(r[1:-1]) for name, r in rows.items()}
 
 
-def _smoothstep(e0: float, e1: float, x: np.ndarray | float) -> np.ndarray:
+def smoothstep(e0: float, e1: float, x: np.ndarray | float) -> np.ndarray:
+    """0 below ``e0``, 1 above ``e1``, smooth (3t² − 2t³) in between."""
     t = np.clip((np.asarray(x, np.float64) - e0) / (e1 - e0), 0.0, 1.0)
     return t * t * (3 - 2 * t)
 
@@ -270,7 +272,7 @@ def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: flo
             d = pts[j] - center
             border = center + d * to_border(d)
             pos = pts[j] + frac * (border - pts[j])
-            down = float(_smoothstep(0.2, 0.9, (d / max(np.linalg.norm(d), 1e-9)) @ frame.v))
+            down = float(smoothstep(0.2, 0.9, (d / max(np.linalg.norm(d), 1e-9)) @ frame.v))
             if k == 0:
                 rigid, follow, dep = 0.85 + (0.25 - 0.85) * down, 0.5, b.depth[i] + 0.25 * face_width
             elif k == 1:

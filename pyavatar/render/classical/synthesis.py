@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyavatar.render.classical import topology as tp
-from pyavatar.render.classical.mesh import Mesh, mouth_columns
+from pyavatar.render.classical.mesh import Mesh, arc_params, mouth_columns
 
 
 def _mean_color(image: np.ndarray, points: np.ndarray, radius: int = 2) -> np.ndarray:
@@ -31,8 +31,7 @@ def _mean_color(image: np.ndarray, points: np.ndarray, radius: int = 2) -> np.nd
 
 def _chain_at(points: np.ndarray, chain: tuple[int, ...], sigmas: np.ndarray) -> np.ndarray:
     pts = points[list(chain)].astype(np.float64)
-    seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
-    s = np.concatenate([[0.0], np.cumsum(seg)]) / max(seg.sum(), 1e-9)
+    s = arc_params(pts)
     return np.stack([np.interp(sigmas, s, pts[:, 0]), np.interp(sigmas, s, pts[:, 1])], axis=1)
 
 
