@@ -128,7 +128,9 @@ def _classical_cases(args: argparse.Namespace, device: torch.device) -> list[Cas
         try:
             from skimage.data import astronaut
         except ImportError:
-            raise SystemExit("bench render --renderer classical: pass --image PORTRAIT (or install scikit-image)")
+            raise SystemExit(
+                "bench render --renderer classical: pass --image PORTRAIT (or install scikit-image)"
+            ) from None
         image = astronaut()
     renderer = ClassicalRenderer(output="crop", crop_size=CLASSICAL_SIZE, threads=args.threads)
     prepared = renderer.prepare(image)

@@ -169,7 +169,7 @@ def _normalize_arkit(name: str) -> str:
 
 
 def to_arkit(params: FaceParams, *, case: str = "lower") -> dict[str, np.ndarray]:
-    """All 52 ARKit blendshapes (0..1); ``case`` = ``"lower"`` (eyeBlinkLeft) or ``"upper"`` (EyeBlinkLeft, Perfect Sync).
+    """All 52 ARKit blendshapes (0..1); ``case`` ``"lower"`` (eyeBlinkLeft) or ``"upper"`` (Perfect Sync EyeBlinkLeft).
 
     Shapes FaceParams cannot express are sent as 0 (the full set every frame).
     Mouth rounding is split into pucker (closed) and funnel (open) by jaw_open.
@@ -366,7 +366,7 @@ def from_vtube_studio(
     smile = 2 * rest("MouthSmile", 0.5) - 1
     left, right = 2 * rest("BrowLeftY", 0.5) - 1, 2 * rest("BrowRightY", 0.5) - 1
     down = _pos(-(left + right) / 2)
-    mouth = from_visemes({v: get(f"Voice{c}") for v, c in zip(VISEMES, "AIUEO")}, t)
+    mouth = from_visemes({v: get(f"Voice{c}") for v, c in zip(VISEMES, "AIUEO", strict=True)}, t)
     return FaceParams.from_fields(
         t,
         head_yaw=sx * get("FaceAngleX"), head_pitch=-sy * get("FaceAngleY"), head_roll=sz * get("FaceAngleZ"),
@@ -473,7 +473,7 @@ def from_unity_bones(bones: Mapping[str, np.ndarray]) -> FaceParams:
     px, py, pz = quat_to_unity_euler(quat_mul(neck, head))
     eyes = [arrays[k] for k in ("LeftEye", "RightEye") if k in arrays]
     if eyes:
-        ex, ey, _ = (sum(parts) / len(eyes) for parts in zip(*(quat_to_unity_euler(e) for e in eyes)))
+        ex, ey, _ = (sum(parts) / len(eyes) for parts in zip(*(quat_to_unity_euler(e) for e in eyes), strict=True))
     else:
         ex, ey = np.zeros(t), np.zeros(t)
     return FaceParams.from_fields(t, head_pitch=px, head_yaw=-py, head_roll=-pz, gaze_pitch=ex, gaze_yaw=-ey)

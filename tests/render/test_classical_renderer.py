@@ -145,7 +145,7 @@ def test_yaw_moves_the_nose_the_right_way(case, yaw: float) -> None:
 def test_gaze_moves_the_irises(case, gaze: float) -> None:
     _, detect, neutral = case
     looked = detect(gaze_yaw=gaze)
-    for idx, iris in zip(EYES, IRISES):
+    for idx, iris in zip(EYES, IRISES, strict=True):
         eye_width = np.linalg.norm(neutral[idx[0]] - neutral[idx[3]])
         shift = looked[iris, 0] - neutral[iris, 0]
         assert np.sign(gaze) * shift >= 0.04 * eye_width, f"iris {iris} moved {shift:+.2f} px for gaze {gaze}"

@@ -196,7 +196,7 @@ class Rig:
                 blink[eye.lower[j], :2] = (1 - LID_CLOSE_AT) * (other - lo[j])
             keys = list(lids)
             ref = np.array([lids[k] for k in keys])
-            for ring, share in zip(eye.lid_rings, (LID_RING_FOLLOW, 0.25)):
+            for ring, share in zip(eye.lid_rings, (LID_RING_FOLLOW, 0.25), strict=True):
                 for r in ring:
                     nearest = keys[int(np.argmin(np.linalg.norm(ref - uv[r], axis=1)))]
                     blink[r] = share * blink[nearest]

@@ -219,7 +219,7 @@ def _mouth(b: _Builder, offset: float, split: np.ndarray | None) -> dict[str, np
     rows: dict[str, list[int]] = {}
     for name, t in MOUTH_ROWS:
         row = [upper[0]]
-        for sg, f in zip(sigmas, split):
+        for sg, f in zip(sigmas, split, strict=True):
             wl, wu = _chain_weights(lower, sl, sg), _chain_weights(upper, su, sg)
             mid, dep = _evaluate(b, _combine((f, wl), (1 - f, wu)))
             if name == "lower_band":  # starts on the midline, moves with the lower lip
@@ -317,7 +317,8 @@ def build_mesh(
     depth = np.asarray(depth, np.float64)
     if points.shape != (tp.NUM_LANDMARKS, 2) or depth.shape != (tp.NUM_LANDMARKS,):
         raise ValueError(
-            f"build_mesh: expected (478, 2) points and (478,) depth (MediaPipe scheme), got {points.shape}, {depth.shape}"
+            "build_mesh: expected (478, 2) points and (478,) depth (MediaPipe scheme), "
+            f"got {points.shape}, {depth.shape}"
         )
     frame = _face_frame(points)
     face_height = float(np.linalg.norm(points[tp.FOREHEAD] - points[tp.CHIN]))

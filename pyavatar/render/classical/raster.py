@@ -42,7 +42,7 @@ def _check(name: str, a: np.ndarray, dtype: type, shape: tuple[int | None, ...])
     if a.dtype != dtype or a.ndim != len(shape) or not a.flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous {np.dtype(dtype).name} array of rank {len(shape)}, "
                          f"got {a.dtype} {a.shape}")  # fmt: skip
-    for got, want in zip(a.shape, shape):
+    for got, want in zip(a.shape, shape, strict=True):
         if want is not None and got != want:
             raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
 
