@@ -11,6 +11,7 @@
 #include "bindings/view.h"
 #include "common/isa.h"
 #include "common/parallel.h"
+#include "raster/flow_raster.h"
 #include "warp/deform_features.h"
 #include "warp/dense_warp.h"
 #include "warp/grid_sample_3d.h"
@@ -105,6 +106,60 @@ void relpos_attention(const PyView& q, const PyView& k, const PyView& v, const P
   cpu::relpos_attention(p);
 }
 
+void raster_flow(uintptr_t positions, uintptr_t source, uintptr_t overlay, int64_t num_vertices,
+                 uintptr_t triangles, int64_t num_triangles, int64_t height, int64_t width, uintptr_t flow,
+                 uintptr_t overlay_out, uintptr_t image, int64_t src_height, int64_t src_width, int64_t channels,
+                 int64_t src_row_stride, uintptr_t output) {
+  cpu::FlowRasterParams p;
+  p.positions = reinterpret_cast<const float*>(positions);
+  p.source = reinterpret_cast<const float*>(source);
+  p.overlay = reinterpret_cast<const float*>(overlay);
+  p.triangles = reinterpret_cast<const int32_t*>(triangles);
+  p.num_vertices = num_vertices;
+  p.num_triangles = num_triangles;
+  p.height = height;
+  p.width = width;
+  p.flow = reinterpret_cast<float*>(flow);
+  p.overlay_out = reinterpret_cast<float*>(overlay_out);
+  if (!p.positions || !p.source || !p.triangles || !p.flow)
+    throw std::invalid_argument("raster_flow: positions, source, triangles and flow must not be null");
+  if (p.overlay && !p.overlay_out) throw std::invalid_argument("raster_flow: overlay given without overlay_out");
+  cpu::RemapParams sample;
+  if (image) {
+    if (!output || src_height < 1 || src_width < 1)
+      throw std::invalid_argument("raster_flow: sampling needs an output and a non-empty image");
+    sample.image = reinterpret_cast<const uint8_t*>(image);
+    sample.src_height = src_height;
+    sample.src_width = src_width;
+    sample.channels = channels;
+    sample.src_row_stride = src_row_stride;
+    sample.output = reinterpret_cast<uint8_t*>(output);
+    p.sample = &sample;
+  }
+  py::gil_scoped_release release;
+  cpu::rasterize_flow(p);
+}
+
+void remap_image(uintptr_t image, int64_t src_height, int64_t src_width, int64_t channels,
+                 int64_t src_row_stride, uintptr_t flow, uintptr_t overlay, int64_t height, int64_t width,
+                 uintptr_t output) {
+  cpu::RemapParams p;
+  p.image = reinterpret_cast<const uint8_t*>(image);
+  p.src_height = src_height;
+  p.src_width = src_width;
+  p.channels = channels;
+  p.src_row_stride = src_row_stride;
+  p.flow = reinterpret_cast<const float*>(flow);
+  p.overlay = reinterpret_cast<const float*>(overlay);
+  p.height = height;
+  p.width = width;
+  p.output = reinterpret_cast<uint8_t*>(output);
+  if (!p.image || !p.flow || !p.output) throw std::invalid_argument("remap_image: image, flow and output must not be null");
+  if (src_height < 1 || src_width < 1) throw std::invalid_argument("remap_image: empty source image");
+  py::gil_scoped_release release;
+  cpu::remap_image(p);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -124,4 +179,12 @@ PYBIND11_MODULE(_core, m) {
   m.def("relpos_attention", &relpos_attention, py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("pos"), py::arg("pos_bias_u"), py::arg("pos_bias_v"), py::arg("key_mask"),
         py::arg("left"), py::arg("right"), py::arg("scale"), py::arg("output"));
+  m.def("raster_flow", &raster_flow, py::arg("positions"), py::arg("source"), py::arg("overlay"),
+        py::arg("num_vertices"), py::arg("triangles"), py::arg("num_triangles"), py::arg("height"),
+        py::arg("width"), py::arg("flow"), py::arg("overlay_out"), py::arg("image") = 0,
+        py::arg("src_height") = 0, py::arg("src_width") = 0, py::arg("channels") = 0,
+        py::arg("src_row_stride") = 0, py::arg("output") = 0);
+  m.def("remap_image", &remap_image, py::arg("image"), py::arg("src_height"), py::arg("src_width"),
+        py::arg("channels"), py::arg("src_row_stride"), py::arg("flow"), py::arg("overlay"), py::arg("height"),
+        py::arg("width"), py::arg("output"));
 }

@@ -10,6 +10,12 @@ speedup} plus the model config and frame size.
 ``frame`` (motion → keypoints + stitching → W+G → paste-back into a
 full-size uint8 frame on the device). Without ``--weights`` the models get
 random weights, which cost exactly the same to run.
+
+``classical`` (CPU): stage ``render`` turns FaceParams into a 512² frame
+(vertices, C++ flow rasterizer and sampler); the reference (backend
+``opencv``) warps the same deformed mesh triangle by triangle with OpenCV.
+Rows add ``size``. The portrait is ``--image`` (default: scikit-image's
+astronaut).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class Case:
     fast: Callable[[], object]
     reference: Callable[[], object]
     backend: str
+    size: str | None = None
 
 
 def _kernel_backend(device: torch.device) -> str:
@@ -104,6 +111,59 @@ def _neural_cases(args: argparse.Namespace, device: torch.device) -> list[Case]:
     return cases
 
 
+CLASSICAL_SIZE = 512
+CLASSICAL_REFERENCE = "opencv"
+
+
+def _classical_cases(args: argparse.Namespace, device: torch.device) -> list[Case]:
+    import numpy as np
+
+    from pyavatar.face.params import FaceParams
+    from pyavatar.render.classical import ClassicalRenderer
+    from pyavatar.render.classical.reference import triangle_warp
+
+    if args.image:
+        image: object = args.image
+    else:
+        try:
+            from skimage.data import astronaut
+        except ImportError:
+            raise SystemExit(
+                "bench render --renderer classical: pass --image PORTRAIT (or install scikit-image)"
+            ) from None
+        image = astronaut()
+    renderer = ClassicalRenderer(output="crop", crop_size=CLASSICAL_SIZE, threads=args.threads)
+    prepared = renderer.prepare(image)
+    phase = np.linspace(0, 2 * math.pi, 48, endpoint=False)
+    params = FaceParams.from_fields(
+        jaw_open=0.5 + 0.5 * np.sin(3 * phase),
+        head_yaw=15 * np.sin(phase),
+        head_pitch=6 * np.sin(2 * phase),
+        blink_left=np.clip(np.sin(5 * phase), 0, 1),
+        blink_right=np.clip(np.sin(5 * phase), 0, 1),
+        smile_left=0.4 + 0.4 * np.cos(phase),
+        smile_right=0.4 + 0.4 * np.cos(phase),
+        gaze_yaw=20 * np.cos(2 * phase),
+    )
+    mesh, rig = prepared.mesh, prepared.rig
+    coefficients = rig.coefficients(params)
+    counters = {"fast": 0, "reference": 0}
+
+    def step(name: str) -> int:
+        counters[name] = (counters[name] + 1) % len(params)
+        return counters[name]
+
+    def fast() -> object:
+        return renderer.render(prepared, params, step("fast"))
+
+    def reference() -> object:
+        positions = rig.positions(params, coefficients, step("reference"))
+        return triangle_warp(prepared.canvas, mesh.source, positions, mesh.triangles)
+
+    size = f"{CLASSICAL_SIZE}x{CLASSICAL_SIZE}"
+    return [Case("render", 1, fast, reference, "cpp", size)]
+
+
 def _config(name: str):
     from pyavatar.render.liveportrait.config import LivePortraitConfig
 
@@ -133,7 +193,10 @@ REDUCED = {
     },
 }
 
-RENDERERS: dict[str, Callable[[argparse.Namespace, torch.device], list[Case]]] = {"neural": _neural_cases}
+RENDERERS: dict[str, Callable[[argparse.Namespace, torch.device], list[Case]]] = {
+    "neural": _neural_cases,
+    "classical": _classical_cases,
+}
 
 
 def _frame_size(text: str) -> tuple[int, int]:
@@ -161,12 +224,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2, help="CPU threads (torch and the C++ kernels)")
     p.add_argument("--frame-size", type=_frame_size, default=(1280, 720), help="output frame WxH for the paste-back")
     p.add_argument("--no-cuda-graphs", action="store_true", help="run W+G eagerly on CUDA")
+    p.add_argument("--image", help="portrait for --renderer classical (default: scikit-image's astronaut)")
     p.add_argument("--json", help="write the rows to this file")
 
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
-    device = torch.device(args.device)
+    device = torch.device("cpu" if args.renderer == "classical" else args.device)
     args.dtype = args.dtype or ("fp16" if device.type == "cuda" else "fp32")
     cases = RENDERERS[args.renderer](args, device)
     rows = []
@@ -188,16 +252,23 @@ def run(args: argparse.Namespace) -> int:
             "ms_median": round(fast_ms, 3),
             "ref_ms_median": round(ref_ms, 3),
             "speedup": round(ref_ms / fast_ms, 3),
-            "config": args.config,
-            "weights": "given" if args.weights else "random",
-            "frame_size": "x".join(str(v) for v in args.frame_size),
+            **(
+                {"size": case.size, "reference": CLASSICAL_REFERENCE}
+                if case.size
+                else {
+                    "config": args.config,
+                    "weights": "given" if args.weights else "random",
+                    "frame_size": "x".join(str(v) for v in args.frame_size),
+                }
+            ),
             "reps": args.reps,
         }
         rows.append(row)
         write_json(args.json, {"suite": "render", "rows": rows})  # after every row: slow CPU runs keep partial results
         print(
             f"{row['renderer']:8s} {row['stage']:12s} b={row['batch']:<2d} {row['backend']:6s} {row['dtype']} "
-            f"{row['ms_median']:10.2f} ms  ref {row['ref_ms_median']:10.2f} ms  ×{row['speedup']:.2f}  ({args.config})",
+            f"{row['ms_median']:10.2f} ms  ref {row['ref_ms_median']:10.2f} ms  ×{row['speedup']:.2f}  "
+            f"({case.size or args.config})",
             flush=True,
         )
     return 0

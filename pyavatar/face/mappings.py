@@ -1,0 +1,479 @@
+"""FaceParams ↔ the vocabularies of other tools: ARKit 52, VRM 0.x / 1.0, VTube Studio, Unity bones.
+
+Every ``to_*`` function takes a :class:`~pyavatar.face.params.FaceParams`
+(T frames) and returns ``{name: (T,) float32 array}`` (bones: ``{bone: (T, 4)
+quaternion (x, y, z, w)}``); every ``from_*`` function takes such a mapping
+(scalars or arrays; missing names count as 0, names it does not know are
+ignored, as VMC receivers do) and returns FaceParams. ``docs/face_params.md``
+holds the full table.
+
+Conventions (see the module constants):
+
+* Sides are anatomical: ``*_left`` is the avatar's own left. FaceParams yaw
+  and gaze yaw are positive toward the avatar's left, pitch positive nodding
+  down, roll positive with the right ear going down.
+* Unity frame (VMC): left-handed, +Y up, +Z avatar-forward, +X avatar-right;
+  Euler angles compose like ``Quaternion.Euler`` (z, then x, then y), so
+  Unity yaw = −head_yaw, pitch = head_pitch, roll = −head_roll.
+* Gaze: :data:`GAZE_FULL_DEG` degrees is a full (1.0) look value.
+* Visemes: each of aa/ih/ou/ee/oh is a mouth shape in (jaw_open, mouth_wide,
+  mouth_round) (:data:`VISEME_SHAPES`); :func:`to_visemes` splits a mouth into
+  them and :func:`from_visemes` sums them back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import numpy as np
+
+from pyavatar.face.params import NAMES, FaceParams
+
+Values = Mapping[str, "float | np.ndarray"]
+
+GAZE_FULL_DEG = 30.0  # gaze angle that maps to a full look value (ARKit eyeLook*, VRM Look*, VTS EyeX/Y)
+VTS_ANGLE_RANGE = 30.0  # VTube Studio FaceAngleX/Y/Z default range ±30°
+VTS_POSITION_RANGE = 10.0  # VTube Studio FacePositionX/Y/Z default range ±10 (= ±0.5 face height here)
+NECK_SHARE = 0.4  # fraction of the head rotation carried by the Neck bone (Head carries the rest)
+
+ARKIT_NAMES: tuple[str, ...] = (
+    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeSquintLeft",
+    "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
+    "eyeSquintRight", "eyeWideRight",
+    "jawForward", "jawLeft", "jawRight", "jawOpen",
+    "mouthClose", "mouthFunnel", "mouthPucker", "mouthLeft", "mouthRight", "mouthSmileLeft", "mouthSmileRight",
+    "mouthFrownLeft", "mouthFrownRight", "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft",
+    "mouthStretchRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
+    "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft",
+    "mouthUpperUpRight",
+    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight", "tongueOut",
+)  # fmt: skip
+
+VISEMES: tuple[str, ...] = ("aa", "ih", "ou", "ee", "oh")
+# (jaw_open, mouth_wide, mouth_round) of each viseme at weight 1.
+VISEME_SHAPES: dict[str, tuple[float, float, float]] = {
+    "aa": (1.0, 0.0, 0.0),
+    "ih": (0.15, 1.0, 0.0),
+    "ee": (0.4, 1.0, 0.0),
+    "ou": (0.15, 0.0, 1.0),
+    "oh": (0.5, 0.0, 1.0),
+}
+VRM0_VISEMES = {"aa": "A", "ih": "I", "ou": "U", "ee": "E", "oh": "O"}
+VRM0_EMOTIONS = {"happy": "Joy", "angry": "Angry", "sad": "Sorrow", "relaxed": "Fun", "surprised": "Surprised"}
+VRM0_NAMES: tuple[str, ...] = (
+    "Neutral", "A", "I", "U", "E", "O", "Blink", "Blink_L", "Blink_R", "Joy", "Angry", "Sorrow", "Fun",
+    "Surprised", "LookUp", "LookDown", "LookLeft", "LookRight",
+)  # fmt: skip
+VRM1_NAMES: tuple[str, ...] = (
+    "neutral", "aa", "ih", "ou", "ee", "oh", "blink", "blinkLeft", "blinkRight", "happy", "angry", "sad",
+    "relaxed", "surprised", "lookUp", "lookDown", "lookLeft", "lookRight",
+)  # fmt: skip
+VTS_NAMES: tuple[str, ...] = (
+    "FaceAngleX", "FaceAngleY", "FaceAngleZ", "FacePositionX", "FacePositionY", "FacePositionZ",
+    "MouthOpen", "MouthSmile", "Brows", "BrowLeftY", "BrowRightY", "EyeOpenLeft", "EyeOpenRight",
+    "EyeLeftX", "EyeLeftY", "EyeRightX", "EyeRightY", "FaceAngry",
+    "VoiceA", "VoiceI", "VoiceU", "VoiceE", "VoiceO", "VoiceSilence",
+)  # fmt: skip
+UNITY_BONES: tuple[str, ...] = ("Neck", "Head", "LeftEye", "RightEye")
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def _frames(values: Values, n: int | None) -> int:
+    sizes = {int(np.size(v)) for v in values.values() if np.ndim(v) > 0}
+    if n is not None:
+        sizes.add(n)
+    if len(sizes) > 1:
+        raise ValueError(f"values have different lengths {sorted(sizes)}")
+    return sizes.pop() if sizes else 1
+
+
+def _getter(values: Values, t: int, normalize: bool = False):
+    """get(name) → (t,) float64 array from ``values`` (0 when missing); rejects NaN/inf naming the key."""
+    table: dict[str, np.ndarray] = {}
+    for k, v in values.items():
+        arr = np.broadcast_to(np.asarray(v, dtype=np.float64), (t,))
+        if not np.isfinite(arr).all():
+            raise ValueError(f"value of {k!r} is not finite")
+        key = _normalize_arkit(k) if normalize else k
+        table[key] = table.get(key, 0.0) + arr
+
+    def get(name: str) -> np.ndarray:
+        return table.get(name, np.zeros(t))
+
+    return get
+
+
+def _out(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.clip(np.asarray(v, np.float64), 0.0, 1.0).astype(np.float32) for k, v in d.items()}
+
+
+def _pos(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+def _look(gaze_yaw: np.ndarray, gaze_pitch: np.ndarray) -> dict[str, np.ndarray]:
+    """Look amounts toward the avatar's left/right and up/down (0..1)."""
+    return {
+        "left": _pos(gaze_yaw) / GAZE_FULL_DEG,
+        "right": _pos(-gaze_yaw) / GAZE_FULL_DEG,
+        "down": _pos(gaze_pitch) / GAZE_FULL_DEG,
+        "up": _pos(-gaze_pitch) / GAZE_FULL_DEG,
+    }
+
+
+# ----------------------------------------------------------------------------------------------- visemes
+
+
+def to_visemes(params: FaceParams) -> dict[str, np.ndarray]:
+    """Split each frame's (jaw_open, mouth_wide, mouth_round) into aa/ih/ou/ee/oh weights.
+
+    Rounding is shared by ou (closed) and oh (open), spreading by ih (closed)
+    and ee (open); the open share f is what the jaw needs beyond the closed
+    shapes, and jaw still unexplained becomes aa. :func:`from_visemes` inverts
+    this exactly whenever jaw_open ≥ 0.15·(mouth_wide + mouth_round) and the
+    sums stay within 0..1.
+    """
+    j, w, r = (params[k].astype(np.float64) for k in ("jaw_open", "mouth_wide", "mouth_round"))
+    s = VISEME_SHAPES
+    closed = s["ou"][0] * r + s["ih"][0] * w
+    room = (s["oh"][0] - s["ou"][0]) * r + (s["ee"][0] - s["ih"][0]) * w
+    extra = _pos(j - closed)
+    f = np.where(room > 0, np.minimum(extra / np.where(room > 0, room, 1.0), 1.0), 0.0)
+    return _out({"aa": extra - f * room, "ih": (1 - f) * w, "ou": (1 - f) * r, "ee": f * w, "oh": f * r})
+
+
+def from_visemes(visemes: Values, n: int | None = None) -> dict[str, np.ndarray]:
+    """(jaw_open, mouth_wide, mouth_round) as ``{field: (T,) array}`` from viseme weights (sum of shapes, clamped)."""
+    t = _frames(visemes, n)
+    get = _getter(visemes, t)
+    acc = np.zeros((3, t))
+    for v, shape in VISEME_SHAPES.items():
+        acc += np.asarray(shape)[:, None] * get(v)[None, :]
+    fields = ("jaw_open", "mouth_wide", "mouth_round")
+    return {k: np.clip(acc[i], 0, 1).astype(np.float32) for i, k in enumerate(fields)}
+
+
+# ------------------------------------------------------------------------------------------------- ARKit
+
+_ARKIT_LOOKUP = {n.lower(): n for n in ARKIT_NAMES}
+
+
+def _normalize_arkit(name: str) -> str:
+    """Any common spelling (``eyeBlinkLeft``, ``EyeBlinkLeft``, ``eyeBlink_L``) → lowerCamel ARKit name."""
+    key = re.sub(r"_([LR])$", lambda m: "Left" if m.group(1) == "L" else "Right", name)
+    return _ARKIT_LOOKUP.get(key.lower(), name)
+
+
+def to_arkit(params: FaceParams, *, case: str = "lower") -> dict[str, np.ndarray]:
+    """All 52 ARKit blendshapes (0..1); ``case`` ``"lower"`` (eyeBlinkLeft) or ``"upper"`` (Perfect Sync EyeBlinkLeft).
+
+    Shapes FaceParams cannot express are sent as 0 (the full set every frame).
+    Mouth rounding is split into pucker (closed) and funnel (open) by jaw_open.
+    """
+    if case not in ("lower", "upper"):
+        raise ValueError(f"to_arkit: case must be 'lower' or 'upper', got {case!r}")
+    p = {k: params[k].astype(np.float64) for k in NAMES}
+    look = _look(p["gaze_yaw"], p["gaze_pitch"])
+    d = {n: np.zeros(len(params)) for n in ARKIT_NAMES}
+    d.update(
+        eyeBlinkLeft=p["blink_left"], eyeBlinkRight=p["blink_right"],
+        eyeWideLeft=p["eye_wide"], eyeWideRight=p["eye_wide"],
+        # looking toward the avatar's left: the left eye looks out, the right eye in
+        eyeLookOutLeft=look["left"], eyeLookInRight=look["left"],
+        eyeLookInLeft=look["right"], eyeLookOutRight=look["right"],
+        eyeLookDownLeft=look["down"], eyeLookDownRight=look["down"],
+        eyeLookUpLeft=look["up"], eyeLookUpRight=look["up"],
+        jawOpen=p["jaw_open"],
+        mouthPucker=p["mouth_round"] * (1 - p["jaw_open"]), mouthFunnel=p["mouth_round"] * p["jaw_open"],
+        mouthStretchLeft=p["mouth_wide"], mouthStretchRight=p["mouth_wide"],
+        mouthSmileLeft=p["smile_left"], mouthSmileRight=p["smile_right"],
+        mouthFrownLeft=p["mouth_frown"], mouthFrownRight=p["mouth_frown"],
+        browInnerUp=(p["brow_up_left"] + p["brow_up_right"]) / 2,
+        browOuterUpLeft=p["brow_up_left"], browOuterUpRight=p["brow_up_right"],
+        browDownLeft=p["brow_down"], browDownRight=p["brow_down"],
+    )  # fmt: skip
+    out = _out(d)
+    if case == "upper":
+        out = {k[0].upper() + k[1:]: v for k, v in out.items()}
+    return out
+
+
+def from_arkit(values: Values, n: int | None = None) -> FaceParams:
+    """FaceParams from ARKit blendshapes in any common spelling (lowerCamel, UpperCamel, ``_L``/``_R``).
+
+    Left and right shapes that FaceParams holds once (eye wide, stretch, frown,
+    brow down) are averaged; head pose and emotions are 0 (ARKit has none).
+    """
+    t = _frames(values, n)
+    get = _getter(values, t, normalize=True)
+
+    def mean(a: str, b: str) -> np.ndarray:
+        return (get(a) + get(b)) / 2
+
+    yaw = (mean("eyeLookOutLeft", "eyeLookInRight") - mean("eyeLookInLeft", "eyeLookOutRight")) * GAZE_FULL_DEG
+    pitch = (mean("eyeLookDownLeft", "eyeLookDownRight") - mean("eyeLookUpLeft", "eyeLookUpRight")) * GAZE_FULL_DEG
+    outer_l, outer_r = get("browOuterUpLeft"), get("browOuterUpRight")
+    outer = (outer_l + outer_r) > 0  # senders with only browInnerUp raise both brows
+    return FaceParams.from_fields(
+        t,
+        blink_left=get("eyeBlinkLeft"), blink_right=get("eyeBlinkRight"),
+        eye_wide=mean("eyeWideLeft", "eyeWideRight"), gaze_yaw=yaw, gaze_pitch=pitch,
+        jaw_open=get("jawOpen"), mouth_round=get("mouthPucker") + get("mouthFunnel"),
+        mouth_wide=mean("mouthStretchLeft", "mouthStretchRight"),
+        smile_left=get("mouthSmileLeft"), smile_right=get("mouthSmileRight"),
+        mouth_frown=mean("mouthFrownLeft", "mouthFrownRight"),
+        brow_up_left=np.where(outer, outer_l, get("browInnerUp")),
+        brow_up_right=np.where(outer, outer_r, get("browInnerUp")),
+        brow_down=mean("browDownLeft", "browDownRight"),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------- VRM
+
+
+def _vrm(params: FaceParams, names: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """Shared VRM 0.x / 1.0 body; ``names`` maps canonical keys to the target vocabulary."""
+    p = {k: params[k].astype(np.float64) for k in NAMES}
+    both = np.minimum(p["blink_left"], p["blink_right"])
+    look = _look(p["gaze_yaw"], p["gaze_pitch"])
+    d: dict[str, np.ndarray] = {names["neutral"]: np.zeros(len(params))}
+    d.update({names[v]: w for v, w in to_visemes(params).items()})
+    d[names["blink"]] = both
+    d[names["blink_left"]] = p["blink_left"] - both
+    d[names["blink_right"]] = p["blink_right"] - both
+    d.update({names[e]: p[e] for e in VRM0_EMOTIONS})
+    d.update({names[f"look_{k}"]: v for k, v in look.items()})
+    return _out(d)
+
+
+def _from_vrm(values: Values, n: int | None, names: Mapping[str, str]) -> FaceParams:
+    t = _frames(values, n)
+    get = _getter(values, t)
+    mouth = from_visemes({v: get(names[v]) for v in VISEMES}, t)
+    both = get(names["blink"])
+    return FaceParams.from_fields(
+        t,
+        **mouth,
+        blink_left=both + get(names["blink_left"]),
+        blink_right=both + get(names["blink_right"]),
+        gaze_yaw=(get(names["look_left"]) - get(names["look_right"])) * GAZE_FULL_DEG,
+        gaze_pitch=(get(names["look_down"]) - get(names["look_up"])) * GAZE_FULL_DEG,
+        **{e: get(names[e]) for e in VRM0_EMOTIONS},
+    )
+
+
+_VRM0 = {
+    "neutral": "Neutral", **VRM0_VISEMES, **VRM0_EMOTIONS, "blink": "Blink", "blink_left": "Blink_L",
+    "blink_right": "Blink_R", "look_left": "LookLeft", "look_right": "LookRight", "look_up": "LookUp",
+    "look_down": "LookDown",
+}  # fmt: skip
+_VRM1 = {
+    "neutral": "neutral", **{v: v for v in VISEMES}, **{e: e for e in VRM0_EMOTIONS}, "blink": "blink",
+    "blink_left": "blinkLeft", "blink_right": "blinkRight", "look_left": "lookLeft", "look_right": "lookRight",
+    "look_up": "lookUp", "look_down": "lookDown",
+}  # fmt: skip
+
+
+def to_vrm0(params: FaceParams) -> dict[str, np.ndarray]:
+    """VRM 0.x BlendShape presets as sent over VMC (A/I/U/E/O, Blink, Joy, …, Look*; plus VSeeFace's Surprised).
+
+    Blink = min(left, right) with the residuals on Blink_L / Blink_R; LookLeft
+    is the avatar looking to its own left.
+    """
+    return _vrm(params, _VRM0)
+
+
+def from_vrm0(values: Values, n: int | None = None) -> FaceParams:
+    """FaceParams from VRM 0.x preset values (mouth from the visemes, blink = Blink + Blink_L/R)."""
+    return _from_vrm(values, n, _VRM0)
+
+
+def to_vrm1(params: FaceParams) -> dict[str, np.ndarray]:
+    """VRM 1.0 expressions (aa/ih/ou/ee/oh, blink*, happy/angry/sad/relaxed/surprised, look*, neutral)."""
+    return _vrm(params, _VRM1)
+
+
+def from_vrm1(values: Values, n: int | None = None) -> FaceParams:
+    """FaceParams from VRM 1.0 expression values."""
+    return _from_vrm(values, n, _VRM1)
+
+
+# ------------------------------------------------------------------------------------------ VTube Studio
+
+
+def to_vtube_studio(params: FaceParams, *, invert: tuple[bool, bool, bool] = (False, False, False)) -> dict:
+    """VTube Studio default input parameters in their default ranges.
+
+    FaceAngleX = head_yaw (toward the avatar's left, i.e. the viewer's right
+    in a frontal view, positive), FaceAngleY = −head_pitch (up positive),
+    FaceAngleZ = head_roll, clamped to ±30; ``invert`` flips X/Y/Z for models
+    rigged the other way. FacePosition* = 20 × head_x/y/z. MouthSmile, Brows
+    and Brow*Y are 0.5 at rest (1 = full smile / brows up, 0 = full frown /
+    brows down); EyeOpen* = 1 − blink; Eye*X/Y = gaze (viewer's right / up
+    positive, ±1 at :data:`GAZE_FULL_DEG`); Voice* = visemes.
+    """
+    p = {k: params[k].astype(np.float64) for k in NAMES}
+    sx, sy, sz = (-1.0 if f else 1.0 for f in invert)
+    angle = VTS_ANGLE_RANGE
+    pos = VTS_POSITION_RANGE / 0.5
+    smile = (p["smile_left"] + p["smile_right"]) / 2 - p["mouth_frown"]
+    gx = np.clip(p["gaze_yaw"] / GAZE_FULL_DEG, -1, 1)
+    gy = np.clip(-p["gaze_pitch"] / GAZE_FULL_DEG, -1, 1)
+    vis = to_visemes(params)
+    d = {
+        "FaceAngleX": np.clip(sx * p["head_yaw"], -angle, angle),
+        "FaceAngleY": np.clip(-sy * p["head_pitch"], -angle, angle),
+        "FaceAngleZ": np.clip(sz * p["head_roll"], -angle, angle),
+        "FacePositionX": p["head_x"] * pos,
+        "FacePositionY": p["head_y"] * pos,
+        "FacePositionZ": p["head_z"] * pos,
+        "MouthOpen": p["jaw_open"],
+        "MouthSmile": np.clip(0.5 + 0.5 * smile, 0, 1),
+        "Brows": np.clip(0.5 + 0.25 * (p["brow_up_left"] + p["brow_up_right"]) - 0.5 * p["brow_down"], 0, 1),
+        "BrowLeftY": np.clip(0.5 + 0.5 * (p["brow_up_left"] - p["brow_down"]), 0, 1),
+        "BrowRightY": np.clip(0.5 + 0.5 * (p["brow_up_right"] - p["brow_down"]), 0, 1),
+        "EyeOpenLeft": 1 - p["blink_left"],
+        "EyeOpenRight": 1 - p["blink_right"],
+        "EyeLeftX": gx, "EyeLeftY": gy, "EyeRightX": gx, "EyeRightY": gy,
+        "FaceAngry": p["angry"],
+        "VoiceA": vis["aa"], "VoiceI": vis["ih"], "VoiceU": vis["ou"], "VoiceE": vis["ee"], "VoiceO": vis["oh"],
+        "VoiceSilence": 1 - np.clip(sum(vis.values()), 0, 1),
+    }  # fmt: skip
+    return {k: np.asarray(v, np.float32) for k, v in d.items()}
+
+
+def from_vtube_studio(
+    values: Values, n: int | None = None, *, invert: tuple[bool, bool, bool] = (False, False, False)
+) -> FaceParams:
+    """FaceParams from VTube Studio parameter values (inverse of :func:`to_vtube_studio`).
+
+    Missing MouthSmile/Brow*Y count as their rest value 0.5 and missing
+    EyeOpen* as 1 (open). The mouth shape comes from MouthOpen (jaw) and, when
+    any Voice* value is given, their visemes' width and rounding.
+    """
+    t = _frames(values, n)
+    get = _getter(values, t)
+
+    def rest(name: str, default: float) -> np.ndarray:
+        return get(name) if name in values else np.full(t, default)
+
+    sx, sy, sz = (-1.0 if f else 1.0 for f in invert)
+    pos = VTS_POSITION_RANGE / 0.5
+    smile = 2 * rest("MouthSmile", 0.5) - 1
+    left, right = 2 * rest("BrowLeftY", 0.5) - 1, 2 * rest("BrowRightY", 0.5) - 1
+    down = _pos(-(left + right) / 2)
+    mouth = from_visemes({v: get(f"Voice{c}") for v, c in zip(VISEMES, "AIUEO", strict=True)}, t)
+    return FaceParams.from_fields(
+        t,
+        head_yaw=sx * get("FaceAngleX"), head_pitch=-sy * get("FaceAngleY"), head_roll=sz * get("FaceAngleZ"),
+        head_x=get("FacePositionX") / pos, head_y=get("FacePositionY") / pos, head_z=get("FacePositionZ") / pos,
+        jaw_open=get("MouthOpen"), mouth_wide=mouth["mouth_wide"], mouth_round=mouth["mouth_round"],
+        smile_left=_pos(smile), smile_right=_pos(smile), mouth_frown=_pos(-smile),
+        brow_up_left=_pos(left), brow_up_right=_pos(right), brow_down=down,
+        blink_left=1 - rest("EyeOpenLeft", 1.0), blink_right=1 - rest("EyeOpenRight", 1.0),
+        gaze_yaw=(get("EyeLeftX") + get("EyeRightX")) / 2 * GAZE_FULL_DEG,
+        gaze_pitch=-(get("EyeLeftY") + get("EyeRightY")) / 2 * GAZE_FULL_DEG,
+        angry=get("FaceAngry"),
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------- Unity / VMC
+
+
+def _axis_quat(axis: int, degrees: np.ndarray) -> np.ndarray:
+    half = np.radians(degrees) / 2
+    q = np.zeros((len(degrees), 4))
+    q[:, axis] = np.sin(half)
+    q[:, 3] = np.cos(half)
+    return q
+
+
+def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product of (…, 4) quaternions stored (x, y, z, w): rotation b first, then a."""
+    ax, ay, az, aw = np.moveaxis(a, -1, 0)
+    bx, by, bz, bw = np.moveaxis(b, -1, 0)
+    return np.stack(
+        [
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+            aw * bw - ax * bx - ay * by - az * bz,
+        ],
+        axis=-1,
+    )
+
+
+def unity_euler_to_quat(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``Quaternion.Euler(x, y, z)`` for (T,) degree arrays: rotate about z, then x, then y → (T, 4) (x, y, z, w)."""
+    x, y, z = (np.atleast_1d(np.asarray(v, np.float64)) for v in (x, y, z))
+    return quat_mul(_axis_quat(1, y), quat_mul(_axis_quat(0, x), _axis_quat(2, z)))
+
+
+def quat_to_unity_euler(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse of :func:`unity_euler_to_quat`: (T, 4) → x, y, z degrees (x in ±90)."""
+    q = np.asarray(q, np.float64).reshape(-1, 4)
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    x, y, z, w = q.T
+    r10 = 2 * (x * y + w * z)
+    r11 = 1 - 2 * (x * x + z * z)
+    r12 = 2 * (y * z - w * x)
+    r02 = 2 * (x * z + w * y)
+    r22 = 1 - 2 * (x * x + y * y)
+    ex = np.degrees(np.arcsin(np.clip(-r12, -1, 1)))
+    ey = np.degrees(np.arctan2(r02, r22))
+    ez = np.degrees(np.arctan2(r10, r11))
+    return ex, ey, ez
+
+
+def _quat_power(q: np.ndarray, share: float) -> np.ndarray:
+    """Rotation by ``share`` of the angle of unit quaternions q (T, 4) about the same axis."""
+    q = np.where(q[:, 3:4] < 0, -q, q)
+    angle = 2 * np.arccos(np.clip(q[:, 3], -1, 1))
+    s = np.sin(angle / 2)
+    axis = np.where(s[:, None] > 1e-12, q[:, :3] / np.where(s > 1e-12, s, 1)[:, None], 0.0)
+    half = angle * share / 2
+    return np.concatenate([axis * np.sin(half)[:, None], np.cos(half)[:, None]], axis=1)
+
+
+def to_unity_bones(params: FaceParams, *, neck_share: float = NECK_SHARE) -> dict[str, np.ndarray]:
+    """Local rotations (T, 4) (x, y, z, w) of HumanBodyBones Neck, Head, LeftEye and RightEye.
+
+    The head rotation (Unity Euler: yaw = −head_yaw, pitch = head_pitch, roll
+    = −head_roll) is split between Neck (``neck_share`` of the angle) and Head
+    (the rest) about the same axis, so Neck·Head is exactly the head rotation.
+    Both eyes get the gaze rotation. Rotations are relative to a rest pose
+    whose bone axes match the avatar frame (VRM normalised bones).
+    """
+    if not 0.0 <= neck_share <= 1.0:
+        raise ValueError(f"to_unity_bones: neck_share must be within 0..1, got {neck_share}")
+    head = unity_euler_to_quat(params.head_pitch, -params.head_yaw, -params.head_roll)
+    eye = unity_euler_to_quat(params.gaze_pitch, -params.gaze_yaw, np.zeros(len(params)))
+    out = {"Neck": _quat_power(head, neck_share), "Head": _quat_power(head, 1 - neck_share)}
+    out["LeftEye"] = eye
+    out["RightEye"] = eye.copy()
+    return {k: v.astype(np.float32) for k, v in out.items()}
+
+
+def from_unity_bones(bones: Mapping[str, np.ndarray]) -> FaceParams:
+    """Head angles from Neck·Head local rotations and gaze from the eye bones (mean of both when given).
+
+    Missing bones count as identity; other fields are 0.
+    """
+    arrays = {k: np.asarray(v, np.float64).reshape(-1, 4) for k, v in bones.items() if k in UNITY_BONES}
+    for k, v in arrays.items():
+        if not np.isfinite(v).all():
+            raise ValueError(f"from_unity_bones: bone {k!r} is not finite")
+    t = max((len(v) for v in arrays.values()), default=1)
+    ident = np.tile([0.0, 0.0, 0.0, 1.0], (t, 1))
+    neck, head = arrays.get("Neck", ident), arrays.get("Head", ident)
+    px, py, pz = quat_to_unity_euler(quat_mul(neck, head))
+    eyes = [arrays[k] for k in ("LeftEye", "RightEye") if k in arrays]
+    if eyes:
+        ex, ey, _ = (sum(parts) / len(eyes) for parts in zip(*(quat_to_unity_euler(e) for e in eyes), strict=True))
+    else:
+        ex, ey = np.zeros(t), np.zeros(t)
+    return FaceParams.from_fields(t, head_pitch=px, head_yaw=-py, head_roll=-pz, gaze_pitch=ex, gaze_yaw=-ey)

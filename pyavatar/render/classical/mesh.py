@@ -1,0 +1,358 @@
+"""The deformable mesh: face surface, eye and mouth interiors, and rings out to the canvas border.
+
+Vertices:
+
+* the 478 landmarks (the 468 surface points carry MediaPipe's tesselation;
+  the 10 iris points only locate the irises);
+* each eye's interior, a lens of rows between the lower and upper lid chains;
+* the mouth interior between the inner-lip chains: a band attached to the
+  upper lip, the cavity (synthesised), a band attached to the lower lip;
+* two rings between the face oval and the canvas border, and the border
+  itself (fixed, so the frame outside the mesh never moves).
+
+Every vertex has a source position (canvas pixels) and depth, and a row of
+:attr:`Mesh.derive` that says how it moves: its displacement is that row
+times the landmarks' displacements. :attr:`Mesh.rigid` is how much of the head
+motion it follows (1 on the face, falling to 0 at the border).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import numpy as np
+
+from pyavatar.render.classical import topology as tp
+
+EYE_COLUMNS = 11
+EYE_ROWS = (0.25, 0.5, 0.75)  # fraction of the way from the lower to the upper lid
+MOUTH_COLUMNS = 13
+# Mouth interior rows from the lower lip up, as (name, t): t is where the row sits between the lower
+# (0) and upper (1) lip when the mouth opens; all rows start on the line where the source's interior
+# parts (its darkest line between the lips), the two "band" rows stay attached to their lip.
+MOUTH_ROWS = (("lower_band", 0.0), ("tongue", 0.12), ("floor", 0.35), ("back", 0.62), ("teeth", 0.86),
+              ("upper_band", 1.0))  # fmt: skip
+RING_FRACTIONS = (0.3, 0.65)  # rings between the face oval (0) and the canvas border (1)
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    """Face-aligned axes in the canvas: ``u`` from the image-left eye to the image-right eye, ``v`` down the face.
+
+    (u, v, depth) is right-handed like (x right, y down, z away from the camera).
+    """
+
+    origin: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
+    def to_face(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) canvas points → (N, 2) (u, v) face coordinates in pixels."""
+        d = np.asarray(xy, np.float64) - self.origin
+        return np.stack([d @ self.u, d @ self.v], axis=-1)
+
+    def vectors_to_canvas(self, uv: np.ndarray) -> np.ndarray:
+        """(…, 2) face-frame vectors → canvas vectors."""
+        return uv[..., :1] * self.u + uv[..., 1:2] * self.v
+
+
+@dataclass
+class Eye:
+    """One eye: lid chains (outer corner first), iris and interior vertices."""
+
+    upper: tuple[int, ...]
+    lower: tuple[int, ...]
+    iris_center: np.ndarray  # canvas px
+    iris_radius: float
+    interior: np.ndarray  # vertex indices of the lens
+    lid_rings: tuple[list[int], list[int]]  # surface landmarks in the first two rings above the upper lid
+    lower_ring: list[int]  # first ring below the lower lid
+    side: str  # "left" or "right": the avatar's own side
+
+
+@dataclass
+class Mesh:
+    """See the module docstring."""
+
+    source: np.ndarray  # (V, 2) float32 source (and rest) positions, canvas pixels
+    depth: np.ndarray  # (V,) float32, pixels, smaller = nearer the camera
+    triangles: np.ndarray  # (T, 3) int32
+    derive: np.ndarray  # (V, 478) float32
+    rigid: np.ndarray  # (V,) float32 head-motion weight
+    frame: FaceFrame
+    face_height: float
+    face_width: float
+    mouth_width: float
+    eyes: tuple[Eye, Eye]  # avatar's left eye first
+    mouth_rows: dict[str, np.ndarray] = field(default_factory=dict)  # row name → vertex indices
+    size: tuple[int, int] = (0, 0)  # canvas (width, height)
+
+    @property
+    def num_vertices(self) -> int:
+        return len(self.source)
+
+
+class _Builder:
+    """Accumulates vertices (source, depth, derive row, rigid weight) and triangles."""
+
+    def __init__(self, points: np.ndarray, depth: np.ndarray) -> None:
+        n = tp.NUM_LANDMARKS
+        self.source: list[np.ndarray] = [points[i] for i in range(n)]
+        self.depth: list[float] = [float(d) for d in depth]
+        self.derive: list[dict[int, float]] = [{i: 1.0} for i in range(n)]
+        self.rigid: list[float] = [1.0] * n
+        self.triangles: list[tuple[int, int, int]] = [tuple(t) for t in tp.tesselation().tolist()]
+
+    def add(self, source: np.ndarray, depth: float, derive: dict[int, float], rigid: float = 1.0) -> int:
+        self.source.append(np.asarray(source, np.float64))
+        self.depth.append(float(depth))
+        self.derive.append({k: v for k, v in derive.items() if v != 0.0})
+        self.rigid.append(float(rigid))
+        return len(self.source) - 1
+
+    def strip(self, a: list[int], pa: np.ndarray, b: list[int], pb: np.ndarray) -> None:
+        """Triangles between two polylines ordered by the parameters ``pa``/``pb`` (both increasing)."""
+        i = j = 0
+        while i < len(a) - 1 or j < len(b) - 1:
+            if j == len(b) - 1 or (i < len(a) - 1 and pa[i + 1] <= pb[j + 1]):
+                tri = (a[i], a[i + 1], b[j])
+                i += 1
+            else:
+                tri = (a[i], b[j + 1], b[j])
+                j += 1
+            if len(set(tri)) == 3:
+                self.triangles.append(tri)
+
+
+def arc_params(pts: np.ndarray) -> np.ndarray:
+    """Normalised arc length (0..1) at each point of a polyline (N, 2)."""
+    seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    return s / max(s[-1], 1e-9)
+
+
+def _chain_weights(chain: tuple[int, ...], params: np.ndarray, sigma: float) -> dict[int, float]:
+    """Landmark weights of the point at arc parameter ``sigma`` along ``chain``."""
+    i = int(np.clip(np.searchsorted(params, sigma, side="right") - 1, 0, len(chain) - 2))
+    span = max(params[i + 1] - params[i], 1e-9)
+    lam = float(np.clip((sigma - params[i]) / span, 0.0, 1.0))
+    out = {chain[i]: 1.0 - lam}
+    out[chain[i + 1]] = out.get(chain[i + 1], 0.0) + lam
+    return out
+
+
+def _combine(*parts: tuple[float, dict[int, float]]) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for w, d in parts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0.0) + w * v
+    return out
+
+
+def _evaluate(b: _Builder, weights: dict[int, float]) -> tuple[np.ndarray, float]:
+    pos = sum(w * b.source[k] for k, w in weights.items())
+    dep = sum(w * b.depth[k] for k, w in weights.items())
+    return np.asarray(pos), float(dep)
+
+
+def _face_frame(points: np.ndarray) -> FaceFrame:
+    a, b = points[tp.RIGHT_IRIS[0]], points[tp.LEFT_IRIS[0]]
+    left_eye, right_eye = (a, b) if a[0] <= b[0] else (b, a)
+    u = right_eye - left_eye
+    u = u / max(np.linalg.norm(u), 1e-9)
+    v = np.array([-u[1], u[0]])
+    mouth = points[list(tp.MOUTH_CORNERS)].mean(axis=0)
+    if (mouth - (a + b) / 2) @ v < 0:
+        v = -v
+    return FaceFrame((a + b) / 2, u, v)
+
+
+def _eye(b: _Builder, upper: tuple[int, ...], lower: tuple[int, ...], iris: tuple[int, ...], offset: float) -> Eye:
+    pu, pl = np.array([b.source[i] for i in upper]), np.array([b.source[i] for i in lower])
+    su, sl = arc_params(pu), arc_params(pl)
+    sigmas = np.linspace(0, 1, EYE_COLUMNS + 2)[1:-1]
+    rows: list[list[int]] = []
+    interior = []
+    for t in EYE_ROWS:
+        row = [upper[0]]
+        for sg in sigmas:
+            w = _combine((1 - t, _chain_weights(lower, sl, sg)), (t, _chain_weights(upper, su, sg)))
+            pos, dep = _evaluate(b, w)
+            row.append(b.add(pos, dep + offset, w))
+            interior.append(row[-1])
+        row.append(upper[-1])
+        rows.append(row)
+    grid = np.concatenate([[0.0], sigmas, [1.0]])
+    polylines = [(list(lower), sl), *((r, grid) for r in rows), (list(upper), su)]
+    for (ra, pa), (rb, pb) in pairwise(polylines):
+        b.strip(ra, pa, rb, pb)
+    ctr = b.source[iris[0]]
+    radius = float(np.mean([np.linalg.norm(b.source[i] - ctr) for i in iris[1:]]))
+    contour = set(upper) | set(lower)
+    rings = tp.rings_around(tuple(contour), 2)
+    center = (pu.mean(axis=0) + pl.mean(axis=0)) / 2
+    up_dir = pu.mean(axis=0) - pl.mean(axis=0)
+
+    def above(idx: list[int]) -> list[int]:
+        return [i for i in idx if (b.source[i] - center) @ up_dir > 0]
+
+    def below(idx: list[int]) -> list[int]:
+        return [i for i in idx if (b.source[i] - center) @ up_dir <= 0]
+
+    return Eye(upper, lower, np.asarray(ctr), radius, np.array(interior), (above(rings[0]), above(rings[1])),
+               below(rings[0]), "")  # fmt: skip
+
+
+def mouth_columns() -> np.ndarray:
+    """Arc parameters (0..1, corner to corner) of the mouth interior's columns."""
+    return np.linspace(0, 1, MOUTH_COLUMNS + 2)[1:-1]
+
+
+def _mouth(b: _Builder, offset: float, split: np.ndarray | None) -> dict[str, np.ndarray]:
+    upper, lower = tp.LIPS_INNER_UPPER, tp.LIPS_INNER_LOWER
+    pu, pl = np.array([b.source[i] for i in upper]), np.array([b.source[i] for i in lower])
+    su, sl = arc_params(pu), arc_params(pl)
+    sigmas = mouth_columns()
+    split = np.full(len(sigmas), 0.5) if split is None else np.clip(split, 0.0, 1.0)
+    rows: dict[str, list[int]] = {}
+    for name, t in MOUTH_ROWS:
+        row = [upper[0]]
+        for sg, f in zip(sigmas, split, strict=True):
+            wl, wu = _chain_weights(lower, sl, sg), _chain_weights(upper, su, sg)
+            mid, dep = _evaluate(b, _combine((f, wl), (1 - f, wu)))
+            if name == "lower_band":  # starts on the midline, moves with the lower lip
+                w = wl
+            elif name == "upper_band":
+                w = wu
+            else:
+                w = _combine((1 - t, wl), (t, wu))
+            extra = offset if name.endswith("band") else 2 * offset
+            row.append(b.add(mid, dep + extra, w))
+        row.append(upper[-1])
+        rows[name] = row
+    grid = np.concatenate([[0.0], sigmas, [1.0]])
+    polylines = [(list(lower), sl), *((r, grid) for r in rows.values()), (list(upper), su)]
+    for (ra, pa), (rb, pb) in pairwise(polylines):
+        b.strip(ra, pa, rb, pb)
+    return {name: np.array(r[1:-1]) for name, r in rows.items()}
+
+
+def smoothstep(e0: float, e1: float, x: np.ndarray | float) -> np.ndarray:
+    """0 below ``e0``, 1 above ``e1``, smooth (3t² − 2t³) in between."""
+    t = np.clip((np.asarray(x, np.float64) - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: float) -> None:
+    """Rings between the oval and the canvas border (the last one on the border, with the canvas corners)."""
+    w, h = size
+    oval = list(tp.FACE_OVAL)
+    pts = np.array([b.source[i] for i in oval])
+    center = pts.mean(axis=0)
+    lo, hi = np.array([-0.5, -0.5]), np.array([w - 0.5, h - 0.5])
+
+    def to_border(d: np.ndarray) -> float:
+        ts = [((hi if d[k] > 0 else lo)[k] - center[k]) / d[k] for k in range(2) if abs(d[k]) > 1e-12]
+        return min(ts)
+
+    angle0 = math.atan2(*(pts[0] - center)[::-1])
+    order = np.sign(np.cross(pts[0] - center, pts[1] - center)) or 1.0
+
+    def param(p: np.ndarray) -> float:
+        a = math.atan2(p[1] - center[1], p[0] - center[0])
+        return ((a - angle0) * order) % (2 * math.pi)
+
+    max_depth = max(b.depth[i] for i in oval)
+    levels: list[list[int]] = [oval]
+    for k, frac in enumerate((*RING_FRACTIONS, 1.0)):
+        row = []
+        for j, i in enumerate(oval):
+            d = pts[j] - center
+            border = center + d * to_border(d)
+            pos = pts[j] + frac * (border - pts[j])
+            down = float(smoothstep(0.2, 0.9, (d / max(np.linalg.norm(d), 1e-9)) @ frame.v))
+            if k == 0:
+                rigid, follow, dep = 0.85 + (0.25 - 0.85) * down, 0.5, b.depth[i] + 0.25 * face_width
+            elif k == 1:
+                rigid, follow, dep = 0.4 + (0.03 - 0.4) * down, 0.15, b.depth[i] + 0.5 * face_width
+            else:
+                rigid, follow, dep = 0.0, 0.0, max_depth + face_width
+            row.append(b.add(pos, dep, {i: follow}, rigid))
+        levels.append(row)
+    for ra, rb in pairwise(levels[:-1]):  # same counts: quads
+        n = len(ra)
+        for j in range(n):
+            a0, a1, b0, b1 = ra[j], ra[(j + 1) % n], rb[j], rb[(j + 1) % n]
+            b.triangles += [(a0, a1, b0), (a1, b1, b0)]
+    # last ring to the border, with the canvas corners inserted by angle
+    border = list(levels[-1])
+    corners = [np.array(c) for c in ((lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1]))]
+    for c in corners:
+        border.append(b.add(c, max_depth + face_width, {}, 0.0))
+    inner = levels[-2]
+    pi = np.array([param(b.source[i]) for i in inner])
+    pb = np.array([param(b.source[i]) for i in border])
+    oi, ob = np.argsort(pi, kind="stable"), np.argsort(pb, kind="stable")
+    ring_a = [inner[i] for i in oi] + [inner[oi[0]]]
+    ring_b = [border[i] for i in ob] + [border[ob[0]]]
+    b.strip(ring_a, np.append(pi[oi], 2 * math.pi), ring_b, np.append(pb[ob], 2 * math.pi))
+
+
+def build_mesh(
+    points: np.ndarray, depth: np.ndarray, size: tuple[int, int], mouth_split: np.ndarray | None = None
+) -> Mesh:
+    """The mesh of a face with MediaPipe 478 landmarks ``points`` (canvas px) and ``depth`` in a canvas of ``size``.
+
+    Args:
+        points: (478, 2) landmark positions in canvas pixels.
+        depth: (478,) landmark depth in pixels (smaller = nearer the camera).
+        size: canvas (width, height).
+        mouth_split: per mouth column (:func:`mouth_columns`), where the source's mouth interior
+            parts when the jaw opens, as a fraction from the upper (0) to the lower (1) inner lip;
+            default 0.5.
+    """
+    points = np.asarray(points, np.float64)
+    depth = np.asarray(depth, np.float64)
+    if points.shape != (tp.NUM_LANDMARKS, 2) or depth.shape != (tp.NUM_LANDMARKS,):
+        raise ValueError(
+            "build_mesh: expected (478, 2) points and (478,) depth (MediaPipe scheme), "
+            f"got {points.shape}, {depth.shape}"
+        )
+    frame = _face_frame(points)
+    face_height = float(np.linalg.norm(points[tp.FOREHEAD] - points[tp.CHIN]))
+    face_width = float(np.linalg.norm(points[tp.CHEEK_EDGES[0]] - points[tp.CHEEK_EDGES[1]]))
+    mouth_width = float(np.linalg.norm(points[tp.MOUTH_CORNERS[0]] - points[tp.MOUTH_CORNERS[1]]))
+    if min(face_height, face_width, mouth_width) < 2:
+        raise ValueError(f"build_mesh: degenerate face (height {face_height:.1f}, width {face_width:.1f} px)")
+    b = _Builder(points, depth)
+    offset = 0.02 * face_width
+    eyes = [
+        _eye(b, tp.RIGHT_EYE_UPPER, tp.RIGHT_EYE_LOWER, tp.RIGHT_IRIS, offset),
+        _eye(b, tp.LEFT_EYE_UPPER, tp.LEFT_EYE_LOWER, tp.LEFT_IRIS, offset),
+    ]
+    # the avatar's left eye is the one further along u (image right in an unmirrored portrait)
+    eyes.sort(key=lambda e: -(frame.to_face(e.iris_center[None])[0, 0]))
+    eyes[0].side, eyes[1].side = "left", "right"
+    rows = _mouth(b, offset, mouth_split)
+    _rings(b, frame, size, face_width)
+    n = len(b.source)
+    derive = np.zeros((n, tp.NUM_LANDMARKS), np.float32)
+    for r, d in enumerate(b.derive):
+        for k, v in d.items():
+            derive[r, k] = v
+    return Mesh(
+        source=np.array(b.source, np.float32),
+        depth=np.array(b.depth, np.float32),
+        triangles=np.array(b.triangles, np.int32),
+        derive=derive,
+        rigid=np.array(b.rigid, np.float32),
+        frame=frame,
+        face_height=face_height,
+        face_width=face_width,
+        mouth_width=mouth_width,
+        eyes=(eyes[0], eyes[1]),
+        mouth_rows=rows,
+        size=size,
+    )
