@@ -2,24 +2,16 @@
 // Scanline rasterizer of a deformed mesh into a dense backward flow (+ overlay),
 // and the bilinear uint8 sampler that applies it. Rows are split into bands
 // that threads take from an atomic counter; every band clips all triangles to
-// itself, so no two threads ever write the same pixel.
-//
-// Threads: the calling thread works through the bands itself and helper
-// threads (a small persistent pool) join in as soon as the OS runs them. The
-// caller only waits for bands a helper has already claimed, never for a
-// helper that has not started, so a busy machine cannot make two threads
-// slower than one (a fork-join region would wait for every thread).
+// itself, so no two threads ever write the same pixel (threads: common/band_pool.h).
 #include "raster/flow_raster.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <condition_variable>
 #include <limits>
-#include <mutex>
-#include <thread>
 #include <vector>
 
+#include "common/band_pool.h"
 #include "common/parallel.h"
 
 namespace pyavatar {
@@ -113,92 +105,6 @@ void remap_rows(const RemapParams& p, int64_t r0, int64_t r1) {
       }
     }
   }
-}
-
-// One parallel job: bands of rows handed out by an atomic counter.
-struct BandJob {
-  void (*call)(const void* ctx, int64_t r0, int64_t r1) = nullptr;
-  const void* ctx = nullptr;
-  int64_t rows = 0, band = 1, bands = 0;
-  int helpers = 0;
-  std::atomic<int64_t> next{0};
-  std::atomic<int64_t> done{0};
-  std::atomic<int> tickets{0};
-
-  void work() {
-    for (int64_t b = next.fetch_add(1); b < bands; b = next.fetch_add(1)) {
-      call(ctx, b * band, std::min(rows, (b + 1) * band));
-      done.fetch_add(1, std::memory_order_release);
-    }
-  }
-};
-
-class BandPool {
- public:
-  // Never destroyed: helpers simply end with the process (joining them from a static destructor, or in
-  // a forked child that has none of them, would be unsafe).
-  static BandPool& instance() {
-    static BandPool* pool = new BandPool;
-    return *pool;
-  }
-
-  // Runs job.work() on the calling thread plus up to job.helpers pool threads; returns when every band is done.
-  void run(BandJob& job) {
-    std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
-    if (!busy.owns_lock() || job.helpers < 1) {  // another job in flight (another Python thread): run alone
-      job.work();
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      for (; helpers_ < job.helpers; ++helpers_) std::thread([this] { loop(); }).detach();
-      job_ = &job;
-      ++generation_;
-    }
-    work_cv_.notify_all();
-    job.work();
-    while (job.done.load(std::memory_order_acquire) < job.bands) std::this_thread::yield();
-    std::unique_lock<std::mutex> lk(mu_);
-    job_ = nullptr;  // helpers that wake up from now on find nothing to do
-    idle_cv_.wait(lk, [this] { return active_ == 0; });
-  }
-
- private:
-  void loop() {
-    uint64_t seen = 0;
-    std::unique_lock<std::mutex> lk(mu_);
-    for (;;) {
-      work_cv_.wait(lk, [&] { return job_ != nullptr && generation_ != seen; });
-      seen = generation_;
-      BandJob* job = job_;
-      if (job->tickets.fetch_add(1) >= job->helpers) continue;  // more pool threads than this job wants
-      ++active_;
-      lk.unlock();
-      job->work();
-      lk.lock();
-      if (--active_ == 0) idle_cv_.notify_all();
-    }
-  }
-
-  std::mutex run_mu_, mu_;
-  std::condition_variable work_cv_, idle_cv_;
-  BandJob* job_ = nullptr;
-  uint64_t generation_ = 0;
-  int helpers_ = 0;
-  int active_ = 0;
-};
-
-// Runs fn(r0, r1) on bands of `band` rows of [0, rows) with get_num_threads() threads.
-template <typename F>
-void for_bands(int64_t rows, int64_t band, const F& fn) {
-  BandJob job;
-  job.call = [](const void* ctx, int64_t r0, int64_t r1) { (*static_cast<const F*>(ctx))(r0, r1); };
-  job.ctx = &fn;
-  job.rows = rows;
-  job.band = band;
-  job.bands = (rows + band - 1) / band;
-  job.helpers = static_cast<int>(std::min<int64_t>(get_num_threads(), job.bands)) - 1;
-  BandPool::instance().run(job);
 }
 
 void remap_band(const RemapParams& p, int64_t r0, int64_t r1) {
