@@ -124,4 +124,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("relpos_attention", &relpos_attention, py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("pos"), py::arg("pos_bias_u"), py::arg("pos_bias_v"), py::arg("key_mask"),
         py::arg("left"), py::arg("right"), py::arg("scale"), py::arg("output"));
+  {  // OSC/VMC frame encoder (csrc/osc), bound in bindings/core_osc.cpp
+    void register_osc_bindings(py::module_ & m);
+    register_osc_bindings(m);
+  }
 }
