@@ -7,7 +7,7 @@ frames are dropped and counted) or repeats the previous frame when none is
 ready (counted). With the delay adaptive (the default), it follows the
 pipeline's measured processing lag: it grows at once when a frame arrives with
 less than half the margin to spare and shrinks after ``shrink_after_s`` of
-consistently lower lag. Changing the delay moves the grid with the due times,
+consistently lower lag (by at most half a period per frame). Changing the delay moves the grid with the due times,
 so it never drops or repeats a frame by itself; it only lengthens or shortens
 one tick interval.
 """
@@ -86,9 +86,8 @@ class Pacer:
             self._low_since = None
         elif want < self.delay_ns - self._margin // 2 and len(self._lags) == self._lags.maxlen:
             self._low_since = now_ns if self._low_since is None else self._low_since
-            if now_ns - self._low_since >= self._shrink_after:
+            if now_ns - self._low_since >= self._shrink_after:  # half a period per frame until it fits
                 self._shift(max(want, self.delay_ns - int(self.period_ns / 2)))
-                self._low_since = None
         else:
             self._low_since = None
 
