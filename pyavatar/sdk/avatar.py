@@ -298,7 +298,17 @@ class Session:
             return
         if self._queue is None:
             raise PipelineError("frames(): start the live session first, or pass audio for offline frames")
-        yield from self._queue
+        while True:  # until the stream ends (or stop()), then what is left
+            running = self.pipeline.running
+            try:
+                frame = self._queue.get(timeout=0.1)
+            except TimeoutError:
+                if running:
+                    continue
+                return
+            if frame is None:
+                return
+            yield frame
 
     # ------------------------------------------------------------------- live
 
