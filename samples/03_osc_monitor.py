@@ -61,7 +61,7 @@ def main() -> None:
                 top = sorted(shapes.items(), key=lambda kv: -kv[1])[:5]
                 print(f"{n.get('/VMC/Ext/T', 0)} frames/s  " + "  ".join(f"{k} {v:.2f}" for k, v in top))
             elif "/pyavatar/face" in snapshot:
-                face = dict(zip(FACE, snapshot["/pyavatar/face"]))
+                face = dict(zip(FACE, snapshot["/pyavatar/face"][: len(FACE)], strict=True))
                 emo = snapshot.get("/pyavatar/emotion", ("?", 0.0))
                 stats = snapshot.get("/pyavatar/stats")
                 line = (f"{n.get('/pyavatar/face', 0)} msgs/s  jaw {face['jaw_open']:.2f}  yaw {face['head_yaw']:+5.1f}"

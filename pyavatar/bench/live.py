@@ -36,8 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--renderer", default="classical", help="renderer name or module:Factory (default: classical)")
     p.add_argument("--size", type=int, default=512, help="portrait side in pixels (default: 512)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch and the C++ kernels (default: 2)")
-    p.add_argument("--camera", default="null",
-                   help="virtual camera backend for the output ('null' = in-process sink, 'none' = no camera)")
+    p.add_argument(
+        "--camera",
+        default="null",
+        help="virtual camera backend for the output ('null' = in-process sink, 'none' = no camera)",
+    )
     p.add_argument("--delay-ms", type=float, default=None, help="fixed playout delay (default: adaptive)")
 
 
@@ -104,8 +107,11 @@ def run(args: argparse.Namespace) -> int:
     session.on_frame(lambda f: shown.append((time.monotonic_ns(), f.capture_ns, float(f.motion.params[jaw_i]),
                                              f.repeat)))  # fmt: skip
     signal, rate, onsets = known_signal(args.seconds)
-    print(f"bench live: {avatar.renderer.name} renderer {args.size}x{args.size}, {args.fps:g} fps, "
-          f"{args.threads} threads, {args.seconds:g} s of signal ({len(onsets)} speech onsets)", flush=True)
+    print(
+        f"bench live: {avatar.renderer.name} renderer {args.size}x{args.size}, {args.fps:g} fps, "
+        f"{args.threads} threads, {args.seconds:g} s of signal ({len(onsets)} speech onsets)",
+        flush=True,
+    )
     first_pts: list[int] = []
 
     def tap(chunks: Iterator[AudioChunk]) -> Iterator[AudioChunk]:

@@ -45,7 +45,9 @@ class PreviewSink:
         try:
             import cv2
         except ImportError as e:
-            raise PreviewError(f"the preview window needs OpenCV with GUI support: pip install opencv-python ({e})")
+            raise PreviewError(
+                f"the preview window needs OpenCV with GUI support: pip install opencv-python ({e})"
+            ) from e
         self._thread = threading.Thread(target=self._run, args=(cv2,), name="pyavatar-preview", daemon=True)
         self._thread.start()
 

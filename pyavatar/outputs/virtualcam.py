@@ -155,7 +155,9 @@ class VirtualCamSink:
         try:
             import pyvirtualcam
         except ImportError as e:
-            raise VirtualCamError(f"the virtual webcam output needs pyvirtualcam: pip install pyvirtualcam ({e})") from e
+            raise VirtualCamError(
+                f"the virtual webcam output needs pyvirtualcam: pip install pyvirtualcam ({e})"
+            ) from e
         width, height = self.width or info.width, self.height or info.height
         if self.backend is not None and self.backend not in pyvirtualcam.camera.BACKENDS:
             known = sorted(pyvirtualcam.camera.BACKENDS) or ["none"]

@@ -10,14 +10,15 @@ OK flags are the spec's int32).
 
 Rotations follow Unity (left-handed, +Y up, +Z forward, +X the avatar's right,
 quaternions x y z w, Euler order roll → pitch → yaw): pyavatar's head yaw (left
-+), pitch (down +) and roll (right ear down +) become Unity yaw −, pitch +,
-roll −. The neck takes 40 % of the head rotation, the head the rest. Bone
++), pitch (down +) and roll (right ear down +) become Unity yaw -, pitch +,
+roll -. The neck takes 40 % of the head rotation, the head the rest. Bone
 positions are sent as zeros unless ``rest_positions`` gives them: disable
 "bone position synchronize" in the receiver (EVMC4U: ``BonePositionSynchronize``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -50,25 +51,20 @@ _I = {n: i for i, n in enumerate(NAMES)}
 _GAZE_YAW_FULL, _GAZE_PITCH_FULL = 30.0, 25.0  # degrees at which a look/eye-look shape reaches 1
 
 
-def _quat_axis(axis: int, deg: np.ndarray) -> np.ndarray:
-    q = np.zeros((*np.shape(deg), 4))
-    half = np.radians(deg) / 2
-    q[..., axis] = np.sin(half)
-    q[..., 3] = np.cos(half)
-    return q
+def _qmul(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float, float]:
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return (aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz)  # fmt: skip
 
 
-def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ax, ay, az, aw = np.moveaxis(a, -1, 0)
-    bx, by, bz, bw = np.moveaxis(b, -1, 0)
-    return np.stack([aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz], -1)  # fmt: skip
-
-
-def unity_quaternion(yaw: float | np.ndarray, pitch: float | np.ndarray, roll: float | np.ndarray) -> np.ndarray:
-    """Unity ``Quaternion.Euler(pitch, yaw, roll)`` (degrees, Unity's signs) as (..., 4) x y z w."""
-    return _qmul(_qmul(_quat_axis(1, np.asarray(yaw, float)), _quat_axis(0, np.asarray(pitch, float))),
-                 _quat_axis(2, np.asarray(roll, float)))  # fmt: skip
+def unity_quaternion(yaw: float, pitch: float, roll: float) -> tuple[float, float, float, float]:
+    """Unity ``Quaternion.Euler(pitch, yaw, roll)`` (degrees, Unity's signs) as x y z w: roll, then pitch, then yaw."""
+    hy, hp, hr = (math.radians(float(v)) / 2 for v in (yaw, pitch, roll))
+    qy = (0.0, math.sin(hy), 0.0, math.cos(hy))
+    qx = (math.sin(hp), 0.0, 0.0, math.cos(hp))
+    qz = (0.0, 0.0, math.sin(hr), math.cos(hr))
+    return _qmul(_qmul(qy, qx), qz)
 
 
 def blendshapes(params: np.ndarray, visemes: np.ndarray, *, gaze_shapes: bool = False) -> dict[str, float]:
@@ -87,8 +83,8 @@ def blendshapes(params: np.ndarray, visemes: np.ndarray, *, gaze_shapes: bool = 
     down, up = clip(pitch / _GAZE_PITCH_FULL), clip(-pitch / _GAZE_PITCH_FULL)
     look = (up, down, left, right) if gaze_shapes else (0.0, 0.0, 0.0, 0.0)
     emo = (p["happy"], p["angry"], p["sad"], p["relaxed"], p["surprised"])
-    out = dict(zip(VRM0, (0.0, aa, ih, ou, ee, oh, both, *emo[:4], *look, bl - both, br - both)))
-    out.update(zip(VRM1, (0.0, aa, ih, ou, ee, oh, both, bl - both, br - both, *emo, *look)))
+    out = dict(zip(VRM0, (0.0, aa, ih, ou, ee, oh, both, *emo[:4], *look, bl - both, br - both), strict=True))
+    out.update(zip(VRM1, (0.0, aa, ih, ou, ee, oh, both, bl - both, br - both, *emo, *look), strict=True))
     smile_l, smile_r = p["smile_left"], p["smile_right"]
     stretch = max(p["mouth_wide"] * 0.5, 0.45 * ih + 0.3 * ee)
     ark = dict.fromkeys(ARKIT, 0.0)
@@ -174,12 +170,19 @@ class VmcSender(RateSender):
 
     def bone_array(self, params: np.ndarray) -> np.ndarray:
         """(n_bones, 7) positions and Unity quaternions of :attr:`bones` for one frame."""
-        yaw, pitch, roll = -params[_I["head_yaw"]], params[_I["head_pitch"]], -params[_I["head_roll"]]
+        yaw, pitch, roll = (
+            -float(params[_I["head_yaw"]]),
+            float(params[_I["head_pitch"]]),
+            -float(params[_I["head_roll"]]),
+        )
         rot = [unity_quaternion(share * yaw, share * pitch, share * roll) for share in (0.4, 0.6)]
         if self.gaze == "bones":
-            eye = unity_quaternion(-params[_I["gaze_yaw"]], params[_I["gaze_pitch"]], 0.0)
+            eye = unity_quaternion(-float(params[_I["gaze_yaw"]]), float(params[_I["gaze_pitch"]]), 0.0)
             rot += [eye, eye]
-        return np.concatenate([self._pos, np.stack(rot)], axis=1).astype(np.float32)
+        out = np.empty((len(self.bones), 7), np.float32)
+        out[:, :3] = self._pos
+        out[:, 3:] = rot
+        return out
 
     def encode(self, frame: MotionFrame | None, t: float) -> list[bytes]:
         frame = frame or self.idle_frame()

@@ -138,7 +138,7 @@ def from_osc(address: str, args: list[Any]) -> ControlEvent:
     """
     if not address.startswith(OSC_PREFIX):
         raise ValueError(f"not a control address: {address!r} (expected {OSC_PREFIX}...)")
-    what = address[len(OSC_PREFIX):]
+    what = address[len(OSC_PREFIX) :]
     if what == "emotion":
         if not 1 <= len(args) <= 2 or not isinstance(args[0], str):
             raise ValueError("emotion: expected a name and optionally an intensity")

@@ -119,7 +119,10 @@ class Pacer:
             return max(0, late)
 
     def tick(self) -> tuple[VideoFrame | None, str]:
-        """The frame for the current tick and its kind: ``"new"``, ``"repeat"`` or ``"hold"`` (the rest frame or nothing, before the first rendered frame)."""
+        """The frame for the current tick and its kind: ``"new"``, ``"repeat"`` or ``"hold"``.
+
+        ``"hold"``: the rest frame (or nothing) before the first rendered frame arrived.
+        """
         with self._lock:
             t = self.tick_ns(self._k)
             self._k += 1

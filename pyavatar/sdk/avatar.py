@@ -313,7 +313,7 @@ class Session:
     # ------------------------------------------------------------------- live
 
     def start(
-        self, source: Iterable[AudioChunk] | None = None, *, mic: int | str | None | bool = False,
+        self, source: Iterable[AudioChunk] | None = None, *, mic: int | str | bool | None = False,
         file: str | Path | None = None, sample_rate: int = 16_000, control: str | int | None = None,
     ) -> None:  # fmt: skip
         """Go live.
@@ -351,7 +351,9 @@ class Session:
             from pyavatar.outputs.control_server import DEFAULT_PORT, ControlServer
             from pyavatar.outputs.osc import parse_target
 
-            host, port = parse_target(str(control), DEFAULT_PORT) if isinstance(control, str) else ("127.0.0.1", control)
+            host, port = (
+                parse_target(str(control), DEFAULT_PORT) if isinstance(control, str) else ("127.0.0.1", control)
+            )
             self._control = ControlServer(self._control_handler, host, port)
             self._control.start()
         try:

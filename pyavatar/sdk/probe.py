@@ -1,6 +1,6 @@
 """The ``probe`` renderer: the portrait with its face parameters drawn on it (no face finding, no warping).
 
-Frame layout: the top-left :data:`CELL` × :data:`CELL` pixels hold
+Frame layout: the top-left :data:`CELL` x :data:`CELL` pixels hold
 ``round(jaw_open * 255)`` in every channel (read back with :func:`read_jaw`), and
 a strip of bars along the bottom shows every field of
 :data:`~pyavatar.face.params.NAMES` scaled to its range. It renders in the time
@@ -26,7 +26,7 @@ class ProbeRenderer:
     """A FaceRenderer that draws parameters instead of animating the face.
 
     Args:
-        size: output side length (the portrait is resized to size × size); None keeps its size.
+        size: output side length (the portrait is resized to size x size); None keeps its size.
     """
 
     name = "probe"
@@ -41,7 +41,7 @@ class ProbeRenderer:
         """The portrait as (H, W, 3) uint8 (``crop`` = (x, y, w, h) cuts it first; ``face_index`` is unused)."""
         rgb, _ = load_rgba(image)
         if crop is not None:
-            x, y, w, h = (int(round(v)) for v in crop)
+            x, y, w, h = (round(v) for v in crop)
             if w <= 0 or h <= 0:
                 raise ValueError(f"crop width and height must be positive, got {crop}")
             rgb = rgb[max(0, y) : y + h, max(0, x) : x + w]

@@ -37,7 +37,9 @@ def output_sink(output: str | Path, audio: str | Path | None, *, alpha: bool = F
         chunks = _at_rate(FileSource(audio), audio_rates(out)) if audio is not None else None
         return VideoFileSink(out, audio=chunks, alpha=alpha, crf=crf)
     if out.suffix:
-        raise ValueError(f"output {out}: use a video file ({', '.join(sorted(_CONTAINERS))}) or a folder for PNG frames")
+        raise ValueError(
+            f"output {out}: use a video file ({', '.join(sorted(_CONTAINERS))}) or a folder for PNG frames"
+        )
     return PngSequenceSink(out, alpha=alpha)
 
 

@@ -62,7 +62,7 @@ def test_demo_renders_the_bundled_assets(tmp_path: Path) -> None:
     r = _cli("demo", "--renderer", "probe", "--no-progress", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "demo_portrait.jpg" in r.stdout and "wrote demo.mp4" in r.stdout
-    n, video_s, audio_s = _streams(tmp_path / "demo.mp4")
+    _, video_s, audio_s = _streams(tmp_path / "demo.mp4")
     assert abs(video_s - sf.info(str(DEMO_SPEECH)).duration) <= 1 / 30 and abs(audio_s - video_s) <= 1 / 30
 
 
@@ -139,10 +139,34 @@ def test_live_cli_streams_vmc_osc_and_virtual_camera(tmp_path: Path, short_speec
             client.send_message("/pyavatar/set/nonsense", 1.0)
 
         threading.Thread(target=steer, daemon=True).start()
-        rc = main(["live", str(DEMO_PORTRAIT), "--audio", str(short_speech), "--renderer", "probe", "--virtualcam",
-                   "--cam-backend", "pyavatar-test", "--cam-size", "640x360", "--vmc", f"127.0.0.1:{vmc.port}",
-                   "--vmc-names", "vrm0,arkit", "--osc", f"127.0.0.1:{raw.port}", "--control",
-                   f"127.0.0.1:{control_port}", "--stats", "--stats-json", str(stats_file), "--duration", "6"])
+        rc = main(
+            [
+                "live",
+                str(DEMO_PORTRAIT),
+                "--audio",
+                str(short_speech),
+                "--renderer",
+                "probe",
+                "--virtualcam",
+                "--cam-backend",
+                "pyavatar-test",
+                "--cam-size",
+                "640x360",
+                "--vmc",
+                f"127.0.0.1:{vmc.port}",
+                "--vmc-names",
+                "vrm0,arkit",
+                "--osc",
+                f"127.0.0.1:{raw.port}",
+                "--control",
+                f"127.0.0.1:{control_port}",
+                "--stats",
+                "--stats-json",
+                str(stats_file),
+                "--duration",
+                "6",
+            ]
+        )
         time.sleep(0.1)
     pyvirtualcam.camera.BACKENDS.pop("pyavatar-test", None)
     assert rc == 0

@@ -54,7 +54,9 @@ def test_offline_feed_audio_matches_frames_of_a_file(avatar: Avatar, speech: tup
     assert [f.index for f in frames] == list(range(len(frames)))
     again = list(avatar.session(fps=25).frames(iter(_chunks(x, rate))))
     assert len(again) == len(frames)
-    assert all(np.array_equal(a.motion.params, b.motion.params) for a, b in zip(frames, again)), "deterministic"
+    assert all(np.array_equal(a.motion.params, b.motion.params) for a, b in zip(frames, again, strict=True)), (
+        "deterministic"
+    )
     jaw = np.array([read_jaw(f.image) for f in frames])
     assert np.allclose(jaw, [f.motion.params[JAW] for f in frames], atol=1 / 255 + 1e-6)
     assert jaw.max() > 0.3 and jaw[:5].max() < 0.05  # closed in the leading silence, open while speaking
@@ -78,7 +80,7 @@ def test_motion_rate_below_output_rate_is_interpolated(avatar: Avatar, speech: t
 def test_offline_controls_and_stats(avatar: Avatar, speech: tuple[np.ndarray, int]) -> None:
     x, rate = speech
     s = avatar.session(fps=25)
-    s.feed_audio(x[: rate], rate)
+    s.feed_audio(x[:rate], rate)
     s.set_lip_scale(0.0)
     s.set_emotion("happy", 0.8)
     s.set_gaze(20.0, -10.0)

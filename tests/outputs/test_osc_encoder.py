@@ -101,7 +101,7 @@ def test_vmc_unbundled_and_small_bundles() -> None:
 
 def test_vocabularies() -> None:
     assert len(VRM0) == 17 and len(VRM1) == 18 and len(ARKIT) == 52
-    sent, keys = vocabulary(("vrm1",))
+    sent, _ = vocabulary(("vrm1",))
     assert sent[: len(VRM0)] == list(VRM0), "VRM 1 names come with the VRM 0 names (VMC spec)"
     sent, _ = vocabulary(("arkit",), arkit_case="lower")
     assert sent[0] == "eyeBlinkLeft"
@@ -167,8 +167,10 @@ def test_encoder_is_faster_than_python_osc() -> None:
     for _ in range(20):
         python_osc_frame()
     theirs = (time.perf_counter() - t0) / 20
-    print(f"VMC frame (vrm0+arkit, {len(vocabulary(('vrm0', 'arkit'))[0])} shapes): pyavatar {ours * 1e3:.3f} ms, "
-          f"python-osc decode+rebuild {theirs * 1e3:.3f} ms")
+    print(
+        f"VMC frame (vrm0+arkit, {len(vocabulary(('vrm0', 'arkit'))[0])} shapes): pyavatar {ours * 1e3:.3f} ms, "
+        f"python-osc decode+rebuild {theirs * 1e3:.3f} ms"
+    )
     assert len(_core.VmcEncoder(["Head"], ["A"]).encode(0.0, np.zeros(7, np.float32), np.zeros(7, np.float32),
                                                         np.zeros(1, np.float32))) == 1  # fmt: skip
     with pytest.raises(ValueError, match="expected 7 values"):

@@ -10,15 +10,15 @@ import pytest
 
 pytest.importorskip("pythonosc", reason="python-osc receives the loopback traffic (pip install python-osc)")
 
-from pythonosc.udp_client import SimpleUDPClient  # noqa: E402
+from pythonosc.udp_client import SimpleUDPClient
 
-from pyavatar.face.params import NAMES  # noqa: E402
-from pyavatar.outputs.control_server import ControlServer  # noqa: E402
-from pyavatar.outputs.raw_osc import RawOscSender  # noqa: E402
-from pyavatar.outputs.vmc import VRM0, VmcSender  # noqa: E402
-from pyavatar.runtime import control as ctl  # noqa: E402
-from pyavatar.runtime.frames import MotionFrame, StreamInfo  # noqa: E402
-from tests.outputs.osc_receiver import Receiver  # noqa: E402
+from pyavatar.face.params import NAMES
+from pyavatar.outputs.control_server import ControlServer
+from pyavatar.outputs.raw_osc import RawOscSender
+from pyavatar.outputs.vmc import VRM0, VmcSender
+from pyavatar.runtime import control as ctl
+from pyavatar.runtime.frames import MotionFrame, StreamInfo
+from tests.outputs.osc_receiver import Receiver
 
 INFO = StreamInfo(64, 64, 30.0)
 

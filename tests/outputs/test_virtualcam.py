@@ -105,9 +105,9 @@ def test_sink_sends_the_right_size_and_format(test_backend: type[TestCamera], fm
 
 
 def test_errors_say_what_to_install(test_backend: type[TestCamera], monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(VirtualCamError, match="unknown virtual camera backend 'nope'.*pyavatar-test"):
+    with pytest.raises(VirtualCamError, match=r"unknown virtual camera backend 'nope'.*pyavatar-test"):
         VirtualCamSink(backend="nope").start(StreamInfo(64, 64, 30.0))
-    with pytest.raises(VirtualCamError, match="(?s)no virtual camera could be opened.*'missing' not found.*To fix"):
+    with pytest.raises(VirtualCamError, match=r"(?s)no virtual camera could be opened.*'missing' not found.*To fix"):
         VirtualCamSink(backend="pyavatar-test", device="missing").start(StreamInfo(64, 64, 30.0))
     if sys.platform.startswith("linux"):
         with pytest.raises(VirtualCamError, match="v4l2loopback"):
@@ -146,5 +146,7 @@ def test_live_session_feeds_the_camera_at_the_set_rate(test_backend: type[TestCa
     lat = [(t * 1e9 - read_stamp(f)) / 1e6 for t, f in cam.frames[5:]]  # time stamps in pixels vs arrival
     assert 10 < np.median(lat) < 500
     assert max(read_jaw(f) for _, f in cam.frames) > 0.3  # the mouth opened with the speech
-    print(f"virtual camera: {rate:.2f} fps, pixel-stamp latency p50 {np.median(lat):.1f} ms "
-          f"p95 {np.percentile(lat, 95):.1f} ms; pipeline p95 {stats['p95_ms']:.1f} ms")
+    print(
+        f"virtual camera: {rate:.2f} fps, pixel-stamp latency p50 {np.median(lat):.1f} ms "
+        f"p95 {np.percentile(lat, 95):.1f} ms; pipeline p95 {stats['p95_ms']:.1f} ms"
+    )

@@ -80,7 +80,7 @@ class FakeMotion:
 
 
 class FakeStage:
-    """8×8 frames whose pixels are round(jaw_open * 255); a swap changes ``tag`` (added to blue)."""
+    """8x8 frames whose pixels are round(jaw_open * 255); a swap changes ``tag`` (added to blue)."""
 
     width = 8
     height = 8

@@ -27,8 +27,8 @@ LIVE_DEFAULTS: dict[str, Any] = {
 
 def stats_line(s: dict[str, Any]) -> str:
     """One status line: latency, rates, drops and repeats."""
-    return (f"latency p50 {s['p50_ms']:6.1f} ms  p95 {s['p95_ms']:6.1f} ms  max {s['max_ms']:6.1f} ms | "
-            f"fps in {s['fps_in']:5.1f} out {s['fps_out']:5.1f} | drops {s['drops']} repeats {s['repeats']}")  # fmt: skip
+    latency = f"latency p50 {s['p50_ms']:6.1f} ms  p95 {s['p95_ms']:6.1f} ms  max {s['max_ms']:6.1f} ms"
+    return f"{latency} | fps in {s['fps_in']:5.1f} out {s['fps_out']:5.1f} | drops {s['drops']} repeats {s['repeats']}"
 
 
 def _size(text: str) -> tuple[int | None, int | None]:
@@ -170,8 +170,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--osc", nargs="?", const="127.0.0.1", metavar="HOST:PORT",
                    help="send /pyavatar/pose|face|viseme|emotion|stats (default port 9000)")  # fmt: skip
     g.add_argument("--osc-rate", type=float, help=f"messages per second (default: {d['osc_rate']:g})")
-    g.add_argument("--control", metavar="[HOST:]PORT",
-                   help=f"listen for /pyavatar/set/* control messages (default: {d['control']}; 'off' disables)")
+    g.add_argument(
+        "--control",
+        metavar="[HOST:]PORT",
+        help=f"listen for /pyavatar/set/* control messages (default: {d['control']}; 'off' disables)",
+    )
     g = p.add_argument_group("monitoring")
     g.add_argument("--preview", action=argparse.BooleanOptionalAction, help="show a preview window")
     g.add_argument("--stats", action=argparse.BooleanOptionalAction, help="print latency, fps, drops every second")
