@@ -181,7 +181,6 @@ class Pipeline:
         snap["queues"] = {"audio": len(self._audio_q), "render": len(self._render_q),
                           "pacer": self.pacer.pending if self.pacer else 0}  # fmt: skip
         snap["delay_ms"] = self.pacer.delay_ns / 1e6 if self.pacer else 0.0
-        snap["audio_dropped_chunks"] = self._audio_q.dropped
         return snap
 
     def send(self, event: ctl.ControlEvent) -> None:
