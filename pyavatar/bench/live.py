@@ -94,7 +94,12 @@ def run(args: argparse.Namespace) -> int:
     avatar = Avatar.from_image(image, renderer=args.renderer)
     outputs: list[Any] = []
     if args.camera != "none":
-        import pyvirtualcam
+        try:
+            import pyvirtualcam
+        except ImportError as e:
+            raise RuntimeError(
+                f"--camera {args.camera} needs pyvirtualcam (pip install pyvirtualcam) or use --camera none"
+            ) from e
 
         from pyavatar.outputs.virtualcam import VirtualCamSink
 

@@ -115,8 +115,8 @@ def test_help_lists_every_option() -> None:
 
 
 def test_live_cli_streams_vmc_osc_and_virtual_camera(tmp_path: Path, short_speech: Path) -> None:
-    pytest.importorskip("pythonosc")
-    import pyvirtualcam
+    pytest.importorskip("pythonosc", reason="python-osc receives the loopback traffic")
+    pyvirtualcam = pytest.importorskip("pyvirtualcam", reason="the virtual webcam output needs pyvirtualcam")
     from pythonosc.udp_client import SimpleUDPClient
 
     from tests.outputs.osc_receiver import Receiver
