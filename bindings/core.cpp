@@ -187,4 +187,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("remap_image", &remap_image, py::arg("image"), py::arg("src_height"), py::arg("src_width"),
         py::arg("channels"), py::arg("src_row_stride"), py::arg("flow"), py::arg("overlay"), py::arg("height"),
         py::arg("width"), py::arg("output"));
+  {  // OSC/VMC frame encoder (csrc/osc), bound in bindings/core_osc.cpp
+    void register_osc_bindings(py::module_ & m);
+    register_osc_bindings(m);
+  }
 }

@@ -1,0 +1,141 @@
+"""``pyavatar render IMAGE AUDIO -o OUT``: animate a portrait with a speech file, offline.
+
+Also holds the avatar and session options shared by ``demo`` and ``live``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+#: Options of every command that builds an avatar and a session (name: default).
+AVATAR_DEFAULTS: dict[str, Any] = {
+    "renderer": "classical", "crop": "", "face_index": 0, "fps": 30.0, "emotion": "neutral", "intensity": 1.0,
+    "lip_scale": 1.0, "profile": "", "seed": 0,
+}  # fmt: skip
+FILE_DEFAULTS: dict[str, Any] = {"alpha": False, "crf": 20, "progress": True}
+
+
+def add_avatar_options(p: argparse.ArgumentParser) -> None:
+    """Renderer, framing, frame rate, expression and config options (defaults come from :func:`resolve`)."""
+    d = AVATAR_DEFAULTS
+    p.add_argument("--config", metavar="FILE", help="TOML file with default options (see docs/sdk.md)")
+    p.add_argument("--renderer", help=f"renderer name or module:Factory (default: {d['renderer']})")
+    p.add_argument("--crop", metavar="X,Y,W,H", help="face box in pixels; skips face detection")
+    p.add_argument("--face-index", type=int, help="which face to animate when there are several (default: 0)")
+    p.add_argument("--fps", type=float, help=f"frame rate (default: {d['fps']:g})")
+    p.add_argument("--emotion", help="neutral, happy, sad, angry, surprised or relaxed (default: neutral)")
+    p.add_argument("--intensity", type=float, help="emotion intensity 0..1 (default: 1)")
+    p.add_argument("--lip-scale", type=float, help="mouth opening gain 0..3 (default: 1)")
+    p.add_argument("--profile", metavar="JSON", help="vowel profile from `pyavatar calibrate`")
+    p.add_argument("--seed", type=int, help="idle-motion seed (default: 0)")
+
+
+def add_file_options(p: argparse.ArgumentParser) -> None:
+    """Video/PNG output options."""
+    p.add_argument("--alpha", action=argparse.BooleanOptionalAction,
+                   help="keep the portrait's alpha channel (.mov, .webm or PNG frames; default: off)")  # fmt: skip
+    p.add_argument("--crf", type=int, help="video quality, lower is better (default: 20)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, help="show a progress bar (default: on)")
+
+
+def parse_crop(text: str) -> tuple[float, float, float, float] | None:
+    """``"x,y,w,h"`` → a tuple (empty → None)."""
+    if not text:
+        return None
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise ValueError(f"--crop: expected X,Y,W,H, got {text!r}")
+    x, y, w, h = (float(v) for v in parts)
+    return x, y, w, h
+
+
+def make_avatar(args: argparse.Namespace, image: Any) -> Any:
+    """The avatar for ``image`` with the parsed renderer options."""
+    from pyavatar.sdk import Avatar
+
+    return Avatar.from_image(image, renderer=args.renderer, crop=parse_crop(args.crop), face_index=args.face_index)
+
+
+def session_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Session keyword arguments from the parsed options."""
+    return {"emotion": args.emotion, "intensity": args.intensity, "lip_scale": args.lip_scale,
+            "profile": args.profile or None, "seed": args.seed}  # fmt: skip
+
+
+def render_with_progress(args: argparse.Namespace, image: Any, audio: Any, output: Any) -> Any:
+    """Render and show a progress bar (seconds of audio) unless ``--no-progress``."""
+    import soundfile as sf
+    from tqdm import tqdm
+
+    avatar = make_avatar(args, image)
+    try:
+        total = float(sf.info(str(audio)).duration)
+    except RuntimeError:
+        total = None
+    bar = tqdm(total=total, unit="s", unit_scale=False, disable=not args.progress, desc="rendering",
+               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]")  # fmt: skip
+    done = [0.0]
+
+    def progress(seconds: float) -> None:
+        bar.update(max(0.0, seconds - done[0]))
+        done[0] = seconds
+
+    try:
+        return avatar.render(audio, output, fps=args.fps, alpha=args.alpha, crf=args.crf, progress=progress,
+                             **session_options(args))  # fmt: skip
+    finally:
+        bar.close()
+
+
+def summary(result: Any) -> str:
+    """One line describing a finished render."""
+    w, h = result.size
+    return (f"wrote {result.output}: {result.frames} frames ({result.video_seconds:.2f} s at {result.fps:g} fps, "
+            f"{w}x{h}) for {result.audio_seconds:.2f} s of audio, {result.renderer} renderer, "
+            f"{result.elapsed_seconds:.1f} s")  # fmt: skip
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Failures caused by inputs, options or the machine, reported as one line (exit code 1)."""
+    from pyavatar.audio.sources import AudioSourceError
+    from pyavatar.outputs.preview import PreviewError
+    from pyavatar.outputs.virtualcam import VirtualCamError
+    from pyavatar.render.registry import RendererUnavailable
+
+    return ValueError, OSError, AudioSourceError, RendererUnavailable, VirtualCamError, PreviewError
+
+
+def run_reporting_errors(command: str, body: Any, args: argparse.Namespace) -> int:
+    """``body(args)``; an error from :func:`user_errors` is printed as ``pyavatar COMMAND: error: ...``."""
+    try:
+        return body(args)
+    except user_errors() as e:
+        print(f"pyavatar {command}: error: {e}")
+        return 1
+
+
+def _render(args: argparse.Namespace) -> int:
+    from pyavatar.config import resolve
+
+    resolve(args, "render")
+    result = render_with_progress(args, args.image, args.audio, args.output)
+    print(summary(result))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from pyavatar.config import register_options
+
+    register_options("render", {**AVATAR_DEFAULTS, **FILE_DEFAULTS})
+    p = sub.add_parser(
+        "render", help="animate a portrait with a speech file (video file or PNG frames)",
+        description="Render IMAGE speaking AUDIO to OUT: .mp4/.m4v/.mkv (H.264 + AAC), .mov/.webm (alpha "
+        "possible), or a folder of PNG frames. The audio track is the source audio, frame-aligned.",
+    )  # fmt: skip
+    p.add_argument("image", help="portrait (jpg, png; RGBA keeps its transparency)")
+    p.add_argument("audio", help="speech (wav, flac, ogg, mp3, or the audio of a video file)")
+    p.add_argument("-o", "--output", required=True, help="output video file or folder")
+    add_avatar_options(p)
+    add_file_options(p)
+    p.set_defaults(func=lambda a: run_reporting_errors("render", _render, a))

@@ -1,0 +1,30 @@
+"""Outputs: virtual webcam, VMC and raw OSC senders, OSC control input, video files, PNG frames, callbacks, preview.
+
+Video sinks (``kind = "video"``) receive rendered frames from the pacer;
+motion sinks (``kind = "motion"``) receive parameters and send them at their own
+rate. Names load on first use, so importing this package stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "CallbackSink": "pyavatar.outputs.callback",
+    "FrameQueue": "pyavatar.outputs.callback",
+    "ControlServer": "pyavatar.outputs.control_server",
+    "PngSequenceSink": "pyavatar.outputs.video",
+    "PreviewSink": "pyavatar.outputs.preview",
+    "RawOscSender": "pyavatar.outputs.raw_osc",
+    "VideoFileSink": "pyavatar.outputs.video",
+    "VirtualCamError": "pyavatar.outputs.virtualcam",
+    "VirtualCamSink": "pyavatar.outputs.virtualcam",
+    "VmcSender": "pyavatar.outputs.vmc",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pyavatar.outputs' has no attribute {name!r}")

@@ -1,0 +1,276 @@
+"""OSC plumbing: C++ encoding, a UDP sender that never stalls, a decoder and a fixed-rate sender thread.
+
+Encoding runs in ``pyavatar._core`` (``osc_message``, ``osc_pack``,
+``VmcEncoder``); :func:`parse` decodes packets for the control server (and is
+checked against python-osc in the tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+from typing import Any
+
+from pyavatar.runtime.clock import Clock, MonotonicClock
+from pyavatar.runtime.frames import MotionFrame, StreamInfo
+
+log = logging.getLogger(__name__)
+
+#: Largest datagram pyavatar sends by default (the VMC spec's "sane" bundle size).
+MAX_DATAGRAM = 1500
+
+
+class OscError(ValueError):
+    """A malformed OSC packet."""
+
+
+def _core() -> Any:
+    from pyavatar import _core
+
+    return _core
+
+
+def message(address: str, *args: float | int | str | bool) -> bytes:
+    """One OSC message: float → ``f``, int → ``i``, str → ``s``, bool → ``T``/``F``."""
+    return _core().osc_message(address, list(args))
+
+
+def pack(messages: list[bytes], max_bytes: int = MAX_DATAGRAM, bundle: bool = True) -> list[bytes]:
+    """Encoded messages → datagrams: bundles of at most ``max_bytes`` in order, or one per message."""
+    return _core().osc_pack(messages, max_bytes, bundle)
+
+
+def parse_target(text: str, default_port: int, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``HOST:PORT``, ``HOST``, ``:PORT`` or ``[v6addr]:PORT`` → (host, port)."""
+    text = text.strip()
+    host, port = default_host, default_port
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"bad address {text!r}: missing ']'")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"bad address {text!r}")
+            port = _port(rest[1:], text)
+    elif text.count(":") == 1:
+        h, p = text.split(":")
+        host, port = h or default_host, _port(p, text)
+    elif text:
+        host = text
+    return host, port
+
+
+def _port(p: str, text: str) -> int:
+    if not p.isdigit() or not 0 < int(p) < 65536:
+        raise ValueError(f"bad port in {text!r}: expected 1..65535")
+    return int(p)
+
+
+# ---------------------------------------------------------------------- decode
+
+
+def _string(data: bytes, pos: int) -> tuple[str, int]:
+    end = data.find(b"\0", pos)
+    if end < 0:
+        raise OscError("unterminated string")
+    try:
+        s = data[pos:end].decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise OscError(f"string is not UTF-8: {e}") from None
+    return s, (end + 4) & ~3
+
+
+def _need(data: bytes, pos: int, n: int) -> None:
+    if pos + n > len(data):
+        raise OscError(f"truncated packet: need {n} bytes at offset {pos}, have {len(data) - pos}")
+
+
+def _message(data: bytes) -> tuple[str, list[Any]]:
+    address, pos = _string(data, 0)
+    if not address.startswith("/"):
+        raise OscError(f"address must start with '/', got {address!r}")
+    if pos >= len(data):
+        return address, []  # no type tag string (OSC 1.0 allows it)
+    tags, pos = _string(data, pos)
+    if not tags.startswith(","):
+        raise OscError(f"type tags must start with ',', got {tags!r}")
+    args: list[Any] = []
+    for t in tags[1:]:
+        if t in "if":
+            _need(data, pos, 4)
+            args.append(struct.unpack_from(">i" if t == "i" else ">f", data, pos)[0])
+            pos += 4
+        elif t in "hd":
+            _need(data, pos, 8)
+            args.append(struct.unpack_from(">q" if t == "h" else ">d", data, pos)[0])
+            pos += 8
+        elif t == "s":
+            s, pos = _string(data, pos)
+            args.append(s)
+        elif t in "TF":
+            args.append(t == "T")
+        elif t == "N":
+            args.append(None)
+        elif t == "b":
+            _need(data, pos, 4)
+            (n,) = struct.unpack_from(">i", data, pos)
+            _need(data, pos + 4, n)
+            args.append(bytes(data[pos + 4 : pos + 4 + n]))
+            pos += 4 + ((n + 3) & ~3)
+        else:
+            raise OscError(f"unsupported type tag {t!r}")
+    return address, args
+
+
+def parse(data: bytes, depth: int = 0) -> list[tuple[str, list[Any]]]:
+    """Every message of a packet (bundles are flattened in order) as (address, args)."""
+    if depth > 8:
+        raise OscError("bundles nested too deeply")
+    if data.startswith(b"#bundle\0"):
+        _need(data, 8, 8)
+        pos, out = 16, []
+        while pos < len(data):
+            _need(data, pos, 4)
+            (n,) = struct.unpack_from(">i", data, pos)
+            if n <= 0 or n % 4:
+                raise OscError(f"bad bundle element size {n}")
+            _need(data, pos + 4, n)
+            out.extend(parse(data[pos + 4 : pos + 4 + n], depth + 1))
+            pos += 4 + n
+        return out
+    if len(data) % 4:
+        raise OscError(f"packet size {len(data)} is not a multiple of 4")
+    return [_message(data)]
+
+
+# ------------------------------------------------------------------ transport
+
+
+class UdpSender:
+    """Sends datagrams to ``host:port`` without ever blocking or raising on a missing receiver.
+
+    The address is resolved once (an unknown host raises ValueError here).
+    Send failures (no route, connection refused reported by ICMP, full
+    buffers) are counted in :attr:`errors` and logged once.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except socket.gaierror as e:
+            raise ValueError(f"cannot resolve OSC target {host}:{port}: {e}") from None
+        family, _, _, _, self.address = infos[0]
+        self.host, self.port = host, port
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        self._sock.setblocking(False)
+        self.sent = 0
+        self.errors = 0
+        self.bytes = 0
+
+    def send(self, datagrams: list[bytes]) -> int:
+        """Send each datagram; returns how many went out."""
+        n = 0
+        for d in datagrams:
+            try:
+                self._sock.sendto(d, self.address)
+            except OSError as e:
+                if not self.errors:
+                    log.warning("OSC to %s:%s: %s (further errors only counted)", self.host, self.port, e)
+                self.errors += 1
+                continue
+            n += 1
+            self.bytes += len(d)
+        self.sent += n
+        return n
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class RateSender:
+    """A motion sink that sends the newest frame at a fixed rate from its own thread.
+
+    It keeps sending while no new frames arrive (receivers treat silence as
+    lost tracking); before the first frame it sends :meth:`idle_frame`.
+    Subclasses implement :meth:`encode`. An exception in the thread is
+    re-raised by :meth:`close`.
+    """
+
+    kind = "motion"
+
+    def __init__(self, host: str, port: int, rate: float, *, clock: Clock | None = None, name: str = "osc") -> None:
+        if not 1.0 <= rate <= 1000.0:
+            raise ValueError(f"{name} rate must be within 1..1000 Hz, got {rate}")
+        self.host, self.port, self.rate, self.name = host, int(port), float(rate), name
+        self.clock = clock or MonotonicClock()
+        self.frames_sent = 0
+        self._latest: MotionFrame | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._udp: UdpSender | None = None
+        self._error: BaseException | None = None
+        self._t0 = 0
+        self.info: StreamInfo | None = None
+
+    @property
+    def send_errors(self) -> int:
+        """Datagrams that could not be sent."""
+        return self._udp.errors if self._udp else 0
+
+    def idle_frame(self) -> MotionFrame | None:
+        """What to send before the first frame (None: nothing)."""
+        return None
+
+    def encode(self, frame: MotionFrame | None, t: float) -> list[bytes]:
+        """Datagrams for one tick at sender time ``t`` seconds."""
+        raise NotImplementedError
+
+    def start(self, info: StreamInfo) -> None:
+        self.info = info
+        self._udp = UdpSender(self.host, self.port)
+        self._t0 = self.clock.now_ns()
+        self._thread = threading.Thread(target=self._run, name=f"pyavatar-{self.name}", daemon=True)
+        self._thread.start()
+
+    def write(self, frame: MotionFrame) -> None:
+        self._latest = frame
+
+    def send_now(self, frame: MotionFrame | None = None) -> int:
+        """Encode and send one tick immediately (also used by the thread)."""
+        assert self._udp is not None, "start() first"
+        t = (self.clock.now_ns() - self._t0) / 1e9
+        sent = self._udp.send(self.encode(frame if frame is not None else self._latest or self.idle_frame(), t))
+        self.frames_sent += 1
+        return sent
+
+    def _run(self) -> None:
+        period = 1e9 / self.rate
+        k, t0 = 0, self.clock.now_ns()
+        try:
+            while not self._stop.is_set():
+                self.send_now()
+                k += 1
+                due = t0 + k * period
+                now = self.clock.now_ns()
+                if now - due > period:  # fell behind (suspended?): restart the grid instead of bursting
+                    k, t0 = 0, now
+                    due = now + period
+                if not self.clock.sleep_until(round(due), self._stop):
+                    break
+        except BaseException as e:  # re-raised by close()
+            self._error = e
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err

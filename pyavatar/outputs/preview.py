@@ -1,0 +1,83 @@
+"""A preview window (OpenCV HighGUI) showing the output frames, when a display exists."""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+from typing import Any
+
+import numpy as np
+
+from pyavatar.runtime.frames import StreamInfo, VideoFrame
+from pyavatar.runtime.queues import BoundedQueue, Policy, QueueClosed, QueueTimeout
+
+
+class PreviewError(RuntimeError):
+    """No display, or OpenCV without GUI support."""
+
+
+def display_available() -> bool:
+    """Whether a window can be opened (a display on Linux; always assumed on Windows/macOS)."""
+    if platform.system() != "Linux":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class PreviewSink:
+    """Shows frames in a window titled ``title`` from its own thread (newest frame wins; Esc or q closes it).
+
+    Closing the window sets :attr:`closed_by_user`; the pipeline keeps running.
+    """
+
+    kind = "video"
+
+    def __init__(self, title: str = "pyavatar") -> None:
+        self.title = title
+        self.closed_by_user = threading.Event()
+        self._queue: BoundedQueue[np.ndarray] = BoundedQueue(1, Policy.LATEST, "preview")
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self, info: StreamInfo) -> None:
+        if not display_available():
+            raise PreviewError("no display for the preview window (DISPLAY/WAYLAND_DISPLAY not set); drop --preview")
+        try:
+            import cv2
+        except ImportError as e:
+            raise PreviewError(
+                f"the preview window needs OpenCV with GUI support: pip install opencv-python ({e})"
+            ) from e
+        self._thread = threading.Thread(target=self._run, args=(cv2,), name="pyavatar-preview", daemon=True)
+        self._thread.start()
+
+    def _run(self, cv2: Any) -> None:
+        try:
+            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+            while True:
+                try:
+                    img = self._queue.get(timeout=0.05)
+                    cv2.imshow(self.title, img)
+                except QueueTimeout:
+                    pass
+                except QueueClosed:
+                    break
+                if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                    self.closed_by_user.set()
+                    break
+            cv2.destroyWindow(self.title)
+        except BaseException as e:  # re-raised by close()
+            self._error = e
+
+    def write(self, frame: VideoFrame) -> None:
+        if not self.closed_by_user.is_set():
+            self._queue.put(np.ascontiguousarray(frame.image[..., ::-1]))  # OpenCV wants BGR
+
+    def close(self) -> None:
+        self._queue.close()
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err

@@ -1,0 +1,195 @@
+"""Virtual webcam output through pyvirtualcam.
+
+Frames are fitted into the camera size (aspect kept; the margins and, with a
+portrait that has alpha, its transparent parts get the ``background`` colour,
+a keyable green by default) and sent as RGB, BGR or RGBA (alpha survives only
+on backends that keep it, e.g. Unity Capture). The pacer sets the rate, so the
+sink never sleeps. With ``stamp=True`` the first pixel row carries the frame's
+capture time (pyvirtualcam's latency-probe idea): :func:`read_stamp` decodes it
+on the receiving side.
+
+Backends: ``v4l2loopback`` (Linux), ``obs`` (Windows/macOS), ``unitycapture``
+(Windows), or any registered with ``pyvirtualcam.register_backend``.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import numpy as np
+
+from pyavatar.runtime.frames import StreamInfo, VideoFrame
+
+FORMATS = ("rgb", "bgr", "rgba")
+STAMP_BITS = 48  # capture time in microseconds (wraps after ~8.9 years of uptime)
+_CELL = 4  # pixels per stamp bit
+
+
+class VirtualCamError(RuntimeError):
+    """No virtual camera could be opened; the message says what to install or start."""
+
+
+def _install_hint() -> str:
+    system = platform.system()
+    if system == "Linux":
+        return ("install v4l2loopback and load it: sudo apt install v4l2loopback-dkms && "
+                "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=pyavatar")  # fmt: skip
+    if system == "Windows":
+        return "install OBS Studio >= 26 (its virtual camera) or the Unity Capture driver (alpha support)"
+    if system == "Darwin":
+        return "install OBS Studio >= 30 and start/stop its virtual camera once to register it"
+    return f"pyvirtualcam has no backend for {system}"
+
+
+def parse_color(text: str | tuple[int, int, int]) -> tuple[int, int, int]:
+    """``"#00ff00"``, ``"00ff00"``, ``"0,255,0"`` or a tuple → (r, g, b)."""
+    if isinstance(text, tuple):
+        rgb = text
+    else:
+        t = text.strip().lstrip("#")
+        if "," in t:
+            rgb = tuple(int(v) for v in t.split(","))  # type: ignore[assignment]
+        elif len(t) == 6:
+            rgb = tuple(int(t[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[assignment]
+        else:
+            raise ValueError(f"colour must be '#rrggbb' or 'r,g,b', got {text!r}")
+    if len(rgb) != 3 or not all(0 <= int(v) <= 255 for v in rgb):
+        raise ValueError(f"colour components must be three values 0..255, got {text!r}")
+    return int(rgb[0]), int(rgb[1]), int(rgb[2])
+
+
+def stamp(image: np.ndarray, t_ns: int) -> None:
+    """Write ``t_ns`` (as microseconds) into the first pixel rows of ``image`` (H, W, C), in place."""
+    us = (int(t_ns) // 1000) & ((1 << STAMP_BITS) - 1)
+    if image.shape[1] < STAMP_BITS * _CELL or image.shape[0] < _CELL:
+        raise ValueError(f"frame too small for a time stamp: need {STAMP_BITS * _CELL}x{_CELL} px")
+    for b in range(STAMP_BITS):
+        image[:_CELL, b * _CELL : (b + 1) * _CELL, :3] = 255 if (us >> b) & 1 else 0
+
+
+def read_stamp(image: np.ndarray) -> int:
+    """The time written by :func:`stamp`, in nanoseconds (microsecond resolution)."""
+    img = np.asarray(image)
+    us = 0
+    for b in range(STAMP_BITS):
+        if img[1 : _CELL - 1, b * _CELL + 1 : (b + 1) * _CELL - 1, :3].mean() > 127:
+            us |= 1 << b
+    return us * 1000
+
+
+class Fitter:
+    """Letterboxes (H, W, 3) frames with optional alpha into a (height, width) canvas over a background colour."""
+
+    def __init__(self, src: tuple[int, int], dst: tuple[int, int], background: tuple[int, int, int]) -> None:
+        (sh, sw), (dh, dw) = src, dst
+        scale = min(dw / sw, dh / sh)
+        self.size = (max(1, round(sw * scale)), max(1, round(sh * scale)))  # (w, h)
+        self.offset = ((dh - self.size[1]) // 2, (dw - self.size[0]) // 2)
+        self.dst = dst
+        self.background = np.array(background, np.uint8)
+        self.identity = self.size == (sw, sh) and dst == src
+
+    def _resize(self, a: np.ndarray) -> np.ndarray:
+        if self.size == (a.shape[1], a.shape[0]):
+            return a
+        from PIL import Image
+
+        return np.asarray(Image.fromarray(a).resize(self.size, Image.BILINEAR))
+
+    def fit(self, image: np.ndarray, alpha: np.ndarray | None, keep_alpha: bool) -> np.ndarray:
+        """(height, width, 3 or 4) uint8: RGB over the background, plus the alpha channel when ``keep_alpha``."""
+        img = self._resize(image)
+        a = self._resize(alpha) if alpha is not None else None
+        if a is not None and not keep_alpha:  # composite over the key colour
+            w = a[..., None].astype(np.uint16)
+            img = ((img * w + self.background * (255 - w) + 127) // 255).astype(np.uint8)
+        if self.identity and not keep_alpha:
+            return img
+        dh, dw = self.dst
+        out = np.empty((dh, dw, 4 if keep_alpha else 3), np.uint8)
+        out[..., :3] = self.background
+        y, x = self.offset
+        h, w = img.shape[:2]
+        out[y : y + h, x : x + w, :3] = img
+        if keep_alpha:
+            out[..., 3] = 0
+            out[y : y + h, x : x + w, 3] = 255 if a is None else a
+        return out
+
+
+class VirtualCamSink:
+    """Sends frames to a virtual webcam.
+
+    Args:
+        width, height: camera size (default: the portrait's size; many apps expect 1280x720).
+        fmt: ``"rgb"``, ``"bgr"`` or ``"rgba"``.
+        backend: pyvirtualcam backend name (None tries every registered one).
+        device: backend device (e.g. ``/dev/video2``).
+        background: colour behind the portrait and in the margins (keyable; default green).
+        stamp: write each frame's capture time into its first pixel row (latency probe).
+        backend_options: extra keyword arguments for the backend.
+    """
+
+    kind = "video"
+
+    def __init__(
+        self, width: int | None = None, height: int | None = None, *, fmt: str = "rgb", backend: str | None = None,
+        device: str | None = None, background: str | tuple[int, int, int] = (0, 255, 0), stamp: bool = False,
+        **backend_options: Any,
+    ) -> None:  # fmt: skip
+        if fmt not in FORMATS:
+            raise ValueError(f"virtual camera format must be one of {FORMATS}, got {fmt!r}")
+        if (width is None) != (height is None) or (width is not None and (width < 2 or height < 2)):  # type: ignore[operator]
+            raise ValueError(f"give both width and height (>= 2) or neither, got {width}x{height}")
+        self.width, self.height, self.fmt = width, height, fmt
+        self.backend, self.device = backend, device
+        self.background = parse_color(background)
+        self.stamp = stamp
+        self.options = backend_options
+        self.camera: Any = None
+        self._fitter: Fitter | None = None
+        self.frames_sent = 0
+
+    def start(self, info: StreamInfo) -> None:
+        try:
+            import pyvirtualcam
+        except ImportError as e:
+            raise VirtualCamError(
+                f"the virtual webcam output needs pyvirtualcam: pip install pyvirtualcam ({e})"
+            ) from e
+        width, height = self.width or info.width, self.height or info.height
+        if self.backend is not None and self.backend not in pyvirtualcam.camera.BACKENDS:
+            known = sorted(pyvirtualcam.camera.BACKENDS) or ["none"]
+            raise VirtualCamError(f"unknown virtual camera backend {self.backend!r}; registered: {known}. "
+                                  f"{_install_hint()}")  # fmt: skip
+        fmt = {"rgb": pyvirtualcam.PixelFormat.RGB, "bgr": pyvirtualcam.PixelFormat.BGR,
+               "rgba": pyvirtualcam.PixelFormat.RGBA}[self.fmt]  # fmt: skip
+        try:
+            self.camera = pyvirtualcam.Camera(width, height, info.fps, fmt=fmt, device=self.device,
+                                              backend=self.backend, **self.options)  # fmt: skip
+        except RuntimeError as e:
+            raise VirtualCamError(f"no virtual camera could be opened ({width}x{height} @ {info.fps:g} fps):\n{e}\n"
+                                  f"To fix: {_install_hint()}") from e  # fmt: skip
+        self._fitter = Fitter((info.height, info.width), (height, width), self.background)
+
+    @property
+    def device_name(self) -> str | None:
+        """The device the backend opened."""
+        return self.camera.device if self.camera is not None else None
+
+    def write(self, frame: VideoFrame) -> None:
+        assert self._fitter is not None and self.camera is not None, "start() first"
+        out = self._fitter.fit(frame.image, frame.alpha, self.fmt == "rgba")
+        if self.stamp:
+            out = out.copy() if out is frame.image else out
+            stamp(out, frame.capture_ns)
+        if self.fmt == "bgr":
+            out = np.ascontiguousarray(out[..., ::-1])
+        self.camera.send(out)
+        self.frames_sent += 1
+
+    def close(self) -> None:
+        cam, self.camera = self.camera, None
+        if cam is not None:
+            cam.close()

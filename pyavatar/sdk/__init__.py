@@ -1,0 +1,21 @@
+"""The pyavatar SDK: :class:`Avatar` and :class:`Session` (offline and live), plus their building blocks.
+
+See docs/sdk.md and samples/ for runnable examples.
+"""
+
+from pyavatar.sdk.avatar import Avatar, RenderResult, Session, prepare
+from pyavatar.sdk.motion import FaceMotion
+from pyavatar.sdk.sources import LiveAudio, paced
+from pyavatar.sdk.stage import PortraitStage, PreparedRenderer
+
+__all__ = [
+    "Avatar",
+    "FaceMotion",
+    "LiveAudio",
+    "PortraitStage",
+    "PreparedRenderer",
+    "RenderResult",
+    "Session",
+    "paced",
+    "prepare",
+]

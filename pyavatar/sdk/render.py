@@ -1,0 +1,72 @@
+"""Offline rendering of an audio file to a video file (with the audio) or a PNG sequence."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pyavatar.audio.resample import Resampler
+from pyavatar.audio.sources import FileSource
+from pyavatar.outputs.video import _CONTAINERS, PngSequenceSink, VideoFileSink, audio_rates
+from pyavatar.packets import AudioChunk
+from pyavatar.sdk.avatar import Avatar, RenderResult
+
+
+def _at_rate(source: FileSource, rates: tuple[int, ...]) -> Iterator[AudioChunk]:
+    """The file's chunks at its own rate when the codec takes it, else resampled to the best higher rate."""
+    if source.sample_rate in rates:
+        yield from source
+        return
+    target = min((r for r in rates if r >= source.sample_rate), default=max(rates))
+    resampler = Resampler(source.sample_rate, target)
+    for chunk in source:
+        out = resampler.process(chunk)
+        if out is not None:
+            yield out
+    tail = resampler.flush()
+    if tail is not None:
+        yield tail
+
+
+def output_sink(output: str | Path, audio: str | Path | None, *, alpha: bool = False, crf: int = 20) -> Any:
+    """A :class:`VideoFileSink` for a video path (muxing ``audio``), else a :class:`PngSequenceSink` for a folder."""
+    out = Path(output)
+    if out.suffix.lower() in _CONTAINERS:
+        chunks = _at_rate(FileSource(audio), audio_rates(out)) if audio is not None else None
+        return VideoFileSink(out, audio=chunks, alpha=alpha, crf=crf)
+    if out.suffix:
+        raise ValueError(
+            f"output {out}: use a video file ({', '.join(sorted(_CONTAINERS))}) or a folder for PNG frames"
+        )
+    return PngSequenceSink(out, alpha=alpha)
+
+
+def render_file(
+    avatar: Avatar, audio: str | Path, output: str | Path, *, fps: float = 30.0, alpha: bool = False, crf: int = 20,
+    progress: Callable[[float], None] | None = None, **session_options: Any,
+) -> RenderResult:  # fmt: skip
+    """Render speech ``audio`` with ``avatar`` to ``output``.
+
+    Args:
+        output: ``.mp4``/``.m4v``/``.mkv`` (H.264 + AAC), ``.mov``/``.webm`` (also with ``alpha``), or a folder
+            for PNG frames.
+        fps: frame rate.
+        alpha: keep the portrait's alpha channel (needs an RGBA portrait and .mov, .webm or PNG).
+        crf: video quality (lower is better).
+        progress: called with the seconds of audio done after every chunk.
+        session_options: :class:`~pyavatar.sdk.avatar.Session` options (emotion, lip_scale, ...).
+    """
+    source = FileSource(audio)
+    import soundfile as sf
+
+    try:
+        seconds = float(sf.info(str(audio)).duration)
+    except RuntimeError:  # not a soundfile format: count the decoded samples
+        seconds = sum(len(c.samples) for c in FileSource(audio)) / source.sample_rate
+    session = avatar.session(fps=fps, outputs=[output_sink(output, audio, alpha=alpha, crf=crf)], **session_options)
+    t0 = time.perf_counter()
+    frames = session.render_file(source, progress)
+    return RenderResult(Path(output), frames, fps, seconds, time.perf_counter() - t0, avatar.renderer.name,
+                        (session.width, session.height))  # fmt: skip

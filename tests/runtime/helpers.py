@@ -1,0 +1,164 @@
+"""Fakes shared by the runtime, output and integration tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from pyavatar.face.params import NAMES
+from pyavatar.packets import NS_PER_S, AudioChunk
+from pyavatar.runtime import control as ctl
+from pyavatar.runtime.frames import MotionFrame, StreamInfo, VideoFrame
+
+JAW = NAMES.index("jaw_open")
+
+
+class FakeMotion:
+    """Frames at ``fps`` whose jaw_open is the peak level of the audio they cover; records controls.
+
+    ``lip_scale`` multiplies the jaw; ``SetEmotion`` is stored in every following frame.
+    """
+
+    def __init__(self, fps: float = 30.0) -> None:
+        self.fps = fps
+        self.lip_scale = 1.0
+        self.emotion = "neutral"
+        self.resets = 0
+        self.applied: list[Any] = []
+        self._origin: int | None = None
+        self._pending = np.zeros(0, np.float32)
+        self._next = 0
+        self._live = False
+        self._rate = 0
+
+    def check_control(self, event: Any) -> None:
+        if isinstance(event, ctl.SetEmotion) and event.name == "bogus":
+            raise ValueError("unknown emotion 'bogus'")
+
+    def apply_control(self, event: Any) -> None:
+        self.applied.append(event)
+        if isinstance(event, ctl.SetLipScale):
+            self.lip_scale = event.scale
+        elif isinstance(event, ctl.SetEmotion):
+            self.emotion = event.name
+
+    def reset(self) -> None:
+        self.resets += 1
+        self._origin = None
+        self._pending = np.zeros(0, np.float32)
+
+    def _frame(self, k: int, level: float) -> MotionFrame:
+        assert self._origin is not None
+        pts = self._origin + round(k * NS_PER_S / self.fps)
+        params = np.zeros(len(NAMES), np.float32)
+        params[JAW] = min(1.0, level * self.lip_scale)
+        cap = pts + round(0.5 * NS_PER_S / self.fps) if self._live else -1
+        return MotionFrame(k, pts, self.fps, cap, params, np.zeros(5, np.float32), emotion=self.emotion)
+
+    def process(self, chunk: AudioChunk, live: bool) -> list[MotionFrame]:
+        self._live = live
+        if self._origin is None:
+            self._origin, self._rate, self._next = chunk.pts_ns, chunk.sample_rate, 0
+        self._pending = np.concatenate([self._pending, chunk.samples])
+        per = chunk.sample_rate / self.fps
+        out = []
+        while len(self._pending) >= round((self._next + 1) * per) - round(self._next * per):
+            n = round((self._next + 1) * per) - round(self._next * per)
+            block, self._pending = self._pending[:n], self._pending[n:]
+            out.append(self._frame(self._next, float(np.abs(block).max(initial=0.0))))
+            self._next += 1
+        return out
+
+    def flush(self) -> list[MotionFrame]:
+        out = [self._frame(self._next, float(np.abs(self._pending).max()))] if len(self._pending) else []
+        self.reset()
+        return out
+
+
+class FakeStage:
+    """8x8 frames whose pixels are round(jaw_open * 255); a swap changes ``tag`` (added to blue)."""
+
+    width = 8
+    height = 8
+    has_alpha = False
+
+    def __init__(self, delay_s: float = 0.0, fail_at: int | None = None) -> None:
+        self.tag = 0
+        self.delay_s = delay_s
+        self.fail_at = fail_at
+        self.rendered: list[int] = []
+
+    def render(self, frames: Sequence[MotionFrame]) -> list[VideoFrame]:
+        out = []
+        for f in frames:
+            if self.fail_at is not None and f.index >= self.fail_at:
+                raise RuntimeError(f"render failed at frame {f.index}")
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            img = np.full((8, 8, 3), round(float(f.params[JAW]) * 255), np.uint8)
+            img[..., 2] = self.tag
+            self.rendered.append(f.index)
+            out.append(VideoFrame(img, f))
+        return out
+
+    def rest_frame(self) -> VideoFrame:
+        zero = MotionFrame(-1, 0, 0.0, -1, np.zeros(len(NAMES), np.float32), np.zeros(5, np.float32))
+        return VideoFrame(np.zeros((8, 8, 3), np.uint8), zero)
+
+    def check_control(self, event: Any) -> None:
+        if not isinstance(event.renderer, int):
+            raise ValueError("FakeStage swaps take an int tag")
+
+    def apply_control(self, event: Any) -> None:
+        self.tag = event.renderer
+
+
+class Recorder:
+    """A video or motion sink that keeps (arrival time, frame)."""
+
+    def __init__(self, kind: str = "video", fail_at: int | None = None) -> None:
+        self.kind = kind
+        self.items: list[tuple[int, Any]] = []
+        self.started: StreamInfo | None = None
+        self.closed = 0
+        self.fail_at = fail_at
+        self.lock = threading.Lock()
+
+    def start(self, info: StreamInfo) -> None:
+        self.started = info
+
+    def write(self, frame: Any) -> None:
+        if self.fail_at is not None and len(self.items) >= self.fail_at:
+            raise OSError("sink unplugged")
+        with self.lock:
+            self.items.append((time.monotonic_ns(), frame))
+
+    def close(self) -> None:
+        self.closed += 1
+
+    @property
+    def frames(self) -> list[Any]:
+        with self.lock:
+            return [f for _, f in self.items]
+
+
+def tone(seconds: float, rate: int = 16000, level: float = 0.5, freq: float = 220.0) -> np.ndarray:
+    """A sine burst."""
+    t = np.arange(round(seconds * rate)) / rate
+    return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def chunks(samples: np.ndarray, rate: int = 16000, ms: float = 10.0, start_ns: int = 0) -> Iterator[AudioChunk]:
+    """``samples`` as contiguous AudioChunks of ``ms`` milliseconds from ``start_ns``."""
+    step = round(rate * ms / 1000)
+    for i in range(0, len(samples), step):
+        yield AudioChunk(start_ns + i * NS_PER_S // rate, rate, samples[i : i + step])
+
+
+def pyavatar_threads() -> list[str]:
+    """Names of live threads started by pyavatar."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("pyavatar-")]

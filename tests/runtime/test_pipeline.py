@@ -1,0 +1,167 @@
+"""The pipeline with fake stages: offline order and counts, live pacing, controls, failures, clean shutdown."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from pyavatar.runtime import control as ctl
+from pyavatar.runtime.pipeline import Pipeline, PipelineError
+from pyavatar.sdk.sources import paced
+from tests.runtime.helpers import FakeMotion, FakeStage, Recorder, chunks, pyavatar_threads, tone
+
+FPS = 30.0
+
+
+def _speech(seconds_on: float = 0.5, seconds_off: float = 0.5, reps: int = 2) -> np.ndarray:
+    part = np.concatenate([tone(seconds_on), np.zeros(round(seconds_off * 16000), np.float32)])
+    return np.tile(part, reps)
+
+
+def test_offline_renders_every_frame_in_order() -> None:
+    audio = _speech()
+    video, motion = Recorder("video"), Recorder("motion")
+    p = Pipeline(FakeMotion(FPS), FakeStage(), fps=FPS, video_sinks=[video], motion_sinks=[motion])
+    n = p.run(chunks(audio, ms=23))
+    assert n == math.ceil(len(audio) / 16000 * FPS) == len(video.frames) == len(motion.frames)
+    assert [f.index for f in video.frames] == list(range(n))
+    assert video.started is not None and (video.started.width, video.started.fps) == (8, FPS)
+    assert video.closed == 1 and motion.closed == 1
+    jaw = np.array([f.image[0, 0, 0] for f in video.frames])
+    assert jaw[:10].min() > 100 and jaw[20:25].max() == 0  # tone, then silence
+    assert all(f.capture_ns == -1 for f in video.frames)
+    assert p.stats()["frames_out"] == n
+
+
+def test_offline_control_applies_from_the_next_chunk() -> None:
+    rec = Recorder()
+    p = Pipeline(FakeMotion(FPS), FakeStage(), fps=FPS, video_sinks=[rec])
+    p.open()
+    parts = list(chunks(tone(1.0), ms=100))
+    before = [f for c in parts[:5] for f in p.process(c)]
+    p.send(ctl.SetLipScale(2.0))
+    after = [f for c in parts[5:] for f in p.process(c)] + p.finish()
+    p.close()
+    assert {int(f.image[0, 0, 0]) for f in before} == {128}
+    assert {int(f.image[0, 0, 0]) for f in after} == {255}
+    with pytest.raises(ValueError, match="bogus"):
+        p.send(ctl.SetEmotion("bogus"))
+
+
+def test_offline_sink_failure_is_raised_and_outputs_closed() -> None:
+    bad, other = Recorder(fail_at=3), Recorder()
+    p = Pipeline(FakeMotion(FPS), FakeStage(), fps=FPS, video_sinks=[other, bad])
+    with pytest.raises(OSError, match="unplugged"):
+        p.run(chunks(tone(1.0)))
+    assert bad.closed == 1 and other.closed == 1
+    with pytest.raises(PipelineError):
+        p.process(next(chunks(tone(0.1))))
+
+
+def _live(stage: FakeStage, audio: np.ndarray, sinks: list, motion_sinks: list | None = None, **kw) -> Pipeline:
+    p = Pipeline(FakeMotion(FPS), stage, fps=FPS, video_sinks=sinks, motion_sinks=motion_sinks or [], **kw)
+    stop = threading.Event()
+    p.start(paced(chunks(audio), stop=stop), close_source=stop.set)
+    return p
+
+
+def test_live_paces_frames_and_reports_latency() -> None:
+    rec = Recorder()
+    audio = _speech(reps=1)
+    p = _live(FakeStage(), audio, [rec])
+    assert p.wait(10.0), "a finite source ends the live pipeline"
+    s = p.stats()
+    p.stop()
+    assert pyavatar_threads() == []
+    new = [f for f in rec.frames if not f.repeat and f.index >= 0]
+    assert [f.index for f in new] == sorted(f.index for f in new)
+    assert len(new) + s["drops"] == math.ceil(len(audio) / 16000 * FPS)
+    times = np.array([t for t, f in rec.items if f.index >= 0]) / 1e9
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert 27 < rate < 33
+    assert s["latency_frames"] == len(new) and 0 < s["p50_ms"] <= s["p95_ms"] <= s["max_ms"] < 1000
+    assert s["frames_out"] == len(rec.frames) and s["stages_ms"]["render"]["count"] >= len(new)
+
+
+def test_live_controls_jump_the_queue() -> None:
+    motion = Recorder("motion")
+    p = _live(FakeStage(), tone(2.0), [Recorder()], [motion])
+    time.sleep(0.6)
+    sent = time.monotonic_ns()
+    p.send(ctl.SetEmotion("happy"))
+    p.send(ctl.SwapRenderer(7))
+    assert p.wait(10.0)
+    p.stop()
+    # frames created more than two audio chunks (10 ms each) after the send carry the new emotion
+    late = [f for t, f in motion.items if t > sent + 30_000_000]
+    early = [f for t, f in motion.items if t < sent]
+    assert early and all(f.emotion == "neutral" for f in early)
+    assert late and all(f.emotion == "happy" for f in late)
+    assert p.renderer.tag == 7  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="int tag"):
+        p.send(ctl.SwapRenderer("x"))
+
+
+def test_slow_renderer_drops_newest_wins_without_blocking_capture() -> None:
+    rec = Recorder()
+    p = _live(FakeStage(delay_s=0.07), tone(2.0), [rec])
+    assert p.wait(15.0)
+    s = p.stats()
+    p.stop()
+    assert s["drops"] > 0 and s["drops_by_stage"].get("render", 0) > 0
+    assert s["counters"].get("audio_chunks_dropped", 0) == 0
+    assert s["repeats"] > 0  # the camera kept its rate with repeated frames
+    new = [f.index for f in rec.frames if not f.repeat and f.index >= 0]
+    assert new == sorted(new) and len(new) < 60
+
+
+def test_render_failure_stops_and_is_reraised() -> None:
+    p = _live(FakeStage(fail_at=10), tone(3.0), [Recorder()])
+    assert p.wait(10.0)
+    with pytest.raises(RuntimeError, match="render failed at frame 10"):
+        p.stop()
+    assert pyavatar_threads() == []
+
+
+def test_sink_failure_stops_and_is_reraised() -> None:
+    sink = Recorder(fail_at=5)
+    p = _live(FakeStage(), tone(3.0), [sink])
+    assert p.wait(10.0)
+    with pytest.raises(OSError, match="unplugged"):
+        p.stop()
+    assert sink.closed == 1 and pyavatar_threads() == []
+
+
+def test_pause_holds_the_frame_and_flush_discards() -> None:
+    rec = Recorder()
+    p = _live(FakeStage(), tone(2.5), [rec])
+    time.sleep(0.5)
+    p.send(ctl.Pause(True))
+    time.sleep(0.5)
+    held_from = len(rec.frames)
+    time.sleep(0.4)
+    paused_frames = rec.frames[held_from:]
+    p.send(ctl.Pause(False))
+    p.send(ctl.Flush())
+    p.send(ctl.Stop())
+    assert p.wait(2.0)
+    s = p.stats()
+    p.stop()
+    assert paused_frames and all(f.repeat for f in paused_frames)
+    assert len({f.index for f in paused_frames}) == 1
+    assert s["counters"]["paused_chunks"] > 20 and s["counters"]["held"] >= len(paused_frames)
+    assert s["counters"]["controls"] == 4
+
+
+def test_live_source_must_be_on_the_clock() -> None:
+    p = Pipeline(FakeMotion(FPS), FakeStage(), fps=FPS)
+    p.start(chunks(tone(0.5), start_ns=0))  # stream time 0, not clock time
+    assert p.wait(5.0)
+    with pytest.raises(ValueError, match="pipeline clock"):
+        p.stop()
+    with pytest.raises(PipelineError, match="stopped"):
+        p.start(iter(()))
