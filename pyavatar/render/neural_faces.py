@@ -21,6 +21,7 @@ from torch import Tensor
 
 from pyavatar.face.landmarks import MEDIAPIPE_478, LandmarkBackend
 from pyavatar.face.params import FaceParams
+from pyavatar.render.liveportrait.config import LivePortraitConfig
 from pyavatar.render.liveportrait.keypoints import MEDIAPIPE478, eye_close_ratio, lip_close_ratio
 from pyavatar.render.liveportrait.neural import NeuralRenderer, PreparedPortrait
 from pyavatar.render.liveportrait.weights import LivePortraitModels
@@ -100,3 +101,30 @@ class NeuralFaceRenderer:
             frames.append(self.neural.render(prepared.prepared, motion).cpu().numpy())
         w, h = prepared.prepared.portrait.size
         return np.concatenate(frames) if frames else np.zeros((0, h, w, 3), np.uint8)
+
+
+def from_weights(
+    weights: str | Path | None = None,
+    *,
+    config: str | Path | LivePortraitConfig | None = None,
+    **options: object,
+) -> NeuralFaceRenderer:
+    """The neural renderer on user-supplied LivePortrait checkpoints (the ``neural`` registry entry).
+
+    Args:
+        weights: directory (or file list) with the released ``.pth`` files or their
+            safetensors conversions; required — pyavatar never downloads weights.
+        config: model configuration (default: the released model), or a JSON file of one.
+        **options: passed to :class:`NeuralFaceRenderer` (basis, batch, device, precision, kernel_backend, ...).
+    """
+    from pyavatar.render.liveportrait.weights import load_liveportrait
+
+    if weights is None:
+        raise ValueError(
+            "the neural renderer needs LivePortrait weights: pass weights=DIR (CLI: --weights DIR) with the "
+            "released appearance_feature_extractor/motion_extractor/warping_module/spade_generator/"
+            "stitching_retargeting_module files"
+        )
+    if isinstance(config, (str, Path)):
+        config = LivePortraitConfig.from_json(config)
+    return NeuralFaceRenderer(load_liveportrait(weights, config), **options)  # type: ignore[arg-type]

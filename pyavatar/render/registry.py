@@ -4,6 +4,7 @@ Built-in names map to ``"module:attribute"`` strings imported on first use, so
 listing renderers imports nothing heavy:
 
 - ``classical``: the weight-free warping renderer (the default);
+- ``neural``: the LivePortrait-compatible renderer on user-supplied weights (``weights=DIR``);
 - ``probe``: draws the face parameters as a probe cell and bars over the
   portrait; needs no face, costs a frame copy (tests, latency measurements).
 
@@ -29,6 +30,7 @@ class RendererUnavailable(RuntimeError):
 
 _REGISTRY: dict[str, tuple[str | Callable[..., FaceRenderer], str]] = {
     "classical": ("pyavatar.render.classical:ClassicalRenderer", "weight-free warping renderer (default)"),
+    "neural": ("pyavatar.render.neural_faces:from_weights", "LivePortrait-compatible neural renderer (weights=DIR)"),
     "probe": ("pyavatar.sdk.probe:ProbeRenderer", "parameter probe drawn over the portrait (tests, latency)"),
 }
 
