@@ -52,22 +52,28 @@ def _grid_sample_cases(device: torch.device, dtype: torch.dtype) -> list[Case]:
     g = torch.Generator().manual_seed(0)
     vol = torch.randn(1, 32, 16, 64, 64, generator=g).to(device, dtype)
     grid = _lattice_grid(1, 16, 64, 64, 0.05, g).to(device, dtype)
-    return [(
-        "in 1x32x16x64x64 grid 1x16x64x64x3", _name(dtype),
-        lambda b: kernels.grid_sample_3d(vol, grid, backend=b),
-        lambda: reference.grid_sample_3d(vol, grid),
-    )]
+    return [
+        (
+            "in 1x32x16x64x64 grid 1x16x64x64x3",
+            _name(dtype),
+            lambda b: kernels.grid_sample_3d(vol, grid, backend=b),
+            lambda: reference.grid_sample_3d(vol, grid),
+        )
+    ]
 
 
 def _deform_cases(device: torch.device, dtype: torch.dtype) -> list[Case]:
     g = torch.Generator().manual_seed(1)
     feat = torch.randn(1, 4, 16, 64, 64, generator=g).to(device, dtype)
     ks, kd = (t.to(device, dtype) for t in _keypoints(g))
-    return [(
-        "feature 1x4x16x64x64 K=21", _name(dtype),
-        lambda b: kernels.deform_features(feat, ks, kd, backend=b),
-        lambda: reference.deform_features(feat, ks, kd),
-    )]
+    return [
+        (
+            "feature 1x4x16x64x64 K=21",
+            _name(dtype),
+            lambda b: kernels.deform_features(feat, ks, kd, backend=b),
+            lambda: reference.deform_features(feat, ks, kd),
+        )
+    ]
 
 
 def _dense_warp_cases(device: torch.device, dtype: torch.dtype) -> list[Case]:
@@ -75,11 +81,14 @@ def _dense_warp_cases(device: torch.device, dtype: torch.dtype) -> list[Case]:
     feat = torch.randn(1, 32, 16, 64, 64, generator=g).to(device, dtype)
     mask = torch.softmax(4 * torch.randn(1, 22, 16, 64, 64, generator=g), dim=1).to(device, dtype)
     ks, kd = (t.to(device, dtype) for t in _keypoints(g))
-    return [(
-        "feature 1x32x16x64x64 mask 1x22x16x64x64", _name(dtype),
-        lambda b: kernels.dense_warp(feat, mask, ks, kd, backend=b),
-        lambda: reference.dense_warp(feat, mask, ks, kd),
-    )]
+    return [
+        (
+            "feature 1x32x16x64x64 mask 1x22x16x64x64",
+            _name(dtype),
+            lambda b: kernels.dense_warp(feat, mask, ks, kd, backend=b),
+            lambda: reference.dense_warp(feat, mask, ks, kd),
+        )
+    ]
 
 
 def _attention_inputs(t: int, d_model: int, heads: int, device: torch.device, dtype: torch.dtype, seed: int):
@@ -87,7 +96,10 @@ def _attention_inputs(t: int, d_model: int, heads: int, device: torch.device, dt
     dk = d_model // heads
     q, k, v = (torch.randn(1, t, heads, dk, generator=g).to(device, dtype) for _ in range(3))
     pos = torch.randn(2 * t - 1, heads, dk, generator=g).to(device, dtype)
-    u, vb = (0.1 * torch.randn(heads, dk, generator=g)).to(device, dtype), (0.1 * torch.randn(heads, dk, generator=g)).to(device, dtype)
+    u, vb = (
+        (0.1 * torch.randn(heads, dk, generator=g)).to(device, dtype),
+        (0.1 * torch.randn(heads, dk, generator=g)).to(device, dtype),
+    )
     return q, k, v, pos, u, vb
 
 
@@ -96,11 +108,14 @@ def _attention_cases(device: torch.device, dtype: torch.dtype) -> list[Case]:
     for t in (110, 250):
         for d_model, heads in ((256, 4), (512, 8)):
             args = _attention_inputs(t, d_model, heads, device, dtype, seed=t + d_model)
-            cases.append((
-                f"T={t} d_model={d_model} heads={heads}", _name(dtype),
-                lambda b, a=args: kernels.relpos_attention(*a, backend=b),
-                lambda a=args: reference.relpos_attention(*a),
-            ))
+            cases.append(
+                (
+                    f"T={t} d_model={d_model} heads={heads}",
+                    _name(dtype),
+                    lambda b, a=args: kernels.relpos_attention(*a, backend=b),
+                    lambda a=args: reference.relpos_attention(*a),
+                )
+            )
     return cases
 
 
@@ -155,7 +170,9 @@ def run_suite(devices: list[torch.device], rounds: int, only: list[str] | None =
                         if reason:
                             print(f"  skip {kernel} {backend} {device.type}/{dname}: {reason}")
                             continue
-                        ms, ref_ms = interleaved_median_ms([lambda: fn(backend), ref], rounds=rounds, device=sync)
+                        ms, ref_ms = interleaved_median_ms(
+                            [lambda f=fn, b=backend: f(b), ref], rounds=rounds, device=sync
+                        )
                         rows.append(_row(kernel, backend, shape, dname, device, ms, ref_ms, "pytorch composite"))
                         print(_fmt(rows[-1]))
         if device.type == "cuda" and (not only or "relpos_attention" in only):
@@ -174,27 +191,50 @@ def _sdpa_rows(device: torch.device, rounds: int) -> list[dict]:
                     if b.unavailable_reason() or b.unsupported_reason("relpos_attention", device, dtype):
                         continue
                     ms, ref_ms = interleaved_median_ms(
-                        [lambda: kernels.relpos_attention(*args, backend=backend), _sdpa_with_bias(t, d_model, heads, device, dtype)],
-                        rounds=rounds, device=device,
+                        [
+                            lambda a=args, b=backend: kernels.relpos_attention(*a, backend=b),
+                            _sdpa_with_bias(t, d_model, heads, device, dtype),
+                        ],
+                        rounds=rounds,
+                        device=device,
                     )
-                    rows.append(_row("relpos_attention", backend, f"T={t} d_model={d_model} heads={heads}",
-                                     _name(dtype), device, ms, ref_ms, "sdpa with materialised bias"))
+                    rows.append(
+                        _row(
+                            "relpos_attention",
+                            backend,
+                            f"T={t} d_model={d_model} heads={heads}",
+                            _name(dtype),
+                            device,
+                            ms,
+                            ref_ms,
+                            "sdpa with materialised bias",
+                        )
+                    )
                     print(_fmt(rows[-1]))
     return rows
 
 
-def _row(kernel: str, backend: str, shape: str, dtype: str, device: torch.device, ms: float, ref_ms: float, ref: str) -> dict:
+def _row(
+    kernel: str, backend: str, shape: str, dtype: str, device: torch.device, ms: float, ref_ms: float, ref: str
+) -> dict:
     return {
-        "kernel": kernel, "backend": backend, "shape": shape, "dtype": dtype,
+        "kernel": kernel,
+        "backend": backend,
+        "shape": shape,
+        "dtype": dtype,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "ms_median": round(ms, 4), "ref_ms_median": round(ref_ms, 4), "speedup": round(ref_ms / ms, 3),
+        "ms_median": round(ms, 4),
+        "ref_ms_median": round(ref_ms, 4),
+        "speedup": round(ref_ms / ms, 3),
         "reference": ref,
     }
 
 
 def _fmt(r: dict) -> str:
-    return (f"  {r['kernel']:<17} {r['backend']:<7} {r['dtype']:<8} {r['shape']:<42} "
-            f"{r['ms_median']:>9.3f} ms  ref {r['ref_ms_median']:>9.3f} ms  x{r['speedup']:.2f}")
+    return (
+        f"  {r['kernel']:<17} {r['backend']:<7} {r['dtype']:<8} {r['shape']:<42} "
+        f"{r['ms_median']:>9.3f} ms  ref {r['ref_ms_median']:>9.3f} ms  x{r['speedup']:.2f}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -212,11 +252,18 @@ def run(args: argparse.Namespace) -> int:
     rows = run_suite(devices, args.rounds, args.kernel)
     import pyavatar._core as core
 
-    write_json(args.json, {
-        "suite": "kernels",
-        "threads": args.threads,
-        "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-                    "core": core.build_info(), "cpu_isa": core.active_isa()},
-        "rows": rows,
-    })
+    write_json(
+        args.json,
+        {
+            "suite": "kernels",
+            "threads": args.threads,
+            "machine": {
+                "cpu": platform.processor() or platform.machine(),
+                "torch": torch.__version__,
+                "core": core.build_info(),
+                "cpu_isa": core.active_isa(),
+            },
+            "rows": rows,
+        },
+    )
     return 0

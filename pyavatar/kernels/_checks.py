@@ -41,7 +41,9 @@ def check_tensor(
             bound[str(want)] = int(got)
     if dtypes is not None and t.dtype not in dtypes:
         names = ", ".join(str(d).replace("torch.", "") for d in dtypes)
-        raise TypeError(f"{op}: argument '{name}' must have dtype in ({names}), got {str(t.dtype).replace('torch.', '')}")
+        raise TypeError(
+            f"{op}: argument '{name}' must have dtype in ({names}), got {str(t.dtype).replace('torch.', '')}"
+        )
     if dtype is not None and t.dtype != dtype:
         raise TypeError(
             f"{op}: argument '{name}' must have dtype {str(dtype).replace('torch.', '')} like the other inputs, "

@@ -87,7 +87,9 @@ def grid_sample_3d(
 def _deform_features_op(
     feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float, backend: str
 ) -> Tensor:
-    return _run_backend("deform_features", feature, backend).deform_features(feature, kp_source, kp_driving, kp_variance)
+    return _run_backend("deform_features", feature, backend).deform_features(
+        feature, kp_source, kp_driving, kp_variance
+    )
 
 
 @_deform_features_op.register_fake
@@ -146,7 +148,9 @@ def deform_features(
         return feature.new_zeros((s["N"], k + 1, s["C"] + 1, s["D"], s["H"], s["W"]))
     if _compiling():
         return torch.ops.pyavatar.deform_features(feature, kp_source, kp_driving, float(kp_variance), backend or "")
-    return select(op, feature.device, feature.dtype, backend).deform_features(feature, kp_source, kp_driving, float(kp_variance))
+    return select(op, feature.device, feature.dtype, backend).deform_features(
+        feature, kp_source, kp_driving, float(kp_variance)
+    )
 
 
 # ----------------------------------------------------------------------------- dense_warp
@@ -156,7 +160,9 @@ def deform_features(
 def _dense_warp_op(
     feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool, backend: str
 ) -> tuple[Tensor, Tensor]:
-    warped, deformation = _run_backend("dense_warp", feature, backend).dense_warp(feature, mask, kp_source, kp_driving, return_deformation)
+    warped, deformation = _run_backend("dense_warp", feature, backend).dense_warp(
+        feature, mask, kp_source, kp_driving, return_deformation
+    )
     if deformation is None:
         deformation = feature.new_empty((0,))
     return warped, deformation
@@ -223,16 +229,36 @@ def dense_warp(
 
 @torch.library.custom_op("pyavatar::relpos_attention", mutates_args=())
 def _relpos_attention_op(
-    q: Tensor, k: Tensor, v: Tensor, pos: Tensor, pos_bias_u: Tensor, pos_bias_v: Tensor,
-    key_mask: Tensor | None, left: int, right: int, scale: float, backend: str,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    pos: Tensor,
+    pos_bias_u: Tensor,
+    pos_bias_v: Tensor,
+    key_mask: Tensor | None,
+    left: int,
+    right: int,
+    scale: float,
+    backend: str,
 ) -> Tensor:
-    return _run_backend("relpos_attention", q, backend).relpos_attention(q, k, v, pos, pos_bias_u, pos_bias_v, key_mask, left, right, scale)
+    return _run_backend("relpos_attention", q, backend).relpos_attention(
+        q, k, v, pos, pos_bias_u, pos_bias_v, key_mask, left, right, scale
+    )
 
 
 @_relpos_attention_op.register_fake
 def _(
-    q: Tensor, k: Tensor, v: Tensor, pos: Tensor, pos_bias_u: Tensor, pos_bias_v: Tensor,
-    key_mask: Tensor | None, left: int, right: int, scale: float, backend: str,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    pos: Tensor,
+    pos_bias_u: Tensor,
+    pos_bias_v: Tensor,
+    key_mask: Tensor | None,
+    left: int,
+    right: int,
+    scale: float,
+    backend: str,
 ) -> Tensor:
     return q.new_empty(q.shape)
 
@@ -301,4 +327,6 @@ def relpos_attention(
         return torch.ops.pyavatar.relpos_attention(
             q, k, v, pos, pos_bias_u, pos_bias_v, mask_u8, left, right, scale, backend or ""
         )
-    return select(op, q.device, q.dtype, backend).relpos_attention(q, k, v, pos, pos_bias_u, pos_bias_v, mask_u8, left, right, scale)
+    return select(op, q.device, q.dtype, backend).relpos_attention(
+        q, k, v, pos, pos_bias_u, pos_bias_v, mask_u8, left, right, scale
+    )

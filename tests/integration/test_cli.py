@@ -67,12 +67,6 @@ def test_demo_renders_the_bundled_assets(tmp_path: Path) -> None:
 
 
 def test_demo_with_the_default_renderer(tmp_path: Path) -> None:
-    from pyavatar.render.registry import RendererUnavailable, make_renderer
-
-    try:
-        make_renderer()
-    except RendererUnavailable as e:
-        pytest.skip(f"default renderer not in this build yet: {e}")
     r = _cli("demo", "--no-progress", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "classical renderer" in r.stdout and (tmp_path / "demo.mp4").is_file()

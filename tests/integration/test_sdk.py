@@ -144,12 +144,8 @@ def test_registry() -> None:
     assert make_renderer("inverted").name == "inverted-probe"
 
 
-def test_classical_is_the_default_renderer_when_available() -> None:
-    try:
-        renderer = make_renderer()
-    except RendererUnavailable as e:
-        pytest.skip(f"classical renderer not in this build yet: {e}")
-    assert renderer.name == "classical"
+def test_classical_is_the_default_renderer() -> None:
+    assert make_renderer().name == "classical"
 
 
 def test_session_type_is_exported() -> None:

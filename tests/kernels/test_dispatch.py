@@ -32,7 +32,7 @@ def test_every_compiled_isa_build_agrees(isa):
     ks, kd = torch.rand(2, 1, 4, 3, generator=g) * 2 - 1
     mask = torch.softmax(torch.randn(1, 5, 4, 5, 6, generator=g), 1)
     q, k, v = torch.randn(3, 1, 9, 2, 8, generator=g)
-    pos, = torch.randn(1, 17, 2, 8, generator=g)
+    (pos,) = torch.randn(1, 17, 2, 8, generator=g)
     u, vb = torch.randn(2, 2, 8, generator=g)
     previous = core.active_isa()
     core.set_active_isa(isa)
@@ -95,34 +95,62 @@ def test_environment_variable_forces_backend(monkeypatch):
 @pytest.mark.parametrize(
     "call,message",
     [
-        (lambda: kernels.grid_sample_3d(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 1, 1, 3)),
-         r"argument 'input' must be 5-D \(N, C, D, H, W\), got shape \(1, 1, 2, 2\)"),
-        (lambda: kernels.grid_sample_3d(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 1, 1, 1, 2)),
-         r"argument 'grid' must have shape \(N, Do, Ho, Wo, 3\)"),
-        (lambda: kernels.grid_sample_3d(torch.zeros(2, 1, 2, 2, 2), torch.zeros(1, 1, 1, 1, 3)),
-         r"batch size N must agree across arguments, got input=2, grid=1"),
-        (lambda: kernels.grid_sample_3d(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 1, 1, 1, 3, dtype=torch.float64)),
-         r"argument 'grid' must have dtype float32 like the other inputs, got float64"),
-        (lambda: kernels.grid_sample_3d(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 1, 1, 1, 3), "reflection"),
-         r"padding_mode must be 'zeros' or 'border', got 'reflection'"),
-        (lambda: kernels.grid_sample_3d(torch.zeros(1, 1, 2, 2, 2, dtype=torch.int32), torch.zeros(1, 1, 1, 1, 3)),
-         r"argument 'input' must have dtype in \(float32, float16, bfloat16, float64\), got int32"),
-        (lambda: kernels.deform_features(torch.zeros(1, 1, 1, 2, 2), torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)),
-         r"at least 2 samples per spatial axis .* got \(D, H, W\) = \(1, 2, 2\)"),
-        (lambda: kernels.deform_features(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 2, 3), torch.zeros(1, 3, 3)),
-         r"keypoint count K must agree across arguments, got kp_source=2, kp_driving=3"),
-        (lambda: kernels.dense_warp(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 2, 2, 2, 2),
-                                    torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)),
-         r"argument 'mask' must have K\+1 = 3 channels, got 2"),
-        (lambda: kernels.relpos_attention(*torch.zeros(3, 1, 4, 2, 8), torch.zeros(6, 2, 8),
-                                          torch.zeros(2, 8), torch.zeros(2, 8)),
-         r"argument 'pos' must have shape \(7, 2, 8\), got \(6, 2, 8\)"),
-        (lambda: kernels.relpos_attention(*torch.zeros(3, 1, 4, 2, 8), torch.zeros(7, 2, 8),
-                                          torch.zeros(2, 8), torch.zeros(2, 8), context=(2, -3)),
-         r"context must be \(left, right\) integers >= -1, got \(2, -3\)"),
-        (lambda: kernels.relpos_attention(*torch.zeros(3, 1, 4, 1, 513), torch.zeros(7, 1, 513),
-                                          torch.zeros(1, 513), torch.zeros(1, 513)),
-         r"head dim Dk=513 exceeds the supported maximum 512"),
+        (
+            lambda: kernels.grid_sample_3d(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 1, 1, 3)),
+            r"argument 'input' must be 5-D \(N, C, D, H, W\), got shape \(1, 1, 2, 2\)",
+        ),
+        (
+            lambda: kernels.grid_sample_3d(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 1, 1, 1, 2)),
+            r"argument 'grid' must have shape \(N, Do, Ho, Wo, 3\)",
+        ),
+        (
+            lambda: kernels.grid_sample_3d(torch.zeros(2, 1, 2, 2, 2), torch.zeros(1, 1, 1, 1, 3)),
+            r"batch size N must agree across arguments, got input=2, grid=1",
+        ),
+        (
+            lambda: kernels.grid_sample_3d(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 1, 1, 1, 3, dtype=torch.float64)),
+            r"argument 'grid' must have dtype float32 like the other inputs, got float64",
+        ),
+        (
+            lambda: kernels.grid_sample_3d(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 1, 1, 1, 3), "reflection"),
+            r"padding_mode must be 'zeros' or 'border', got 'reflection'",
+        ),
+        (
+            lambda: kernels.grid_sample_3d(torch.zeros(1, 1, 2, 2, 2, dtype=torch.int32), torch.zeros(1, 1, 1, 1, 3)),
+            r"argument 'input' must have dtype in \(float32, float16, bfloat16, float64\), got int32",
+        ),
+        (
+            lambda: kernels.deform_features(torch.zeros(1, 1, 1, 2, 2), torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)),
+            r"at least 2 samples per spatial axis .* got \(D, H, W\) = \(1, 2, 2\)",
+        ),
+        (
+            lambda: kernels.deform_features(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 2, 3), torch.zeros(1, 3, 3)),
+            r"keypoint count K must agree across arguments, got kp_source=2, kp_driving=3",
+        ),
+        (
+            lambda: kernels.dense_warp(
+                torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 2, 2, 2, 2), torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)
+            ),
+            r"argument 'mask' must have K\+1 = 3 channels, got 2",
+        ),
+        (
+            lambda: kernels.relpos_attention(
+                *torch.zeros(3, 1, 4, 2, 8), torch.zeros(6, 2, 8), torch.zeros(2, 8), torch.zeros(2, 8)
+            ),
+            r"argument 'pos' must have shape \(7, 2, 8\), got \(6, 2, 8\)",
+        ),
+        (
+            lambda: kernels.relpos_attention(
+                *torch.zeros(3, 1, 4, 2, 8), torch.zeros(7, 2, 8), torch.zeros(2, 8), torch.zeros(2, 8), context=(2, -3)
+            ),
+            r"context must be \(left, right\) integers >= -1, got \(2, -3\)",
+        ),
+        (
+            lambda: kernels.relpos_attention(
+                *torch.zeros(3, 1, 4, 1, 513), torch.zeros(7, 1, 513), torch.zeros(1, 513), torch.zeros(1, 513)
+            ),
+            r"head dim Dk=513 exceeds the supported maximum 512",
+        ),
     ],
 )
 def test_validation_errors_name_the_argument(call, message):
@@ -133,7 +161,9 @@ def test_validation_errors_name_the_argument(call, message):
 def test_empty_batches_return_empty_results():
     out = kernels.grid_sample_3d(torch.zeros(0, 2, 3, 3, 3), torch.zeros(0, 4, 4, 4, 3))
     assert out.shape == (0, 2, 4, 4, 4)
-    att = kernels.relpos_attention(*torch.zeros(3, 0, 4, 2, 8), torch.zeros(7, 2, 8), torch.zeros(2, 8), torch.zeros(2, 8))
+    att = kernels.relpos_attention(
+        *torch.zeros(3, 0, 4, 2, 8), torch.zeros(7, 2, 8), torch.zeros(2, 8), torch.zeros(2, 8)
+    )
     assert att.shape == (0, 4, 2, 8)
 
 
@@ -144,10 +174,14 @@ def test_ops_are_registered_with_torch_library():
     out = torch.ops.pyavatar.grid_sample_3d(x, grid, "zeros", False, "cpp")
     torch.testing.assert_close(out, reference.grid_sample_3d(x, grid))
     ks, kd = torch.rand(2, 1, 3, 3, generator=g)
-    warped, deformation = torch.ops.pyavatar.dense_warp(x, torch.softmax(torch.randn(1, 4, 3, 4, 5), 1), ks, kd, False, "cpp")
+    warped, deformation = torch.ops.pyavatar.dense_warp(
+        x, torch.softmax(torch.randn(1, 4, 3, 4, 5), 1), ks, kd, False, "cpp"
+    )
     assert warped.shape == (1, 2, 3, 4, 5) and deformation.numel() == 0
     for name in ("grid_sample_3d", "deform_features", "dense_warp", "relpos_attention"):
-        torch.library.opcheck(getattr(torch.ops.pyavatar, name), _opcheck_args(name), test_utils=("test_schema", "test_faketensor"))
+        torch.library.opcheck(
+            getattr(torch.ops.pyavatar, name), _opcheck_args(name), test_utils=("test_schema", "test_faketensor")
+        )
 
 
 def _opcheck_args(name: str) -> tuple:
@@ -161,8 +195,18 @@ def _opcheck_args(name: str) -> tuple:
     if name == "dense_warp":
         return (x, torch.softmax(torch.randn(1, 4, 3, 4, 5, generator=g), 1), ks, kd, True, "cpp")
     q, k, v = torch.randn(3, 1, 5, 2, 8, generator=g)
-    return (q, k, v, torch.randn(1, 9, 2, 8, generator=g).expand(1, 9, 2, 8), *torch.randn(2, 2, 8, generator=g),
-            None, -1, 0, 0.35, "cpp")
+    return (
+        q,
+        k,
+        v,
+        torch.randn(1, 9, 2, 8, generator=g).expand(1, 9, 2, 8),
+        *torch.randn(2, 2, 8, generator=g),
+        None,
+        -1,
+        0,
+        0.35,
+        "cpp",
+    )
 
 
 def test_ops_compose_with_torch_compile():
@@ -192,4 +236,6 @@ def test_zero_keypoints_give_the_identity_group_only():
     out = kernels.deform_features(x, none, none, backend="cpp")
     torch.testing.assert_close(out, reference.deform_features(x, none, none))
     mask = torch.ones(1, 1, 3, 4, 5)
-    torch.testing.assert_close(kernels.dense_warp(x, mask, none, none, backend="cpp"), reference.dense_warp(x, mask, none, none))
+    torch.testing.assert_close(
+        kernels.dense_warp(x, mask, none, none, backend="cpp"), reference.dense_warp(x, mask, none, none)
+    )

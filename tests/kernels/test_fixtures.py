@@ -56,12 +56,14 @@ def test_dense_warp_reproduces_deformation_slice(warping, backend):
     mask = torch.softmax(torch.randn(n, k1, d, h, w, generator=torch.Generator().manual_seed(0)), dim=1)
     mask[:, :, SLICE_D] = warping["dm.mask_slice"]
     warped, deformation = kernels.dense_warp(
-        warping["feature_3d"], mask, warping["kp_source"], warping["kp_driving"],
-        return_deformation=True, backend=backend,
+        warping["feature_3d"],
+        mask,
+        warping["kp_source"],
+        warping["kp_driving"],
+        return_deformation=True,
+        backend=backend,
     )
-    torch.testing.assert_close(
-        deformation[:, SLICE_D], warping["out.deformation"][:, SLICE_D], rtol=0, atol=1e-5
-    )
+    torch.testing.assert_close(deformation[:, SLICE_D], warping["out.deformation"][:, SLICE_D], rtol=0, atol=1e-5)
     expect = reference.grid_sample_3d(warping["feature_3d"], deformation)
     torch.testing.assert_close(warped[:, :, SLICE_D], expect[:, :, SLICE_D], rtol=0, atol=1e-5)
 
@@ -89,7 +91,9 @@ def _espnet_mhsa(
     heads, dk = weights[p + "pos_bias_u"].shape
 
     def proj(name: str, inp: torch.Tensor, bias: bool = True) -> torch.Tensor:
-        return torch.nn.functional.linear(inp, weights[p + name + ".weight"], weights[p + name + ".bias"] if bias else None)
+        return torch.nn.functional.linear(
+            inp, weights[p + name + ".weight"], weights[p + name + ".bias"] if bias else None
+        )
 
     q, k, v = (proj(n, x).view(b, t, heads, dk) for n in ("linear_q", "linear_k", "linear_v"))
     pos = proj("linear_pos", pos_emb, bias=False).view(-1, 2 * t - 1, heads, dk)

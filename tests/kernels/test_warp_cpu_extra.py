@@ -22,7 +22,11 @@ from pyavatar.kernels import reference
 core = pytest.importorskip("pyavatar._core", reason="pyavatar._core (C++ backend) is not built")
 
 FIXTURE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "liveportrait" / "warping_module.io.safetensors"
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "fixtures"
+    / "liveportrait"
+    / "warping_module.io.safetensors"
 )
 
 
@@ -40,7 +44,9 @@ def isa(request: pytest.FixtureRequest) -> Iterator[str]:
         core.set_active_isa("auto")
 
 
-def _special_grid(n: int, do: int, ho: int, wo: int, size_dhw: tuple[int, int, int], gen: torch.Generator) -> torch.Tensor:
+def _special_grid(
+    n: int, do: int, ho: int, wo: int, size_dhw: tuple[int, int, int], gen: torch.Generator
+) -> torch.Tensor:
     """Random grid where a share of each coordinate sits on a voxel centre (both conventions),
     on ±1, just outside, or far outside the volume."""
     grid = torch.rand(n, do, ho, wo, 3, generator=gen) * 2.4 - 1.2
@@ -102,7 +108,9 @@ def test_grid_sample_3d_corners_outside_read_nothing(isa: str) -> None:
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
 
 
-def _integer_shift_keypoints(n: int, k: int, size_dhw: tuple[int, int, int], gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _integer_shift_keypoints(
+    n: int, k: int, size_dhw: tuple[int, int, int], gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """kp_source − kp_driving = whole voxel steps (taps exactly on voxels), plus far-outside and edge shifts."""
     kd = torch.zeros(n, k, 3)
     ks = torch.zeros(n, k, 3)

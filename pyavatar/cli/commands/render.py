@@ -10,8 +10,8 @@ from typing import Any
 
 #: Options of every command that builds an avatar and a session (name: default).
 AVATAR_DEFAULTS: dict[str, Any] = {
-    "renderer": "classical", "weights": "", "crop": "", "face_index": 0, "fps": 30.0, "emotion": "neutral", "intensity": 1.0,
-    "lip_scale": 1.0, "profile": "", "seed": 0,
+    "renderer": "classical", "weights": "", "crop": "", "face_index": 0, "fps": 30.0, "emotion": "neutral",
+    "intensity": 1.0, "lip_scale": 1.0, "profile": "", "seed": 0,
 }  # fmt: skip
 FILE_DEFAULTS: dict[str, Any] = {"alpha": False, "crf": 20, "progress": True}
 
@@ -20,8 +20,10 @@ def add_avatar_options(p: argparse.ArgumentParser) -> None:
     """Renderer, framing, frame rate, expression and config options (defaults come from :func:`resolve`)."""
     d = AVATAR_DEFAULTS
     p.add_argument("--config", metavar="FILE", help="TOML file with default options (see docs/sdk.md)")
-    p.add_argument("--renderer", help=f"renderer name or module:Factory (default: {d['renderer']}, "
-                                      "or neural when --weights is given)")
+    p.add_argument(
+        "--renderer",
+        help=f"renderer name or module:Factory (default: {d['renderer']}, or neural when --weights is given)",
+    )
     p.add_argument("--weights", metavar="DIR", help="LivePortrait checkpoints: selects the neural renderer")
     p.add_argument("--crop", metavar="X,Y,W,H", help="face box in pixels; skips face detection")
     p.add_argument("--face-index", type=int, help="which face to animate when there are several (default: 0)")
