@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from pyavatar import kernels
-from pyavatar.bench.timing import interleaved_median_ms, set_threads, write_json
+from pyavatar.bench.timing import interleaved_median_ms, select_devices, set_threads, write_json
 from pyavatar.kernels import reference
 from pyavatar.kernels.dispatch import PRIORITY, get_backend
 
@@ -239,15 +239,10 @@ def _fmt(r: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
-    devices = []
-    if args.device in ("cpu", "all"):
-        devices.append(torch.device("cpu"))
-    if args.device in ("cuda", "all"):
-        if torch.cuda.is_available():
-            devices.append(torch.device("cuda"))
-        elif args.device == "cuda":
-            print("no CUDA device available")
-            return 1
+    devices = select_devices(args.device)
+    if devices is None:
+        print("no CUDA device available")
+        return 1
     print(f"pyavatar bench kernels: {args.threads} CPU threads, devices {[d.type for d in devices]}")
     rows = run_suite(devices, args.rounds, args.kernel)
     import pyavatar._core as core

@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from pyavatar.bench.timing import set_threads, write_json
+from pyavatar.bench.timing import select_devices, set_threads, write_json
 from pyavatar.kernels.dispatch import PRIORITY, get_backend
 from pyavatar.packets import AudioChunk
 
@@ -136,15 +136,10 @@ def _fmt(r: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
-    devices = []
-    if args.device in ("cpu", "all"):
-        devices.append(torch.device("cpu"))
-    if args.device in ("cuda", "all"):
-        if torch.cuda.is_available():
-            devices.append(torch.device("cuda"))
-        elif args.device == "cuda":
-            print("no CUDA device available")
-            return 1
+    devices = select_devices(args.device)
+    if devices is None:
+        print("no CUDA device available")
+        return 1
     print(f"pyavatar bench motion: {args.threads} CPU threads, devices {[d.type for d in devices]}")
     rows = run_suite(devices, args.config, args)
     write_json(args.json, {

@@ -16,6 +16,17 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+def select_devices(choice: str) -> list[torch.device] | None:
+    """Devices for a ``--device cpu|cuda|all`` choice; None when ``cuda`` was asked for but is absent."""
+    devices = [torch.device("cpu")] if choice in ("cpu", "all") else []
+    if choice in ("cuda", "all"):
+        if torch.cuda.is_available():
+            devices.append(torch.device("cuda"))
+        elif choice == "cuda":
+            return None
+    return devices
+
+
 def _sync(device: torch.device | None) -> None:
     if device is not None and device.type == "cuda":
         torch.cuda.synchronize(device)
