@@ -23,28 +23,6 @@ from PIL import Image
 
 from pyavatar.render import LivePortraitConfig, LivePortraitModels, Motion, NeuralRenderer, load_liveportrait
 
-SMALL_RANDOM_MODEL = {
-    "appearance_feature_extractor_params": {
-        "block_expansion": 8,
-        "max_features": 48,
-        "reshape_channel": 3,
-        "num_resblocks": 2,
-    },
-    "motion_extractor_params": {"_reduced_backbone": {"depths": [1, 1, 2, 1], "dims": [8, 16, 32, 64]}},
-    "warping_module_params": {
-        "block_expansion": 1,
-        "max_features": 48,
-        "reshape_channel": 3,
-        "dense_motion_params": {"block_expansion": 2, "max_features": 32, "compress": 2},
-    },
-    "spade_generator_params": {"block_expansion": 1, "max_features": 64, "out_channels": 2, "spade_hidden": 16},
-    "stitching_retargeting_module_params": {
-        "stitching": {"input_size": 126, "hidden_sizes": [16, 16, 8], "output_size": 65},
-        "lip": {"input_size": 65, "hidden_sizes": [16, 16, 8], "output_size": 63},
-        "eye": {"input_size": 66, "hidden_sizes": [16, 16, 8, 8, 8], "output_size": 63},
-    },
-}
-
 
 def default_image() -> np.ndarray:
     """The scikit-image astronaut on a 960×720 canvas (so the output is larger than the crop)."""
@@ -88,7 +66,8 @@ def main() -> None:
         models = load_liveportrait(args.weights)
         print(f"loaded LivePortrait weights from {args.weights}")
     else:
-        models = LivePortraitModels(LivePortraitConfig.from_dict(SMALL_RANDOM_MODEL)).randomize(seed=0)
+        config = LivePortraitConfig.reduced(spade_generator_params={"spade_hidden": 16})
+        models = LivePortraitModels(config).randomize(seed=0)
         print(
             "no --weights given: using a small model with RANDOM weights; the animation is noise and only "
             "demonstrates preparation, rendering and paste-back"

@@ -167,31 +167,8 @@ def _classical_cases(args: argparse.Namespace, device: torch.device) -> list[Cas
 def _config(name: str):
     from pyavatar.render.liveportrait.config import LivePortraitConfig
 
-    return LivePortraitConfig() if name == "full" else LivePortraitConfig.from_dict(REDUCED)
+    return LivePortraitConfig() if name == "full" else LivePortraitConfig.reduced()
 
-
-# The conformance fixtures' reduced widths (every spatial size of the real model, narrow channels).
-REDUCED = {
-    "appearance_feature_extractor_params": {
-        "block_expansion": 8,
-        "max_features": 48,
-        "reshape_channel": 3,
-        "num_resblocks": 2,
-    },
-    "motion_extractor_params": {"_reduced_backbone": {"depths": [1, 1, 2, 1], "dims": [8, 16, 32, 64]}},
-    "warping_module_params": {
-        "block_expansion": 1,
-        "max_features": 48,
-        "reshape_channel": 3,
-        "dense_motion_params": {"block_expansion": 2, "max_features": 32, "compress": 2},
-    },
-    "spade_generator_params": {"block_expansion": 1, "max_features": 64, "out_channels": 2},
-    "stitching_retargeting_module_params": {
-        "stitching": {"input_size": 126, "hidden_sizes": [16, 16, 8], "output_size": 65},
-        "lip": {"input_size": 65, "hidden_sizes": [16, 16, 8], "output_size": 63},
-        "eye": {"input_size": 66, "hidden_sizes": [16, 16, 8, 8, 8], "output_size": 63},
-    },
-}
 
 RENDERERS: dict[str, Callable[[argparse.Namespace, torch.device], list[Case]]] = {
     "neural": _neural_cases,

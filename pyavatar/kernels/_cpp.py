@@ -12,6 +12,8 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from pyavatar.kernels._outputs import deform_features_output, dense_warp_outputs, grid_sample_3d_output
+
 _PADDING = {"zeros": 0, "border": 1}
 
 
@@ -58,25 +60,19 @@ class CppBackend:
         return None
 
     def grid_sample_3d(self, input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool) -> Tensor:
-        n, c = input.shape[:2]
-        out = torch.empty((n, c, *grid.shape[1:4]), dtype=input.dtype)
+        out = grid_sample_3d_output(input, grid)
         self.module().grid_sample_3d(_view(input), _view(grid), out.data_ptr(), _PADDING[padding_mode], align_corners)
         return out
 
     def deform_features(self, feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float) -> Tensor:
-        n, c, d, h, w = feature.shape
-        k = kp_source.shape[1]
-        out = torch.empty((n, k + 1, c + 1, d, h, w), dtype=feature.dtype)
+        out = deform_features_output(feature, kp_source)
         self.module().deform_features(_view(feature), _view(kp_source), _view(kp_driving), kp_variance, out.data_ptr())
         return out
 
     def dense_warp(
         self, feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool
     ) -> tuple[Tensor, Tensor | None]:
-        n, c = feature.shape[:2]
-        d, h, w = mask.shape[2:]
-        out = torch.empty((n, c, d, h, w), dtype=feature.dtype)
-        deformation = torch.empty((n, d, h, w, 3), dtype=feature.dtype) if return_deformation else None
+        out, deformation = dense_warp_outputs(feature, mask, return_deformation)
         self.module().dense_warp(
             _view(feature), _view(mask), _view(kp_source), _view(kp_driving), out.data_ptr(),
             0 if deformation is None else deformation.data_ptr(),

@@ -13,6 +13,8 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from pyavatar.kernels._outputs import deform_features_output, dense_warp_outputs, grid_sample_3d_output
+
 DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 _PADDING = {"zeros": 0, "border": 1}
 MAX_GRID_YZ = 65535  # relpos_attention launches H x B blocks on grid axes y and z
@@ -89,8 +91,7 @@ class CudaBackend:
         return {"device": index, "stream": torch.cuda.current_stream(index).cuda_stream}
 
     def grid_sample_3d(self, input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool) -> Tensor:
-        n, c = input.shape[:2]
-        out = torch.empty((n, c, *grid.shape[1:4]), dtype=input.dtype, device=input.device)
+        out = grid_sample_3d_output(input, grid)
         self.module().grid_sample_3d(
             DTYPE_CODES[input.dtype], _view(input), _view(grid), out.data_ptr(), _PADDING[padding_mode],
             align_corners, **self._launch_args(input),
@@ -98,9 +99,7 @@ class CudaBackend:
         return out
 
     def deform_features(self, feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float) -> Tensor:
-        n, c, d, h, w = feature.shape
-        k = kp_source.shape[1]
-        out = torch.empty((n, k + 1, c + 1, d, h, w), dtype=feature.dtype, device=feature.device)
+        out = deform_features_output(feature, kp_source)
         self.module().deform_features(
             DTYPE_CODES[feature.dtype], _view(feature), _view(kp_source), _view(kp_driving), kp_variance,
             out.data_ptr(), **self._launch_args(feature),
@@ -110,12 +109,7 @@ class CudaBackend:
     def dense_warp(
         self, feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool
     ) -> tuple[Tensor, Tensor | None]:
-        n, c = feature.shape[:2]
-        d, h, w = mask.shape[2:]
-        out = torch.empty((n, c, d, h, w), dtype=feature.dtype, device=feature.device)
-        deformation = (
-            torch.empty((n, d, h, w, 3), dtype=feature.dtype, device=feature.device) if return_deformation else None
-        )
+        out, deformation = dense_warp_outputs(feature, mask, return_deformation)
         self.module().dense_warp(
             DTYPE_CODES[feature.dtype], _view(feature), _view(mask), _view(kp_source), _view(kp_driving),
             out.data_ptr(), 0 if deformation is None else deformation.data_ptr(), **self._launch_args(feature),

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from pyavatar.kernels._cuda import check_attention_grid
+from pyavatar.kernels._outputs import deform_features_output, dense_warp_outputs, grid_sample_3d_output
 
 SUFFIX = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 SOURCES = {
@@ -254,16 +255,13 @@ class CupyBackend:
             kernel(launch.grid, launch.block, launch.args)
 
     def grid_sample_3d(self, input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool) -> Tensor:
-        n, c = input.shape[:2]
-        out = torch.empty((n, c, *grid.shape[1:4]), dtype=input.dtype, device=input.device)
+        out = grid_sample_3d_output(input, grid)
         self._launch("grid_sample_3d", plan_grid_sample_3d(input, grid, out, padding_mode, align_corners),
                      input.device)
         return out
 
     def deform_features(self, feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float) -> Tensor:
-        n, c, d, h, w = feature.shape
-        k = kp_source.shape[1]
-        out = torch.empty((n, k + 1, c + 1, d, h, w), dtype=feature.dtype, device=feature.device)
+        out = deform_features_output(feature, kp_source)
         self._launch("deform_features", plan_deform_features(feature, kp_source, kp_driving, kp_variance, out),
                      feature.device)
         return out
@@ -271,12 +269,7 @@ class CupyBackend:
     def dense_warp(
         self, feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool
     ) -> tuple[Tensor, Tensor | None]:
-        n, c = feature.shape[:2]
-        d, h, w = mask.shape[2:]
-        out = torch.empty((n, c, d, h, w), dtype=feature.dtype, device=feature.device)
-        deformation = (
-            torch.empty((n, d, h, w, 3), dtype=feature.dtype, device=feature.device) if return_deformation else None
-        )
+        out, deformation = dense_warp_outputs(feature, mask, return_deformation)
         self._launch("dense_warp", plan_dense_warp(feature, mask, kp_source, kp_driving, out, deformation),
                      feature.device)
         return out, deformation

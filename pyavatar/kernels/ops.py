@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from pyavatar.kernels._checks import check_equal, check_tensor
+from pyavatar.kernels._outputs import deform_features_output, dense_warp_outputs, grid_sample_3d_output
 from pyavatar.kernels.dispatch import KernelBackend, select
 
 _FLOATS = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -40,7 +41,7 @@ def _grid_sample_3d_op(input: Tensor, grid: Tensor, padding_mode: str, align_cor
 
 @_grid_sample_3d_op.register_fake
 def _(input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool, backend: str) -> Tensor:
-    return input.new_empty((input.shape[0], input.shape[1], *grid.shape[1:4]))
+    return grid_sample_3d_output(input, grid)
 
 
 def grid_sample_3d(
@@ -94,8 +95,7 @@ def _deform_features_op(
 
 @_deform_features_op.register_fake
 def _(feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float, backend: str) -> Tensor:
-    n, c, d, h, w = feature.shape
-    return feature.new_empty((n, kp_source.shape[1] + 1, c + 1, d, h, w))
+    return deform_features_output(feature, kp_source)
 
 
 def _check_keypoints(op: str, kp_source: Tensor, kp_driving: Tensor, ref: Tensor) -> int:
@@ -172,10 +172,8 @@ def _dense_warp_op(
 def _(
     feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool, backend: str
 ) -> tuple[Tensor, Tensor]:
-    n, c = feature.shape[:2]
-    d, h, w = mask.shape[2:]
-    deformation = feature.new_empty((n, d, h, w, 3) if return_deformation else (0,))
-    return feature.new_empty((n, c, d, h, w)), deformation
+    warped, deformation = dense_warp_outputs(feature, mask, return_deformation)
+    return warped, feature.new_empty((0,)) if deformation is None else deformation
 
 
 def dense_warp(

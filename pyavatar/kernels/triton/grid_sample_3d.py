@@ -8,11 +8,11 @@ channel and writes the interpolated values. The warp kernels in
 
 from __future__ import annotations
 
-import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
+from pyavatar.kernels._outputs import grid_sample_3d_output
 from pyavatar.kernels.triton._launch import on_device, spatial_blocks
 
 
@@ -130,7 +130,7 @@ def grid_sample_3d(input: Tensor, grid: Tensor, padding_mode: str, align_corners
     """(N, C, Do, Ho, Wo) samples of ``input`` (N, C, D, H, W) at ``grid`` (N, Do, Ho, Wo, 3); any strides."""
     n, c, d, h, w = input.shape
     do, ho, wo = grid.shape[1:4]
-    out = torch.empty((n, c, do, ho, wo), dtype=input.dtype, device=input.device)
+    out = grid_sample_3d_output(input, grid)
     block_s, block_c, warps = spatial_blocks(do * ho * wo, c)
     launch = (triton.cdiv(do * ho * wo, block_s), n)
     with on_device(input):

@@ -10,11 +10,11 @@ reference than the half-precision reference is (which rounds every step).
 
 from __future__ import annotations
 
-import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
+from pyavatar.kernels._outputs import deform_features_output, dense_warp_outputs
 from pyavatar.kernels.triton._launch import on_device, spatial_blocks
 from pyavatar.kernels.triton.grid_sample_3d import sample_channels
 
@@ -135,7 +135,7 @@ def deform_features(feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_v
     """(N, K+1, C+1, D, H, W) heatmap differences and per-keypoint deformed features; any strides."""
     n, c, d, h, w = feature.shape
     k = kp_source.shape[1]
-    out = torch.empty((n, k + 1, c + 1, d, h, w), dtype=feature.dtype, device=feature.device)
+    out = deform_features_output(feature, kp_source)
     block_s, block_c, warps = spatial_blocks(d * h * w, c)
     launch = (triton.cdiv(d * h * w, block_s), k + 1, n)
     with on_device(feature):
@@ -156,10 +156,7 @@ def dense_warp(
     """Warped (N, C, D, H, W) and, when asked, the (N, D, H, W, 3) deformation; any strides."""
     n, c = feature.shape[:2]
     k1, d, h, w = mask.shape[1:]
-    out = torch.empty((n, c, d, h, w), dtype=feature.dtype, device=feature.device)
-    deformation = (
-        torch.empty((n, d, h, w, 3), dtype=feature.dtype, device=feature.device) if return_deformation else None
-    )
+    out, deformation = dense_warp_outputs(feature, mask, return_deformation)
     block_s, block_c, warps = spatial_blocks(d * h * w, c)
     launch = (triton.cdiv(d * h * w, block_s), n)
     with on_device(feature):
