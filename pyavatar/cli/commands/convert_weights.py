@@ -23,10 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pyavatar.cli.errors import CliError
     from pyavatar.render.liveportrait.config import LivePortraitConfig
     from pyavatar.render.liveportrait.weights import CheckpointError, convert_weights
-
-    from pyavatar.cli.errors import CliError
 
     config = LivePortraitConfig.from_json(args.model_config) if args.model_config else None
     try:

@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     print("\nkernel backends")
     print(f"  {'backend':<8} {'available':<10} {'devices':<24} reason")
     for b in r["backends"]:
-        print(f"  {b['name']:<8} {'yes' if b['available'] else 'no':<10} {', '.join(b['devices']) or '(none here)':<24} {b['reason']}")
+        devices = ", ".join(b["devices"]) or "(none here)"
+        print(f"  {b['name']:<8} {'yes' if b['available'] else 'no':<10} {devices:<24} {b['reason']}")
     print("\noptional packages")
     for name, present in r["optional_packages"].items():
         print(f"  {name:<13} {'installed' if present else 'missing'}")
