@@ -166,8 +166,9 @@ class VirtualCamSink:
         #: Why the sent format differs from the requested one (None when it does not).
         self.note: str | None = None
         if self.fmt != fmt:
+            key = parse_color(background)
             self.note = (f"--cam-format rgba: only the {'/'.join(ALPHA_BACKENDS)} backend keeps alpha; "
-                         f"sending RGB with transparent parts over the key colour {parse_color(background)}")  # fmt: skip
+                         f"sending RGB with transparent parts over the key colour {key}")  # fmt: skip
         self.backend, self.device = backend, device
         self.background = parse_color(background)
         self.stamp = stamp

@@ -121,9 +121,7 @@ def eye_target(gaze_yaw: float, gaze_pitch: float, distance: float = EYE_TARGET_
             distance * math.cos(pitch) * math.cos(yaw))  # fmt: skip
 
 
-def resolve_rest_positions(
-    positions: str | Path | Mapping[str, Sequence[float]], bones: Sequence[str]
-) -> np.ndarray:
+def resolve_rest_positions(positions: str | Path | Mapping[str, Sequence[float]], bones: Sequence[str]) -> np.ndarray:
     """(len(bones), 3) float32 local positions: ``"rest"`` (:data:`STANDARD_REST`), ``"zero"`` (rotation-only
     receivers), a ``.vrm`` path (that model's bones) or a ``{bone: (x, y, z)}`` mapping over the standard rest."""
     if isinstance(positions, Mapping):

@@ -54,8 +54,12 @@ def test_auth_inject_token_reuse_and_hotkeys(tmp_path: Path) -> None:
         sink.close()
     finally:
         server.stop()
-    assert [k for _, k, _ in server.received[:4]] == ["AuthenticationTokenRequest", "AuthenticationRequest",
-                                                       "InputParameterListRequest", "InjectParameterDataRequest"]
+    assert [k for _, k, _ in server.received[:4]] == [
+        "AuthenticationTokenRequest",
+        "AuthenticationRequest",
+        "InputParameterListRequest",
+        "InjectParameterDataRequest",
+    ]
     stored = json.loads(tokens.read_text())
     assert stored[server.url] in server.tokens and (tokens.stat().st_mode & 0o777) == 0o600
     assert sink.dropped == ["VoiceFrequencyPlusMouthSmile"] and server.errors == []
