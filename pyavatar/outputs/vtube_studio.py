@@ -202,6 +202,11 @@ class VTubeStudioSink:
     # ------------------------------------------------------------------ sink API
 
     def start(self, info: StreamInfo) -> None:
+        try:
+            import websockets  # noqa: F401
+        except ImportError as e:
+            hint = "pip install 'pyavatar[vts]'"
+            raise VTubeStudioError(f"the VTube Studio output needs websockets: {hint} ({e})") from e
         self._thread = threading.Thread(target=self._run, name="pyavatar-vtube-studio", daemon=True)
         self._thread.start()
 
