@@ -111,7 +111,15 @@ def _getter(values: Values, t: int, normalize: bool = False):
 
 
 def _out(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: np.clip(np.asarray(v, np.float64), 0.0, 1.0).astype(np.float32) for k, v in d.items()}
+    """Every value clamped to 0..1 as float32 (one array op for all names: outputs call this every frame)."""
+    stacked = np.clip(np.stack([np.asarray(v, np.float64) for v in d.values()]), 0.0, 1.0).astype(np.float32)
+    return dict(zip(d, stacked, strict=True))
+
+
+def _fields(params: FaceParams) -> dict[str, np.ndarray]:
+    """Every field as a (T,) float64 column."""
+    values = params.values.astype(np.float64)
+    return {k: values[:, i] for i, k in enumerate(NAMES)}
 
 
 def _pos(x: np.ndarray) -> np.ndarray:
@@ -179,7 +187,7 @@ def to_arkit(params: FaceParams, *, case: str = "lower") -> dict[str, np.ndarray
     """
     if case not in ("lower", "upper"):
         raise ValueError(f"to_arkit: case must be 'lower' or 'upper', got {case!r}")
-    p = {k: params[k].astype(np.float64) for k in NAMES}
+    p = _fields(params)
     look = _look(p["gaze_yaw"], p["gaze_pitch"])
     d = {n: np.zeros(len(params)) for n in ARKIT_NAMES}
     d.update(
@@ -252,7 +260,7 @@ def _viseme_weights(params: FaceParams, visemes: np.ndarray | None) -> dict[str,
 
 def _vrm(params: FaceParams, names: Mapping[str, str], visemes: np.ndarray | None) -> dict[str, np.ndarray]:
     """Shared VRM 0.x / 1.0 body; ``names`` maps canonical keys to the target vocabulary."""
-    p = {k: params[k].astype(np.float64) for k in NAMES}
+    p = _fields(params)
     both = np.minimum(p["blink_left"], p["blink_right"])
     look = _look(p["gaze_yaw"], p["gaze_pitch"])
     d: dict[str, np.ndarray] = {names["neutral"]: np.zeros(len(params))}
@@ -341,7 +349,7 @@ def to_vtube_studio(
     :func:`to_visemes`); VoiceVolume = Σ visemes, VoiceFrequency = 0.5 +
     0.5·(spread − rounded visemes), the Plus* pair = the larger of the two.
     """
-    p = {k: params[k].astype(np.float64) for k in NAMES}
+    p = _fields(params)
     sx, sy, sz = (-1.0 if f else 1.0 for f in invert)
     angle = VTS_ANGLE_RANGE
     pos = VTS_POSITION_RANGE
@@ -426,8 +434,8 @@ def _axis_quat(axis: int, degrees: np.ndarray) -> np.ndarray:
 
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamilton product of (…, 4) quaternions stored (x, y, z, w): rotation b first, then a."""
-    ax, ay, az, aw = np.moveaxis(a, -1, 0)
-    bx, by, bz, bw = np.moveaxis(b, -1, 0)
+    ax, ay, az, aw = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bx, by, bz, bw = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
     return np.stack(
         [
             aw * bx + ax * bw + ay * bz - az * by,

@@ -195,6 +195,8 @@ class VmcSender(RateSender):
         self._root = np.array([0, 0, 0, 0, 0, 0, 1], np.float32)
         self._encoders: dict[tuple[int, ...], object] = {}
         self._shown: set[int] = set()  # emotion rows sent non-zero last frame ("nonzero" mode)
+        self._idle = self.idle_frame()
+        self._last: tuple[MotionFrame, np.ndarray, np.ndarray] | None = None
 
     def idle_frame(self) -> MotionFrame:
         """The neutral pose, sent until the first frame arrives."""
@@ -242,9 +244,16 @@ class VmcSender(RateSender):
             self._encoders[rows] = enc
         return enc
 
+    def _mapped(self, frame: MotionFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(blend values, bone array) of ``frame``, computed once per frame (the sender repeats frames)."""
+        if self._last is None or self._last[0] is not frame:
+            bones = self.bone_array(frame.params) if self.bones else np.zeros((0, 7), np.float32)
+            self._last = (frame, self.blend_values(frame), bones)
+        return self._last[1], self._last[2]
+
     def encode(self, frame: MotionFrame | None, t: float) -> list[bytes]:
-        frame = frame or self.idle_frame()
-        values = self.blend_values(frame)
+        frame = frame or self._idle
+        values, bones = self._mapped(frame)
         rows = self._rows(values)
         if self.preset == "performer":
             msgs = [message("/VMC/Ext/Blend/Val", self.names[i], float(values[i])) for i in rows]
@@ -253,4 +262,4 @@ class VmcSender(RateSender):
                 x, y, z = eye_target(float(frame.params[_GAZE["gaze_yaw"]]), float(frame.params[_GAZE["gaze_pitch"]]))
                 msgs.append(message("/VMC/Ext/Set/Eye", 1, x, y, z))
             return pack(msgs, self.max_bytes, self.bundle)
-        return self._encoder(tuple(rows)).encode(float(t), self._root, self.bone_array(frame.params), values[rows])
+        return self._encoder(tuple(rows)).encode(float(t), self._root, bones, values[rows])
