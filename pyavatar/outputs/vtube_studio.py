@@ -56,8 +56,8 @@ BACKOFF = (0.5, 10.0)  # first and largest reconnect delay, seconds
 MAX_MESSAGE = 4 << 20  # largest response accepted (parameter lists are tens of kB)
 
 
-class VTubeStudioError(RuntimeError):
-    """VTube Studio refused a request; the message says what the user should do."""
+class VTubeStudioError(ConnectionError):
+    """VTube Studio refused the connection or a request; the message says what the user should do."""
 
 
 class VTubeStudioDenied(VTubeStudioError):
@@ -293,6 +293,11 @@ class VTubeStudioSink:
 
         task = asyncio.create_task(reader())
 
+        async def send(kind: str, data: dict) -> None:
+            """A request whose answer only matters if it is an error (the reader logs those)."""
+            rid = f"pyavatar-{next(self._ids)}"
+            await ws.send(json.dumps({**API, "requestID": rid, "messageType": kind, "data": data}))
+
         async def request(kind: str, data: dict | None = None, timeout: float = 5.0) -> dict:
             rid = f"pyavatar-{next(self._ids)}"
             fut = asyncio.get_running_loop().create_future()
@@ -310,13 +315,14 @@ class VTubeStudioSink:
                 raise ApiError(int(body.get("errorID", -1)), str(body.get("message", "")), kind)
             return body
 
+        self._active = None  # a new VTS session starts with no expression of ours on
         try:
             await self._authenticate(request)
             await self._select_parameters(request)
             self.connects += 1
             self.connected.set()
             log.info("VTube Studio: connected to %s, driving %d parameters", self.url, len(self.parameters))
-            await self._stream(ws, request, task, revoked)
+            await self._stream(send, task, revoked)
         finally:
             task.cancel()
             self.connected.clear()
@@ -375,7 +381,7 @@ class VTubeStudioSink:
         if self.dropped:
             log.warning("VTube Studio at %s has no parameter(s) %s; not sending them", self.url, self.dropped)
 
-    async def _stream(self, ws: Any, request: Any, reader: asyncio.Task, revoked: asyncio.Event) -> None:
+    async def _stream(self, send: Any, reader: asyncio.Task, revoked: asyncio.Event) -> None:
         names = [n for n in self.parameters if n not in self.dropped]
         loop = asyncio.get_running_loop()
         period, due = 1.0 / self.rate, loop.time()
@@ -387,36 +393,31 @@ class VTubeStudioSink:
                 raise VTubeStudioError("VTube Studio revoked pyavatar's access; asking again")
             frame = self._latest or _idle_frame(self.rate)
             data = {"faceFound": True, "mode": "set", "parameterValues": parameter_values(frame, names, self.invert)}
-            rid = f"pyavatar-{next(self._ids)}"
-            await ws.send(json.dumps({**API, "requestID": rid, "messageType": "InjectParameterDataRequest",
-                                      "data": data}))  # fmt: skip
+            await send("InjectParameterDataRequest", data)
             self.injected += 1
-            await self._emotion(request, frame)
+            await self._emotion(send, frame)
             due += period
             now = loop.time()
             if now - due > period:  # fell behind: restart the grid instead of bursting
                 due = now + period
             await asyncio.sleep(max(0.0, due - now))
 
-    async def _emotion(self, request: Any, frame: MotionFrame) -> None:
+    async def _emotion(self, send: Any, frame: MotionFrame) -> None:
+        """Switch hotkeys/expressions when the active emotion changes (errors come back through the reader)."""
         want = frame.emotion if frame.intensity >= self.emotion_threshold and frame.emotion in self.hotkeys else None
         if want == self._active:
             return
-        try:
-            if self._active is not None:
-                await self._trigger(request, self.hotkeys[self._active], on=False)
-            if want is not None:
-                await self._trigger(request, self.hotkeys[want], on=True)
-        except ApiError as e:
-            self.last_error = str(e)
-            log.warning("%s (emotion %r)", e, want)
+        if self._active is not None:
+            await self._trigger(send, self.hotkeys[self._active], on=False)
+        if want is not None:
+            await self._trigger(send, self.hotkeys[want], on=True)
         self._active = want
 
-    async def _trigger(self, request: Any, target: str, *, on: bool) -> None:
+    async def _trigger(self, send: Any, target: str, *, on: bool) -> None:
         if target.endswith(".exp3.json"):
-            await request("ExpressionActivationRequest", {"expressionFile": target, "active": on, "fadeTime": 0.25})
+            await send("ExpressionActivationRequest", {"expressionFile": target, "active": on, "fadeTime": 0.25})
         else:  # a toggle hotkey: the same trigger turns it on and off
-            await request("HotkeyTriggerRequest", {"hotkeyID": target})
+            await send("HotkeyTriggerRequest", {"hotkeyID": target})
         self.triggered.append(f"{target}:{'on' if on else 'off'}")
 
 

@@ -41,7 +41,7 @@ def test_auth_inject_token_reuse_and_hotkeys(tmp_path: Path) -> None:
     tokens = tmp_path / "cfg" / "tokens.json"
     server = FakeVTubeStudio(parameters=tuple(n for n in VTS_NAMES if n != "VoiceFrequencyPlusMouthSmile")).start()
     try:
-        sink = VTubeStudioSink(server.url, rate=20.0, token_path=tokens, hotkeys={"happy": "Smile"})
+        sink = VTubeStudioSink(server.url, rate=20.0, token_path=tokens, hotkeys={"happy": "Smile", "sad": "Nope"})
         sink.start(INFO)
         assert _wait(sink.connected.is_set)
         sink.write(_frame(jaw_open=0.7, head_roll=10.0, blink_left=1.0))
@@ -51,6 +51,10 @@ def test_auth_inject_token_reuse_and_hotkeys(tmp_path: Path) -> None:
         assert _wait(lambda: len(server.of("HotkeyTriggerRequest")) == 1)
         sink.write(_frame("neutral", 0.0))
         assert _wait(lambda: len(server.of("HotkeyTriggerRequest")) == 2)  # the toggle hotkey is turned off
+        sink.write(_frame("sad", 0.9))  # a hotkey the model lacks: VTS answers error 202, injection goes on
+        assert _wait(lambda: sink.last_error is not None and "202" in sink.last_error)
+        n = len(server.of("InjectParameterDataRequest"))
+        assert _wait(lambda: len(server.of("InjectParameterDataRequest")) > n + 3)
         sink.close()
     finally:
         server.stop()
@@ -62,12 +66,12 @@ def test_auth_inject_token_reuse_and_hotkeys(tmp_path: Path) -> None:
     ]
     stored = json.loads(tokens.read_text())
     assert stored[server.url] in server.tokens and (tokens.stat().st_mode & 0o777) == 0o600
-    assert sink.dropped == ["VoiceFrequencyPlusMouthSmile"] and server.errors == []
+    assert sink.dropped == ["VoiceFrequencyPlusMouthSmile"] and server.errors == [202]
     inject = next(d for _, d in reversed(server.of("InjectParameterDataRequest")) if d["parameterValues"][6]["value"])
     values = {v["id"]: v["value"] for v in inject["parameterValues"]}
     assert inject["mode"] == "set" and inject["faceFound"] is True
     assert set(values) == set(VTS_NAMES) - {"VoiceFrequencyPlusMouthSmile"}
-    assert sink.triggered == ["Smile:on", "Smile:off"]
+    assert sink.triggered == ["Smile:on", "Smile:off", "Nope:on"]
     first = next(d for _, d in server.of("InjectParameterDataRequest") if d["parameterValues"][6]["value"] > 0.6)
     got = {v["id"]: v["value"] for v in first["parameterValues"]}
     assert got["MouthOpen"] == pytest.approx(0.7) and got["EyeOpenLeft"] == pytest.approx(0.0)
@@ -144,8 +148,9 @@ def test_user_declines_the_plugin(tmp_path: Path) -> None:
         sink = VTubeStudioSink(server.url, rate=20.0, token_path=tmp_path / "t.json")
         sink.start(INFO)
         assert _wait(lambda: sink.error is not None)
-        with pytest.raises(VTubeStudioDenied, match="declined the plugin 'pyavatar'.*Allow"):
+        with pytest.raises(VTubeStudioDenied, match="declined the plugin 'pyavatar'.*Allow") as info:
             sink.close()
+        assert isinstance(info.value, OSError)  # the CLI reports it as one line, like other connection errors
     finally:
         server.stop()
     assert len(server.of("AuthenticationTokenRequest")) == 1  # no retry loop of popups
