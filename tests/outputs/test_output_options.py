@@ -52,3 +52,35 @@ def test_option_errors_name_the_option() -> None:
         _outputs("--vtube-studio", "--vts-hotkey", "happy")
     with pytest.raises(ValueError, match="max_bytes"):
         _outputs("--vmc", "--vmc-max-bytes", "10")
+
+
+def test_live_drives_vtube_studio_and_reports_a_refusal(tmp_path, capsys) -> None:
+    pytest.importorskip("websockets")
+    import soundfile as sf
+
+    from pyavatar.assets import DEMO_PORTRAIT, DEMO_SPEECH
+    from pyavatar.cli import main
+    from tests.outputs.vts_server import FakeVTubeStudio
+
+    x, rate = sf.read(DEMO_SPEECH, dtype="float32")
+    speech = tmp_path / "speech.wav"
+    sf.write(speech, x[: round(1.5 * rate)], rate)
+
+    def live(url: str) -> int:  # runs until the 1.5 s clip has played
+        return main(["live", str(DEMO_PORTRAIT), "--audio", str(speech), "--renderer", "probe", "--control", "off",
+                     "--vtube-studio", url, "--vts-token-file", str(tmp_path / "t.json")])  # fmt: skip
+
+    server = FakeVTubeStudio().start()
+    try:
+        assert live(server.url) == 0
+    finally:
+        server.stop()
+    sent = [d["parameterValues"] for _, d in server.of("InjectParameterDataRequest")]
+    assert len(sent) > 15 and max(v["value"] for p in sent for v in p if v["id"] == "MouthOpen") > 0.2
+    denied = FakeVTubeStudio(deny=True).start()
+    (tmp_path / "t.json").unlink()
+    try:
+        assert live(denied.url) == 1
+    finally:
+        denied.stop()
+    assert "pyavatar live: error: VTube Studio at" in capsys.readouterr().out
