@@ -125,3 +125,17 @@ def test_control_server_port_in_use_is_named() -> None:
         port = first.address[1]
         with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
             ControlServer(lambda e: None, "127.0.0.1", port).start()
+
+
+def test_raw_osc_respects_max_bytes() -> None:
+    from pythonosc.osc_packet import OscPacket
+
+    frame = _frame(0.4)
+    small = RawOscSender(max_bytes=256).encode(frame, 0.0)
+    assert len(small) > 1 and max(len(d) for d in small) <= 256
+    whole = RawOscSender().encode(frame, 0.0)
+    assert len(whole) == 1 and len(whole[0]) <= 1200
+    addrs = [[m.message.address for d in dg for m in OscPacket(d).messages] for dg in (small, whole)]
+    assert addrs[0] == addrs[1]  # same messages, same order
+    with pytest.raises(ValueError, match="max_bytes"):
+        RawOscSender(max_bytes=70000)
