@@ -324,6 +324,8 @@ class VTubeStudioSink:
             log.info("VTube Studio: connected to %s, driving %d parameters", self.url, len(self.parameters))
             await self._stream(send, task, revoked)
         finally:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: the connection error is reported by the caller
             task.cancel()
             self.connected.clear()
 

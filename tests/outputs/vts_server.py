@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
 
 from pyavatar.face.mappings import VTS_NAMES
 
@@ -77,6 +78,12 @@ class FakeVTubeStudio:
         self._thread = None
 
     async def _handle(self, ws: Any) -> None:
+        try:
+            await self._serve(ws)
+        except ConnectionClosed:  # the client went away (e.g. stopped after a refusal)
+            pass
+
+    async def _serve(self, ws: Any) -> None:
         authed = False
         async for raw in ws:
             msg = json.loads(raw)
