@@ -171,6 +171,8 @@ def from_visemes(visemes: Values, n: int | None = None) -> dict[str, np.ndarray]
 # ------------------------------------------------------------------------------------------------- ARKit
 
 _ARKIT_LOOKUP = {n.lower(): n for n in ARKIT_NAMES}
+_ARKIT_ROW = {n: i for i, n in enumerate(ARKIT_NAMES)}
+_ARKIT_UPPER = tuple(n[0].upper() + n[1:] for n in ARKIT_NAMES)
 
 
 def _normalize_arkit(name: str) -> str:
@@ -189,8 +191,7 @@ def to_arkit(params: FaceParams, *, case: str = "lower") -> dict[str, np.ndarray
         raise ValueError(f"to_arkit: case must be 'lower' or 'upper', got {case!r}")
     p = _fields(params)
     look = _look(p["gaze_yaw"], p["gaze_pitch"])
-    d = {n: np.zeros(len(params)) for n in ARKIT_NAMES}
-    d.update(
+    d = dict(
         eyeBlinkLeft=p["blink_left"], eyeBlinkRight=p["blink_right"],
         eyeWideLeft=p["eye_wide"], eyeWideRight=p["eye_wide"],
         # looking toward the avatar's left: the left eye looks out, the right eye in
@@ -207,10 +208,11 @@ def to_arkit(params: FaceParams, *, case: str = "lower") -> dict[str, np.ndarray
         browOuterUpLeft=p["brow_up_left"], browOuterUpRight=p["brow_up_right"],
         browDownLeft=p["brow_down"], browDownRight=p["brow_down"],
     )  # fmt: skip
-    out = _out(d)
-    if case == "upper":
-        out = {k[0].upper() + k[1:]: v for k, v in out.items()}
-    return out
+    table = np.zeros((len(ARKIT_NAMES), len(params)))  # shapes FaceParams cannot express stay 0
+    for k, v in d.items():
+        table[_ARKIT_ROW[k]] = v
+    rows = np.clip(table, 0.0, 1.0).astype(np.float32)
+    return dict(zip(_ARKIT_UPPER if case == "upper" else ARKIT_NAMES, rows, strict=True))
 
 
 def from_arkit(values: Values, n: int | None = None) -> FaceParams:
@@ -469,8 +471,11 @@ def quat_to_unity_euler(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return ex, ey, ez
 
 
-def _quat_power(q: np.ndarray, share: float) -> np.ndarray:
-    """Rotation by ``share`` of the angle of unit quaternions q (T, 4) about the same axis."""
+_HY, _HP, _HR, _GY, _GP = (NAMES.index(n) for n in ("head_yaw", "head_pitch", "head_roll", "gaze_yaw", "gaze_pitch"))
+
+
+def _quat_power(q: np.ndarray, share: float | np.ndarray) -> np.ndarray:
+    """Rotation by ``share`` (scalar or (T,)) of the angle of unit quaternions q (T, 4) about the same axis."""
     q = np.where(q[:, 3:4] < 0, -q, q)
     angle = 2 * np.arccos(np.clip(q[:, 3], -1, 1))
     s = np.sin(angle / 2)
@@ -490,12 +495,15 @@ def to_unity_bones(params: FaceParams, *, neck_share: float = NECK_SHARE) -> dic
     """
     if not 0.0 <= neck_share <= 1.0:
         raise ValueError(f"to_unity_bones: neck_share must be within 0..1, got {neck_share}")
-    head = unity_euler_to_quat(params.head_pitch, -params.head_yaw, -params.head_roll)
-    eye = unity_euler_to_quat(params.gaze_pitch, -params.gaze_yaw, np.zeros(len(params)))
-    out = {"Neck": _quat_power(head, neck_share), "Head": _quat_power(head, 1 - neck_share)}
-    out["LeftEye"] = eye
-    out["RightEye"] = eye.copy()
-    return {k: v.astype(np.float32) for k, v in out.items()}
+    t = len(params)
+    v = params.values
+    # head and gaze rotations in one batch (outputs call this every frame)
+    q = unity_euler_to_quat(np.concatenate([v[:, _HP], v[:, _GP]]), -np.concatenate([v[:, _HY], v[:, _GY]]),
+                            np.concatenate([-v[:, _HR], np.zeros(t)]))  # fmt: skip
+    head = q[:t]
+    split = _quat_power(np.concatenate([head, head]), np.repeat([neck_share, 1.0 - neck_share], t))
+    out = np.concatenate([split, q[t:], q[t:]]).astype(np.float32)
+    return {b: out[i * t : (i + 1) * t] for i, b in enumerate(("Neck", "Head", "LeftEye", "RightEye"))}
 
 
 def from_unity_bones(bones: Mapping[str, np.ndarray]) -> FaceParams:

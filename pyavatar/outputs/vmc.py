@@ -204,8 +204,14 @@ class VmcSender(RateSender):
 
     def blend_values(self, frame: MotionFrame) -> np.ndarray:
         """Values of :attr:`names` for one frame (undriven names 0)."""
-        params = FaceParams.from_array(frame.params)
-        vis = np.asarray(frame.visemes, np.float32).reshape(1, -1)
+        return self._blend(FaceParams.from_array(frame.params), frame.visemes)
+
+    def bone_array(self, params: np.ndarray) -> np.ndarray:
+        """(n_bones, 7) local positions and Unity quaternions (x y z w) of :attr:`bones` for one frame."""
+        return self._bones(FaceParams.from_array(params))
+
+    def _blend(self, params: FaceParams, visemes: np.ndarray) -> np.ndarray:
+        vis = np.asarray(visemes, np.float32).reshape(1, -1)
         table: dict[str, dict[str, np.ndarray]] = {}
         if "vrm0" in self.vocabularies:
             table["vrm0"] = fm.to_vrm0(params, vis)
@@ -217,10 +223,11 @@ class VmcSender(RateSender):
         values[~self._driven] = 0.0
         return values
 
-    def bone_array(self, params: np.ndarray) -> np.ndarray:
-        """(n_bones, 7) local positions and Unity quaternions (x y z w) of :attr:`bones` for one frame."""
-        rot = fm.to_unity_bones(FaceParams.from_array(params))
+    def _bones(self, params: FaceParams) -> np.ndarray:
         out = np.empty((len(self.bones), 7), np.float32)
+        if not self.bones:
+            return out
+        rot = fm.to_unity_bones(params)
         out[:, :3] = self.positions
         for i, b in enumerate(self.bones):
             out[i, 3:] = rot[b][0]
@@ -247,8 +254,8 @@ class VmcSender(RateSender):
     def _mapped(self, frame: MotionFrame) -> tuple[np.ndarray, np.ndarray]:
         """(blend values, bone array) of ``frame``, computed once per frame (the sender repeats frames)."""
         if self._last is None or self._last[0] is not frame:
-            bones = self.bone_array(frame.params) if self.bones else np.zeros((0, 7), np.float32)
-            self._last = (frame, self.blend_values(frame), bones)
+            params = FaceParams.from_array(frame.params)
+            self._last = (frame, self._blend(params, frame.visemes), self._bones(params))
         return self._last[1], self._last[2]
 
     def encode(self, frame: MotionFrame | None, t: float) -> list[bytes]:
