@@ -257,7 +257,8 @@ def _viseme_weights(params: FaceParams, visemes: np.ndarray | None) -> dict[str,
         raise ValueError(f"visemes: expected ({len(params)}, {len(VISEMES)}) weights, got {np.shape(visemes)}")
     if not np.isfinite(v).all():
         raise ValueError("visemes: weights are not finite")
-    return {name: np.clip(v[:, i], 0, 1) for i, name in enumerate(VISEMES)}
+    v = np.clip(v, 0.0, 1.0)
+    return {name: v[:, i] for i, name in enumerate(VISEMES)}
 
 
 def _vrm(params: FaceParams, names: Mapping[str, str], visemes: np.ndarray | None) -> dict[str, np.ndarray]:
