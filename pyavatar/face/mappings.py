@@ -427,14 +427,6 @@ def from_vtube_studio(
 # ---------------------------------------------------------------------------------------- Unity / VMC
 
 
-def _axis_quat(axis: int, degrees: np.ndarray) -> np.ndarray:
-    half = np.radians(degrees) / 2
-    q = np.zeros((len(degrees), 4))
-    q[:, axis] = np.sin(half)
-    q[:, 3] = np.cos(half)
-    return q
-
-
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamilton product of (…, 4) quaternions stored (x, y, z, w): rotation b first, then a."""
     ax, ay, az, aw = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
@@ -452,8 +444,11 @@ def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def unity_euler_to_quat(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``Quaternion.Euler(x, y, z)`` for (T,) degree arrays: rotate about z, then x, then y → (T, 4) (x, y, z, w)."""
-    x, y, z = (np.atleast_1d(np.asarray(v, np.float64)) for v in (x, y, z))
-    return quat_mul(_axis_quat(1, y), quat_mul(_axis_quat(0, x), _axis_quat(2, z)))
+    rad = np.radians(np.stack(np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, np.float64)) for v in (x, y, z)))))
+    (cx, cy, cz), (sx, sy, sz) = np.cos(rad / 2), np.sin(rad / 2)
+    # the product q_y · q_x · q_z of the three axis rotations, expanded
+    return np.stack([cy * sx * cz + sy * cx * sz, sy * cx * cz - cy * sx * sz, cy * cx * sz - sy * sx * cz,
+                     cy * cx * cz + sy * sx * sz], axis=-1)  # fmt: skip
 
 
 def quat_to_unity_euler(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
