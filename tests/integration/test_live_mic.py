@@ -66,7 +66,7 @@ def test_microphone_to_vmc_and_virtual_camera(virtual_mic, phrases, record_prope
     try:
         avatar = Avatar.from_image(DEMO_PORTRAIT, renderer="probe", size=256)
         with Receiver() as rx:
-            cam = VirtualCamSink(backend="pyavatar-test", stamp=True)
+            cam = VirtualCamSink(256, 256, backend="pyavatar-test", stamp=True)  # the portrait size
             vmc = VmcSender("127.0.0.1", rx.port, rate=60.0, vocabularies=("vrm0", "arkit"))
             from pyavatar.outputs.raw_osc import RawOscSender
 
