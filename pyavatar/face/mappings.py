@@ -33,8 +33,10 @@ from pyavatar.face.params import NAMES, FaceParams
 Values = Mapping[str, "float | np.ndarray"]
 
 GAZE_FULL_DEG = 30.0  # gaze angle that maps to a full look value (ARKit eyeLook*, VRM Look*, VTS EyeX/Y)
-VTS_ANGLE_RANGE = 30.0  # VTube Studio FaceAngleX/Y/Z default range ±30°
-VTS_POSITION_RANGE = 10.0  # VTube Studio FacePositionX/Y/Z default range ±10 (= ±0.5 face height here)
+VTS_ANGLE_RANGE = 30.0  # VTube Studio FaceAngleX/Y input range ±30° (Live2D ParamAngleX/Y)
+VTS_ROLL_RANGE = 90.0  # VTube Studio FaceAngleZ input range ±90° (sent 1:1 in degrees)
+VTS_POSITION_SCALE = 20.0  # VTube Studio FacePosition units per face height (±0.5 face height = ±10)
+VTS_POSITION_RANGE = 15.0  # VTube Studio FacePositionX/Y/Z input range ±15
 NECK_SHARE = 0.4  # fraction of the head rotation carried by the Neck bone (Head carries the rest)
 
 ARKIT_NAMES: tuple[str, ...] = (
@@ -74,7 +76,8 @@ VTS_NAMES: tuple[str, ...] = (
     "FaceAngleX", "FaceAngleY", "FaceAngleZ", "FacePositionX", "FacePositionY", "FacePositionZ",
     "MouthOpen", "MouthSmile", "Brows", "BrowLeftY", "BrowRightY", "EyeOpenLeft", "EyeOpenRight",
     "EyeLeftX", "EyeLeftY", "EyeRightX", "EyeRightY", "FaceAngry",
-    "VoiceA", "VoiceI", "VoiceU", "VoiceE", "VoiceO", "VoiceSilence",
+    "VoiceA", "VoiceI", "VoiceU", "VoiceE", "VoiceO", "VoiceSilence", "VoiceVolume", "VoiceFrequency",
+    "VoiceVolumePlusMouthOpen", "VoiceFrequencyPlusMouthSmile",
 )  # fmt: skip
 UNITY_BONES: tuple[str, ...] = ("Neck", "Head", "LeftEye", "RightEye")
 
@@ -108,7 +111,15 @@ def _getter(values: Values, t: int, normalize: bool = False):
 
 
 def _out(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: np.clip(np.asarray(v, np.float64), 0.0, 1.0).astype(np.float32) for k, v in d.items()}
+    """Every value clamped to 0..1 as float32 (one array op for all names: outputs call this every frame)."""
+    stacked = np.clip(np.stack([np.asarray(v, np.float64) for v in d.values()]), 0.0, 1.0).astype(np.float32)
+    return dict(zip(d, stacked, strict=True))
+
+
+def _fields(params: FaceParams) -> dict[str, np.ndarray]:
+    """Every field as a (T,) float64 column."""
+    values = params.values.astype(np.float64)
+    return {k: values[:, i] for i, k in enumerate(NAMES)}
 
 
 def _pos(x: np.ndarray) -> np.ndarray:
@@ -160,6 +171,8 @@ def from_visemes(visemes: Values, n: int | None = None) -> dict[str, np.ndarray]
 # ------------------------------------------------------------------------------------------------- ARKit
 
 _ARKIT_LOOKUP = {n.lower(): n for n in ARKIT_NAMES}
+_ARKIT_ROW = {n: i for i, n in enumerate(ARKIT_NAMES)}
+_ARKIT_UPPER = tuple(n[0].upper() + n[1:] for n in ARKIT_NAMES)
 
 
 def _normalize_arkit(name: str) -> str:
@@ -176,10 +189,9 @@ def to_arkit(params: FaceParams, *, case: str = "lower") -> dict[str, np.ndarray
     """
     if case not in ("lower", "upper"):
         raise ValueError(f"to_arkit: case must be 'lower' or 'upper', got {case!r}")
-    p = {k: params[k].astype(np.float64) for k in NAMES}
+    p = _fields(params)
     look = _look(p["gaze_yaw"], p["gaze_pitch"])
-    d = {n: np.zeros(len(params)) for n in ARKIT_NAMES}
-    d.update(
+    d = dict(
         eyeBlinkLeft=p["blink_left"], eyeBlinkRight=p["blink_right"],
         eyeWideLeft=p["eye_wide"], eyeWideRight=p["eye_wide"],
         # looking toward the avatar's left: the left eye looks out, the right eye in
@@ -196,10 +208,11 @@ def to_arkit(params: FaceParams, *, case: str = "lower") -> dict[str, np.ndarray
         browOuterUpLeft=p["brow_up_left"], browOuterUpRight=p["brow_up_right"],
         browDownLeft=p["brow_down"], browDownRight=p["brow_down"],
     )  # fmt: skip
-    out = _out(d)
-    if case == "upper":
-        out = {k[0].upper() + k[1:]: v for k, v in out.items()}
-    return out
+    table = np.zeros((len(ARKIT_NAMES), len(params)))  # shapes FaceParams cannot express stay 0
+    for k, v in d.items():
+        table[_ARKIT_ROW[k]] = v
+    rows = np.clip(table, 0.0, 1.0).astype(np.float32)
+    return dict(zip(_ARKIT_UPPER if case == "upper" else ARKIT_NAMES, rows, strict=True))
 
 
 def from_arkit(values: Values, n: int | None = None) -> FaceParams:
@@ -235,13 +248,26 @@ def from_arkit(values: Values, n: int | None = None) -> FaceParams:
 # --------------------------------------------------------------------------------------------------- VRM
 
 
-def _vrm(params: FaceParams, names: Mapping[str, str]) -> dict[str, np.ndarray]:
+def _viseme_weights(params: FaceParams, visemes: np.ndarray | None) -> dict[str, np.ndarray]:
+    """aa/ih/ou/ee/oh: the lip engine's (T, 5) weights when given, else :func:`to_visemes` of the mouth fields."""
+    if visemes is None:
+        return to_visemes(params)
+    v = np.asarray(visemes, np.float64).reshape(-1, len(VISEMES))
+    if len(v) != len(params):
+        raise ValueError(f"visemes: expected ({len(params)}, {len(VISEMES)}) weights, got {np.shape(visemes)}")
+    if not np.isfinite(v).all():
+        raise ValueError("visemes: weights are not finite")
+    v = np.clip(v, 0.0, 1.0)
+    return {name: v[:, i] for i, name in enumerate(VISEMES)}
+
+
+def _vrm(params: FaceParams, names: Mapping[str, str], visemes: np.ndarray | None) -> dict[str, np.ndarray]:
     """Shared VRM 0.x / 1.0 body; ``names`` maps canonical keys to the target vocabulary."""
-    p = {k: params[k].astype(np.float64) for k in NAMES}
+    p = _fields(params)
     both = np.minimum(p["blink_left"], p["blink_right"])
     look = _look(p["gaze_yaw"], p["gaze_pitch"])
     d: dict[str, np.ndarray] = {names["neutral"]: np.zeros(len(params))}
-    d.update({names[v]: w for v, w in to_visemes(params).items()})
+    d.update({names[v]: w for v, w in _viseme_weights(params, visemes).items()})
     d[names["blink"]] = both
     d[names["blink_left"]] = p["blink_left"] - both
     d[names["blink_right"]] = p["blink_right"] - both
@@ -266,73 +292,86 @@ def _from_vrm(values: Values, n: int | None, names: Mapping[str, str]) -> FacePa
     )
 
 
-_VRM0 = {
+#: Canonical key → VRM 0.x preset name (visemes, emotions, blink, look).
+VRM0_KEYS = {
     "neutral": "Neutral", **VRM0_VISEMES, **VRM0_EMOTIONS, "blink": "Blink", "blink_left": "Blink_L",
     "blink_right": "Blink_R", "look_left": "LookLeft", "look_right": "LookRight", "look_up": "LookUp",
     "look_down": "LookDown",
 }  # fmt: skip
-_VRM1 = {
+#: Canonical key → VRM 1.0 expression name.
+VRM1_KEYS = {
     "neutral": "neutral", **{v: v for v in VISEMES}, **{e: e for e in VRM0_EMOTIONS}, "blink": "blink",
     "blink_left": "blinkLeft", "blink_right": "blinkRight", "look_left": "lookLeft", "look_right": "lookRight",
     "look_up": "lookUp", "look_down": "lookDown",
 }  # fmt: skip
 
 
-def to_vrm0(params: FaceParams) -> dict[str, np.ndarray]:
+def to_vrm0(params: FaceParams, visemes: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """VRM 0.x BlendShape presets as sent over VMC (A/I/U/E/O, Blink, Joy, …, Look*; plus VSeeFace's Surprised).
 
     Blink = min(left, right) with the residuals on Blink_L / Blink_R; LookLeft
-    is the avatar looking to its own left.
+    is the avatar looking to its own left. A/I/U/E/O are ``visemes`` ((T, 5)
+    aa ih ou ee oh from the lip engine) when given, else :func:`to_visemes`.
     """
-    return _vrm(params, _VRM0)
+    return _vrm(params, VRM0_KEYS, visemes)
 
 
 def from_vrm0(values: Values, n: int | None = None) -> FaceParams:
     """FaceParams from VRM 0.x preset values (mouth from the visemes, blink = Blink + Blink_L/R)."""
-    return _from_vrm(values, n, _VRM0)
+    return _from_vrm(values, n, VRM0_KEYS)
 
 
-def to_vrm1(params: FaceParams) -> dict[str, np.ndarray]:
+def to_vrm1(params: FaceParams, visemes: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """VRM 1.0 expressions (aa/ih/ou/ee/oh, blink*, happy/angry/sad/relaxed/surprised, look*, neutral)."""
-    return _vrm(params, _VRM1)
+    return _vrm(params, VRM1_KEYS, visemes)
 
 
 def from_vrm1(values: Values, n: int | None = None) -> FaceParams:
     """FaceParams from VRM 1.0 expression values."""
-    return _from_vrm(values, n, _VRM1)
+    return _from_vrm(values, n, VRM1_KEYS)
 
 
 # ------------------------------------------------------------------------------------------ VTube Studio
 
 
-def to_vtube_studio(params: FaceParams, *, invert: tuple[bool, bool, bool] = (False, False, False)) -> dict:
+def to_vtube_studio(
+    params: FaceParams, visemes: np.ndarray | None = None, *, invert: tuple[bool, bool, bool] = (False, False, False)
+) -> dict[str, np.ndarray]:
     """VTube Studio default input parameters in their default ranges.
 
-    FaceAngleX = head_yaw (toward the avatar's left, i.e. the viewer's right
-    in a frontal view, positive), FaceAngleY = −head_pitch (up positive),
-    FaceAngleZ = head_roll, clamped to ±30; ``invert`` flips X/Y/Z for models
-    rigged the other way. FacePosition* = 20 × head_x/y/z. MouthSmile, Brows
-    and Brow*Y are 0.5 at rest (1 = full smile / brows up, 0 = full frown /
+    Signs follow Live2D's standard parameters, which VTS's default bindings
+    feed 1:1 (ParamAngleX/Z positive toward the screen's right, ParamAngleY
+    positive up): FaceAngleX = head_yaw (toward the avatar's left = the
+    viewer's right), FaceAngleY = −head_pitch, FaceAngleZ = −head_roll (top
+    of the head toward the viewer's right); X/Y clamp to ±30, Z to ±90.
+    ``invert`` flips X/Y/Z for models rigged the other way.
+    FacePosition* = 20 × head_x/y/z, clamped to ±15. MouthSmile, Brows and
+    Brow*Y are 0.5 at rest (1 = full smile / brows up, 0 = full frown /
     brows down); EyeOpen* = 1 − blink; Eye*X/Y = gaze (viewer's right / up
-    positive, ±1 at :data:`GAZE_FULL_DEG`); Voice* = visemes.
+    positive, ±1 at :data:`GAZE_FULL_DEG`); Voice* = visemes (``visemes`` or
+    :func:`to_visemes`); VoiceVolume = Σ visemes, VoiceFrequency = 0.5 +
+    0.5·(spread − rounded visemes), the Plus* pair = the larger of the two.
     """
-    p = {k: params[k].astype(np.float64) for k in NAMES}
+    p = _fields(params)
     sx, sy, sz = (-1.0 if f else 1.0 for f in invert)
     angle = VTS_ANGLE_RANGE
-    pos = VTS_POSITION_RANGE / 0.5
+    pos = VTS_POSITION_RANGE
     smile = (p["smile_left"] + p["smile_right"]) / 2 - p["mouth_frown"]
     gx = np.clip(p["gaze_yaw"] / GAZE_FULL_DEG, -1, 1)
     gy = np.clip(-p["gaze_pitch"] / GAZE_FULL_DEG, -1, 1)
-    vis = to_visemes(params)
+    vis = _viseme_weights(params, visemes)
+    volume = np.clip(sum(vis.values()), 0, 1)
+    freq = np.clip(0.5 + 0.5 * (vis["ih"] + vis["ee"] - vis["ou"] - vis["oh"]), 0, 1)
+    mouth_smile = np.clip(0.5 + 0.5 * smile, 0, 1)
     d = {
         "FaceAngleX": np.clip(sx * p["head_yaw"], -angle, angle),
         "FaceAngleY": np.clip(-sy * p["head_pitch"], -angle, angle),
-        "FaceAngleZ": np.clip(sz * p["head_roll"], -angle, angle),
-        "FacePositionX": p["head_x"] * pos,
-        "FacePositionY": p["head_y"] * pos,
-        "FacePositionZ": p["head_z"] * pos,
+        "FaceAngleZ": np.clip(-sz * p["head_roll"], -VTS_ROLL_RANGE, VTS_ROLL_RANGE),
+        "FacePositionX": np.clip(p["head_x"] * VTS_POSITION_SCALE, -pos, pos),
+        "FacePositionY": np.clip(p["head_y"] * VTS_POSITION_SCALE, -pos, pos),
+        "FacePositionZ": np.clip(p["head_z"] * VTS_POSITION_SCALE, -pos, pos),
         "MouthOpen": p["jaw_open"],
-        "MouthSmile": np.clip(0.5 + 0.5 * smile, 0, 1),
+        "MouthSmile": mouth_smile,
         "Brows": np.clip(0.5 + 0.25 * (p["brow_up_left"] + p["brow_up_right"]) - 0.5 * p["brow_down"], 0, 1),
         "BrowLeftY": np.clip(0.5 + 0.5 * (p["brow_up_left"] - p["brow_down"]), 0, 1),
         "BrowRightY": np.clip(0.5 + 0.5 * (p["brow_up_right"] - p["brow_down"]), 0, 1),
@@ -341,7 +380,11 @@ def to_vtube_studio(params: FaceParams, *, invert: tuple[bool, bool, bool] = (Fa
         "EyeLeftX": gx, "EyeLeftY": gy, "EyeRightX": gx, "EyeRightY": gy,
         "FaceAngry": p["angry"],
         "VoiceA": vis["aa"], "VoiceI": vis["ih"], "VoiceU": vis["ou"], "VoiceE": vis["ee"], "VoiceO": vis["oh"],
-        "VoiceSilence": 1 - np.clip(sum(vis.values()), 0, 1),
+        "VoiceSilence": 1 - volume,
+        "VoiceVolume": volume,
+        "VoiceFrequency": freq,
+        "VoiceVolumePlusMouthOpen": np.maximum(volume, p["jaw_open"]),
+        "VoiceFrequencyPlusMouthSmile": np.maximum(freq, mouth_smile),
     }  # fmt: skip
     return {k: np.asarray(v, np.float32) for k, v in d.items()}
 
@@ -362,14 +405,14 @@ def from_vtube_studio(
         return get(name) if name in values else np.full(t, default)
 
     sx, sy, sz = (-1.0 if f else 1.0 for f in invert)
-    pos = VTS_POSITION_RANGE / 0.5
+    pos = VTS_POSITION_SCALE
     smile = 2 * rest("MouthSmile", 0.5) - 1
     left, right = 2 * rest("BrowLeftY", 0.5) - 1, 2 * rest("BrowRightY", 0.5) - 1
     down = _pos(-(left + right) / 2)
     mouth = from_visemes({v: get(f"Voice{c}") for v, c in zip(VISEMES, "AIUEO", strict=True)}, t)
     return FaceParams.from_fields(
         t,
-        head_yaw=sx * get("FaceAngleX"), head_pitch=-sy * get("FaceAngleY"), head_roll=sz * get("FaceAngleZ"),
+        head_yaw=sx * get("FaceAngleX"), head_pitch=-sy * get("FaceAngleY"), head_roll=-sz * get("FaceAngleZ"),
         head_x=get("FacePositionX") / pos, head_y=get("FacePositionY") / pos, head_z=get("FacePositionZ") / pos,
         jaw_open=get("MouthOpen"), mouth_wide=mouth["mouth_wide"], mouth_round=mouth["mouth_round"],
         smile_left=_pos(smile), smile_right=_pos(smile), mouth_frown=_pos(-smile),
@@ -384,18 +427,10 @@ def from_vtube_studio(
 # ---------------------------------------------------------------------------------------- Unity / VMC
 
 
-def _axis_quat(axis: int, degrees: np.ndarray) -> np.ndarray:
-    half = np.radians(degrees) / 2
-    q = np.zeros((len(degrees), 4))
-    q[:, axis] = np.sin(half)
-    q[:, 3] = np.cos(half)
-    return q
-
-
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamilton product of (…, 4) quaternions stored (x, y, z, w): rotation b first, then a."""
-    ax, ay, az, aw = np.moveaxis(a, -1, 0)
-    bx, by, bz, bw = np.moveaxis(b, -1, 0)
+    ax, ay, az, aw = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bx, by, bz, bw = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
     return np.stack(
         [
             aw * bx + ax * bw + ay * bz - az * by,
@@ -409,8 +444,11 @@ def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def unity_euler_to_quat(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``Quaternion.Euler(x, y, z)`` for (T,) degree arrays: rotate about z, then x, then y → (T, 4) (x, y, z, w)."""
-    x, y, z = (np.atleast_1d(np.asarray(v, np.float64)) for v in (x, y, z))
-    return quat_mul(_axis_quat(1, y), quat_mul(_axis_quat(0, x), _axis_quat(2, z)))
+    rad = np.radians(np.stack(np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, np.float64)) for v in (x, y, z)))))
+    (cx, cy, cz), (sx, sy, sz) = np.cos(rad / 2), np.sin(rad / 2)
+    # the product q_y · q_x · q_z of the three axis rotations, expanded
+    return np.stack([cy * sx * cz + sy * cx * sz, sy * cx * cz - cy * sx * sz, cy * cx * sz - sy * sx * cz,
+                     cy * cx * cz + sy * sx * sz], axis=-1)  # fmt: skip
 
 
 def quat_to_unity_euler(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -429,8 +467,11 @@ def quat_to_unity_euler(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return ex, ey, ez
 
 
-def _quat_power(q: np.ndarray, share: float) -> np.ndarray:
-    """Rotation by ``share`` of the angle of unit quaternions q (T, 4) about the same axis."""
+_HY, _HP, _HR, _GY, _GP = (NAMES.index(n) for n in ("head_yaw", "head_pitch", "head_roll", "gaze_yaw", "gaze_pitch"))
+
+
+def _quat_power(q: np.ndarray, share: float | np.ndarray) -> np.ndarray:
+    """Rotation by ``share`` (scalar or (T,)) of the angle of unit quaternions q (T, 4) about the same axis."""
     q = np.where(q[:, 3:4] < 0, -q, q)
     angle = 2 * np.arccos(np.clip(q[:, 3], -1, 1))
     s = np.sin(angle / 2)
@@ -450,12 +491,15 @@ def to_unity_bones(params: FaceParams, *, neck_share: float = NECK_SHARE) -> dic
     """
     if not 0.0 <= neck_share <= 1.0:
         raise ValueError(f"to_unity_bones: neck_share must be within 0..1, got {neck_share}")
-    head = unity_euler_to_quat(params.head_pitch, -params.head_yaw, -params.head_roll)
-    eye = unity_euler_to_quat(params.gaze_pitch, -params.gaze_yaw, np.zeros(len(params)))
-    out = {"Neck": _quat_power(head, neck_share), "Head": _quat_power(head, 1 - neck_share)}
-    out["LeftEye"] = eye
-    out["RightEye"] = eye.copy()
-    return {k: v.astype(np.float32) for k, v in out.items()}
+    t = len(params)
+    v = params.values
+    # head and gaze rotations in one batch (outputs call this every frame)
+    q = unity_euler_to_quat(np.concatenate([v[:, _HP], v[:, _GP]]), -np.concatenate([v[:, _HY], v[:, _GY]]),
+                            np.concatenate([-v[:, _HR], np.zeros(t)]))  # fmt: skip
+    head = q[:t]
+    split = _quat_power(np.concatenate([head, head]), np.repeat([neck_share, 1.0 - neck_share], t))
+    out = np.concatenate([split, q[t:], q[t:]]).astype(np.float32)
+    return {b: out[i * t : (i + 1) * t] for i, b in enumerate(("Neck", "Head", "LeftEye", "RightEye"))}
 
 
 def from_unity_bones(bones: Mapping[str, np.ndarray]) -> FaceParams:

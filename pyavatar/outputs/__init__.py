@@ -1,4 +1,4 @@
-"""Outputs: virtual webcam, VMC and raw OSC senders, OSC control input, video files, PNG frames, callbacks, preview.
+"""Outputs: virtual webcam, VMC / VTube Studio / raw OSC senders, OSC control input, video, PNG, callbacks, preview.
 
 Video sinks (``kind = "video"``) receive rendered frames from the pacer;
 motion sinks (``kind = "motion"``) receive parameters and send them at their own
@@ -20,6 +20,9 @@ _LAZY = {
     "VirtualCamError": "pyavatar.outputs.virtualcam",
     "VirtualCamSink": "pyavatar.outputs.virtualcam",
     "VmcSender": "pyavatar.outputs.vmc",
+    "VTubeStudioDenied": "pyavatar.outputs.vtube_studio",
+    "VTubeStudioError": "pyavatar.outputs.vtube_studio",
+    "VTubeStudioSink": "pyavatar.outputs.vtube_studio",
 }
 __all__ = sorted(_LAZY)
 

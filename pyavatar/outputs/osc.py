@@ -18,8 +18,11 @@ from pyavatar.runtime.frames import MotionFrame, StreamInfo
 
 log = logging.getLogger(__name__)
 
-#: Largest datagram pyavatar sends by default (the VMC spec's "sane" bundle size).
-MAX_DATAGRAM = 1500
+#: Largest datagram pyavatar sends by default: below the VMC spec's "sane" 1500 and a 1500-byte MTU
+#: minus IP/UDP headers (and VPN/PPPoE overhead), so bundles never fragment on a LAN.
+MAX_DATAGRAM = 1200
+#: Largest UDP payload over IPv4.
+MAX_UDP_PAYLOAD = 65507
 
 
 class OscError(ValueError):
@@ -195,16 +198,22 @@ class RateSender:
 
     It keeps sending while no new frames arrive (receivers treat silence as
     lost tracking); before the first frame it sends :meth:`idle_frame`.
-    Subclasses implement :meth:`encode`. An exception in the thread is
-    re-raised by :meth:`close`.
+    Subclasses implement :meth:`encode` and keep each datagram within
+    :attr:`max_bytes`. An exception in the thread is re-raised by :meth:`close`.
     """
 
     kind = "motion"
 
-    def __init__(self, host: str, port: int, rate: float, *, clock: Clock | None = None, name: str = "osc") -> None:
+    def __init__(
+        self, host: str, port: int, rate: float, *, clock: Clock | None = None, name: str = "osc",
+        max_bytes: int = MAX_DATAGRAM,
+    ) -> None:  # fmt: skip
         if not 1.0 <= rate <= 1000.0:
             raise ValueError(f"{name} rate must be within 1..1000 Hz, got {rate}")
+        if not 64 <= max_bytes <= MAX_UDP_PAYLOAD:
+            raise ValueError(f"{name} max_bytes must be within 64..{MAX_UDP_PAYLOAD}, got {max_bytes}")
         self.host, self.port, self.rate, self.name = host, int(port), float(rate), name
+        self.max_bytes = int(max_bytes)
         self.clock = clock or MonotonicClock()
         self.frames_sent = 0
         self._latest: MotionFrame | None = None

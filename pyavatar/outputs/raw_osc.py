@@ -1,6 +1,6 @@
 """pyavatar's own OSC namespace: every parameter, the visemes, the emotion and live statistics.
 
-Per tick (one bundle, all numbers float32):
+Per tick (bundled within ``max_bytes``, 1200 by default; all numbers float32):
 
 | address | arguments |
 |---|---|
@@ -52,15 +52,16 @@ class RawOscSender(RateSender):
     """Sends the ``/pyavatar/*`` namespace to ``host:port`` at ``rate`` Hz (and stats every ``stats_interval`` s).
 
     Args:
-        bundle: one bundle per tick (False: one datagram per message).
+        bundle: bundle the tick's messages (False: one datagram per message).
+        max_bytes: largest datagram; a tick that does not fit is split into several bundles.
         stats_interval: seconds between ``/pyavatar/stats`` messages; 0 disables them.
     """
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, rate: float = 60.0, bundle: bool = True,
-        stats_interval: float = 1.0, clock: Clock | None = None,
+        stats_interval: float = 1.0, max_bytes: int = MAX_DATAGRAM, clock: Clock | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(host, port, rate, clock=clock, name="raw-osc")
+        super().__init__(host, port, rate, clock=clock, name="raw-osc", max_bytes=max_bytes)
         if stats_interval < 0:
             raise ValueError(f"stats_interval must be >= 0, got {stats_interval}")
         self.bundle = bundle
@@ -77,4 +78,4 @@ class RawOscSender(RateSender):
         if self.stats_interval and stats_fn is not None and t >= self._next_stats:
             self._next_stats = t + self.stats_interval
             msgs.append(stats_message(stats_fn()))
-        return pack(msgs, MAX_DATAGRAM, self.bundle)
+        return pack(msgs, self.max_bytes, self.bundle)

@@ -1,10 +1,14 @@
 """Virtual webcam output through pyvirtualcam.
 
-Frames are fitted into the camera size (aspect kept; the margins and, with a
-portrait that has alpha, its transparent parts get the ``background`` colour,
-a keyable green by default) and sent as RGB, BGR or RGBA (alpha survives only
-on backends that keep it, e.g. Unity Capture). The pacer sets the rate, so the
-sink never sleeps. With ``stamp=True`` the first pixel row carries the frame's
+The camera is 1280x720 by default (the size many apps and pyvirtualcam's
+macOS backend require): the animated portrait is fitted onto that canvas
+(aspect kept, centred; the margins and, with a portrait that has alpha, its
+transparent parts get the ``background`` colour, a keyable green by default).
+Frames go out as RGB, which every backend takes (pyvirtualcam converts to the
+device's native format once). ``fmt="rgba"`` keeps the alpha channel only on
+the ``unitycapture`` backend, the one that carries it; elsewhere the sink
+composites over the key colour, sends RGB and says so in :attr:`note`. The
+pacer sets the rate, so the sink never sleeps. With ``stamp=True`` the first pixel row carries the frame's
 capture time (pyvirtualcam's latency-probe idea): :func:`read_stamp` decodes it
 on the receiving side.
 
@@ -14,6 +18,7 @@ Backends: ``v4l2loopback`` (Linux), ``obs`` (Windows/macOS), ``unitycapture``
 
 from __future__ import annotations
 
+import logging
 import platform
 from typing import Any
 
@@ -21,7 +26,12 @@ import numpy as np
 
 from pyavatar.runtime.frames import StreamInfo, VideoFrame
 
-FORMATS = ("rgb", "bgr", "rgba")
+log = logging.getLogger(__name__)
+
+FORMATS = ("rgb", "rgba")
+DEFAULT_SIZE = (1280, 720)
+#: Backends whose device keeps an alpha channel.
+ALPHA_BACKENDS = ("unitycapture",)
 STAMP_BITS = 48  # capture time in microseconds (wraps after ~8.9 years of uptime)
 _CELL = 4  # pixels per stamp bit
 
@@ -122,27 +132,43 @@ class VirtualCamSink:
     """Sends frames to a virtual webcam.
 
     Args:
-        width, height: camera size (default: the portrait's size; many apps expect 1280x720).
-        fmt: ``"rgb"``, ``"bgr"`` or ``"rgba"``.
+        width, height: camera size (default 1280x720; ``None, None``: the portrait's own size).
+        fmt: ``"rgb"``, or ``"rgba"`` (alpha on ``backend="unitycapture"``; elsewhere converted to RGB
+            over ``background``, see :attr:`note`).
         backend: pyvirtualcam backend name (None tries every registered one).
         device: backend device (e.g. ``/dev/video2``).
         background: colour behind the portrait and in the margins (keyable; default green).
         stamp: write each frame's capture time into its first pixel row (latency probe).
-        backend_options: extra keyword arguments for the backend.
+        backend_options: extra keyword arguments for the named ``backend`` only (refused without one,
+            since the default tries several backends that do not share options).
     """
 
     kind = "video"
 
     def __init__(
-        self, width: int | None = None, height: int | None = None, *, fmt: str = "rgb", backend: str | None = None,
+        self, width: int | None = DEFAULT_SIZE[0], height: int | None = DEFAULT_SIZE[1], *, fmt: str = "rgb",
+        backend: str | None = None,
         device: str | None = None, background: str | tuple[int, int, int] = (0, 255, 0), stamp: bool = False,
         **backend_options: Any,
     ) -> None:  # fmt: skip
+        if fmt == "bgr":
+            raise ValueError("virtual camera format 'bgr' only adds a conversion (frames are RGB and every backend "
+                             "takes RGB); use 'rgb'")  # fmt: skip
         if fmt not in FORMATS:
             raise ValueError(f"virtual camera format must be one of {FORMATS}, got {fmt!r}")
+        if backend_options and backend is None:
+            raise ValueError(f"backend options {sorted(backend_options)} need an explicit backend (the default tries "
+                             "every backend, which do not share options)")  # fmt: skip
         if (width is None) != (height is None) or (width is not None and (width < 2 or height < 2)):  # type: ignore[operator]
             raise ValueError(f"give both width and height (>= 2) or neither, got {width}x{height}")
-        self.width, self.height, self.fmt = width, height, fmt
+        self.width, self.height, self.requested_fmt = width, height, fmt
+        self.fmt = fmt if fmt == "rgb" or backend in ALPHA_BACKENDS else "rgb"
+        #: Why the sent format differs from the requested one (None when it does not).
+        self.note: str | None = None
+        if self.fmt != fmt:
+            key = parse_color(background)
+            self.note = (f"--cam-format rgba: only the {'/'.join(ALPHA_BACKENDS)} backend keeps alpha; "
+                         f"sending RGB with transparent parts over the key colour {key}")  # fmt: skip
         self.backend, self.device = backend, device
         self.background = parse_color(background)
         self.stamp = stamp
@@ -163,8 +189,9 @@ class VirtualCamSink:
             known = sorted(pyvirtualcam.camera.BACKENDS) or ["none"]
             raise VirtualCamError(f"unknown virtual camera backend {self.backend!r}; registered: {known}. "
                                   f"{_install_hint()}")  # fmt: skip
-        fmt = {"rgb": pyvirtualcam.PixelFormat.RGB, "bgr": pyvirtualcam.PixelFormat.BGR,
-               "rgba": pyvirtualcam.PixelFormat.RGBA}[self.fmt]  # fmt: skip
+        fmt = {"rgb": pyvirtualcam.PixelFormat.RGB, "rgba": pyvirtualcam.PixelFormat.RGBA}[self.fmt]
+        if self.note:
+            log.warning("%s", self.note)
         try:
             self.camera = pyvirtualcam.Camera(width, height, info.fps, fmt=fmt, device=self.device,
                                               backend=self.backend, **self.options)  # fmt: skip
@@ -184,8 +211,6 @@ class VirtualCamSink:
         if self.stamp:
             out = out.copy() if out is frame.image else out
             stamp(out, frame.capture_ns)
-        if self.fmt == "bgr":
-            out = np.ascontiguousarray(out[..., ::-1])
         self.camera.send(out)
         self.frames_sent += 1
 

@@ -1,128 +1,147 @@
 """VMC protocol sender (Virtual Motion Capture over OSC/UDP).
 
-Every tick (60 Hz by default, also while silent) sends one frame:
-``/VMC/Ext/OK 1 3 0 1`` · ``/VMC/Ext/T`` · ``/VMC/Ext/Root/Pos "root"`` (identity)
-· ``/VMC/Ext/Bone/Pos`` for Neck and Head (and LeftEye/RightEye with
-``gaze="bones"``) · ``/VMC/Ext/Blend/Val`` for the whole chosen vocabulary (zeros
-included) · ``/VMC/Ext/Blend/Apply`` last, packed in bundles of at most
-``max_bytes`` (1500) by the C++ encoder. Numeric fields are OSC float32 (the
-OK flags are the spec's int32).
+Every tick (60 Hz by default, also while silent) sends one frame. What a
+frame holds depends on the receiver's role:
 
-Rotations follow Unity (left-handed, +Y up, +Z forward, +X the avatar's right,
-quaternions x y z w, Euler order roll → pitch → yaw): pyavatar's head yaw (left
-+), pitch (down +) and roll (right ear down +) become Unity yaw -, pitch +,
-roll -. The neck takes 40 % of the head rotation, the head the rest. Bone
-positions are sent as zeros unless ``rest_positions`` gives them: disable
-"bone position synchronize" in the receiver (EVMC4U: ``BonePositionSynchronize``).
+* ``marionette`` (a renderer: EVMC4U, VMC4UE, VSeeFace/VNyan/Warudo receivers,
+  port 39539): ``/VMC/Ext/OK 1 3 0 1`` · ``/VMC/Ext/T`` · ``/VMC/Ext/Root/Pos``
+  (only with ``send_root``) · ``/VMC/Ext/Bone/Pos`` for Neck and Head (and
+  LeftEye/RightEye with ``gaze="bones"``) with rest-pose local positions ·
+  ``/VMC/Ext/Blend/Val`` for the chosen vocabularies · ``/VMC/Ext/Blend/Apply``.
+* ``performer`` (VirtualMotionCapture and other Performers, port 39540): only
+  what the specification lets a Performer accept from an Assistant:
+  ``/VMC/Ext/Blend/Val`` + ``/VMC/Ext/Blend/Apply`` and, with
+  ``gaze="bones"``, ``/VMC/Ext/Set/Eye 1 x y z`` (a look-at target relative to
+  the Head). The head rotation has no Performer message; the Performer keeps
+  its own head tracking.
+
+Datagrams are bundles of at most ``max_bytes`` (1200 by default), numbers are
+OSC float32 (the OK flags and Set/Eye's enable are the spec's int32). Every
+value comes from :mod:`pyavatar.face.mappings`; this module only chooses
+which of those names a receiver gets (see :func:`blend_names`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from pyavatar.face.params import NAMES
-from pyavatar.outputs.osc import MAX_DATAGRAM, RateSender, _core
+from pyavatar.face import mappings as fm
+from pyavatar.face.params import NAMES, FaceParams
+from pyavatar.outputs.humanoid import STANDARD_REST, rest_positions_from_vrm
+from pyavatar.outputs.osc import MAX_DATAGRAM, RateSender, _core, message, pack
 from pyavatar.runtime.clock import Clock
 from pyavatar.runtime.frames import MotionFrame
 
 #: VMC roles: where each listens by convention.
 PRESETS = {"marionette": 39539, "performer": 39540}
-
-VRM0 = ("Neutral", "A", "I", "U", "E", "O", "Blink", "Joy", "Angry", "Sorrow", "Fun", "LookUp", "LookDown",
-        "LookLeft", "LookRight", "Blink_L", "Blink_R")  # fmt: skip
-VRM1 = ("neutral", "aa", "ih", "ou", "ee", "oh", "blink", "blinkLeft", "blinkRight", "happy", "angry", "sad",
-        "relaxed", "surprised", "lookUp", "lookDown", "lookLeft", "lookRight")  # fmt: skip
-ARKIT = (
-    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeSquintLeft",
-    "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
-    "eyeSquintRight", "eyeWideRight", "jawForward", "jawLeft", "jawRight", "jawOpen", "mouthClose", "mouthFunnel",
-    "mouthPucker", "mouthLeft", "mouthRight", "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft",
-    "mouthFrownRight", "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight",
-    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthPressLeft", "mouthPressRight",
-    "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight", "browDownLeft",
-    "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight", "cheekPuff", "cheekSquintLeft",
-    "cheekSquintRight", "noseSneerLeft", "noseSneerRight", "tongueOut",
-)  # fmt: skip
 VOCABULARIES = ("vrm0", "vrm1", "arkit")
-_I = {n: i for i, n in enumerate(NAMES)}
-_GAZE_YAW_FULL, _GAZE_PITCH_FULL = 30.0, 25.0  # degrees at which a look/eye-look shape reaches 1
+EMOTION_MODES = ("off", "nonzero", "always")
+FACE_SOURCES = ("vrm", "arkit")
+GAZE_MODES = ("bones", "shapes", "none")
+#: Distance (m) of the Set/Eye look-at target in front of the head.
+EYE_TARGET_DISTANCE = 1.0
+_GAZE = {n: NAMES.index(n) for n in ("gaze_yaw", "gaze_pitch")}
 
 
-def _qmul(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float, float]:
-    ax, ay, az, aw = a
-    bx, by, bz, bw = b
-    return (aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz)  # fmt: skip
+def _vrm_groups(keys: Mapping[str, str]) -> dict[str, str]:
+    """name → group (mouth / eyes / look / emotion / other) for one VRM vocabulary (``keys`` as in mappings)."""
+    groups = {keys[v]: "mouth" for v in fm.VISEMES}
+    groups.update({keys[k]: "eyes" for k in ("blink", "blink_left", "blink_right")})
+    groups.update({keys[f"look_{d}"]: "look" for d in ("left", "right", "up", "down")})
+    groups.update({keys[e]: "emotion" for e in fm.VRM0_EMOTIONS})
+    return groups
 
 
-def unity_quaternion(yaw: float, pitch: float, roll: float) -> tuple[float, float, float, float]:
-    """Unity ``Quaternion.Euler(pitch, yaw, roll)`` (degrees, Unity's signs) as x y z w: roll, then pitch, then yaw."""
-    hy, hp, hr = (math.radians(float(v)) / 2 for v in (yaw, pitch, roll))
-    qy = (0.0, math.sin(hy), 0.0, math.cos(hy))
-    qx = (math.sin(hp), 0.0, 0.0, math.cos(hp))
-    qz = (0.0, 0.0, math.sin(hr), math.cos(hr))
-    return _qmul(_qmul(qy, qx), qz)
+def _arkit_group(name: str) -> str:
+    if name.startswith("eyeLook"):
+        return "look"
+    if name.startswith("eye"):
+        return "eyes"
+    if name.startswith(("jaw", "mouth", "cheek", "tongue")):
+        return "mouth"
+    return "other"
 
 
-def blendshapes(params: np.ndarray, visemes: np.ndarray, *, gaze_shapes: bool = False) -> dict[str, float]:
-    """Every VRM 0, VRM 1 and ARKit shape value (0..1) for one frame of parameters and visemes.
+#: (vocabulary, mapping name) → group.
+GROUPS: dict[tuple[str, str], str] = {
+    **{("vrm0", n): g for n, g in _vrm_groups(fm.VRM0_KEYS).items()},
+    **{("vrm1", n): g for n, g in _vrm_groups(fm.VRM1_KEYS).items()},
+    **{("arkit", n): _arkit_group(n) for n in fm.ARKIT_NAMES},
+}
+_TABLES = {"vrm0": fm.VRM0_NAMES, "vrm1": fm.VRM1_NAMES, "arkit": fm.ARKIT_NAMES}
 
-    ``gaze_shapes``: also drive the Look* expressions from the gaze (for avatars
-    whose gaze is expression-based; otherwise the eye bones carry it).
+
+def blend_names(
+    vocabularies: Sequence[str], *, face_source: str | None = None, gaze: str = "bones", emotions: bool = True
+) -> list[tuple[str, str, bool]]:
+    """(vocabulary, mapping name, driven) for every blendshape a receiver gets, in sending order.
+
+    The policy (one per receiver kind, as VSeeFace's hybrid mode): mouth and
+    eye-lid shapes come from ONE source, ``face_source`` ``"vrm"`` (A/I/U/E/O,
+    Blink*) or ``"arkit"`` (jawOpen, mouth*, eyeBlink*; default when ``arkit``
+    is chosen) — the other source's mouth and eye names are sent as 0 (not
+    driven). Look shapes are driven only with ``gaze="shapes"``, from the same
+    source. Emotion clips (VRM only) are listed when ``emotions``. ``vrm1``
+    implies ``vrm0`` (the VMC spec asks VRM 1 senders for the VRM 0 names too).
     """
-    p = {n: float(params[i]) for n, i in _I.items()}
-    aa, ih, ou, ee, oh = (float(v) for v in visemes)
-    clip = lambda v: min(1.0, max(0.0, v))  # noqa: E731
-    bl, br = p["blink_left"], p["blink_right"]
-    both = min(bl, br)
-    yaw, pitch = p["gaze_yaw"], p["gaze_pitch"]
-    left, right = clip(yaw / _GAZE_YAW_FULL), clip(-yaw / _GAZE_YAW_FULL)  # the avatar looks to its left / right
-    down, up = clip(pitch / _GAZE_PITCH_FULL), clip(-pitch / _GAZE_PITCH_FULL)
-    look = (up, down, left, right) if gaze_shapes else (0.0, 0.0, 0.0, 0.0)
-    emo = (p["happy"], p["angry"], p["sad"], p["relaxed"], p["surprised"])
-    out = dict(zip(VRM0, (0.0, aa, ih, ou, ee, oh, both, *emo[:4], *look, bl - both, br - both), strict=True))
-    out.update(zip(VRM1, (0.0, aa, ih, ou, ee, oh, both, bl - both, br - both, *emo, *look), strict=True))
-    smile_l, smile_r = p["smile_left"], p["smile_right"]
-    stretch = max(p["mouth_wide"] * 0.5, 0.45 * ih + 0.3 * ee)
-    ark = dict.fromkeys(ARKIT, 0.0)
-    ark.update(
-        eyeBlinkLeft=bl, eyeBlinkRight=br, eyeWideLeft=p["eye_wide"], eyeWideRight=p["eye_wide"],
-        eyeLookOutLeft=left, eyeLookInRight=left, eyeLookInLeft=right, eyeLookOutRight=right,
-        eyeLookDownLeft=down, eyeLookDownRight=down, eyeLookUpLeft=up, eyeLookUpRight=up,
-        eyeSquintLeft=0.4 * smile_l, eyeSquintRight=0.4 * smile_r, cheekSquintLeft=0.5 * smile_l,
-        cheekSquintRight=0.5 * smile_r, jawOpen=p["jaw_open"], mouthFunnel=clip(0.6 * oh + 0.25 * ou),
-        mouthPucker=clip(max(p["mouth_round"] * 0.75, 0.75 * ou)), mouthStretchLeft=clip(stretch),
-        mouthStretchRight=clip(stretch), mouthSmileLeft=clip(smile_l + 0.2 * ih),
-        mouthSmileRight=clip(smile_r + 0.2 * ih), mouthFrownLeft=p["mouth_frown"], mouthFrownRight=p["mouth_frown"],
-        mouthLowerDownLeft=0.3 * aa, mouthLowerDownRight=0.3 * aa, browDownLeft=p["brow_down"],
-        browDownRight=p["brow_down"], browInnerUp=(p["brow_up_left"] + p["brow_up_right"]) / 2,
-        browOuterUpLeft=p["brow_up_left"], browOuterUpRight=p["brow_up_right"],
-    )  # fmt: skip
-    out.update(ark)
+    unknown = [n for n in vocabularies if n not in VOCABULARIES]
+    if unknown or not vocabularies:
+        raise ValueError(f"VMC blendshape vocabulary must be some of {VOCABULARIES}, got {list(vocabularies)}")
+    chosen = set(vocabularies) | ({"vrm0"} if "vrm1" in vocabularies else set())
+    source = face_source or ("arkit" if "arkit" in chosen else "vrm")
+    if source not in FACE_SOURCES:
+        raise ValueError(f"face_source must be one of {FACE_SOURCES}, got {source!r}")
+    if source == "arkit" and "arkit" not in chosen:
+        raise ValueError("face_source='arkit' needs the 'arkit' vocabulary")
+    if gaze not in GAZE_MODES:
+        raise ValueError(f"gaze must be one of {GAZE_MODES}, got {gaze!r}")
+    out = []
+    for vocab in ("vrm0", "vrm1", "arkit"):
+        if vocab not in chosen:
+            continue
+        mine = (vocab == "arkit") == (source == "arkit")
+        for name in _TABLES[vocab]:
+            group = GROUPS.get((vocab, name), "other")
+            if group == "emotion" and not emotions:
+                continue
+            driven = {"mouth": mine, "eyes": mine, "look": mine and gaze == "shapes"}.get(group, True)
+            out.append((vocab, name, driven))
     return out
 
 
-def vocabulary(names: Sequence[str], arkit_case: str = "upper") -> tuple[list[str], list[str]]:
-    """(sent names, canonical keys) for vocabularies ``names`` (vrm1 implies vrm0, as the VMC spec requires).
+def eye_target(gaze_yaw: float, gaze_pitch: float, distance: float = EYE_TARGET_DISTANCE) -> tuple[float, ...]:
+    """``/VMC/Ext/Set/Eye`` target (Unity frame, relative to the Head) for pyavatar gaze angles in degrees."""
+    yaw, pitch = math.radians(gaze_yaw), math.radians(gaze_pitch)
+    # pyavatar yaw + turns toward the avatar's left (−X), pitch + looks down (−Y); forward is +Z
+    return (-distance * math.cos(pitch) * math.sin(yaw), -distance * math.sin(pitch),
+            distance * math.cos(pitch) * math.cos(yaw))  # fmt: skip
 
-    ``arkit_case``: ``"upper"`` (Perfect Sync clip names, ``JawOpen``) or ``"lower"`` (``jawOpen``).
-    """
-    unknown = [n for n in names if n not in VOCABULARIES]
-    if unknown or not names:
-        raise ValueError(f"VMC blendshape vocabulary must be some of {VOCABULARIES}, got {list(names)}")
-    if arkit_case not in ("upper", "lower"):
-        raise ValueError(f"arkit_case must be 'upper' or 'lower', got {arkit_case!r}")
-    chosen = set(names) | ({"vrm0"} if "vrm1" in names else set())
-    keys: list[str] = []
-    sent: list[str] = []
-    for vocab, table in (("vrm0", VRM0), ("vrm1", VRM1), ("arkit", ARKIT)):
-        if vocab in chosen:
-            keys += table
-            sent += [n[0].upper() + n[1:] if vocab == "arkit" and arkit_case == "upper" else n for n in table]
-    return sent, keys
+
+def resolve_rest_positions(positions: str | Path | Mapping[str, Sequence[float]], bones: Sequence[str]) -> np.ndarray:
+    """(len(bones), 3) float32 local positions: ``"rest"`` (:data:`STANDARD_REST`), ``"zero"`` (rotation-only
+    receivers), a ``.vrm`` path (that model's bones) or a ``{bone: (x, y, z)}`` mapping over the standard rest."""
+    if isinstance(positions, Mapping):
+        unknown = sorted(set(positions) - set(bones))
+        if unknown:
+            raise ValueError(f"rest positions for bones that are not sent: {unknown} (sent: {list(bones)})")
+        table: Mapping[str, Sequence[float]] = {**STANDARD_REST, **positions}
+    elif positions == "rest":
+        table = STANDARD_REST
+    elif positions == "zero":
+        table = {b: (0.0, 0.0, 0.0) for b in bones}
+    else:
+        path = Path(positions)
+        if path.suffix.lower() not in (".vrm", ".glb"):
+            raise ValueError(f"bone positions must be 'rest', 'zero' or a .vrm file, got {str(positions)!r}")
+        table = rest_positions_from_vrm(path, bones)
+    out = np.array([list(table[b]) for b in bones], np.float64).reshape(-1, 3)
+    if not np.isfinite(out).all():
+        raise ValueError("rest positions must be finite")
+    return out.astype(np.float32)
 
 
 class VmcSender(RateSender):
@@ -131,61 +150,123 @@ class VmcSender(RateSender):
     Args:
         host: receiver address.
         port: receiver port (default: the preset's).
-        preset: ``"marionette"`` or ``"performer"``.
+        preset: ``"marionette"`` or ``"performer"`` (see the module docstring for what each gets).
         rate: frames per second (30/60/120 typical).
-        vocabularies: blendshape sets to send every frame: ``vrm0``, ``vrm1``, ``arkit``.
-        arkit_case: ARKit name case, ``"upper"`` (Perfect Sync) or ``"lower"``.
-        gaze: ``"bones"`` (LeftEye/RightEye rotations), ``"shapes"`` (Look* expressions) or ``"none"``.
+        vocabularies: blendshape sets: ``vrm0``, ``vrm1``, ``arkit`` (Perfect Sync clip names).
+        arkit_case: ARKit name case, ``"upper"`` (Perfect Sync ``JawOpen``) or ``"lower"``.
+        face_source: who drives the mouth and eyelids, ``"vrm"`` or ``"arkit"`` (default: arkit when chosen).
+        gaze: ``"bones"`` (LeftEye/RightEye rotations; Set/Eye for a Performer), ``"shapes"`` (Look*) or ``"none"``.
+        emotions: emotion clips ``"off"`` (never: the receiver's hotkey expressions keep working),
+            ``"nonzero"`` (while above 0, then one 0) or ``"always"`` (every frame).
+        bone_positions: ``"rest"`` (standard humanoid), ``"zero"`` (rotation-only receivers), a ``.vrm``
+            path, or ``{bone: (x, y, z)}`` overrides (metres, Unity frame, local to the parent bone).
+        send_root: also send ``/VMC/Ext/Root/Pos`` (identity) every frame (pins the avatar to the origin).
         bundle: pack messages in bundles (False: one datagram per message).
-        max_bytes: largest bundle.
-        rest_positions: local bone positions (metres, Unity frame) to send instead of zeros.
+        max_bytes: largest datagram (bundles are split to fit).
     """
 
     def __init__(
         self, host: str = "127.0.0.1", port: int | None = None, *, preset: str = "marionette", rate: float = 60.0,
-        vocabularies: Sequence[str] = ("vrm0",), arkit_case: str = "upper", gaze: str = "bones", bundle: bool = True,
-        max_bytes: int = MAX_DATAGRAM, rest_positions: Mapping[str, Sequence[float]] | None = None,
-        clock: Clock | None = None,
+        vocabularies: Sequence[str] = ("vrm0",), arkit_case: str = "upper", face_source: str | None = None,
+        gaze: str = "bones", emotions: str = "nonzero",
+        bone_positions: str | Path | Mapping[str, Sequence[float]] = "rest", send_root: bool = False,
+        bundle: bool = True, max_bytes: int = MAX_DATAGRAM, clock: Clock | None = None,
     ) -> None:  # fmt: skip
         if preset not in PRESETS:
             raise ValueError(f"VMC preset must be one of {list(PRESETS)}, got {preset!r}")
-        if gaze not in ("bones", "shapes", "none"):
-            raise ValueError(f"gaze must be 'bones', 'shapes' or 'none', got {gaze!r}")
-        super().__init__(host, PRESETS[preset] if port is None else port, rate, clock=clock, name="vmc")
-        self.preset = preset
-        self.gaze = gaze
-        self.names, self._keys = vocabulary(vocabularies, arkit_case)
-        self.bones = ["Neck", "Head"] + (["LeftEye", "RightEye"] if gaze == "bones" else [])
-        rest = dict(rest_positions or {})
-        unknown = sorted(set(rest) - set(self.bones))
-        if unknown:
-            raise ValueError(f"rest_positions for bones that are not sent: {unknown} (sent: {self.bones})")
-        self._pos = np.array([list(rest.get(b, (0.0, 0.0, 0.0))) for b in self.bones], np.float32).reshape(-1, 3)
-        self._encoder = _core().VmcEncoder(self.bones, self.names, max_bytes=max_bytes, bundle=bundle)
+        if emotions not in EMOTION_MODES:
+            raise ValueError(f"VMC emotions must be one of {EMOTION_MODES}, got {emotions!r}")
+        if arkit_case not in ("upper", "lower"):
+            raise ValueError(f"arkit_case must be 'upper' or 'lower', got {arkit_case!r}")
+        port = PRESETS[preset] if port is None else port
+        super().__init__(host, port, rate, clock=clock, name="vmc", max_bytes=max_bytes)
+        self.preset, self.gaze, self.emotions, self.bundle = preset, gaze, emotions, bundle
+        self.send_root = send_root and preset == "marionette"
+        self.blends = blend_names(vocabularies, face_source=face_source, gaze=gaze, emotions=emotions != "off")
+        self.vocabularies = sorted({v for v, _, _ in self.blends}, key=VOCABULARIES.index)
+        self.face_source = face_source or ("arkit" if "arkit" in self.vocabularies else "vrm")
+        self.names = [n[0].upper() + n[1:] if v == "arkit" and arkit_case == "upper" else n for v, n, _ in self.blends]
+        self._emotion_rows = [i for i, (v, n, _) in enumerate(self.blends) if GROUPS.get((v, n)) == "emotion"]
+        self._driven = np.array([d for _, _, d in self.blends])
+        self.bones: list[str] = []
+        if preset == "marionette":
+            self.bones = ["Neck", "Head"] + (["LeftEye", "RightEye"] if gaze == "bones" else [])
+        self.positions = resolve_rest_positions(bone_positions, self.bones) if self.bones else np.zeros((0, 3))
         self._root = np.array([0, 0, 0, 0, 0, 0, 1], np.float32)
+        self._encoders: dict[tuple[int, ...], object] = {}
+        self._shown: set[int] = set()  # emotion rows sent non-zero last frame ("nonzero" mode)
+        self._idle = self.idle_frame()
+        self._last: tuple[MotionFrame, np.ndarray, np.ndarray] | None = None
 
     def idle_frame(self) -> MotionFrame:
         """The neutral pose, sent until the first frame arrives."""
         return MotionFrame(-1, 0, self.rate, -1, np.zeros(len(NAMES), np.float32), np.zeros(5, np.float32))
 
+    def blend_values(self, frame: MotionFrame) -> np.ndarray:
+        """Values of :attr:`names` for one frame (undriven names 0)."""
+        return self._blend(FaceParams.from_array(frame.params), frame.visemes)
+
     def bone_array(self, params: np.ndarray) -> np.ndarray:
-        """(n_bones, 7) positions and Unity quaternions of :attr:`bones` for one frame."""
-        yaw, pitch, roll = (
-            -float(params[_I["head_yaw"]]),
-            float(params[_I["head_pitch"]]),
-            -float(params[_I["head_roll"]]),
-        )
-        rot = [unity_quaternion(share * yaw, share * pitch, share * roll) for share in (0.4, 0.6)]
-        if self.gaze == "bones":
-            eye = unity_quaternion(-float(params[_I["gaze_yaw"]]), float(params[_I["gaze_pitch"]]), 0.0)
-            rot += [eye, eye]
+        """(n_bones, 7) local positions and Unity quaternions (x y z w) of :attr:`bones` for one frame."""
+        return self._bones(FaceParams.from_array(params))
+
+    def _blend(self, params: FaceParams, visemes: np.ndarray) -> np.ndarray:
+        vis = np.asarray(visemes, np.float32).reshape(1, -1)
+        table: dict[str, dict[str, np.ndarray]] = {}
+        if "vrm0" in self.vocabularies:
+            table["vrm0"] = fm.to_vrm0(params, vis)
+        if "vrm1" in self.vocabularies:
+            table["vrm1"] = fm.to_vrm1(params, vis)
+        if "arkit" in self.vocabularies:
+            table["arkit"] = fm.to_arkit(params)
+        values = np.array([float(table[v][n][0]) for v, n, _ in self.blends], np.float32)
+        values[~self._driven] = 0.0
+        return values
+
+    def _bones(self, params: FaceParams) -> np.ndarray:
         out = np.empty((len(self.bones), 7), np.float32)
-        out[:, :3] = self._pos
-        out[:, 3:] = rot
+        if not self.bones:
+            return out
+        rot = fm.to_unity_bones(params)
+        out[:, :3] = self.positions
+        for i, b in enumerate(self.bones):
+            out[i, 3:] = rot[b][0]
         return out
 
+    def _rows(self, values: np.ndarray) -> list[int]:
+        """Indices of :attr:`names` to send this frame (the emotion policy)."""
+        if self.emotions != "nonzero" or not self._emotion_rows:
+            return list(range(len(self.names)))
+        on = {i for i in self._emotion_rows if values[i] > 0.0}
+        send = on | self._shown  # a clip that just went to 0 is sent once more as 0
+        self._shown = on
+        skip = set(self._emotion_rows) - send
+        return [i for i in range(len(self.names)) if i not in skip]
+
+    def _encoder(self, rows: tuple[int, ...]):
+        enc = self._encoders.get(rows)
+        if enc is None:
+            enc = _core().VmcEncoder(self.bones, [self.names[i] for i in rows], root=self.send_root,
+                                     max_bytes=self.max_bytes, bundle=self.bundle)  # fmt: skip
+            self._encoders[rows] = enc
+        return enc
+
+    def _mapped(self, frame: MotionFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(blend values, bone array) of ``frame``, computed once per frame (the sender repeats frames)."""
+        if self._last is None or self._last[0] is not frame:
+            params = FaceParams.from_array(frame.params)
+            self._last = (frame, self._blend(params, frame.visemes), self._bones(params))
+        return self._last[1], self._last[2]
+
     def encode(self, frame: MotionFrame | None, t: float) -> list[bytes]:
-        frame = frame or self.idle_frame()
-        shapes = blendshapes(frame.params, frame.visemes, gaze_shapes=self.gaze == "shapes")
-        values = np.array([shapes[k] for k in self._keys], np.float32)
-        return self._encoder.encode(float(t), self._root, self.bone_array(frame.params), values)
+        frame = frame or self._idle
+        values, bones = self._mapped(frame)
+        rows = self._rows(values)
+        if self.preset == "performer":
+            msgs = [message("/VMC/Ext/Blend/Val", self.names[i], float(values[i])) for i in rows]
+            msgs.append(message("/VMC/Ext/Blend/Apply"))
+            if self.gaze == "bones":
+                x, y, z = eye_target(float(frame.params[_GAZE["gaze_yaw"]]), float(frame.params[_GAZE["gaze_pitch"]]))
+                msgs.append(message("/VMC/Ext/Set/Eye", 1, x, y, z))
+            return pack(msgs, self.max_bytes, self.bundle)
+        return self._encoder(tuple(rows)).encode(float(t), self._root, bones, values[rows])

@@ -130,6 +130,9 @@ def test_vtube_studio_round_trip_and_ranges() -> None:
     vts = m.to_vtube_studio(p)
     assert set(vts) == set(m.VTS_NAMES)
     assert vts["FaceAngleY"][0] == pytest.approx(8.0)  # looking up is positive
+    # Live2D ParamAngleX/Z: + toward the screen's right. Yaw toward the avatar's left turns the face to the
+    # viewer's right (+); the right ear going down tilts the top of the head to the viewer's left (-).
+    assert vts["FaceAngleX"][0] == pytest.approx(12.0) and vts["FaceAngleZ"][0] == pytest.approx(-5.0)
     assert vts["MouthSmile"][0] == pytest.approx(0.7) and vts["MouthSmile"][1] == pytest.approx(0.25)
     assert vts["EyeOpenRight"][0] == pytest.approx(0.5)
     fields = ["head_yaw", "head_pitch", "head_roll", "head_x", "head_y", "head_z", "jaw_open", "smile_left",
@@ -137,8 +140,14 @@ def test_vtube_studio_round_trip_and_ranges() -> None:
               "blink_right", "gaze_yaw", "gaze_pitch", "angry"]  # fmt: skip
     _close(m.from_vtube_studio(vts), p, fields)
     flipped = m.to_vtube_studio(p, invert=(True, False, True))
-    assert flipped["FaceAngleX"][0] == pytest.approx(-12.0) and flipped["FaceAngleZ"][0] == pytest.approx(-5.0)
+    assert flipped["FaceAngleX"][0] == pytest.approx(-12.0) and flipped["FaceAngleZ"][0] == pytest.approx(5.0)
     _close(m.from_vtube_studio(flipped, invert=(True, False, True)), p, ["head_yaw", "head_roll"])
+    extreme = m.to_vtube_studio(FaceParams.from_fields(head_yaw=80.0, head_roll=-80.0, head_x=0.5, head_z=-0.5))
+    assert extreme["FaceAngleX"][0] == 30.0 and extreme["FaceAngleZ"][0] == 80.0  # X/Y ±30, Z ±90 (VTS ranges)
+    assert extreme["FacePositionX"][0] == 10.0 and extreme["FacePositionZ"][0] == -10.0  # within VTS's ±15
+    voiced = m.to_vtube_studio(FaceParams.neutral(), np.array([[0.0, 0.6, 0.0, 0.0, 0.0]]))
+    assert voiced["VoiceI"][0] == pytest.approx(0.6) and voiced["VoiceVolume"][0] == pytest.approx(0.6)
+    assert voiced["VoiceSilence"][0] == pytest.approx(0.4) and voiced["VoiceFrequency"][0] == pytest.approx(0.8)
     rest = m.from_vtube_studio({"MouthOpen": 0.3})
     assert rest.blink_left[0] == 0 and rest.smile_left[0] == 0 and rest.brow_down[0] == 0
 

@@ -66,7 +66,7 @@ def test_microphone_to_vmc_and_virtual_camera(virtual_mic, phrases, record_prope
     try:
         avatar = Avatar.from_image(DEMO_PORTRAIT, renderer="probe", size=256)
         with Receiver() as rx:
-            cam = VirtualCamSink(backend="pyavatar-test", stamp=True)
+            cam = VirtualCamSink(256, 256, backend="pyavatar-test", stamp=True)  # the portrait size
             vmc = VmcSender("127.0.0.1", rx.port, rate=60.0, vocabularies=("vrm0", "arkit"))
             from pyavatar.outputs.raw_osc import RawOscSender
 
@@ -94,7 +94,7 @@ def test_microphone_to_vmc_and_virtual_camera(virtual_mic, phrases, record_prope
     assert player, "speech was played"
     played_at = player[0][0]
 
-    # VMC: JawOpen and 'A' follow the speech: correlation with the envelope of what was played, at the best lag
+    # VMC: JawOpen follows the speech: correlation with the envelope of what was played, at the best lag
     # within 1.5 s after playback started (paplay and PulseAudio add their own delay).
     grid = np.arange(0, RUN_S, 0.01)
     start = int(played_at * 100)
@@ -110,9 +110,8 @@ def test_microphone_to_vmc_and_virtual_camera(virtual_mic, phrases, record_prope
         return r, x.max()
 
     jaw_r, jaw_max = follows("JawOpen")
-    a_r, a_max = follows("A")
     assert jaw_r > 0.6 and jaw_max > 0.3
-    assert a_r > 0.35 and a_max > 0.2
+    assert max(a[1] for _, a in rx.of("/VMC/Ext/Blend/Val") if a[0] == "A") == 0.0  # vrm0,arkit: ARKit mouth only
     ft, fjaw = _track(rx.of("/pyavatar/face"), t0, None, 6)  # jaw_open is field 6 of /pyavatar/face
     assert fjaw.max() > 0.3 and np.interp(grid, ft, fjaw)[:start].max() < 0.05
 

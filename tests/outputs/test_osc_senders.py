@@ -15,7 +15,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from pyavatar.face.params import NAMES
 from pyavatar.outputs.control_server import ControlServer
 from pyavatar.outputs.raw_osc import RawOscSender
-from pyavatar.outputs.vmc import VRM0, VmcSender
+from pyavatar.outputs.vmc import VmcSender
 from pyavatar.runtime import control as ctl
 from pyavatar.runtime.frames import MotionFrame, StreamInfo
 from tests.outputs.osc_receiver import Receiver
@@ -31,7 +31,7 @@ def _frame(jaw: float) -> MotionFrame:
 
 def test_vmc_sender_paces_and_keeps_sending_while_silent() -> None:
     with Receiver() as rx:
-        sender = VmcSender("127.0.0.1", rx.port, rate=60.0)
+        sender = VmcSender("127.0.0.1", rx.port, rate=60.0, emotions="always")
         sender.start(INFO)
         time.sleep(0.3)  # no frames yet: the neutral pose goes out anyway
         sender.write(_frame(0.7))
@@ -46,8 +46,8 @@ def test_vmc_sender_paces_and_keeps_sending_while_silent() -> None:
     assert a[0] == 0.0 and a[-1] == pytest.approx(0.7)
     applies = rx.of("/VMC/Ext/Blend/Apply")
     assert len(applies) == len(ts)
-    assert len(rx.of("/VMC/Ext/Blend/Val")) == len(ts) * len(VRM0)
-    assert max(rx.sizes) <= 1500
+    assert len(rx.of("/VMC/Ext/Blend/Val")) == len(ts) * len(sender.names)
+    assert max(rx.sizes) <= 1200
     assert sender.send_errors == 0
 
 
@@ -125,3 +125,17 @@ def test_control_server_port_in_use_is_named() -> None:
         port = first.address[1]
         with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
             ControlServer(lambda e: None, "127.0.0.1", port).start()
+
+
+def test_raw_osc_respects_max_bytes() -> None:
+    from pythonosc.osc_packet import OscPacket
+
+    frame = _frame(0.4)
+    small = RawOscSender(max_bytes=256).encode(frame, 0.0)
+    assert len(small) > 1 and max(len(d) for d in small) <= 256
+    whole = RawOscSender().encode(frame, 0.0)
+    assert len(whole) == 1 and len(whole[0]) <= 1200
+    addrs = [[m.message.address for d in dg for m in OscPacket(d).messages] for dg in (small, whole)]
+    assert addrs[0] == addrs[1]  # same messages, same order
+    with pytest.raises(ValueError, match="max_bytes"):
+        RawOscSender(max_bytes=70000)

@@ -16,7 +16,7 @@ from pyvirtualcam.util import decode_fourcc  # noqa: E402
 from pyavatar.outputs.virtualcam import Fitter, VirtualCamError, VirtualCamSink, read_stamp, stamp  # noqa: E402
 from pyavatar.runtime.frames import MotionFrame, StreamInfo, VideoFrame  # noqa: E402
 
-CHANNELS = {"raw ": 3, "24BG": 3, "ABGR": 4}
+CHANNELS = {"raw ": 3, "ABGR": 4}
 
 
 class TestCamera:
@@ -86,22 +86,50 @@ def test_stamp_round_trip() -> None:
     assert read_stamp(img) == t
 
 
-@pytest.mark.parametrize("fmt", ["rgb", "bgr", "rgba"])
-def test_sink_sends_the_right_size_and_format(test_backend: type[TestCamera], fmt: str) -> None:
-    sink = VirtualCamSink(320, 180, fmt=fmt, backend="pyavatar-test", stamp=True)
+@pytest.mark.parametrize(("fmt", "backend", "sent"), [("rgb", "pyavatar-test", 3), ("rgba", "pyavatar-test", 3),
+                                                   ("rgba", "unitycapture", 4)])  # fmt: skip
+def test_sink_sends_the_right_size_and_format(
+    test_backend: type[TestCamera], monkeypatch: pytest.MonkeyPatch, fmt: str, backend: str, sent: int
+) -> None:
+    monkeypatch.setitem(pyvirtualcam.camera.BACKENDS, "unitycapture", TestCamera)  # the alpha-carrying backend
+    sink = VirtualCamSink(320, 180, fmt=fmt, backend=backend, stamp=True)
+    assert (sink.note is not None) == (fmt == "rgba" and backend != "unitycapture")
     sink.start(StreamInfo(64, 64, 30.0))
     img = np.zeros((64, 64, 3), np.uint8)
     img[..., 0] = 255  # red portrait
-    sink.write(_vf(img, capture_ns=42_000_000))
+    alpha = np.full((64, 64), 255, np.uint8)
+    alpha[:8, :8] = 0  # a transparent corner
+    sink.write(_vf(img, alpha, capture_ns=42_000_000))
     cam = test_backend.last
     assert cam is not None and (cam.width, cam.height, cam.fps) == (320, 180, 30.0)
+    assert CHANNELS[cam.fmt] == sent
     frame = cam.frames[0][1]
-    red = frame[90, 160]
-    assert list(red[:3]) == ([0, 0, 255] if fmt == "bgr" else [255, 0, 0])
-    assert read_stamp(frame[..., ::-1] if fmt == "bgr" else frame) == 42_000_000
+    assert list(frame[90, 160, :3]) == [255, 0, 0]
+    corner = frame[12, 75]  # inside the transparent corner of the fitted portrait (x from 70), below the stamp
+    if sent == 4:
+        assert corner[3] == 0 and frame[90, 160, 3] == 255
+    else:
+        assert list(corner) == [0, 255, 0]  # composited over the key colour
+    assert read_stamp(frame) == 42_000_000
     assert sink.device_name == "pyavatar-test-cam"
     sink.close()
     assert cam.closed
+
+
+def test_default_canvas_is_1280x720_and_options_stay_with_their_backend(test_backend: type[TestCamera]) -> None:
+    sink = VirtualCamSink(backend="pyavatar-test", background="#0000ff")
+    sink.start(StreamInfo(360, 360, 30.0))
+    sink.write(_vf(np.full((360, 360, 3), 200, np.uint8)))
+    cam = test_backend.last
+    assert cam is not None and (cam.width, cam.height) == (1280, 720)
+    frame = cam.frames[0][1]
+    assert (frame[:, :280] == [0, 0, 255]).all() and (frame[:, 1000:] == [0, 0, 255]).all()  # keyable margins
+    assert (frame[360, 640] == 200).all()  # the portrait fills the height, centred
+    sink.close()
+    with pytest.raises(ValueError, match="'bgr' only adds a conversion"):
+        VirtualCamSink(fmt="bgr")
+    with pytest.raises(ValueError, match=r"backend options \['device_name'\] need an explicit backend"):
+        VirtualCamSink(device_name="x")
 
 
 def test_errors_say_what_to_install(test_backend: type[TestCamera], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,7 +146,7 @@ def test_errors_say_what_to_install(test_backend: type[TestCamera], monkeypatch:
     with pytest.raises(ValueError, match="format"):
         VirtualCamSink(fmt="yuv")
     with pytest.raises(ValueError, match="width and height"):
-        VirtualCamSink(width=640)
+        VirtualCamSink(width=640, height=None)
 
 
 def test_live_session_feeds_the_camera_at_the_set_rate(test_backend: type[TestCamera]) -> None:
@@ -129,7 +157,7 @@ def test_live_session_feeds_the_camera_at_the_set_rate(test_backend: type[TestCa
     from pyavatar.sdk.sources import paced
 
     avatar = Avatar.from_image(DEMO_PORTRAIT, renderer="probe", size=256)
-    cam_sink = VirtualCamSink(backend="pyavatar-test", stamp=True)
+    cam_sink = VirtualCamSink(256, 256, backend="pyavatar-test", stamp=True)
     session = avatar.session(fps=30, outputs=[cam_sink])
     src = FileSource(DEMO_SPEECH)
     three_s = (c for c in src if c.pts_ns < 3_000_000_000)
