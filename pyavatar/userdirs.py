@@ -1,9 +1,9 @@
 """Per-user folders: where pyavatar keeps caches and settings (one definition for every module).
 
 ``PYAVATAR_CACHE_DIR`` / ``PYAVATAR_CONFIG_DIR`` override the platform defaults (``PYAVATAR_CACHE_DIR=off``
-turns caching off):
-Windows ``%LOCALAPPDATA%\\pyavatar\\{Cache,Config}``, macOS ``~/Library/{Caches,Application Support}/pyavatar``,
-elsewhere ``$XDG_CACHE_HOME/pyavatar`` (``~/.cache``) and ``$XDG_CONFIG_HOME/pyavatar`` (``~/.config``).
+turns caching off): Windows ``%LOCALAPPDATA%\\pyavatar\\Cache`` and ``%APPDATA%\\pyavatar``, macOS
+``~/Library/{Caches,Application Support}/pyavatar``, elsewhere ``$XDG_CACHE_HOME/pyavatar`` (``~/.cache``)
+and ``$XDG_CONFIG_HOME/pyavatar`` (``~/.config``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 def _platform_dir(kind: str) -> Path:
     home = Path.home()
     if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
-        return base / "pyavatar" / ("Cache" if kind == "cache" else "Config")
+        if kind == "cache":
+            return Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local") / "pyavatar" / "Cache"
+        return Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming") / "pyavatar"
     if sys.platform == "darwin":
         sub = "Caches" if kind == "cache" else "Application Support"
         return home / "Library" / sub / "pyavatar"

@@ -31,7 +31,6 @@ import itertools
 import json
 import logging
 import os
-import platform
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
@@ -43,6 +42,7 @@ import numpy as np
 from pyavatar.face import mappings as fm
 from pyavatar.face.params import NAMES, FaceParams
 from pyavatar.runtime.frames import MotionFrame, StreamInfo
+from pyavatar.userdirs import config_dir
 
 log = logging.getLogger(__name__)
 
@@ -72,21 +72,9 @@ class ApiError(VTubeStudioError):
         self.error_id = error_id
 
 
-def user_config_dir() -> Path:
-    """pyavatar's folder in the user's config directory (``PYAVATAR_CONFIG_DIR`` overrides)."""
-    if os.environ.get("PYAVATAR_CONFIG_DIR"):
-        return Path(os.environ["PYAVATAR_CONFIG_DIR"])
-    system = platform.system()
-    if system == "Windows" and os.environ.get("APPDATA"):
-        return Path(os.environ["APPDATA"]) / "pyavatar"
-    if system == "Darwin":
-        return Path.home() / "Library" / "Application Support" / "pyavatar"
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "pyavatar"
-
-
 def default_token_path() -> Path:
     """Where VTube Studio tokens are kept: ``<config dir>/vtube_studio_tokens.json``."""
-    return user_config_dir() / "vtube_studio_tokens.json"
+    return config_dir() / "vtube_studio_tokens.json"
 
 
 class TokenStore:
