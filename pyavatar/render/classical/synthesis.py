@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from pyavatar.render.classical import topology as tp
-from pyavatar.render.classical.mesh import Mesh, arc_params, mouth_columns
+from pyavatar.render.classical.mesh import MOUTH_ROWS, Mesh, arc_params, mouth_columns
 
 
 def _mean_color(image: np.ndarray, points: np.ndarray, radius: int = 2) -> np.ndarray:
@@ -134,3 +134,31 @@ def eyelid_overlays(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
             o[rows, 3] = alpha
         out[eye.side] = o
     return out
+
+
+class CavityFade:
+    """Per frame, fades each cavity column in with its opening, so a barely parted mouth shows no dark seam.
+
+    A column's cavity stays transparent until its lips are ``FADE_FROM`` mouth
+    widths further apart than in the source and is fully drawn at ``FADE_TO``:
+    smiles and other lip stretches that part the lips by a sliver keep the
+    source's own pixels there instead of a thin dark line.
+    """
+
+    FADE_FROM, FADE_TO = 0.03, 0.1
+
+    def __init__(self, mesh: Mesh) -> None:
+        rows = mesh.mouth_rows
+        self.upper, self.lower = rows["upper_band"], rows["lower_band"]
+        self.columns = np.stack([rows[name] for name, _ in MOUTH_ROWS])  # (rows, columns) vertex indices
+        self.rest_gap = self._gaps(mesh.source)
+        self.start, self.end = self.FADE_FROM * mesh.mouth_width, self.FADE_TO * mesh.mouth_width
+
+    def _gaps(self, xy: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(xy[self.upper, :2] - xy[self.lower, :2], axis=1)
+
+    def apply(self, positions: np.ndarray, overlay: np.ndarray) -> None:
+        """Scale the cavity rows of ``overlay`` (V, 4) in place for vertex ``positions`` (V, 3)."""
+        opened = self._gaps(positions) - self.rest_gap
+        vis = np.clip((opened - self.start) / (self.end - self.start), 0.0, 1.0)
+        overlay[self.columns] *= (vis * vis * (3 - 2 * vis))[None, :, None].astype(np.float32)
