@@ -24,7 +24,14 @@ from pyavatar.render.classical import raster
 from pyavatar.render.classical.deform import Rig
 from pyavatar.render.classical.depth import landmark_depth
 from pyavatar.render.classical.mesh import Mesh, build_mesh
-from pyavatar.render.classical.synthesis import CavityFade, cavity_overlay, eyelid_overlays, mouth_split
+from pyavatar.render.classical.synthesis import (
+    DRAWN_LID_GAIN,
+    CavityFade,
+    cavity_overlay,
+    eyelid_overlays,
+    is_drawing,
+    mouth_split,
+)
 from pyavatar.render.classical.template import FacePoints, fit_template
 from pyavatar.render.portrait import Alignment, CropParams, NoFaceError, align_face, load_image
 
@@ -55,6 +62,7 @@ class ClassicalPortrait:
     overlay_base: np.ndarray
     overlay_blink: dict[str, np.ndarray]
     cavity_fade: CavityFade
+    lid_gain: float
     flow: np.ndarray
     overlay_out: np.ndarray
 
@@ -247,6 +255,7 @@ class ClassicalRenderer:
             overlay_base=cavity_overlay(canvas, mesh),
             overlay_blink=eyelid_overlays(canvas, mesh),
             cavity_fade=CavityFade(mesh),
+            lid_gain=DRAWN_LID_GAIN if is_drawing(canvas, mesh) else 1.0,
             flow=np.empty((ch, cw, 2), np.float32),
             overlay_out=np.empty((ch, cw, 4), np.float32),
         )
@@ -266,7 +275,7 @@ class ClassicalRenderer:
         overlay = prepared.overlay_base.copy()
         prepared.cavity_fade.apply(positions, overlay)
         for side, extra in prepared.overlay_blink.items():
-            overlay += float(params[f"blink_{side}"][frame]) * extra
+            overlay += min(1.0, prepared.lid_gain * float(params[f"blink_{side}"][frame])) * extra
         mesh = prepared.mesh
         raster.rasterize_flow(
             positions,
