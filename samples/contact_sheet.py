@@ -6,7 +6,7 @@ Rows: scikit-image's astronaut, matplotlib's Grace Hopper, a line-drawn cartoon
 made here (:func:`cartoon`: outlines, a single-line mouth) and scikit-image's
 cat (no detectable face: ``crop`` + ``face_points`` place the face template).
 Columns: rest, speaking (jaw open), blink, happy, yaw −20°, yaw +20°. Each
-tile is the full-size render cut around the face; the sheet is a PNG.
+tile is the full-size render cut around the face; the sheet is a lossless PNG.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def portraits() -> list[tuple[str, np.ndarray, dict]]:
     ]
 
 
-def tile(frame: np.ndarray, box: tuple[int, int, int, int], side: int) -> np.ndarray:
+def tile(frame: np.ndarray, box: tuple[float, float, float, float], side: int) -> np.ndarray:
     """A square cut of ``frame`` around the face ``box`` (x0, y0, x1, y1), resized to ``side``."""
     x0, y0, x1, y1 = box
     cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2 + 0.05 * (y1 - y0), 0.7 * max(x1 - x0, y1 - y0)
@@ -106,7 +106,9 @@ def main() -> int:
         prepared = renderer.prepare(image, **kwargs)
         tiles = []
         for title, fields in COLUMNS:
-            t = tile(renderer.render(prepared, FaceParams.from_fields(**fields)), prepared.face_box, args.tile)
+            box = kwargs.get("crop")  # a template face may reach past the image: frame the given box then
+            box = prepared.face_box if box is None else (box[0], box[1], box[0] + box[2], box[1] + box[3])
+            t = tile(renderer.render(prepared, FaceParams.from_fields(**fields)), box, args.tile)
             label(t, f"{name}: {title}" if title == "rest" else title)
             tiles.append(t)
         rows.append(np.concatenate(tiles, axis=1))
@@ -114,7 +116,7 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.png")
-    Image.fromarray(sheet).save(tmp, optimize=True)
+    Image.fromarray(sheet).save(tmp, optimize=True)  # lossless: the sheet is for judging artifacts
     tmp.replace(out)
     print(f"wrote {out} ({sheet.shape[1]}x{sheet.shape[0]}, {out.stat().st_size / 1024:.0f} KB)")
     return 0

@@ -23,6 +23,7 @@ namespace {
 constexpr int kAttrs = 7;  // depth, source x, source y, overlay r, g, b, a
 constexpr int64_t kBandRows = 16;
 constexpr double kMinFoldArea = 0.01;  // px²: source triangles smaller than this have no reliable orientation
+constexpr double kFoldDepth = 1e6;     // depth added to folded triangles (px; any mesh is far shallower)
 
 // One triangle ready for scanning: barycentric planes w_i = a_i x + b_i y + c_i
 // and attribute planes attr = ax x + ay y + a0.
@@ -50,11 +51,13 @@ bool setup_triangle(const FlowRasterParams& p, int64_t t, Setup& s) {
   }
   const double area = (x[1] - x[0]) * (y[2] - y[0]) - (x[2] - x[0]) * (y[1] - y[0]);
   if (std::fabs(area) < 1e-9) return false;
-  // a triangle that the deformation turned over (a fold, e.g. the far side of a turned head) would
-  // show its texture mirrored: skip it, the triangles in front or the untouched source show instead
+  // a triangle that the deformation turned over (a fold, e.g. the cheek edge of a turned head) shows
+  // its texture mirrored: it goes behind every unfolded triangle and only fills what nothing else covers
   const double sx0 = attr[0][1], sy0 = attr[0][2];
   const double src_area = (attr[1][1] - sx0) * (attr[2][2] - sy0) - (attr[2][1] - sx0) * (attr[1][2] - sy0);
-  if (std::fabs(src_area) > kMinFoldArea && (src_area > 0) != (area > 0)) return false;
+  if (std::fabs(src_area) > kMinFoldArea && (src_area > 0) != (area > 0)) {
+    for (int k = 0; k < 3; ++k) attr[k][0] += kFoldDepth;
+  }
   const double inv = 1.0 / area;
   for (int k = 0; k < 3; ++k) {
     const int i = (k + 1) % 3, j = (k + 2) % 3;
