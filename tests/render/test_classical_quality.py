@@ -7,6 +7,7 @@
   pixel inside the lips is darker than the source's darkest lip pixel.
 * The cat (no detectable face) animates from ``crop`` + ``face_points``: the
   mouth opens inside the crop and the eyes close.
+* Head motion leaves the neck, collar and chest under the face in place.
 """
 
 from __future__ import annotations
@@ -143,3 +144,18 @@ def test_crop_alone_fits_the_template_and_the_cli_and_sdk_pass_face_points(landm
     eyes = avatar.prepared.state.face.eye_centers()
     np.testing.assert_allclose(eyes[1], CAT_POINTS[1], atol=1e-6)
     assert avatar.prepare_renderer("classical").state.face.points.shape == (478, 2)
+
+
+def test_head_motion_leaves_the_body_below_the_neck_still(landmarks) -> None:
+    image = skimage_data.astronaut()
+    renderer = ClassicalRenderer(output="full", landmarks=landmarks)
+    prepared = renderer.prepare(image)
+    chin_y = prepared.mesh.source[tp.CHIN, 1] + prepared.roi[1]
+    y = int(np.ceil(chin_y + 0.5 * prepared.mesh.face_height))  # collar and shoulders
+    assert y < image.shape[0] - 50
+    for fields in ({"head_yaw": 12.0, "head_x": 0.05}, {"head_pitch": 10.0, "head_roll": 8.0}, {"head_y": 0.06}):
+        frame = renderer.render(prepared, FaceParams.from_fields(**fields))
+        assert np.abs(frame[: y - 40].astype(int) - image[: y - 40]).max() > 20  # the head did move
+        body = np.s_[y:, prepared.face_box[0] : prepared.face_box[2]]  # neck, collar and chest under the face
+        moved = np.abs(frame[body].astype(int) - image[body]).max()  # ≤ 2: resampling at the band's edge
+        assert moved <= 2, f"the body moved with {fields}: up to {moved} levels"
