@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pyavatar.packets import NS_PER_S, AudioChunk
-from pyavatar.render.base import FaceRenderer
+from pyavatar.render.base import FaceRenderer, face_point_options
 from pyavatar.render.registry import make_renderer
 from pyavatar.runtime import control as ctl
 from pyavatar.runtime.clock import Clock, MonotonicClock
@@ -50,7 +50,7 @@ def prepare(
         renderer = make_renderer(renderer, **options)
     elif options:
         raise ValueError("renderer options are only used with a renderer name")
-    where = {"face_points": face_points} if face_points is not None else {}  # only renderers that take them
+    where = face_point_options(renderer, face_points)
     return PreparedRenderer(renderer, renderer.prepare(image, crop=crop, face_index=face_index, **where))
 
 

@@ -145,6 +145,18 @@ def test_crop_alone_fits_the_template_and_the_cli_and_sdk_pass_face_points(landm
     np.testing.assert_allclose(eyes[1], CAT_POINTS[1], atol=1e-6)
     assert avatar.prepare_renderer("classical").state.face.points.shape == (478, 2)
 
+    class NoPoints:  # a renderer whose prepare takes no face points
+        name = "nopoints"
+
+        def prepare(self, image, *, crop=None, face_index=0):
+            return None
+
+        def render_params(self, prepared, params):
+            return np.zeros((len(params), 8, 8, 3), np.uint8)
+
+    with pytest.raises(ValueError, match="--face-points: the 'nopoints' renderer does not take face points"):
+        Avatar.from_image(cat, renderer=NoPoints(), face_points=points)
+
 
 def test_head_motion_leaves_the_body_below_the_neck_still(landmarks) -> None:
     image = skimage_data.astronaut()
