@@ -126,8 +126,8 @@ void raster_flow(uintptr_t positions, uintptr_t source, uintptr_t overlay, int64
   if (p.overlay && !p.overlay_out) throw std::invalid_argument("raster_flow: overlay given without overlay_out");
   cpu::RemapParams sample;
   if (image) {
-    if (!output || src_height < 1 || src_width < 1)
-      throw std::invalid_argument("raster_flow: sampling needs an output and a non-empty image");
+    if (!output || src_height < 1 || src_width < 1 || channels < 1 || channels > cpu::kRemapMaxChannels)
+      throw std::invalid_argument("raster_flow: sampling needs an output and a non-empty image of 1..8 channels");
     sample.image = reinterpret_cast<const uint8_t*>(image);
     sample.src_height = src_height;
     sample.src_width = src_width;
@@ -155,7 +155,8 @@ void remap_image(uintptr_t image, int64_t src_height, int64_t src_width, int64_t
   p.width = width;
   p.output = reinterpret_cast<uint8_t*>(output);
   if (!p.image || !p.flow || !p.output) throw std::invalid_argument("remap_image: image, flow and output must not be null");
-  if (src_height < 1 || src_width < 1) throw std::invalid_argument("remap_image: empty source image");
+  if (src_height < 1 || src_width < 1 || channels < 1 || channels > cpu::kRemapMaxChannels)
+    throw std::invalid_argument("remap_image: the source image must be non-empty with 1..8 channels");
   py::gil_scoped_release release;
   cpu::remap_image(p);
 }

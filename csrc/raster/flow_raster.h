@@ -9,8 +9,10 @@
 // When `sample` is given, the image is also sampled at the new flow (same
 // result as calling remap_image afterwards).
 //
-// remap_image: bilinear sampling of a uint8 (Hs, Ws, C) image at the flow
-// (coordinates clamped to the image), then the overlay (premultiplied RGBA)
+// remap_image: bicubic sampling (Keys, a = -1.2: sharper than OpenCV's -0.75; edge pixels
+// replicated) of a uint8 (Hs, Ws, C ≤ kRemapMaxChannels) image at the flow (coordinates
+// clamped to the image; no ringing: each result stays within its 4x4 taps' range); a flow on a
+// pixel centre copies that pixel. Then the overlay (premultiplied RGBA)
 // goes over channels 0..2: v·(1 − a) + 255·rgb; output uint8 (H, W, C), rounded.
 //
 // Threads take bands of rows from a shared counter, so a thread that the OS
@@ -23,6 +25,8 @@
 
 namespace pyavatar {
 namespace cpu {
+
+constexpr int64_t kRemapMaxChannels = 8;
 
 struct RemapParams {
   const uint8_t* image = nullptr;  // (Hs, Ws, C), rows `src_row_stride` elements apart, pixels contiguous

@@ -7,6 +7,7 @@ size. The runtime and the SDK only talk to renderers through this protocol.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,3 +35,19 @@ class FaceRenderer(Protocol):
 
     def render_params(self, prepared: Any, params: FaceParams) -> np.ndarray:
         """Frames for every row of ``params``: (T, H, W, 3) uint8 at the portrait's size."""
+
+
+def face_point_options(renderer: FaceRenderer, face_points: Any) -> dict[str, Any]:
+    """Keyword arguments that pass ``face_points`` to ``renderer.prepare`` (none when None).
+
+    Only some renderers (the classical one) take face points; for the others this raises a
+    ValueError that names the option instead of Python's unexpected-keyword error.
+    """
+    if face_points is None:
+        return {}
+    if "face_points" not in inspect.signature(renderer.prepare).parameters:
+        raise ValueError(
+            f"--face-points: the {getattr(renderer, 'name', type(renderer).__name__)!r} renderer does not take "
+            "face points (they pin the classical renderer's face template); drop them or use --renderer classical"
+        )
+    return {"face_points": face_points}

@@ -28,7 +28,7 @@ INPUT_SIZE = 256  # network input resolution
 
 
 class NoFaceError(ValueError):
-    """No face was found; the message suggests passing ``crop=(x, y, w, h)``."""
+    """No face was found; the message suggests passing ``--crop X,Y,W,H`` (SDK: ``crop=(x, y, w, h)``)."""
 
 
 def load_image(image: str | Path | Image.Image | np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -133,7 +133,9 @@ def align_face(face: FaceLandmarks, params: CropParams = CropParams()) -> Alignm
     lo, hi = upright.min(axis=0), upright.max(axis=0)
     side = float((hi - lo).max()) * params.scale
     if side < 2:
-        raise NoFaceError("align_face: degenerate landmarks (face extent < 1 pixel); pass crop=(x, y, w, h)")
+        raise NoFaceError(
+            "align_face: degenerate landmarks (face extent < 1 pixel); pass --crop X,Y,W,H (SDK: crop=(x, y, w, h))"
+        )
     center_upright = (lo + hi) / 2 + np.array([0.0, params.vy_ratio * side])
     return _similarity(rot.T @ center_upright, side, angle)
 
@@ -286,11 +288,11 @@ def prepare_portrait(
     if not faces:
         h, w = rgb.shape[:2]
         raise NoFaceError(
-            f"no face found in the {w}x{h} image; pass crop=(x, y, w, h) with the face region in pixels "
-            f"(e.g. crop=(0, 0, {min(w, h)}, {min(w, h)})) for paintings, cartoons or animals"
+            f"no face found in the {w}x{h} image; pass the face region in pixels with --crop X,Y,W,H "
+            f"(e.g. --crop 0,0,{min(w, h)},{min(w, h)}; SDK: crop=(x, y, w, h)) for paintings, cartoons or animals"
         )
     if not 0 <= face_index < len(faces):
-        raise NoFaceError(f"face_index={face_index} out of range: {len(faces)} face(s) found (0 = largest)")
+        raise NoFaceError(f"--face-index {face_index} out of range: {len(faces)} face(s) found (0 = largest)")
     face = faces[face_index]
     alignment = align_face(face, params)
     return Portrait(rgb, alpha, alignment, face, len(faces), alignment.crop(rgb))

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pyavatar.packets import NS_PER_S, AudioChunk
-from pyavatar.render.base import FaceRenderer
+from pyavatar.render.base import FaceRenderer, face_point_options
 from pyavatar.render.registry import make_renderer
 from pyavatar.runtime import control as ctl
 from pyavatar.runtime.clock import Clock, MonotonicClock
@@ -42,31 +42,36 @@ log = logging.getLogger(__name__)
 
 def prepare(
     image: np.ndarray, renderer: str | FaceRenderer | None = None, *,
-    crop: tuple[float, float, float, float] | None = None, face_index: int = 0, **options: Any,
+    crop: tuple[float, float, float, float] | None = None, face_index: int = 0, face_points: Any = None,
+    **options: Any,
 ) -> PreparedRenderer:  # fmt: skip
     """``renderer`` (registry name, ``"module:Factory"`` or object; options only with a name) prepared for ``image``."""
     if renderer is None or isinstance(renderer, str):
         renderer = make_renderer(renderer, **options)
     elif options:
         raise ValueError("renderer options are only used with a renderer name")
-    return PreparedRenderer(renderer, renderer.prepare(image, crop=crop, face_index=face_index))
+    where = face_point_options(renderer, face_points)
+    return PreparedRenderer(renderer, renderer.prepare(image, crop=crop, face_index=face_index, **where))
 
 
 class Avatar:
     """A portrait prepared for one renderer. Build it with :meth:`from_image`."""
 
     def __init__(self, image: np.ndarray, alpha: np.ndarray | None, prepared: PreparedRenderer, *,
-                 crop: tuple[float, float, float, float] | None = None, face_index: int = 0) -> None:  # fmt: skip
+                 crop: tuple[float, float, float, float] | None = None, face_index: int = 0,
+                 face_points: Any = None) -> None:  # fmt: skip
         self.image = image
         self.alpha = alpha
         self.prepared = prepared
         self.crop = crop
         self.face_index = face_index
+        self.face_points = face_points
 
     @classmethod
     def from_image(
         cls, image: str | Path | np.ndarray, *, renderer: str | FaceRenderer | None = None,
-        crop: tuple[float, float, float, float] | None = None, face_index: int = 0, **renderer_options: Any,
+        crop: tuple[float, float, float, float] | None = None, face_index: int = 0, face_points: Any = None,
+        **renderer_options: Any,
     ) -> Avatar:  # fmt: skip
         """Load ``image`` (path or uint8 array, RGBA keeps its alpha) and prepare it for ``renderer``.
 
@@ -74,15 +79,19 @@ class Avatar:
             renderer: a registry name (default ``"classical"``), ``"module:Factory"``, or a FaceRenderer.
             crop: (x, y, w, h) face box that skips face detection.
             face_index: which face to animate when there are several.
+            face_points: ((lx, ly), (rx, ry), (mx, my)) eyes and mouth centre: pins the classical
+                renderer's face template (animals, drawings no detector finds).
             renderer_options: keyword arguments for the renderer factory (names only).
         """
         rgb, alpha = load_rgba(image)
-        prepared = prepare(rgb, renderer, crop=crop, face_index=face_index, **renderer_options)
-        return cls(rgb, alpha, prepared, crop=crop, face_index=face_index)
+        prepared = prepare(rgb, renderer, crop=crop, face_index=face_index, face_points=face_points,
+                           **renderer_options)  # fmt: skip
+        return cls(rgb, alpha, prepared, crop=crop, face_index=face_index, face_points=face_points)
 
     def prepare_renderer(self, renderer: str | FaceRenderer | None = None, **options: Any) -> PreparedRenderer:
         """``renderer`` (name, ``"module:Factory"`` or object) prepared for this portrait."""
-        return prepare(self.image, renderer, crop=self.crop, face_index=self.face_index, **options)
+        return prepare(self.image, renderer, crop=self.crop, face_index=self.face_index,
+                       face_points=self.face_points, **options)  # fmt: skip
 
     @property
     def renderer(self) -> FaceRenderer:

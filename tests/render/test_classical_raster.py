@@ -18,18 +18,32 @@ def _image(h: int, w: int, c: int = 3, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w, c), dtype=np.uint8)
 
 
+def _cubic(t: np.ndarray) -> np.ndarray:
+    """Keys cubic weights (a = -1.2, as the C++ sampler) of the taps at -1, 0, 1, 2 for fractions ``t``."""
+    a = -1.2
+    d = np.stack([t + 1, t, 1 - t, 2 - t], axis=-1)
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, far)
+
+
 def _remap_reference(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Bilinear sampling with coordinates clamped to the image (float64)."""
+    """Bicubic sampling (clamped to the 4x4 taps' range; coordinates clamped to the image, edges replicated)."""
     h, w = image.shape[:2]
     x = np.clip(flow[..., 0].astype(np.float64), 0, w - 1)
     y = np.clip(flow[..., 1].astype(np.float64), 0, h - 1)
     x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    tx, ty = (x - x0)[..., None], (y - y0)[..., None]
+    wx, wy = _cubic(x - x0), _cubic(y - y0)
     img = image.astype(np.float64)
-    top = img[y0, x0] * (1 - tx) + img[y0, x1] * tx
-    bottom = img[y1, x0] * (1 - tx) + img[y1, x1] * tx
-    return top * (1 - ty) + bottom * ty
+    out = np.zeros((*flow.shape[:2], image.shape[2]))
+    lo, hi = np.full_like(out, 255.0), np.zeros_like(out)
+    for j in range(4):
+        yj = np.clip(y0 - 1 + j, 0, h - 1)
+        for i in range(4):
+            xi = np.clip(x0 - 1 + i, 0, w - 1)
+            out += (wy[..., j] * wx[..., i])[..., None] * img[yj, xi]
+            lo, hi = np.minimum(lo, img[yj, xi]), np.maximum(hi, img[yj, xi])
+    return np.clip(out, lo, hi)
 
 
 def test_identity_mesh_gives_identity_flow_and_exact_copy() -> None:
@@ -91,7 +105,7 @@ def test_overlay_is_premultiplied_and_interpolated() -> None:
     assert (np.diff(out[5, :, 0].astype(int)) <= 0).all() and out[5, 0, 0] > 90 and out[5, -1, 0] < 10
 
 
-def test_remap_matches_bilinear_reference_for_random_flow() -> None:
+def test_remap_matches_bicubic_reference_for_random_flow() -> None:
     rng = np.random.default_rng(4)
     img = _image(31, 45, c=4, seed=2)
     flow = np.stack([rng.uniform(-3, 48, (20, 25)), rng.uniform(-3, 34, (20, 25))], axis=-1).astype(np.float32)

@@ -1,7 +1,8 @@
 """Classical renderer verification: render, re-detect landmarks, check the intended motion happened.
 
 Runs on the astronaut photo and on a drawing made here (flat colours, no
-photographic texture). Thresholds (issue #4): zero params reproduce the input
+photographic texture; :func:`~pyavatar.render.classical.template.drawn_face`).
+Thresholds (issue #4): zero params reproduce the input
 (PSNR > 38 dB on the face box); jaw_open = 1 opens the inner lips by ≥ 15 % of
 the face height; blink = 1 brings each eye's aspect ratio (6-point EAR) below
 0.12; yaw ±20° moves the nose tip ≥ 4 % of the face width the right way; gaze
@@ -22,42 +23,13 @@ from pyavatar.face.params import FaceParams  # noqa: E402
 from pyavatar.render.base import FaceRenderer  # noqa: E402
 from pyavatar.render.classical import ClassicalRenderer  # noqa: E402
 from pyavatar.render.classical.reference import triangle_warp  # noqa: E402
+from pyavatar.render.classical.template import drawn_face  # noqa: E402
 from pyavatar.render.portrait import NoFaceError  # noqa: E402
 
 # MediaPipe indices: forehead/chin, cheek edges, nose tip, inner lip midpoints, irises, 6-point eye contours.
 FOREHEAD, CHIN, CHEEKS, NOSE_TIP, INNER_LIPS = 10, 152, (234, 454), 1, (13, 14)
 IRISES = (468, 473)
 EYES = ((33, 160, 158, 133, 153, 144), (263, 387, 385, 362, 380, 373))
-
-
-def drawing(size: int = 512) -> np.ndarray:
-    """A flat-colour portrait drawn with OpenCV primitives (hair, face, almond eyes, brows, nose, lips)."""
-    s = size / 512
-    img = np.zeros((size, size, 3), np.uint8)
-    img[:] = (170, 200, 225)
-
-    def p(x: float, y: float) -> tuple[int, int]:
-        return int(x * s), int(y * s)
-
-    skin, shade, hair = (236, 198, 170), (205, 160, 130), (90, 60, 40)
-    cv2.ellipse(img, p(256, 560), p(190, 120), 0, 180, 360, (60, 80, 140), -1)  # shoulders
-    cv2.rectangle(img, p(215, 330), p(297, 470), shade, -1)  # neck
-    cv2.ellipse(img, p(256, 200), p(128, 150), 0, 0, 360, hair, -1)
-    cv2.ellipse(img, p(256, 250), p(100, 128), 0, 0, 360, skin, -1)  # face
-    cv2.ellipse(img, p(256, 150), p(108, 60), 0, 180, 360, hair, -1)  # fringe
-    for cx in (212, 300):
-        cv2.ellipse(img, p(cx, 205), p(26, 7), 0, 180, 360, (70, 45, 30), -1)  # brow
-        cv2.ellipse(img, p(cx, 238), p(24, 12), 0, 0, 360, (250, 250, 250), -1)  # sclera
-        cv2.circle(img, p(cx, 238), int(11 * s), (70, 110, 60), -1)  # iris
-        cv2.circle(img, p(cx, 238), int(5 * s), (15, 15, 15), -1)  # pupil
-        cv2.circle(img, p(cx + 4, 234), int(2 * s), (255, 255, 255), -1)  # highlight
-        cv2.ellipse(img, p(cx, 238), p(25, 13), 0, 180, 360, (40, 25, 20), max(1, int(3 * s)))  # upper lid
-    cv2.line(img, p(256, 240), p(248, 290), shade, max(1, int(4 * s)))  # nose
-    cv2.ellipse(img, p(256, 295), p(14, 6), 0, 0, 180, shade, max(1, int(3 * s)))
-    cv2.ellipse(img, p(256, 328), p(30, 9), 0, 180, 360, (185, 80, 85), -1)  # upper lip
-    cv2.ellipse(img, p(256, 328), p(28, 11), 0, 0, 180, (200, 95, 100), -1)  # lower lip
-    cv2.line(img, p(227, 328), p(285, 328), (120, 40, 45), max(1, int(2 * s)))
-    return cv2.GaussianBlur(img, (0, 0), 1.2 * s)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +43,7 @@ def renderer(landmarks) -> ClassicalRenderer:
     return ClassicalRenderer(output="crop", landmarks=landmarks)
 
 
-PORTRAITS = {"astronaut": lambda: skimage_data.astronaut(), "drawing": drawing}
+PORTRAITS = {"astronaut": lambda: skimage_data.astronaut(), "drawing": drawn_face}
 
 
 @pytest.fixture(scope="module", params=sorted(PORTRAITS))
@@ -161,7 +133,8 @@ def test_matches_an_opencv_triangle_warp_of_the_same_mesh(case, renderer) -> Non
     reference = triangle_warp(prepared.canvas, prepared.mesh.source, positions, prepared.mesh.triangles)
     diff = np.abs(frame.astype(int) - reference).max(axis=2)
     assert np.abs(frame.astype(int) - prepared.canvas).max() > 50  # the frame did change
-    assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 2 and (diff > 20).mean() < 0.002
+    # the C++ sampler's cubic is sharper (Keys a = -1.2, clamped) than OpenCV's (a = -0.75): small differences
+    assert diff.mean() < 0.75 and np.percentile(diff, 99) <= 3 and (diff > 20).mean() < 0.002
 
 
 def test_batch_matches_single_frames_and_protocol(renderer, case) -> None:
@@ -205,11 +178,16 @@ def test_key_colour_and_alpha_outputs(landmarks) -> None:
 
 def test_no_face_and_bad_arguments(landmarks) -> None:
     renderer = ClassicalRenderer(landmarks=landmarks)
-    with pytest.raises(NoFaceError, match="crop="):
+    with pytest.raises(NoFaceError, match=r"--crop X,Y,W,H") as err:  # names the CLI option, not SDK syntax only
         renderer.prepare(np.full((200, 300, 3), 128, np.uint8))
-    with pytest.raises(NoFaceError, match="inside crop"):  # searching only the sky
-        renderer.prepare(skimage_data.astronaut(), crop=(400, 0, 100, 60))
+    assert "--face-points" in str(err.value)
+    with pytest.raises(NoFaceError, match="outside the 512x512 image"):
+        renderer.prepare(skimage_data.astronaut(), crop=(600, 0, 100, 60))
+    with pytest.raises(ValueError, match="--crop X,Y,W,H: width and height"):
+        renderer.prepare(skimage_data.astronaut(), crop=(10, 10, 0, 60))
+    with pytest.raises(ValueError, match="face_points"):
+        renderer.prepare(skimage_data.astronaut(), face_points=((10, 10), (12, 10), (11, 40)))  # eyes 2 px apart
     prepared = renderer.prepare(skimage_data.astronaut(), crop=(150, 40, 160, 180))
-    assert prepared.face.box[0] > 100
+    assert prepared.face.box[0] > 100 and prepared.face.score > 0  # a detected face, not the template
     with pytest.raises(ValueError, match="output"):
         ClassicalRenderer(output="tiles")

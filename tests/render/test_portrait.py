@@ -127,7 +127,7 @@ def test_load_image_formats() -> None:
 
 def test_blank_image_without_face_suggests_crop(landmarks) -> None:
     blank = np.full((300, 400, 3), 240, np.uint8)
-    with pytest.raises(NoFaceError, match=r"no face found in the 400x300 image; pass crop=\(x, y, w, h\)"):
+    with pytest.raises(NoFaceError, match=r"no face found in the 400x300 image; pass .* with --crop X,Y,W,H"):
         prepare_portrait(blank, landmarks=landmarks)
     p = prepare_portrait(blank, crop=(50, 40, 200, 120))
     assert p.face is None and p.crop256.shape == (256, 256, 3)
@@ -146,7 +146,7 @@ def test_several_faces_largest_first_and_selectable(astronaut, landmarks) -> Non
     assert first.faces_found == 2 and first.face.box[0] < 230
     second = prepare_portrait(canvas, landmarks=landmarks, face_index=1)
     assert second.face.box[0] > 380 and second.face.area < first.face.area
-    with pytest.raises(NoFaceError, match="face_index=2 out of range: 2 face"):
+    with pytest.raises(NoFaceError, match="--face-index 2 out of range: 2 face"):
         prepare_portrait(canvas, landmarks=landmarks, face_index=2)
 
 

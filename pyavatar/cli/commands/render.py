@@ -11,7 +11,7 @@ from typing import Any
 #: Options of every command that builds an avatar and a session (name: default).
 AVATAR_DEFAULTS: dict[str, Any] = {
     "renderer": "classical", "weights": "", "crop": "", "face_index": 0, "fps": 30.0, "emotion": "neutral",
-    "intensity": 1.0, "lip_scale": 1.0, "profile": "", "seed": 0,
+    "intensity": 1.0, "lip_scale": 1.0, "profile": "", "seed": 0, "face_points": "",
 }  # fmt: skip
 FILE_DEFAULTS: dict[str, Any] = {"alpha": False, "crf": 20, "progress": True}
 
@@ -26,6 +26,7 @@ def add_avatar_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--weights", metavar="DIR", help="LivePortrait checkpoints: selects the neural renderer")
     p.add_argument("--crop", metavar="X,Y,W,H", help="face box in pixels; skips face detection")
+    p.add_argument("--face-points", metavar="LX,LY,RX,RY,MX,MY", help="eyes and mouth centre in pixels (animals)")
     p.add_argument("--face-index", type=int, help="which face to animate when there are several (default: 0)")
     p.add_argument("--fps", type=float, help=f"frame rate (default: {d['fps']:g})")
     p.add_argument("--emotion", help="neutral, happy, sad, angry, surprised or relaxed (default: neutral)")
@@ -54,6 +55,17 @@ def parse_crop(text: str) -> tuple[float, float, float, float] | None:
     return x, y, w, h
 
 
+def parse_face_points(text: str) -> tuple[tuple[float, float], ...] | None:
+    """``"lx,ly,rx,ry,mx,my"`` → ((lx, ly), (rx, ry), (mx, my)) (empty → None)."""
+    if not text:
+        return None
+    parts = text.split(",")
+    if len(parts) != 6:
+        raise ValueError(f"--face-points: expected LX,LY,RX,RY,MX,MY (eyes and mouth centre), got {text!r}")
+    v = [float(t) for t in parts]
+    return (v[0], v[1]), (v[2], v[3]), (v[4], v[5])
+
+
 def make_avatar(args: argparse.Namespace, image: Any) -> Any:
     """The avatar for ``image`` with the parsed renderer options."""
     from pyavatar.sdk import Avatar
@@ -64,8 +76,9 @@ def make_avatar(args: argparse.Namespace, image: Any) -> Any:
         renderer = "neural" if renderer == AVATAR_DEFAULTS["renderer"] else renderer
         options["weights"] = args.weights
     return Avatar.from_image(
-        image, renderer=renderer, crop=parse_crop(args.crop), face_index=args.face_index, **options
-    )
+        image, renderer=renderer, crop=parse_crop(args.crop), face_index=args.face_index,
+        face_points=parse_face_points(args.face_points), **options,
+    )  # fmt: skip
 
 
 def session_options(args: argparse.Namespace) -> dict[str, Any]:

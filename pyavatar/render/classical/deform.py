@@ -104,10 +104,12 @@ class Rig:
         w = ramp * lateral
         upper_poly = uv[list(tp.LIPS_OUTER_UPPER) + list(tp.LIPS_INNER_UPPER)[::-1]]
         lower_poly = uv[list(tp.LIPS_OUTER_LOWER) + list(tp.LIPS_INNER_LOWER)[::-1]]
-        upper = _inside(uv, upper_poly)
-        upper[list(tp.LIPS_OUTER_UPPER) + list(tp.LIPS_INNER_UPPER)] = True
-        lower = _inside(uv, lower_poly)
-        lower[list(tp.LIPS_OUTER_LOWER) + list(tp.LIPS_INNER_LOWER)] = True
+        upper_idx = list(tp.LIPS_OUTER_UPPER) + list(tp.LIPS_INNER_UPPER)
+        lower_idx = list(tp.LIPS_OUTER_LOWER) + list(tp.LIPS_INNER_LOWER)
+        # a contour point belongs to its own lip even where a tightly closed mouth's contours cross
+        upper, lower = _inside(uv, upper_poly), _inside(uv, lower_poly)
+        upper[lower_idx], lower[upper_idx] = False, False
+        upper[upper_idx], lower[lower_idx] = True, True
         w[upper] = 0.0
         # the lower lip hangs from the corners: full drop in the middle, less toward the sides
         half = m.mouth_width / 2

@@ -32,8 +32,8 @@ MOUTH_COLUMNS = 13
 # Mouth interior rows from the lower lip up, as (name, t): t is where the row sits between the lower
 # (0) and upper (1) lip when the mouth opens; all rows start on the line where the source's interior
 # parts (its darkest line between the lips), the two "band" rows stay attached to their lip.
-MOUTH_ROWS = (("lower_band", 0.0), ("tongue", 0.12), ("floor", 0.35), ("back", 0.62), ("teeth", 0.86),
-              ("upper_band", 1.0))  # fmt: skip
+MOUTH_ROWS = (("lower_band", 0.0), ("lower_teeth", 0.07), ("tongue", 0.2), ("floor", 0.4), ("back", 0.64),
+              ("teeth", 0.86), ("upper_band", 1.0))  # fmt: skip
 RING_FRACTIONS = (0.3, 0.65)  # rings between the face oval (0) and the canvas border (1)
 
 
@@ -276,7 +276,8 @@ def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: flo
             if k == 0:
                 rigid, follow, dep = 0.85 + (0.25 - 0.85) * down, 0.5, b.depth[i] + 0.25 * face_width
             elif k == 1:
-                rigid, follow, dep = 0.4 + (0.03 - 0.4) * down, 0.15, b.depth[i] + 0.5 * face_width
+                # below the chin (neck, collar) this ring stays put: the body does not sway with the head
+                rigid, follow, dep = 0.4 * (1 - down), 0.15 * (1 - down), b.depth[i] + 0.5 * face_width
             else:
                 rigid, follow, dep = 0.0, 0.0, max_depth + face_width
             row.append(b.add(pos, dep, {i: follow}, rigid))

@@ -2,7 +2,7 @@
 
 :func:`rasterize_flow` turns a deformed mesh into a dense backward flow (for
 every output pixel, where to sample the source) plus an RGBA overlay;
-:func:`remap` samples a uint8 image at that flow (bilinear) and composites
+:func:`remap` samples a uint8 image at that flow (bicubic; pixel centres are copied) and composites
 the overlay. Arrays are checked here, the kernels trust them.
 """
 
@@ -113,7 +113,7 @@ def _check_image(image: np.ndarray) -> None:
 def remap(
     image: np.ndarray, flow: np.ndarray, overlay: np.ndarray | None = None, *, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """Sample uint8 ``image`` (Hs, Ws, C) at ``flow`` (H, W, 2) bilinearly, composite ``overlay``; → (H, W, C) uint8.
+    """Sample uint8 ``image`` (Hs, Ws, C) at ``flow`` (H, W, 2) (bicubic), composite ``overlay``; → (H, W, C) uint8.
 
     The image may be a row slice of a larger array (rows strided, pixels contiguous).
     """

@@ -43,7 +43,7 @@ def triangle_warp(image: np.ndarray, source: np.ndarray, positions: np.ndarray, 
             continue
         m = cv2.getAffineTransform(src - np.float32([sx0, sy0]), dst - np.float32([x0, y0]))
         patch = cv2.warpAffine(
-            image[sy0:sy1, sx0:sx1], m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+            image[sy0:sy1, sx0:sx1], m, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101
         )
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillConvexPoly(mask, np.round(dst - np.float32([x0, y0])).astype(np.int32), 1)

@@ -5,7 +5,7 @@ their depth), builds the mesh on a *canvas* — the whole region around the face
 at the portrait's own resolution (``output="full"``) or an upright square crop
 (``output="crop"``, 512² by default) — and precomputes the expression bases
 and synthesis colours. Each frame then costs a small matrix product for the
-vertices, the C++ flow rasterizer and the C++ bilinear sampler.
+vertices, the C++ flow rasterizer and the C++ bicubic sampler.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ from pyavatar.render.classical import raster
 from pyavatar.render.classical.deform import Rig
 from pyavatar.render.classical.depth import landmark_depth
 from pyavatar.render.classical.mesh import Mesh, build_mesh
-from pyavatar.render.classical.synthesis import cavity_overlay, eyelid_overlays, mouth_split
+from pyavatar.render.classical.synthesis import (
+    DRAWN_LID_GAIN,
+    CavityFade,
+    cavity_overlay,
+    eyelid_overlays,
+    is_drawing,
+    mouth_split,
+)
+from pyavatar.render.classical.template import FacePoints, fit_template
 from pyavatar.render.landmarks import default_landmarks
 from pyavatar.render.portrait import Alignment, CropParams, NoFaceError, align_face, load_image
 
@@ -54,6 +62,8 @@ class ClassicalPortrait:
     rig: Rig
     overlay_base: np.ndarray
     overlay_blink: dict[str, np.ndarray]
+    cavity_fade: CavityFade
+    lid_gain: float
     flow: np.ndarray
     overlay_out: np.ndarray
 
@@ -73,6 +83,16 @@ class ClassicalPortrait:
         lo, hi = np.floor(pts.min(axis=0)), np.ceil(pts.max(axis=0))
         w, h = self.size
         return int(max(lo[0], 0)), int(max(lo[1], 0)), int(min(hi[0] + 1, w)), int(min(hi[1] + 1, h))
+
+
+def _check_crop(crop: tuple[float, float, float, float], w: int, h: int) -> tuple[float, float, float, float]:
+    """``crop`` as floats, checked against a ``w``×``h`` image (errors name the CLI option)."""
+    x, y, bw, bh = (float(v) for v in crop)
+    if not all(math.isfinite(v) for v in (x, y, bw, bh)) or bw <= 0 or bh <= 0:
+        raise ValueError(f"--crop X,Y,W,H: width and height must be positive numbers, got {tuple(crop)}")
+    if x + bw <= 0 or y + bh <= 0 or x >= w or y >= h:
+        raise NoFaceError(f"--crop {x:g},{y:g},{bw:g},{bh:g} lies outside the {w}x{h} image")
+    return x, y, bw, bh
 
 
 def _person_matte(rgb: np.ndarray) -> np.ndarray:
@@ -139,31 +159,30 @@ class ClassicalRenderer:
 
     def _detect(
         self, rgb: np.ndarray, crop: tuple[float, float, float, float] | None, face_index: int
-    ) -> FaceLandmarks:
+    ) -> FaceLandmarks | None:
+        """The chosen face's landmarks, or None when a ``crop`` box holds no face a detector finds."""
         if self.landmarks is None:
             self.landmarks = default_landmarks()
         h, w = rgb.shape[:2]
         x0 = y0 = 0
         region = rgb
         if crop is not None:  # search only a little beyond the given box
-            x, y, bw, bh = (float(v) for v in crop)
-            if bw <= 0 or bh <= 0:
-                raise ValueError(f"crop: width and height must be positive, got crop={tuple(crop)}")
+            x, y, bw, bh = _check_crop(crop, w, h)
             pad = 0.25 * max(bw, bh)
             x0, y0 = int(max(0, math.floor(x - pad))), int(max(0, math.floor(y - pad)))
             x1, y1 = int(min(w, math.ceil(x + bw + pad))), int(min(h, math.ceil(y + bh + pad)))
-            if x1 - x0 < 8 or y1 - y0 < 8:
-                raise NoFaceError(f"crop={tuple(crop)} does not overlap the {w}x{h} image")
             region = np.ascontiguousarray(rgb[y0:y1, x0:x1])
         faces = self.landmarks.detect(region)
         if not faces:
-            where = f"inside crop={tuple(crop)}" if crop is not None else f"in the {w}x{h} image"
+            if crop is not None:
+                return None
             raise NoFaceError(
-                f"no face found {where}; the classical renderer needs face landmarks (a clearer, more frontal "
-                "portrait, or crop=(x, y, w, h) around the face)"
+                f"no face found in the {w}x{h} image; pass the face box with --crop X,Y,W,H (SDK: "
+                "crop=(x, y, w, h)) to animate it with a face template (animals, drawings), and "
+                "--face-points LX,LY,RX,RY,MX,MY (eyes and mouth centre) where the template guesses wrong"
             )
         if not 0 <= face_index < len(faces):
-            raise NoFaceError(f"face_index={face_index} out of range: {len(faces)} face(s) found (0 = largest)")
+            raise NoFaceError(f"--face-index {face_index} out of range: {len(faces)} face(s) found (0 = largest)")
         face = faces[face_index]
         if face.scheme != MEDIAPIPE_478 or face.points.shape != (478, 2):
             raise ValueError(f"the classical renderer needs {MEDIAPIPE_478!r} landmarks, got {face.scheme!r}")
@@ -178,11 +197,26 @@ class ClassicalRenderer:
         *,
         crop: tuple[float, float, float, float] | None = None,
         face_index: int = 0,
+        face_points: FacePoints | np.ndarray | None = None,
     ) -> ClassicalPortrait:
-        """Find the face (``crop`` = (x, y, w, h) limits the search to that box), build the mesh and bases."""
+        """Find the face, build the mesh and bases.
+
+        ``crop`` = (x, y, w, h) limits the search to that box; when no face is
+        found there (an animal, a stylised drawing) a face template is fitted
+        to the box instead. ``face_points`` = (left eye, right eye, mouth
+        centre) skips detection and pins the template's eyes and mouth there.
+        """
         rgb, alpha = load_image(image)
-        face = self._detect(rgb, crop, face_index)
-        depth = landmark_depth(rgb, face.points)
+        if face_points is not None:
+            if crop is not None:
+                _check_crop(crop, rgb.shape[1], rgb.shape[0])
+            face, depth = fit_template(crop, face_points)
+        else:
+            found = self._detect(rgb, crop, face_index)
+            if found is None:
+                face, depth = fit_template(crop)
+            else:
+                face, depth = found, landmark_depth(rgb, found.points)
         if alpha is None and (self.alpha or self.background is not None):
             alpha = _person_matte(rgb)
         pixels = rgb if alpha is None else np.ascontiguousarray(np.concatenate([rgb, alpha[..., None]], axis=2))
@@ -219,6 +253,8 @@ class ClassicalRenderer:
             rig=rig,
             overlay_base=cavity_overlay(canvas, mesh),
             overlay_blink=eyelid_overlays(canvas, mesh),
+            cavity_fade=CavityFade(mesh),
+            lid_gain=DRAWN_LID_GAIN if is_drawing(canvas, mesh) else 1.0,
             flow=np.empty((ch, cw, 2), np.float32),
             overlay_out=np.empty((ch, cw, 4), np.float32),
         )
@@ -236,8 +272,9 @@ class ClassicalRenderer:
         coefficients = rig.coefficients(params[frame])
         positions = rig.positions(params[frame], coefficients, 0)
         overlay = prepared.overlay_base.copy()
+        prepared.cavity_fade.apply(positions, overlay)
         for side, extra in prepared.overlay_blink.items():
-            overlay += float(params[f"blink_{side}"][frame]) * extra
+            overlay += min(1.0, prepared.lid_gain * float(params[f"blink_{side}"][frame])) * extra
         mesh = prepared.mesh
         raster.rasterize_flow(
             positions,
