@@ -160,4 +160,8 @@ def make_motion_source(name: str | None = None, *, fps: float, seed: int = 0, po
     kwargs = {k: v for k, v in options.items() if v is not None}
     if info.needs_portrait:
         kwargs["portrait"] = portrait
-    return factory(fps=fps, seed=seed, **kwargs)
+    source = factory(fps=fps, seed=seed, **kwargs)
+    if not isinstance(source, MotionSource) or frozenset(source.controls) != info.controls:
+        raise TypeError(f"motion source {name!r}: the factory made {type(source).__name__}, which is not a "
+                        "MotionSource declaring the registered controls")  # fmt: skip
+    return source

@@ -98,6 +98,7 @@ def test_a_registered_source_plugs_into_a_session() -> None:
 
     class SlowLips(DspMotionSource):
         name = "slow_lips"
+        controls = frozenset({"lip_scale", "mute"})
 
     register_motion_source("slow_lips", MotionSourceInfo(lambda **kw: SlowLips(**kw), "test source",
                                                          frozenset({"lip_scale", "mute"})))  # fmt: skip
