@@ -404,11 +404,11 @@ class Session:
     def stop(self) -> None:
         """Stop everything (threads, devices, sockets) and re-raise the first failure."""
         errors: list[BaseException] = []
+        self.motion.close()  # a learned source's worker first: the motion thread may wait on it
         try:
             self.pipeline.stop()
         except BaseException as e:
             errors.append(e)
-        self.motion.close()
         if self._control is not None:
             try:
                 self._control.close()

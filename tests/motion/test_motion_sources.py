@@ -151,7 +151,7 @@ def test_joyvasa_weights_errors_name_file_and_key(jv, portrait, tmp_path: Path) 
 
 # ------------------------------------------------------------------------------------------------ controls
 
-SOURCES = ("dsp", "diffusion", "joyvasa")
+SOURCES = ("dsp", "diffusion", pytest.param("joyvasa", marks=pytest.mark.slow))  # joyvasa: 3 x 2 windows per case
 EVENTS = {
     "emotion": {"name": "happy", "intensity": 1.0, "upper": None},
     "intensity": {"intensity": 0.2},

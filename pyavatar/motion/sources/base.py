@@ -10,7 +10,6 @@ they apply from the next window in stream order.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections import deque
@@ -26,6 +25,8 @@ from pyavatar.packets import NS_PER_S, VRM_VISEMES, AudioChunk, MotionFrame
 
 SPEECH_RATE = 16_000
 SPEAKING_DB = -45.0  # frame loudness above which a frame counts as speech (the ``speaking`` flag)
+#: Live: audio waiting for the worker beyond this many seconds is dropped (oldest first) and the stream restarts.
+MAX_BACKLOG_S = 1.0
 _END, _RESET, _STOP = object(), object(), object()
 
 
@@ -92,7 +93,11 @@ class WindowedSource:
         self._emotion, self._intensity = "neutral", 0.0
         self._session_origin: int | None = None
         self._thread: threading.Thread | None = None
-        self._inbox: queue.Queue[Any] = queue.Queue()
+        self._inbox: deque[Any] = deque()
+        self._cond = threading.Condition()
+        self._backlog_s = 0.0
+        self.dropped_chunks = 0
+        self._closed = False
         self._out: list[MotionFrame] = []
         self._lock = threading.Lock()
         self._drained = threading.Event()
@@ -180,10 +185,21 @@ class WindowedSource:
         if not live:
             return self._run_chunk(chunk, False)
         self._raise_worker_error()
+        if self._closed:
+            return []
         if self._thread is None:
             self._thread = threading.Thread(target=self._worker, name=f"pyavatar-motion-{self.name}", daemon=True)
             self._thread.start()
-        self._inbox.put(chunk)
+        with self._cond:
+            if self._backlog_s > MAX_BACKLOG_S:  # the worker is behind real time: drop the oldest audio
+                kept = [item for item in self._inbox if not isinstance(item, AudioChunk)]
+                self.dropped_chunks += len(self._inbox) - len(kept)
+                self._inbox.clear()
+                self._inbox.extend([*kept, _RESET])
+                self._backlog_s = 0.0
+            self._inbox.append(chunk)
+            self._backlog_s += chunk.duration
+            self._cond.notify()
         return self._take()
 
     def flush(self) -> list[MotionFrame]:
@@ -191,8 +207,8 @@ class WindowedSource:
         if self._thread is None:
             return self._run_flush()
         self._drained.clear()
-        self._inbox.put(_END)
-        while not self._drained.wait(0.1):
+        self._put(_END)
+        while not self._drained.wait(0.1) and not self._closed:
             self._raise_worker_error()
         self._raise_worker_error()
         return self._take()
@@ -202,7 +218,7 @@ class WindowedSource:
         if self._thread is None:
             self._engine_reset()
         else:
-            self._inbox.put(_RESET)
+            self._put(_RESET)
 
     def check_control(self, name: str, values: dict[str, Any]) -> None:
         """UnsupportedControl naming the source for a control it cannot honour."""
@@ -218,24 +234,34 @@ class WindowedSource:
         if self._thread is None:
             self.engine.apply_control(name, values)
         else:
-            self._inbox.put((name, values))
+            self._put((name, values))
 
     def stats(self) -> dict[str, Any]:
-        """``latency_ms`` (algorithmic), ``windows``, ``window_ms`` (p50/p95/max), ``rtf``, ``backlog`` chunks."""
+        """``latency_ms`` (algorithmic), ``windows``, ``window_ms`` (p50/p95/max), ``rtf``, ``backlog_s`` (audio
+        waiting for the worker) and ``dropped_chunks`` (live audio dropped while behind real time)."""
         times = np.asarray(self.window_times, np.float64) * 1e3
         window_ms = ({"p50": float(np.median(times)), "p95": float(np.percentile(times, 95)),
                       "max": float(times.max())} if len(times) else None)  # fmt: skip
         span = getattr(self.engine, "frames_per_window", 0) / self.fps
         return {"source": self.name, "latency_ms": self._latency_s * 1e3, "windows": self.windows,
                 "window_ms": window_ms, "rtf": (window_ms["p50"] / 1e3 / span) if window_ms and span else None,
-                "backlog": self._inbox.qsize()}  # fmt: skip
+                "backlog_s": self._backlog_s, "dropped_chunks": self.dropped_chunks}  # fmt: skip
 
     def close(self) -> None:
-        """Stop the worker thread (idempotent)."""
+        """Stop the worker thread (idempotent); a waiting :meth:`flush` returns at once."""
+        self._closed = True
         if self._thread is not None:
-            self._inbox.put(_STOP)
+            self._put(_STOP, first=True)
             self._thread.join(10.0)
             self._thread = None
+
+    def _put(self, item: Any, first: bool = False) -> None:
+        with self._cond:
+            if first:
+                self._inbox.appendleft(item)
+            else:
+                self._inbox.append(item)
+            self._cond.notify()
 
     # ----------------------------------------------------------------------------------------- worker
 
@@ -251,7 +277,12 @@ class WindowedSource:
     def _worker(self) -> None:
         try:
             while True:
-                item = self._inbox.get()
+                with self._cond:
+                    while not self._inbox:
+                        self._cond.wait()
+                    item = self._inbox.popleft()
+                    if isinstance(item, AudioChunk):
+                        self._backlog_s = max(0.0, self._backlog_s - item.duration)
                 if item is _STOP:
                     return
                 if item is _END:
