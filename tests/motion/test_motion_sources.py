@@ -123,6 +123,7 @@ def test_joyvasa_stream_equals_offline_generate_and_postprocessing(jv, portrait,
     want_kp, want_xd = pack(raw)[2:], compose_keypoints(raw, portrait.source)[2:]  # frames 0-1: leading pad
 
     source = make_motion_source("joyvasa", fps=25.0, seed=7, portrait=portrait, model=model, template=template)
+    source.max_backlog_s = None  # the test pushes audio faster than real time; keep all of it
     try:
         frames = _stream(source, audio, live)
     finally:
@@ -136,6 +137,17 @@ def test_joyvasa_stream_equals_offline_generate_and_postprocessing(jv, portrait,
     assert params.shape == (len(frames), len(NAMES)) and np.isfinite(params).all()
     stats = source.stats()
     assert stats["windows"] == 3 and stats["latency_ms"] == 4000.0 and stats["window_ms"]["p50"] > 0
+
+
+def test_live_worker_drops_audio_it_cannot_keep_up_with(jv, portrait) -> None:
+    model, template = jv
+    source = make_motion_source("joyvasa", fps=25.0, seed=7, portrait=portrait, model=model, template=template)
+    try:
+        frames = _stream(source, speech(8.5, seed=1), live=True)  # 8.5 s pushed at once: far behind real time
+    finally:
+        source.close()
+    stats = source.stats()
+    assert stats["dropped_chunks"] > 0 and len(frames) < 213
 
 
 def test_joyvasa_weights_errors_name_file_and_key(jv, portrait, tmp_path: Path) -> None:

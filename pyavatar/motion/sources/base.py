@@ -96,6 +96,7 @@ class WindowedSource:
         self._inbox: deque[Any] = deque()
         self._cond = threading.Condition()
         self._backlog_s = 0.0
+        self.max_backlog_s: float | None = MAX_BACKLOG_S  # None: never drop (audio pushed faster than real time)
         self.dropped_chunks = 0
         self._closed = False
         self._out: list[MotionFrame] = []
@@ -191,7 +192,7 @@ class WindowedSource:
             self._thread = threading.Thread(target=self._worker, name=f"pyavatar-motion-{self.name}", daemon=True)
             self._thread.start()
         with self._cond:
-            if self._backlog_s > MAX_BACKLOG_S:  # the worker is behind real time: drop the oldest audio
+            if self.max_backlog_s is not None and self._backlog_s > self.max_backlog_s:  # behind real time
                 kept = [item for item in self._inbox if not isinstance(item, AudioChunk)]
                 self.dropped_chunks += len(self._inbox) - len(kept)
                 self._inbox.clear()
