@@ -160,3 +160,38 @@ def test_joyvasa_session_drives_vmc_through_the_bridge(joyvasa, short_wav: Path,
     sent = {args[0]: args[1] for _, args in rx.of("/VMC/Ext/Blend/Val")}
     assert sent and all(sent[name] == pytest.approx(float(v[0]), abs=1e-5) for name, v in last.items() if name in sent)
     assert len(rx.of("/VMC/Ext/Bone/Pos")) > 0
+
+
+def test_osc_head_controls_reach_the_source_and_refusals_name_it(wav: Path) -> None:
+    """Real UDP: /pyavatar/set/head_amplitude and head_pose apply; a control the source lacks is refused."""
+    pytest.importorskip("pythonosc")
+    import time
+
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from pyavatar.motion.registry import MotionSourceInfo, register_motion_source
+    from pyavatar.motion.sources.dsp import DspMotionSource
+    from pyavatar.sdk import Avatar
+
+    class NoGaze(DspMotionSource):
+        name = "no_gaze"
+        controls = frozenset({"head_amplitude", "head_pose"})
+
+    register_motion_source("no_gaze", MotionSourceInfo(lambda **kw: NoGaze(**kw), "test source", NoGaze.controls))
+    avatar = Avatar.from_image(DEMO_PORTRAIT, renderer="probe")
+    with avatar.session(fps=25, motion="no_gaze") as s:
+        s.start(file=wav, control=0)
+        client = SimpleUDPClient(*s.control_address)
+        client.send_message("/pyavatar/set/head_amplitude", [0.25])
+        client.send_message("/pyavatar/set/head_pose", [5.0, -5.0, 0.0])
+        client.send_message("/pyavatar/set/gaze", [10.0, 0.0])
+        deadline = time.monotonic() + 10
+        while s.stats()["control"]["received"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        s.wait(30.0)
+        control = s.stats()["control"]
+        refused = s._control.last_error
+        source = s.motion.source
+    assert control["applied"] == 2 and control["malformed"] == 1
+    assert "motion source 'no_gaze' cannot honour the gaze control" in refused
+    assert source.head_amplitude == 0.25 and source.head_pose == (5.0, -5.0, 0.0)
