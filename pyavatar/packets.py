@@ -1,5 +1,9 @@
 """Timestamped packets shared by the pipeline stages (a leaf: imports nothing from pyavatar).
 
+Audio, speech features, lip motion, generated motion chunks and the per-frame
+:class:`MotionFrame` live here so that audio, motion, render and outputs share
+them without importing the runtime.
+
 Every packet carries ``pts_ns``, the time of its first sample or frame in
 nanoseconds on the stream clock (0 = start of a file, a monotonic time for
 live input). Frame-rate packets hold ``T`` frames; frame ``i`` covers
@@ -114,3 +118,66 @@ class LipChunk:
 
     def __len__(self) -> int:
         return len(self.jaw_open)
+
+
+@dataclass(frozen=True)
+class MotionChunk:
+    """``T`` generated frames at ``frame_rate`` in motion space ``space`` (raw units), from a diffusion generator.
+
+    ``values`` (T, dim) float32 (``dim`` set by the space, see
+    :func:`pyavatar.motion.diffusion.get_space`); ``keypoints`` (T, 21, 3)
+    LivePortrait driving keypoints when the generator has a source face.
+    """
+
+    pts_ns: int
+    frame_rate: float
+    space: str
+    values: np.ndarray
+    keypoints: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.values.ndim != 2:
+            raise ValueError(f"MotionChunk: values must be (T, dim), got {self.values.shape}")
+        if self.keypoints is not None:
+            _frames("keypoints", self.keypoints.reshape(len(self.keypoints), -1), len(self.values), 63)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
+class MotionFrame:
+    """Face motion of one output frame (what every motion source emits and every renderer and output takes).
+
+    Attributes:
+        index: frame number on the output grid (0 = first frame of the session).
+        pts_ns: stream time of the frame's start.
+        fps: frame rate of the grid.
+        capture_ns: clock time at which the audio at the frame's centre was captured (-1 offline).
+        params: (F,) float32 face parameters in :data:`pyavatar.face.params.NAMES` order.
+        visemes: (5,) float32 in :data:`VRM_VISEMES` order.
+        speaking: 0..1 noise-gate state.
+        emotion: name of the emotion target; ``intensity`` its intensity.
+        keypoints: (70,) float32 LivePortrait keypoint motion in JoyVASA's layout
+            (:data:`pyavatar.motion.joyvasa.LAYOUT`: expression 21x3, scale, translation, pitch/yaw/roll in
+            degrees) when the source produces keypoint motion, else None.
+        keypoints_ref: (70,) the stream's reference frame of ``keypoints`` (motion is applied to a portrait
+            relative to it, as JoyVASA does), None without keypoints.
+    """
+
+    index: int
+    pts_ns: int
+    fps: float
+    capture_ns: int
+    params: np.ndarray
+    visemes: np.ndarray
+    speaking: float = 0.0
+    emotion: str = "neutral"
+    intensity: float = 0.0
+    keypoints: np.ndarray | None = None
+    keypoints_ref: np.ndarray | None = None
+
+    @property
+    def time(self) -> float:
+        """Start time in seconds on the stream clock."""
+        return self.pts_ns / 1e9

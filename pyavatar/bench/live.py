@@ -9,7 +9,10 @@ Keys: ``p50_ms``, ``p95_ms``, ``max_ms`` (per new frame: output time minus the
 capture time of the audio at the frame's centre), ``drops``, ``repeats``,
 ``fps_out``, plus ``onset_ms`` (from the capture of each speech onset to the
 first output frame whose mouth is open, lip-engine response included) and
-per-stage times.
+per-stage times. ``--motion dsp,diffusion`` runs each motion source in turn
+on the same signal (diffusion: a seeded model at the bundled size, FaceParams
+space) and adds ``first_frame_ms`` (first audio captured → first frame out),
+``rtf`` and the source's statistics (latency, per-window time) per source.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="virtual camera backend for the output ('null' = in-process sink, 'none' = no camera)",
     )
     p.add_argument("--delay-ms", type=float, default=None, help="fixed playout delay (default: adaptive)")
+    p.add_argument("--motion", default="dsp",
+                   help="motion sources to run in turn, comma-separated: dsp, diffusion (default: dsp)")  # fmt: skip
 
 
 class _NullCamera:
@@ -80,18 +85,48 @@ def known_signal(seconds: float) -> tuple[np.ndarray, int, list[float]]:
     return np.tile(cycle, reps)[: round(seconds * rate)], rate, [t for t in onsets if t < seconds - 0.2]
 
 
+def _motion(name: str) -> tuple[str, dict[str, Any]]:
+    """Session options for one benchmarked motion source."""
+    if name == "dsp":
+        return "dsp", {}
+    if name == "diffusion":
+        from pyavatar.motion.diffusion import MotionModelConfig, random_model
+
+        return "diffusion", {"model": random_model(MotionModelConfig(space="face_params"), seed=0)}
+    raise ValueError(f"bench live: --motion takes dsp and diffusion (no weights needed), got {name!r}")
+
+
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from pyavatar.assets import DEMO_PORTRAIT
-    from pyavatar.audio.sources import ArraySource
     from pyavatar.bench.timing import set_threads, write_json
-    from pyavatar.face.params import NAMES
-    from pyavatar.sdk import Avatar, paced
+    from pyavatar.sdk import Avatar
 
     set_threads(args.threads)
     image = np.asarray(Image.open(DEMO_PORTRAIT).convert("RGB").resize((args.size, args.size), Image.BICUBIC))
     avatar = Avatar.from_image(image, renderer=args.renderer)
+    names = [n.strip() for n in args.motion.split(",") if n.strip()]
+    runs = {name: _run_one(args, avatar, name) for name in names}
+    result = {
+        "suite": "live", "runs": runs,
+        "config": {"renderer": avatar.renderer.name, "size": args.size, "fps": args.fps, "threads": args.threads,
+                   "seconds": args.seconds, "camera": args.camera, "delay_ms": args.delay_ms, "motion": names,
+                   "audio_block_ms": 10.0},
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version()},
+        "command": f"pyavatar bench live --seconds {args.seconds:g} --fps {args.fps:g} --renderer {args.renderer} "
+                   f"--size {args.size} --threads {args.threads} --camera {args.camera} --motion {args.motion}",
+    }  # fmt: skip
+    write_json(args.json, result if len(names) > 1 else {**runs[names[0]], **result})
+    return 0
+
+
+def _run_one(args: argparse.Namespace, avatar: Any, motion: str) -> dict[str, Any]:
+    from pyavatar.audio.sources import ArraySource
+    from pyavatar.face.params import NAMES
+    from pyavatar.sdk import paced
+
     outputs: list[Any] = []
     if args.camera != "none":
         try:
@@ -106,14 +141,16 @@ def run(args: argparse.Namespace) -> int:
         if args.camera == "null":
             pyvirtualcam.register_backend("null", _NullCamera)
         outputs.append(VirtualCamSink(backend=args.camera))
-    session = avatar.session(fps=args.fps, outputs=outputs, delay_ms=args.delay_ms)
+    source, options = _motion(motion)
+    session = avatar.session(fps=args.fps, outputs=outputs, delay_ms=args.delay_ms, motion=source,
+                             motion_options=options)  # fmt: skip
     shown: list[tuple[int, int, float, bool]] = []  # (emit time, capture time, jaw, repeat)
     jaw_i = NAMES.index("jaw_open")
     session.on_frame(lambda f: shown.append((time.monotonic_ns(), f.capture_ns, float(f.motion.params[jaw_i]),
                                              f.repeat)))  # fmt: skip
     signal, rate, onsets = known_signal(args.seconds)
     print(
-        f"bench live: {avatar.renderer.name} renderer {args.size}x{args.size}, {args.fps:g} fps, "
+        f"bench live: {motion} motion, {avatar.renderer.name} renderer {args.size}x{args.size}, {args.fps:g} fps, "
         f"{args.threads} threads, {args.seconds:g} s of signal ({len(onsets)} speech onsets)",
         flush=True,
     )
@@ -136,27 +173,24 @@ def run(args: argparse.Namespace) -> int:
         after = [emit for emit, c, jaw, rep in shown if c >= cap - 50_000_000 and jaw >= ONSET_JAW]
         if after:
             onset_ms.append((after[0] - cap) / 1e6)
+    first_out = next((emit for emit, c, _, _ in shown if c >= 0), None)
+    src = stats["motion"]
     result = {
-        "suite": "live",
+        "motion": motion,
         "p50_ms": stats["p50_ms"], "p95_ms": stats["p95_ms"], "max_ms": stats["max_ms"],
+        "first_frame_ms": (first_out - first_pts[0]) / 1e6 if first_out is not None and first_pts else None,
         "drops": stats["drops"], "repeats": stats["repeats"], "fps_out": stats["fps_out_overall"],
         "fps_in": stats["fps_in_overall"], "frames_out": stats["frames_out"], "latency_frames": stats["latency_frames"],
+        "rtf": src.get("rtf"), "source": src,
         "onset_ms": {"p50": float(np.median(onset_ms)) if onset_ms else None,
                      "p95": float(np.percentile(onset_ms, 95)) if onset_ms else None,
                      "detected": len(onset_ms), "onsets": len(onsets)},
         "delay_ms": stats["delay_ms"], "drops_by_stage": stats["drops_by_stage"], "counters": stats["counters"],
         "stages_ms": {k: {q: round(v[q], 3) for q in ("mean", "p50", "p95", "max")}
                       for k, v in stats["stages_ms"].items()},
-        "config": {"renderer": avatar.renderer.name, "size": args.size, "fps": args.fps, "threads": args.threads,
-                   "seconds": args.seconds, "camera": args.camera, "delay_ms": args.delay_ms,
-                   "lips": "dsp", "audio_block_ms": 10.0},
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version()},
-        "command": f"pyavatar bench live --seconds {args.seconds:g} --fps {args.fps:g} --renderer {args.renderer} "
-                   f"--size {args.size} --threads {args.threads} --camera {args.camera}",
     }  # fmt: skip
-    print(f"latency p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms  max {result['max_ms']:.1f} ms | "
-          f"fps out {result['fps_out']:.2f} | drops {result['drops']} repeats {result['repeats']} | "
-          f"onset p50 {result['onset_ms']['p50']} ms ({len(onset_ms)}/{len(onsets)})")  # fmt: skip
-    write_json(args.json, result)
-    return 0
+    print(f"{motion}: latency p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms  max "
+          f"{result['max_ms']:.1f} ms | first frame {result['first_frame_ms']} ms | fps out {result['fps_out']:.2f} | "
+          f"drops {result['drops']} repeats {result['repeats']} | rtf {result['rtf']} | "
+          f"onset p50 {result['onset_ms']['p50']} ms ({len(onset_ms)}/{len(onsets)})", flush=True)  # fmt: skip
+    return result

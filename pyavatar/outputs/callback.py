@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from pyavatar.runtime.frames import MotionFrame, StreamInfo, VideoFrame
+from pyavatar.packets import MotionFrame
+from pyavatar.runtime.frames import StreamInfo, VideoFrame
 from pyavatar.runtime.queues import BoundedQueue, Policy, QueueClosed, QueueTimeout
 
 F = TypeVar("F", VideoFrame, MotionFrame)

@@ -13,8 +13,9 @@ import struct
 import threading
 from typing import Any
 
+from pyavatar.packets import MotionFrame
 from pyavatar.runtime.clock import Clock, MonotonicClock
-from pyavatar.runtime.frames import MotionFrame, StreamInfo
+from pyavatar.runtime.frames import StreamInfo
 
 log = logging.getLogger(__name__)
 

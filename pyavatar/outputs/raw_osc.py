@@ -23,8 +23,8 @@ import numpy as np
 
 from pyavatar.face.params import EMOTIONS, NAMES
 from pyavatar.outputs.osc import MAX_DATAGRAM, RateSender, message, pack
+from pyavatar.packets import MotionFrame
 from pyavatar.runtime.clock import Clock
-from pyavatar.runtime.frames import MotionFrame
 
 DEFAULT_PORT = 9000
 POSE = ("head_yaw", "head_pitch", "head_roll", "head_x", "head_y", "head_z")

@@ -33,8 +33,8 @@ from pyavatar.face import mappings as fm
 from pyavatar.face.params import NAMES, FaceParams
 from pyavatar.outputs.humanoid import STANDARD_REST, rest_positions_from_vrm
 from pyavatar.outputs.osc import MAX_DATAGRAM, RateSender, _core, message, pack
+from pyavatar.packets import MotionFrame
 from pyavatar.runtime.clock import Clock
-from pyavatar.runtime.frames import MotionFrame
 
 #: VMC roles: where each listens by convention.
 PRESETS = {"marionette": 39539, "performer": 39540}

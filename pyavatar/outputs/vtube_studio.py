@@ -41,7 +41,8 @@ import numpy as np
 
 from pyavatar.face import mappings as fm
 from pyavatar.face.params import NAMES, FaceParams
-from pyavatar.runtime.frames import MotionFrame, StreamInfo
+from pyavatar.packets import MotionFrame
+from pyavatar.runtime.frames import StreamInfo
 from pyavatar.userdirs import config_dir
 
 log = logging.getLogger(__name__)

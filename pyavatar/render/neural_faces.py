@@ -5,7 +5,8 @@
 :class:`~pyavatar.render.liveportrait_bridge.LivePortraitBridge` on it (the
 source's eye and lip openness measured on its MediaPipe landmarks) and renders
 FaceParams through the bridge's motion, so the same motion stream drives the
-classical and the neural renderer.
+classical and the neural renderer. Keypoint motion (JoyVASA's driving
+keypoints) renders directly with :meth:`NeuralFaceRenderer.render_keypoints`.
 """
 
 from __future__ import annotations
@@ -99,6 +100,19 @@ class NeuralFaceRenderer:
         for start in range(0, len(params), self.batch):
             motion = self.bridge.to_motion(prepared.bridge, params[start : start + self.batch])
             frames.append(self.neural.render(prepared.prepared, motion).cpu().numpy())
+        w, h = prepared.prepared.portrait.size
+        return np.concatenate(frames) if frames else np.zeros((0, h, w, 3), np.uint8)
+
+    @torch.inference_mode()
+    def render_keypoints(self, prepared: NeuralFacePortrait, keypoints: np.ndarray) -> np.ndarray:
+        """Frames for driving keypoints x_d (T, K, 3) given directly (keypoint motion such as JoyVASA's):
+        warping and decoding only, no stitching. (T, H, W, 3) uint8 at the portrait's size."""
+        frames = []
+        source = prepared.prepared.source
+        for start in range(0, len(keypoints), self.batch):
+            x_d = torch.as_tensor(np.asarray(keypoints[start : start + self.batch], np.float32))
+            crops = self.neural.renderer.warp_decode(source, x_d)
+            frames.append(prepared.prepared.paste(crops).cpu().numpy())
         w, h = prepared.prepared.portrait.size
         return np.concatenate(frames) if frames else np.zeros((0, h, w, 3), np.uint8)
 

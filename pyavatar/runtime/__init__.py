@@ -4,6 +4,7 @@
 (:mod:`pyavatar.sdk`) wires the concrete audio, motion and render stages.
 """
 
+from pyavatar.packets import MotionFrame
 from pyavatar.runtime.clock import Clock, FakeClock, MonotonicClock
 from pyavatar.runtime.control import (
     ControlEvent,
@@ -18,7 +19,7 @@ from pyavatar.runtime.control import (
     SwapRenderer,
     from_osc,
 )
-from pyavatar.runtime.frames import MotionFrame, StreamInfo, VideoFrame
+from pyavatar.runtime.frames import StreamInfo, VideoFrame
 from pyavatar.runtime.interpolate import MotionUpsampler
 from pyavatar.runtime.metrics import Metrics
 from pyavatar.runtime.pacer import Pacer

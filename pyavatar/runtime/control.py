@@ -83,6 +83,33 @@ class SetMute:
 
 
 @dataclass(frozen=True)
+class SetHeadAmplitude:
+    """Scale head-pose motion around the reference pose (0..3; 0 = hold the reference, 1 = as generated)."""
+
+    amplitude: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amplitude", _finite("head amplitude", self.amplitude, 0.0, 3.0))
+
+
+@dataclass(frozen=True)
+class SetHeadPose:
+    """Reference head pose ``pitch``/``yaw``/``roll`` degrees (-45..45) the head moves around; all None releases."""
+
+    pitch: float | None
+    yaw: float | None = 0.0
+    roll: float | None = 0.0
+
+    def __post_init__(self) -> None:
+        given = [v is not None for v in (self.pitch, self.yaw, self.roll)]
+        if any(given) and not all(given):
+            raise ValueError("head pose: give pitch, yaw and roll, or none to release the pose")
+        if all(given):
+            for name in ("pitch", "yaw", "roll"):
+                object.__setattr__(self, name, _finite(f"head {name}", getattr(self, name), -45.0, 45.0))
+
+
+@dataclass(frozen=True)
 class SwapRenderer:
     """Render with another renderer from the next frame: a registry name or a FaceRenderer object."""
 
@@ -107,9 +134,12 @@ class Stop:
     """End the session."""
 
 
-ControlEvent = SetEmotion | SetIntensity | SetLipScale | SetGaze | SetMute | SwapRenderer | Pause | Flush | Stop
+ControlEvent = (
+    SetEmotion | SetIntensity | SetLipScale | SetGaze | SetMute | SetHeadAmplitude | SetHeadPose | SwapRenderer | Pause
+    | Flush | Stop
+)
 #: Events that the motion stage applies.
-MOTION_EVENTS = (SetEmotion, SetIntensity, SetLipScale, SetGaze, SetMute)
+MOTION_EVENTS = (SetEmotion, SetIntensity, SetLipScale, SetGaze, SetMute, SetHeadAmplitude, SetHeadPose)
 
 
 def _flag(name: str, args: list[Any]) -> bool:
@@ -133,7 +163,8 @@ def from_osc(address: str, args: list[Any]) -> ControlEvent:
     """The event of a ``/pyavatar/set/<control>`` message.
 
     Controls: ``emotion s [f]``, ``intensity f``, ``lip_scale f``, ``gaze f f`` (no
-    arguments: release), ``mute b``, ``pause b``, ``renderer s``, ``flush``, ``stop``
+    arguments: release), ``mute b``, ``head_amplitude f``, ``head_pose f f f`` (pitch, yaw,
+    roll; no arguments: release), ``pause b``, ``renderer s``, ``flush``, ``stop``
     (numbers may be int or float; ``b`` is 0/1 or OSC true/false).
     """
     if not address.startswith(OSC_PREFIX):
@@ -151,6 +182,10 @@ def from_osc(address: str, args: list[Any]) -> ControlEvent:
         return SetGaze(None, None) if not args else SetGaze(*_numbers(what, args, 2))
     if what == "mute":
         return SetMute(_flag(what, args))
+    if what == "head_amplitude":
+        return SetHeadAmplitude(*_numbers(what, args, 1))
+    if what == "head_pose":
+        return SetHeadPose(None, None, None) if not args else SetHeadPose(*_numbers(what, args, 3))
     if what == "pause":
         return Pause(_flag(what, args))
     if what == "renderer":

@@ -1,4 +1,4 @@
-"""Timestamped packets the runtime moves between its stages.
+"""Timestamped packets the runtime moves between its stages (motion frames: :mod:`pyavatar.packets`).
 
 ``pts_ns`` is the stream time of the frame's start (the audio time it came
 from); ``capture_ns`` is the :class:`~pyavatar.runtime.clock.Clock` time at
@@ -14,36 +14,7 @@ from typing import Any
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class MotionFrame:
-    """Face motion of one output frame.
-
-    Attributes:
-        index: frame number on the output grid (0 = first frame of the session).
-        pts_ns: stream time of the frame's start.
-        fps: frame rate of the grid.
-        capture_ns: clock time at which the audio at the frame's centre was captured (-1 offline).
-        params: (F,) float32 face parameters in :data:`pyavatar.face.params.NAMES` order.
-        visemes: (5,) float32 in :data:`pyavatar.packets.VRM_VISEMES` order.
-        speaking: 0..1 noise-gate state.
-        emotion: name of the emotion target; ``intensity`` its intensity.
-    """
-
-    index: int
-    pts_ns: int
-    fps: float
-    capture_ns: int
-    params: np.ndarray
-    visemes: np.ndarray
-    speaking: float = 0.0
-    emotion: str = "neutral"
-    intensity: float = 0.0
-
-    @property
-    def time(self) -> float:
-        """Start time in seconds on the stream clock."""
-        return self.pts_ns / 1e9
+from pyavatar.packets import MotionFrame
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from pyavatar.runtime.frames import MotionFrame
+from pyavatar.packets import MotionFrame
 
 
 def _lerp(a: MotionFrame, b: MotionFrame, w: float, index: int, pts_ns: int, fps: float) -> MotionFrame:

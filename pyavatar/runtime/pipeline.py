@@ -32,10 +32,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from pyavatar.packets import AudioChunk
+from pyavatar.packets import AudioChunk, MotionFrame
 from pyavatar.runtime import control as ctl
 from pyavatar.runtime.clock import Clock, MonotonicClock
-from pyavatar.runtime.frames import MotionFrame, StreamInfo, VideoFrame
+from pyavatar.runtime.frames import StreamInfo, VideoFrame
 from pyavatar.runtime.interpolate import MotionUpsampler
 from pyavatar.runtime.metrics import Metrics
 from pyavatar.runtime.pacer import Pacer
@@ -51,7 +51,7 @@ MAX_CLOCK_SKEW_S = 10.0
 
 
 class MotionProcessor(Protocol):
-    """Audio → motion frames at :attr:`fps` (see :class:`pyavatar.sdk.motion.FaceMotion`)."""
+    """Audio → motion frames at :attr:`fps` (see :class:`pyavatar.sdk.motion.MotionStage`)."""
 
     fps: float
 

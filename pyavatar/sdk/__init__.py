@@ -4,14 +4,14 @@ See docs/sdk.md and samples/ for runnable examples.
 """
 
 from pyavatar.sdk.avatar import Avatar, RenderResult, Session, prepare
-from pyavatar.sdk.motion import FaceMotion
+from pyavatar.sdk.motion import MotionStage
 from pyavatar.sdk.sources import LiveAudio, paced
 from pyavatar.sdk.stage import PortraitStage, PreparedRenderer
 
 __all__ = [
     "Avatar",
-    "FaceMotion",
     "LiveAudio",
+    "MotionStage",
     "PortraitStage",
     "PreparedRenderer",
     "RenderResult",

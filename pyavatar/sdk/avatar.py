@@ -25,15 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from pyavatar.packets import NS_PER_S, AudioChunk
+from pyavatar.packets import NS_PER_S, AudioChunk, MotionFrame
 from pyavatar.render.base import FaceRenderer, face_point_options
 from pyavatar.render.registry import make_renderer
 from pyavatar.runtime import control as ctl
 from pyavatar.runtime.clock import Clock, MonotonicClock
-from pyavatar.runtime.frames import MotionFrame, VideoFrame
+from pyavatar.runtime.frames import VideoFrame
 from pyavatar.runtime.pipeline import Pipeline, PipelineError
 from pyavatar.sdk.images import load_rgba
-from pyavatar.sdk.motion import FaceMotion
+from pyavatar.sdk.motion import make_motion_stage
 from pyavatar.sdk.sources import LiveAudio, paced
 from pyavatar.sdk.stage import PortraitStage, PreparedRenderer
 
@@ -135,10 +135,15 @@ class Session:
         fps: output frame rate (25, 30, 60, ...).
         motion_fps: motion rate (default ``fps``; lower rates are interpolated up to ``fps``).
         outputs: sinks (virtual camera, VMC/OSC senders, files, callbacks).
-        emotion, intensity, lip_scale: starting controls.
-        profile: vowel profile (object or path from ``pyavatar calibrate``).
-        lip_settings: noise gate and smoothing (:class:`pyavatar.motion.lips.LipSettings`).
-        seed: idle-motion seed.
+        emotion, intensity, lip_scale, head_amplitude, gaze: starting controls (a source that cannot honour
+            one raises ValueError naming the source).
+        motion: motion source: a registered name (``dsp`` default, ``diffusion``, ``joyvasa``; see
+            :mod:`pyavatar.motion.registry`) or a MotionSource object.
+        motion_options: options of a named source (``weights``, ``template``, ``hubert_dir``, ``steps``,
+            ``cfg``, ...); weights are loaded and checked here, before any audio.
+        profile: vowel profile (object or path from ``pyavatar calibrate``; dsp).
+        lip_settings: noise gate and smoothing (:class:`pyavatar.motion.lips.LipSettings`; dsp).
+        seed: motion seed (dsp idle motion, learned sources' sampling noise).
         delay_ms: live playout delay (default adaptive).
         clock: time source (tests).
     """
@@ -147,14 +152,19 @@ class Session:
         self, avatar: Avatar, *, fps: float = 30.0, motion_fps: float | None = None, outputs: Sequence[Any] = (),
         emotion: str = "neutral", intensity: float = 1.0, lip_scale: float = 1.0, profile: Any = None,
         lip_settings: Any = None, seed: int = 0, delay_ms: float | None = None, clock: Clock | None = None,
+        motion: Any = "dsp", motion_options: dict[str, Any] | None = None, head_amplitude: float = 1.0,
+        gaze: tuple[float, float] | None = None,
     ) -> None:  # fmt: skip
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.avatar = avatar
         self.fps = float(fps)
         self.clock = clock or MonotonicClock()
-        self.motion = FaceMotion(motion_fps or fps, profile=profile, lip_settings=lip_settings, seed=seed,
-                                 emotion=emotion, intensity=intensity, lip_scale=lip_scale)  # fmt: skip
+        self.motion = make_motion_stage(
+            avatar.prepared, motion, fps=motion_fps or fps, seed=seed, emotion=emotion, intensity=intensity,
+            lip_scale=lip_scale, head_amplitude=head_amplitude, gaze=gaze, profile=profile, lip_settings=lip_settings,
+            **(motion_options or {}),
+        )  # fmt: skip
         self.stage = PortraitStage(avatar.prepared, avatar.alpha)
         self.pipeline = Pipeline(self.motion, self.stage, fps=self.fps, clock=self.clock, delay_ms=delay_ms)
         self._queue: Any = None
@@ -230,6 +240,14 @@ class Session:
         """Keep the mouth closed whatever the audio (True) or follow the audio (False)."""
         self.send(ctl.SetMute(muted))
 
+    def set_head_amplitude(self, amplitude: float) -> None:
+        """Scale head motion around the reference pose (0..3)."""
+        self.send(ctl.SetHeadAmplitude(amplitude))
+
+    def set_head_pose(self, pitch: float | None, yaw: float | None = 0.0, roll: float | None = 0.0) -> None:
+        """Hold the head around ``pitch``/``yaw``/``roll`` degrees; ``set_head_pose(None, None, None)`` releases."""
+        self.send(ctl.SetHeadPose(pitch, yaw, roll))
+
     def set_renderer(self, renderer: str | FaceRenderer, **options: Any) -> None:
         """Render with another renderer from the next frame (prepared now, in the caller's thread)."""
         self.send(ctl.SwapRenderer(self.avatar.prepare_renderer(renderer, **options)))
@@ -249,6 +267,7 @@ class Session:
     def stats(self) -> dict[str, Any]:
         """Latency (p50/p95/max ms), fps in/out, drops, repeats, per-stage times and counters."""
         s = self.pipeline.stats()
+        s["motion"] = self.motion.stats()
         if self._live_audio is not None:
             s["pushed_audio_dropped"] = self._live_audio.dropped
         if self._control is not None:
@@ -394,6 +413,7 @@ class Session:
     def stop(self) -> None:
         """Stop everything (threads, devices, sockets) and re-raise the first failure."""
         errors: list[BaseException] = []
+        self.motion.close()  # a learned source's worker first: the motion thread may wait on it
         try:
             self.pipeline.stop()
         except BaseException as e:

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from pyavatar.face.params import NAMES, FaceParams
-from pyavatar.packets import VRM_VISEMES
+from pyavatar.packets import VRM_VISEMES, MotionFrame
 from pyavatar.render.base import FaceRenderer
 from pyavatar.runtime import control as ctl
-from pyavatar.runtime.frames import MotionFrame, VideoFrame
+from pyavatar.runtime.frames import VideoFrame
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,9 @@ class PortraitStage:
 
     def render(self, frames: Sequence[MotionFrame]) -> list[VideoFrame]:
         """One frame per motion frame, rendered in one batch."""
-        params = FaceParams(np.stack([f.params for f in frames]))
-        images = self._current.render(params)
+        from pyavatar.sdk.motion import render_frames  # keypoint motion → the neural renderer directly
+
+        images = render_frames(self._current, frames)
         if images.shape[1:3] != (self.height, self.width):
             raise ValueError(f"renderer {self.renderer.name!r} changed the frame size to {images.shape[2]}x"
                              f"{images.shape[1]} (session is {self.width}x{self.height})")  # fmt: skip

@@ -64,7 +64,8 @@ def test_03_osc_monitor() -> None:
     pytest.importorskip("pythonosc")
     from pyavatar.face.params import NAMES
     from pyavatar.outputs.raw_osc import RawOscSender
-    from pyavatar.runtime.frames import MotionFrame, StreamInfo
+    from pyavatar.packets import MotionFrame
+    from pyavatar.runtime.frames import StreamInfo
 
     port = _free_port()
     sender = RawOscSender("127.0.0.1", port, rate=30)
@@ -97,7 +98,7 @@ def test_05_unity_receiver_decodes_the_raw_namespace(tmp_path: Path) -> None:
     from pyavatar.face.params import NAMES
     from pyavatar.outputs.osc import pack
     from pyavatar.outputs.raw_osc import frame_messages, stats_message
-    from pyavatar.runtime.frames import MotionFrame
+    from pyavatar.packets import MotionFrame
 
     exe = tmp_path / "receiver.exe"
     subprocess.run(["mcs", "-define:PYAVATAR_SELFTEST", f"-out:{exe}", str(SAMPLES / "05_unity_raw_receiver.cs")],

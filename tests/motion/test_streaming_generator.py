@@ -17,6 +17,8 @@ from pyavatar.motion.diffusion import (
     StreamConfig,
     StreamingMotionGenerator,
     StreamingSSL,
+    chunk_face_params,
+    chunk_fields,
     random_model,
 )
 from pyavatar.motion.joyvasa import SourceKeypoints, compose_keypoints, rotation_matrix
@@ -192,7 +194,7 @@ def test_face_params_space_and_source_keypoints() -> None:
     fp = random_model(MotionModelConfig(space="face_params", d_model=32, heads=2, blocks=1), seed=3)
     gen = StreamingMotionGenerator(fp, STREAM)
     out = [gen.push(AudioChunk(0, SR, speechlike(1.5))), gen.flush()]
-    params = out[0].face_params()
+    params = chunk_face_params(out[0])
     assert len(params) == len(out[0]) and np.isfinite(params.values).all()
     rng = np.random.default_rng(0)
     src = SourceKeypoints(x_c=rng.normal(size=(21, 3)).astype(np.float32) * 0.3, R=np.eye(3, dtype=np.float32),
@@ -200,7 +202,7 @@ def test_face_params_space_and_source_keypoints() -> None:
                           t=np.array([0.01, -0.02, 0.0], np.float32))  # fmt: skip
     gen = StreamingMotionGenerator(random_model(TINY, seed=4), STREAM, source=src)
     chunks = [gen.push(AudioChunk(0, SR, speechlike(1.5))), gen.flush()]
-    f = {k: np.concatenate([c.fields()[k] for c in chunks]) for k in ("exp", "scale", "t", "pitch", "yaw", "roll")}
+    f = {k: np.concatenate([chunk_fields(c)[k] for c in chunks]) for k in ("exp", "scale", "t", "pitch", "yaw", "roll")}
     f["R"] = rotation_matrix(f["pitch"], f["yaw"], f["roll"])
     kp = np.concatenate([c.keypoints for c in chunks])
     np.testing.assert_allclose(kp, compose_keypoints(f, src), rtol=1e-5, atol=1e-6)  # reference = first frame

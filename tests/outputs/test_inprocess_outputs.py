@@ -9,7 +9,8 @@ import pytest
 
 from pyavatar.outputs.callback import CallbackSink, FrameQueue
 from pyavatar.outputs.preview import PreviewError, PreviewSink
-from pyavatar.runtime.frames import MotionFrame, StreamInfo, VideoFrame
+from pyavatar.packets import MotionFrame
+from pyavatar.runtime.frames import StreamInfo, VideoFrame
 
 
 def _vf(i: int) -> VideoFrame:

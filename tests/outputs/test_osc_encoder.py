@@ -12,7 +12,7 @@ from pyavatar import _core
 from pyavatar.face.params import NAMES
 from pyavatar.outputs import osc
 from pyavatar.outputs.vmc import VmcSender
-from pyavatar.runtime.frames import MotionFrame
+from pyavatar.packets import MotionFrame
 
 pythonosc = pytest.importorskip("pythonosc", reason="python-osc is the independent decoder (pip install python-osc)")
 from pythonosc.osc_bundle import OscBundle  # noqa: E402

@@ -16,8 +16,9 @@ from pyavatar.face.params import NAMES
 from pyavatar.outputs.control_server import ControlServer
 from pyavatar.outputs.raw_osc import RawOscSender
 from pyavatar.outputs.vmc import VmcSender
+from pyavatar.packets import MotionFrame
 from pyavatar.runtime import control as ctl
-from pyavatar.runtime.frames import MotionFrame, StreamInfo
+from pyavatar.runtime.frames import StreamInfo
 from tests.outputs.osc_receiver import Receiver
 
 INFO = StreamInfo(64, 64, 30.0)

@@ -14,7 +14,8 @@ pyvirtualcam = pytest.importorskip("pyvirtualcam", reason="the virtual webcam ou
 from pyvirtualcam.util import decode_fourcc  # noqa: E402
 
 from pyavatar.outputs.virtualcam import Fitter, VirtualCamError, VirtualCamSink, read_stamp, stamp  # noqa: E402
-from pyavatar.runtime.frames import MotionFrame, StreamInfo, VideoFrame  # noqa: E402
+from pyavatar.packets import MotionFrame  # noqa: E402
+from pyavatar.runtime.frames import StreamInfo, VideoFrame  # noqa: E402
 
 CHANNELS = {"raw ": 3, "ABGR": 4}
 

@@ -21,7 +21,8 @@ from pyavatar.face import mappings as fm  # noqa: E402
 from pyavatar.face.params import NAMES, FaceParams  # noqa: E402
 from pyavatar.outputs.humanoid import STANDARD_REST, rest_positions_from_vrm  # noqa: E402
 from pyavatar.outputs.vmc import VmcSender, blend_names  # noqa: E402
-from pyavatar.runtime.frames import MotionFrame, StreamInfo  # noqa: E402
+from pyavatar.packets import MotionFrame  # noqa: E402
+from pyavatar.runtime.frames import StreamInfo  # noqa: E402
 from tests.outputs.osc_receiver import Receiver  # noqa: E402
 
 VMCP = {

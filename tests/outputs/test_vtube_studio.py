@@ -15,7 +15,8 @@ pytest.importorskip("websockets", reason="the VTube Studio client needs websocke
 from pyavatar.face.mappings import VTS_NAMES
 from pyavatar.face.params import NAMES
 from pyavatar.outputs.vtube_studio import TokenStore, VTubeStudioDenied, VTubeStudioSink
-from pyavatar.runtime.frames import MotionFrame, StreamInfo
+from pyavatar.packets import MotionFrame
+from pyavatar.runtime.frames import StreamInfo
 from tests.outputs.vts_server import FakeVTubeStudio
 
 INFO = StreamInfo(64, 64, 30.0)

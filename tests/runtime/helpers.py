@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from pyavatar.face.params import NAMES
-from pyavatar.packets import NS_PER_S, AudioChunk
+from pyavatar.packets import NS_PER_S, AudioChunk, MotionFrame
 from pyavatar.runtime import control as ctl
-from pyavatar.runtime.frames import MotionFrame, StreamInfo, VideoFrame
+from pyavatar.runtime.frames import StreamInfo, VideoFrame
 
 JAW = NAMES.index("jaw_open")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyavatar.runtime.frames import MotionFrame
+from pyavatar.packets import MotionFrame
 from pyavatar.runtime.interpolate import MotionUpsampler
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from pyavatar.packets import MotionFrame
 from pyavatar.runtime.clock import FakeClock
-from pyavatar.runtime.frames import MotionFrame, VideoFrame
+from pyavatar.runtime.frames import VideoFrame
 from pyavatar.runtime.metrics import Metrics
 from pyavatar.runtime.pacer import Pacer
 

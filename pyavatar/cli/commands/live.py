@@ -54,8 +54,9 @@ def _live(args: argparse.Namespace) -> int:
     else:
         session.start(mic=args.mic or None, control=control)
         source = f"microphone {args.mic or '(default)'}"
-    print(f"live: {avatar.renderer.name} renderer, {session.width}x{session.height} at {args.fps:g} fps, "
-          f"audio from {source}")  # fmt: skip
+    print(f"live: {avatar.renderer.name} renderer, {session.motion.name} motion "
+          f"({session.motion.latency_s * 1e3:.0f} ms algorithmic latency), {session.width}x{session.height} at "
+          f"{args.fps:g} fps, audio from {source}")  # fmt: skip
     for line in _describe(outputs, session):
         print(f"  -> {line}")
     print("Ctrl-C stops.", flush=True)
@@ -89,8 +90,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "live", help="animate a portrait live from a microphone (virtual webcam, VMC, VTube Studio, OSC, preview)",
         description="Capture audio (a microphone, or --audio FILE played in real time), animate IMAGE and send "
         "frames to a virtual webcam and parameters over VMC, the VTube Studio plugin API and OSC. "
-        "/pyavatar/set/* OSC messages on --control change emotion, intensity, lip scale, gaze, mute, pause and "
-        "renderer while it runs.",
+        "/pyavatar/set/* OSC messages on --control change emotion, intensity, lip scale, gaze, mute, head "
+        "amplitude and pose, pause and renderer while it runs.",
     )  # fmt: skip
     p.add_argument("image", help="portrait (jpg, png; RGBA keeps its transparency)")
     d = LIVE_DEFAULTS

@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pyavatar.cli.motion_options import MOTION_DEFAULTS, add_motion_options, motion_session_options
+
 #: Options of every command that builds an avatar and a session (name: default).
 AVATAR_DEFAULTS: dict[str, Any] = {
     "renderer": "classical", "weights": "", "crop": "", "face_index": 0, "fps": 30.0, "emotion": "neutral",
-    "intensity": 1.0, "lip_scale": 1.0, "profile": "", "seed": 0, "face_points": "",
+    "intensity": 1.0, "lip_scale": 1.0, "profile": "", "seed": 0, "face_points": "", **MOTION_DEFAULTS,
 }  # fmt: skip
 FILE_DEFAULTS: dict[str, Any] = {"alpha": False, "crf": 20, "progress": True}
 
@@ -33,7 +35,8 @@ def add_avatar_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--intensity", type=float, help="emotion intensity 0..1 (default: 1)")
     p.add_argument("--lip-scale", type=float, help="mouth opening gain 0..3 (default: 1)")
     p.add_argument("--profile", metavar="JSON", help="vowel profile from `pyavatar calibrate`")
-    p.add_argument("--seed", type=int, help="idle-motion seed (default: 0)")
+    p.add_argument("--seed", type=int, help="motion seed: idle motion, sampling noise (default: 0)")
+    add_motion_options(p)
 
 
 def add_file_options(p: argparse.ArgumentParser) -> None:
@@ -75,6 +78,7 @@ def make_avatar(args: argparse.Namespace, image: Any) -> Any:
     if args.weights:
         renderer = "neural" if renderer == AVATAR_DEFAULTS["renderer"] else renderer
         options["weights"] = args.weights
+        options.update({"config": args.weights_config} if args.weights_config else {})
     return Avatar.from_image(
         image, renderer=renderer, crop=parse_crop(args.crop), face_index=args.face_index,
         face_points=parse_face_points(args.face_points), **options,
@@ -84,7 +88,7 @@ def make_avatar(args: argparse.Namespace, image: Any) -> Any:
 def session_options(args: argparse.Namespace) -> dict[str, Any]:
     """Session keyword arguments from the parsed options."""
     return {"emotion": args.emotion, "intensity": args.intensity, "lip_scale": args.lip_scale,
-            "profile": args.profile or None, "seed": args.seed}  # fmt: skip
+            "profile": args.profile or None, "seed": args.seed, **motion_session_options(args)}  # fmt: skip
 
 
 def render_with_progress(args: argparse.Namespace, image: Any, audio: Any, output: Any) -> Any:

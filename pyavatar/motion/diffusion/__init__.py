@@ -25,8 +25,9 @@ from pyavatar.motion.diffusion.smoothing import EMAFilter, KalmanFilter, OneEuro
 from pyavatar.motion.diffusion.space import (
     FACE_PARAMS,
     KEYPOINTS,
-    MotionChunk,
     MotionSpace,
+    chunk_face_params,
+    chunk_fields,
     get_space,
     normalization_from_template,
 )
@@ -44,7 +45,6 @@ __all__ = [
     "Guidance",
     "KalmanFilter",
     "LogMelFrames",
-    "MotionChunk",
     "MotionControls",
     "MotionModelConfig",
     "MotionSpace",
@@ -57,6 +57,8 @@ __all__ = [
     "StreamingMotionGenerator",
     "StreamingSSL",
     "ddim_sample",
+    "chunk_face_params",
+    "chunk_fields",
     "emotion_vector",
     "get_space",
     "guidance_plan",

@@ -138,24 +138,56 @@ def random_model(cfg: MotionModelConfig, *, seed: int = 0, kernel_backend: str |
 
 
 def save_motion_model(model: DiffusionMotionModel, path: str | Path) -> None:
-    """Write ``model`` (weights, statistics, config) to one ``.safetensors`` file."""
+    """Write ``model`` (weights, statistics, config) to one ``.safetensors`` file (atomically: temp + rename)."""
     from safetensors.torch import save_file
 
+    path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={_META_KEY: json.dumps(asdict(model.cfg))})
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        save_file(state, str(tmp), metadata={_META_KEY: json.dumps(asdict(model.cfg))})
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_motion_model(path: str | Path, *, kernel_backend: str | None = None,
                       device: str | torch.device = "cpu") -> DiffusionMotionModel:  # fmt: skip
-    """A model written by :func:`save_motion_model`, in eval mode."""
-    from safetensors import safe_open
+    """A model written by :func:`save_motion_model`, in eval mode.
+
+    Raises FileNotFoundError or ValueError naming the file, and for weights the key and the shapes
+    (missing, unexpected, mismatched or non-finite tensors).
+    """
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     path = Path(path)
-    with safe_open(str(path), framework="pt") as f:
-        meta = (f.metadata() or {}).get(_META_KEY)
+    if not path.is_file():
+        raise FileNotFoundError(f"diffusion motion model not found: {path} (write one with save_motion_model)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = (f.metadata() or {}).get(_META_KEY)
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{path}: not a readable .safetensors file ({e})") from None
     if meta is None:
         raise ValueError(f"{path}: not a pyavatar motion model (no {_META_KEY!r} metadata)")
-    model = DiffusionMotionModel(MotionModelConfig.from_dict(json.loads(meta)), kernel_backend=kernel_backend)
-    model.load_state_dict(load_file(str(path)))
+    try:
+        cfg = MotionModelConfig.from_dict(json.loads(meta))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: bad {_META_KEY!r} metadata: {e}") from None
+    model = DiffusionMotionModel(cfg, kernel_backend=kernel_backend)
+    want = model.state_dict()
+    missing = sorted(set(want) - set(state))
+    unexpected = sorted(set(state) - set(want))
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not match the model in its metadata: missing "
+                         f"{missing[:3]}, unexpected {unexpected[:3]}")  # fmt: skip
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(want[key].shape):
+            raise ValueError(f"{path}: {key!r} has shape {tuple(tensor.shape)}, the model in its metadata "
+                             f"expects {tuple(want[key].shape)}")  # fmt: skip
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(f"{path}: {key!r} holds non-finite values")
+    model.load_state_dict(state)
     return model.to(device).eval()

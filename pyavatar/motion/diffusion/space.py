@@ -1,4 +1,4 @@
-"""Output spaces of the diffusion motion generator and the packet it emits.
+"""Output spaces of the diffusion motion generator (its packet, :class:`~pyavatar.packets.MotionChunk`).
 
 ``keypoints``: JoyVASA's 70-dim LivePortrait layout per frame (expression
 21x3, scale, translation 3, pitch/yaw/roll in degrees; see
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyavatar.face.params import FIELDS, NAMES, FaceParams
-from pyavatar.motion.joyvasa.postproc import EYE_KEYPOINTS, LAYOUT, LIP_KEYPOINTS, MOTION_DIM, MotionTemplate
+from pyavatar.motion.joyvasa.postproc import EYE_KEYPOINTS, LAYOUT, LIP_KEYPOINTS, MOTION_DIM, MotionTemplate, unpack
+from pyavatar.packets import MotionChunk
 
 SPACES = ("keypoints", "face_params")
 #: Expression entries LivePortrait's eyeballs move with (keypoints 11 and 15, x and y).
@@ -108,40 +109,15 @@ def normalization_from_template(tpl: MotionTemplate) -> tuple[np.ndarray, np.nda
     return offset, scale
 
 
-@dataclass(frozen=True)
-class MotionChunk:
-    """``T`` generated frames at ``frame_rate`` in ``space`` (raw units), plus driving keypoints when composed.
+def chunk_fields(chunk: MotionChunk) -> dict[str, np.ndarray]:
+    """Keypoints-space chunk: ``exp`` (T, 21, 3), ``scale`` (T, 1), ``t`` (T, 3), ``pitch``/``yaw``/``roll`` (T, 1)."""
+    if chunk.space != "keypoints":
+        raise ValueError(f"chunk_fields() is for the keypoints space, this chunk is {chunk.space!r}")
+    return unpack(chunk.values)
 
-    ``values`` (T, dim) float32; ``keypoints`` (T, 21, 3) when the generator
-    has a source face (keypoints space only).
-    """
 
-    pts_ns: int
-    frame_rate: float
-    space: str
-    values: np.ndarray
-    keypoints: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        want = get_space(self.space).dim
-        if self.values.ndim != 2 or self.values.shape[1] != want:
-            raise ValueError(
-                f"MotionChunk: values must be (T, {want}) for space {self.space!r}, got {self.values.shape}"
-            )
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def fields(self) -> dict[str, np.ndarray]:
-        """Keypoints space: ``exp`` (T, 21, 3), ``scale`` (T, 1), ``t`` (T, 3), ``pitch``/``yaw``/``roll`` (T, 1)."""
-        if self.space != "keypoints":
-            raise ValueError(f"fields() is for the keypoints space, this chunk is {self.space!r}")
-        out = {k: self.values[:, lo:hi] for k, (lo, hi) in LAYOUT.items()}
-        out["exp"] = out["exp"].reshape(-1, 21, 3)
-        return out
-
-    def face_params(self) -> FaceParams:
-        """FaceParams space: the frames as :class:`FaceParams` (values clamped to their ranges)."""
-        if self.space != "face_params":
-            raise ValueError(f"face_params() is for the face_params space, this chunk is {self.space!r}")
-        return FaceParams(self.values)
+def chunk_face_params(chunk: MotionChunk) -> FaceParams:
+    """FaceParams-space chunk: the frames as :class:`FaceParams` (values clamped to their ranges)."""
+    if chunk.space != "face_params":
+        raise ValueError(f"chunk_face_params() is for the face_params space, this chunk is {chunk.space!r}")
+    return FaceParams(chunk.values)

@@ -45,9 +45,9 @@ from pyavatar.motion.diffusion.controls import (
 from pyavatar.motion.diffusion.model import DiffusionMotionModel
 from pyavatar.motion.diffusion.sampler import Branch, NoiseSchedule, ddim_sample, guidance_plan
 from pyavatar.motion.diffusion.smoothing import make_smoother
-from pyavatar.motion.diffusion.space import MotionChunk
+from pyavatar.motion.diffusion.space import chunk_fields
 from pyavatar.motion.joyvasa.postproc import SourceKeypoints, compose_keypoints, rotation_matrix
-from pyavatar.packets import NS_PER_S, AudioChunk, FeatureChunk
+from pyavatar.packets import NS_PER_S, AudioChunk, FeatureChunk, MotionChunk
 
 _SAMPLES_PER_FRAME = 16_000 // FPS
 
@@ -414,7 +414,7 @@ class StreamingMotionGenerator:
                 raw[i, pose] = self._smoother(raw[i, pose])
         kp = None
         if self.source is not None:
-            f = MotionChunk(0, FPS, "keypoints", raw).fields()
+            f = chunk_fields(MotionChunk(0, FPS, "keypoints", raw))
             f["R"] = rotation_matrix(f["pitch"], f["yaw"], f["roll"])
             if self._kp_reference is None:
                 self._kp_reference = {k: v[:1].copy() for k, v in f.items()}

@@ -8,9 +8,12 @@ from pyavatar.motion.joyvasa.postproc import (
     MotionTemplate,
     SourceKeypoints,
     compose_keypoints,
+    driving_pose,
     ema_smooth,
     load_template,
+    pack,
     rotation_matrix,
+    unpack,
 )
 from pyavatar.motion.joyvasa.sampler import SILENCE_PAD, generate, sample_window, window_plan
 
@@ -24,14 +27,17 @@ __all__ = [
     "MotionTemplate",
     "SourceKeypoints",
     "compose_keypoints",
+    "driving_pose",
     "ema_smooth",
     "generate",
     "load_joyvasa",
     "load_template",
+    "pack",
     "pad_for_hubert",
     "read_checkpoint",
     "rotation_matrix",
     "sample_window",
     "sinusoid_table",
+    "unpack",
     "window_plan",
 ]

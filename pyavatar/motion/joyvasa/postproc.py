@@ -165,21 +165,18 @@ class SourceKeypoints:
         return x.astype(np.float32)
 
 
-def compose_keypoints(
+def driving_pose(
     motion: Mapping[str, np.ndarray],
     source: SourceKeypoints,
     *,
     reference: Mapping[str, np.ndarray] | None = None,
     lip_keypoints: tuple[int, ...] = LIP_KEYPOINTS,
-    driving_multiplier: float = 1.10,
-) -> np.ndarray:
-    """(T, 21, 3) driving keypoints as JoyVASA's human pipeline builds them (CLI defaults, no stitching).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """JoyVASA's driving rotation (T, 3, 3), expression (T, 21, 3), scale (T, 1) and translation (T, 3).
 
     Rotation, scale, translation and expression are taken relative to the
     ``reference`` driving frame (default: frame 0 of ``motion``), except the
-    lip keypoints, whose expression is absolute; tz is zeroed and the result
-    is pushed away from the source by ``driving_multiplier``. ``motion`` holds
-    ``exp``, ``scale``, ``t`` and ``R`` (T, 3, 3) or the angles.
+    lip keypoints, whose expression is absolute; tz is zeroed.
     """
     exp = np.asarray(motion["exp"], np.float32).reshape(-1, 21, 3)
     R = motion["R"] if "R" in motion else rotation_matrix(motion["pitch"], motion["yaw"], motion["roll"])
@@ -193,6 +190,39 @@ def compose_keypoints(
     scale = source.scale * (np.asarray(motion["scale"], np.float32) / np.asarray(ref["scale"], np.float32))
     t = source.t[None] + (np.asarray(motion["t"], np.float32) - np.asarray(ref["t"], np.float32))
     t[:, 2] = 0
+    return r_new, delta, scale, t
+
+
+def compose_keypoints(
+    motion: Mapping[str, np.ndarray],
+    source: SourceKeypoints,
+    *,
+    reference: Mapping[str, np.ndarray] | None = None,
+    lip_keypoints: tuple[int, ...] = LIP_KEYPOINTS,
+    driving_multiplier: float = 1.10,
+) -> np.ndarray:
+    """(T, 21, 3) driving keypoints as JoyVASA's human pipeline builds them (CLI defaults, no stitching).
+
+    The pose and expression of :func:`driving_pose` applied to the source's
+    canonical keypoints, pushed away from the source by ``driving_multiplier``.
+    ``motion`` holds ``exp``, ``scale``, ``t`` and ``R`` (T, 3, 3) or the angles.
+    """
+    r_new, delta, scale, t = driving_pose(motion, source, reference=reference, lip_keypoints=lip_keypoints)
     x_d = scale[:, :, None] * (source.x_c[None] @ r_new + delta) + t[:, None, :]
     x_s = source.x_s
     return (x_s + driving_multiplier * (x_d - x_s)).astype(np.float32)
+
+
+def pack(motion: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(T, 70) raw motion in :data:`LAYOUT` order from ``exp``, ``scale``, ``t``, ``pitch``, ``yaw``, ``roll``."""
+    exp = np.asarray(motion["exp"], np.float32)
+    cols = [exp.reshape(len(exp), 63)] + [np.asarray(motion[k], np.float32).reshape(len(exp), -1) for k in POSE_FIELDS]
+    return np.concatenate(cols, axis=1)
+
+
+def unpack(raw: np.ndarray) -> dict[str, np.ndarray]:
+    """Inverse of :func:`pack`: (T, >=70) raw motion → ``exp`` (T, 21, 3), ``scale``, ``t``, angles."""
+    raw = np.asarray(raw, np.float32)
+    out = {k: raw[:, lo:hi] for k, (lo, hi) in LAYOUT.items()}
+    out["exp"] = out["exp"].reshape(-1, 21, 3)
+    return out

@@ -1,0 +1,1 @@
+"""Motion sources behind the registry (:mod:`pyavatar.motion.registry`): ``dsp``, ``diffusion``, ``joyvasa``."""

@@ -1,0 +1,140 @@
+"""The ``diffusion`` motion source: a FaceParams diffusion model streamed in overlapping windows.
+
+The model is a checkpoint written by :func:`~pyavatar.motion.diffusion.save_motion_model`
+(``weights=FILE``) or a model object (``model=``, the SDK and the benchmarks);
+it runs :class:`~pyavatar.motion.diffusion.StreamingMotionGenerator` with
+:data:`LIVE_STREAM` windows (2 new frames per window, no look-ahead: low
+latency) in the worker of :class:`~pyavatar.motion.sources.base.WindowedSource`.
+Every control is honoured: emotion (label, intensity, eyes/brows apart),
+lip scale, gaze, head-pose amplitude and reference pose through
+:class:`~pyavatar.motion.diffusion.MotionControls`; mute feeds the model silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyavatar.face.params import FaceParams
+from pyavatar.motion.diffusion import (
+    DiffusionMotionModel,
+    Guidance,
+    MotionControls,
+    StreamConfig,
+    StreamingMotionGenerator,
+    load_motion_model,
+)
+from pyavatar.motion.diffusion.audio import FPS
+from pyavatar.motion.emotion import PRESET_NAMES
+from pyavatar.motion.registry import CONTROLS
+from pyavatar.motion.sources.base import SPEECH_RATE, WindowedSource, WindowEngine, frame_loudness_db
+from pyavatar.packets import NS_PER_S, AudioChunk
+
+#: Window layout of the source: 18 context frames, 2 new, no look-ahead, 5 DDIM steps.
+LIVE_STREAM = StreamConfig(window=20, new_frames=2, lookahead=0, steps=5)
+_PER_FRAME = SPEECH_RATE // FPS
+
+
+class DiffusionEngine(WindowEngine):
+    """Windows of a :class:`StreamingMotionGenerator` on a FaceParams model (16 kHz samples in)."""
+
+    name = "diffusion"
+    fps = float(FPS)
+    controls = frozenset(CONTROLS)
+
+    def __init__(self, model: DiffusionMotionModel, stream: StreamConfig, controls: MotionControls) -> None:
+        if model.space.name != "face_params":
+            raise ValueError(f"motion source 'diffusion' needs a face_params model, this one is "
+                             f"{model.space.name!r} (keypoint motion: use --motion joyvasa)")  # fmt: skip
+        if model.cfg.audio != "logmel":
+            raise ValueError("motion source 'diffusion' needs a log-mel model (speech-encoder models are not "
+                             "wired to the runtime yet)")  # fmt: skip
+        self.gen = StreamingMotionGenerator(model, stream, controls)
+        self.frames_per_window = stream.new_frames
+        self._muted = False
+        self.reset()
+
+    def reset(self) -> None:
+        self.gen.reset()
+        self._samples = 0
+        self._rest = np.zeros(0, np.float32)
+        self._loud: list[float] = []
+
+    def _windows(self, chunk: Any) -> list[tuple[int, np.ndarray, Any, Any, np.ndarray]]:
+        if chunk is None:
+            return []
+        first = round(chunk.pts_ns * FPS / NS_PER_S)
+        n = len(chunk.values)
+        loud = np.full(n, -120.0)
+        have = np.asarray(self._loud[first : first + n])
+        loud[: len(have)] = have
+        step = self.frames_per_window
+        values = FaceParams(chunk.values).values.astype(np.float32)  # clamped to the fields' ranges
+        return [(first + i, values[i : i + step], None, None, loud[i : i + step]) for i in range(0, n, step)]
+
+    def push(self, samples: np.ndarray) -> list[tuple[int, np.ndarray, Any, Any, np.ndarray]]:
+        buf = np.concatenate([self._rest, samples])
+        whole = len(buf) // _PER_FRAME * _PER_FRAME
+        self._loud.extend(frame_loudness_db(buf[:whole], _PER_FRAME).tolist())
+        self._rest = buf[whole:]
+        fed = np.zeros_like(samples) if self._muted else samples
+        chunk = AudioChunk(self._samples * NS_PER_S // SPEECH_RATE, SPEECH_RATE, fed.astype(np.float32))
+        self._samples += len(samples)
+        return self._windows(self.gen.push(chunk))
+
+    def finish(self) -> list[tuple[int, np.ndarray, Any, Any, np.ndarray]]:
+        return self._windows(self.gen.flush())
+
+    def apply_control(self, name: str, values: dict[str, Any]) -> None:
+        if name == "emotion":
+            upper = values.get("upper")
+            self.gen.set(emotion=_label(values["name"]), emotion_intensity=values["intensity"],
+                         upper_emotion=None if upper is None else _label(upper))  # fmt: skip
+        elif name == "intensity":
+            self.gen.set(emotion_intensity=values["intensity"])
+        elif name == "lip_scale":
+            self.gen.set(lip_scale=values["scale"])
+        elif name == "gaze":
+            self.gen.set(gaze=None if values["yaw"] is None else (values["yaw"], values["pitch"]))
+        elif name == "mute":
+            self._muted = bool(values["muted"])
+        elif name == "head_amplitude":
+            self.gen.set(pose_amplitude=values["amplitude"])
+        elif name == "head_pose":
+            pose = (values["pitch"], values["yaw"], values["roll"])
+            self.gen.set(reference_pose=None if pose[0] is None else pose)
+
+    def check_control(self, name: str, values: dict[str, Any]) -> None:
+        super().check_control(name, values)
+        if name == "emotion":
+            for emotion in (values["name"], values.get("upper")):
+                if emotion is not None and emotion not in PRESET_NAMES:
+                    raise ValueError(f"unknown emotion {emotion!r}; choose from {list(PRESET_NAMES)}")
+
+
+def _label(name: str) -> str | None:
+    return None if name == "neutral" else name
+
+
+def from_options(*, fps: float, seed: int = 0, weights: str | Path | None = None,
+                 model: DiffusionMotionModel | None = None, steps: int | None = None, cfg: float | None = None,
+                 stream: StreamConfig | None = None) -> WindowedSource:  # fmt: skip
+    """The registry's factory: ``weights`` (a save_motion_model file) or ``model``; the model is loaded and
+    checked here, before any audio."""
+    if fps != FPS:
+        raise ValueError(f"motion source 'diffusion' generates {FPS} fps motion, asked for {fps:g} "
+                         f"(the session interpolates it to the output rate)")  # fmt: skip
+    if (weights is None) == (model is None):
+        raise ValueError("motion source 'diffusion' needs its model: --motion-weights FILE (a checkpoint "
+                         "written by save_motion_model) or model=")  # fmt: skip
+    if model is None:
+        model = load_motion_model(Path(weights))  # type: ignore[arg-type]
+    stream = stream or LIVE_STREAM
+    if steps is not None:
+        stream = replace(stream, steps=int(steps))
+    controls = MotionControls(seed=int(seed), guidance=Guidance(audio=float(cfg)) if cfg is not None else Guidance())
+    engine = DiffusionEngine(model, stream, controls)
+    return WindowedSource(engine, engine.gen.latency()["algorithmic"])
