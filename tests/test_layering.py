@@ -20,6 +20,8 @@ ALLOWED = {
     "evaluation": {"audio", "motion", "packets"},
     "runtime": {"packets"},
     "outputs": {"face", "packets", "runtime"},
+    "video": set(),
+    "tracking": {"audio", "evaluation", "face", "packets", "video"},
 }
 
 
