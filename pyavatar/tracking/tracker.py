@@ -99,6 +99,27 @@ class TrackedFrame:
     points: np.ndarray | None
 
 
+_INDEX = {n: i for i, n in enumerate(CHANNELS)}
+
+
+def measure(geometry: Geometry, points: np.ndarray, gains: Gains) -> tuple[np.ndarray, float]:
+    """:data:`CHANNELS` values of one (478, 3) mesh against a neutral ``geometry`` (gaze NaN with both eyes
+    closed), and the head-fit error."""
+    g = geometry
+    rigid = list(m.RIGID)
+    fit = fit_pose(g.points[rigid], points[rigid])
+    yaw, pitch, roll = euler_from_rotation(g.axes.T @ fit.rotation @ g.axes)
+    shift = (fit.center - fit.center0) @ g.axes / g.height
+    fields, extras = expression(g, points, fit, gains)
+    fields.update(head_yaw=yaw, head_pitch=pitch, head_roll=roll, head_x=shift[0], head_y=-shift[1],
+                  head_z=fit.scale - 1.0)  # fmt: skip
+    values = np.zeros(len(CHANNELS))
+    values[[_INDEX["gaze_yaw"], _INDEX["gaze_pitch"]]] = np.nan
+    for k, v in {**fields, **extras}.items():
+        values[_INDEX[k]] = v
+    return values, fit.residual
+
+
 def _align_to(reference: np.ndarray, points: np.ndarray) -> np.ndarray:
     rigid = list(m.RIGID)
     return fit_similarity(reference[rigid], points[rigid]).to_neutral(points)
@@ -145,7 +166,6 @@ class FaceTracker:
                   s.gaze_smoothing if n in GAZE else s.face_smoothing for n in CHANNELS]  # fmt: skip
         self._filter = OneEuroFilter(scale, groups)
         self._loss = LossHandler(s.hold_s, s.ease_s, s.reacquire_s)
-        self._index = {n: i for i, n in enumerate(CHANNELS)}
         self._gaze = (0.0, 0.0)  # last seen gaze, held while both eyes are closed
 
     @property
@@ -171,23 +191,13 @@ class FaceTracker:
 
     def measure(self, points: np.ndarray) -> tuple[np.ndarray, float]:
         """Unsmoothed :data:`CHANNELS` values of one mesh and the head-fit error (needs a neutral face)."""
-        g = self.geometry
-        if g is None:
+        if self.geometry is None:
             raise RuntimeError("FaceTracker.measure: no neutral face yet (calibrate first)")
-        rigid = list(m.RIGID)
-        fit = fit_pose(g.points[rigid], points[rigid])
-        yaw, pitch, roll = euler_from_rotation(g.axes.T @ fit.rotation @ g.axes)
-        shift = (fit.center - fit.center0) @ g.axes / g.height
-        values = np.zeros(len(CHANNELS))
-        fields, extras = expression(g, points, fit, self.settings.gains)
-        fields.setdefault("gaze_yaw", self._gaze[0])
-        fields.setdefault("gaze_pitch", self._gaze[1])
-        self._gaze = (fields["gaze_yaw"], fields["gaze_pitch"])
-        fields.update(head_yaw=yaw, head_pitch=pitch, head_roll=roll, head_x=shift[0], head_y=-shift[1],
-                      head_z=fit.scale - 1.0)  # fmt: skip
-        for k, v in {**fields, **extras}.items():
-            values[self._index[k]] = v
-        return values, fit.residual
+        values, error = measure(self.geometry, points, self.settings.gains)
+        if np.isnan(values[_INDEX["gaze_yaw"]]):  # both eyes closed: hold the last gaze
+            values[[_INDEX["gaze_yaw"], _INDEX["gaze_pitch"]]] = self._gaze
+        self._gaze = (values[_INDEX["gaze_yaw"]], values[_INDEX["gaze_pitch"]])
+        return values, error
 
     def process(self, rgb: np.ndarray, t: float, idle: FaceParams | None = None) -> TrackedFrame:
         """Track one RGB uint8 frame at time ``t`` seconds (increasing); ``idle``: values shown without a face."""
@@ -209,7 +219,7 @@ class FaceTracker:
             idle_values[: len(NAMES)] = idle.values[0]
         out = self._loss.update(tracked, idle_values, t)
         params = FaceParams.from_array(out[: len(NAMES)])
-        extras = {n: float(np.clip(out[self._index[n]], 0.0, 1.0)) for n in EXTRAS}
+        extras = {n: float(np.clip(out[_INDEX[n]], 0.0, 1.0)) for n in EXTRAS}
         return TrackedFrame(t, params, extras, points is not None, self.calibrated, error, points)
 
     def close(self) -> None:

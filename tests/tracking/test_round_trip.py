@@ -33,12 +33,14 @@ def _case(portrait: str, field: str):
     return pytest.param(portrait, field)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("portrait", "field"), [_case(p, f) for p in PORTRAITS for f in SCORED])
 def test_tracked_field_correlates_with_the_known_one(rendered, portrait: str, field: str):
     s = _score(rendered, portrait)
     assert s[field]["r"] >= 0.9, s
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("portrait", PORTRAITS)
 def test_head_angles_and_blinks(rendered, portrait: str):
     s = _score(rendered, portrait)

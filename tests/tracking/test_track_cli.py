@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from pyavatar.cli import main
 from pyavatar.video import write_video
@@ -13,6 +14,7 @@ from tests.outputs.osc_receiver import Receiver
 from tests.tracking.conftest import FPS, LEAD
 
 
+@pytest.mark.slow
 def test_track_sends_vmc_from_a_video(rendered, tmp_path: Path, capsys):
     known, video = rendered("astronaut")
     clip = write_video(tmp_path / "face.mp4", video, FPS)
