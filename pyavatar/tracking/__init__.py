@@ -1,7 +1,16 @@
 """Video face tracking: MediaPipe's face mesh → FaceParams, with calibration, smoothing and loss handling."""
 
 from pyavatar.tracking.filters import OneEuroFilter, OneEuroSettings
+from pyavatar.tracking.hybrid import HybridMixer
 from pyavatar.tracking.tracker import EXTRAS, FaceTracker, TrackedFrame, TrackerSettings, track_frames
 
-__all__ = ["EXTRAS", "FaceTracker", "OneEuroFilter", "OneEuroSettings", "TrackedFrame", "TrackerSettings",
-           "track_frames"]  # fmt: skip
+__all__ = [
+    "EXTRAS",
+    "FaceTracker",
+    "HybridMixer",
+    "OneEuroFilter",
+    "OneEuroSettings",
+    "TrackedFrame",
+    "TrackerSettings",
+    "track_frames",
+]

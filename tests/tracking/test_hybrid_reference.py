@@ -83,3 +83,27 @@ def _silent_lips(n: int):
 
     z = np.zeros(n, np.float32)
     return LipChunk(0, 30.0, np.zeros((n, 5), np.float32), z, z, z, z)
+
+
+@pytest.mark.slow
+def test_video_motion_mixes_tracking_audio_and_a_reference(rendered):
+    from pyavatar.tracking.source import VideoMotion
+    from tests.tracking.conftest import FPS, LEAD
+
+    known, video = rendered("astronaut")
+    motion = VideoMotion(hybrid=HybridMixer(), expression={"smile_left": 0.4, "brow_down": 0.5}, intensity=0.5)
+    motion.tracker.calibrate_frames(video[:LEAD])
+    audio = FaceParams.from_fields(jaw_open=0.7, happy=0.3)
+    outs = [motion.process(f, i / FPS, audio=audio, speaking=1.0) for i, f in enumerate(video[: LEAD + 20])]
+    motion.close()
+    last = outs[-1]
+    assert last.jaw_open[0] == pytest.approx(0.7) and last.happy[0] == pytest.approx(0.3)  # mouth from audio
+    assert last.head_yaw[0] == pytest.approx(motion.last.params.head_yaw[0])  # head from video
+    assert abs(last.head_yaw[0] - known.head_yaw[LEAD + 19]) < 4.0
+    assert last.brow_down[0] >= 0.25  # reference offset × intensity
+    assert "weight.mouth" in motion.controls and motion.latency_s == 0.0
+    motion.set_control("expression.brows", 0.0)
+    with pytest.raises(ValueError, match="unknown video-motion control 'weight.nose'"):
+        motion.set_control("weight.nose", 1.0)
+    with pytest.raises(ValueError, match="needs the audio motion"):
+        VideoMotion(hybrid=HybridMixer(), tracker=motion.tracker).process(video[0], 10.0)
