@@ -57,7 +57,7 @@ class TrackerSettings:
     calibrate_s: float = 1.0
     head_smoothing: OneEuroSettings = OneEuroSettings(min_cutoff=1.0, beta=4.0)
     eye_smoothing: OneEuroSettings = OneEuroSettings(min_cutoff=5.0, beta=10.0)
-    gaze_smoothing: OneEuroSettings = OneEuroSettings(min_cutoff=1.5, beta=1.0)
+    gaze_smoothing: OneEuroSettings = OneEuroSettings(min_cutoff=2.0, beta=5.0)
     face_smoothing: OneEuroSettings = OneEuroSettings(min_cutoff=2.0, beta=5.0)
     smoothing: bool = True
     hold_s: float = 0.5
