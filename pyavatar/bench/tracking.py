@@ -63,7 +63,11 @@ def render_sequence(image: np.ndarray, params: Any, size: int) -> np.ndarray:
 def round_trip(
     image: np.ndarray, *, frames: int, size: int, fps: float = 30.0, seed: int = 0, lead: int = 8, settings: Any = None
 ) -> dict[str, Any]:
-    """Render a known sequence, calibrate on its lead frames, track it back and score it (adds ``track_ms``)."""
+    """Render a known sequence, calibrate on its lead frames, track it back and score it.
+
+    Adds ``track_ms`` (tracker per frame), ``mesh_ms`` (MediaPipe's mesh alone on the same frames, the
+    reference) and their ratio ``track_over_mesh``.
+    """
     from pyavatar.face.params import FaceParams
     from pyavatar.tracking import FaceTracker
     from pyavatar.tracking.roundtrip import known_sequence, score
@@ -75,8 +79,14 @@ def round_trip(
         t0 = time.perf_counter()
         out = [tracker.process(f, i / fps) for i, f in enumerate(video)]
         cost = (time.perf_counter() - t0) / len(video)
+        t0 = time.perf_counter()
+        for f in video:  # the reference: MediaPipe's mesh alone on the same frames
+            tracker.mesh.process(f)
+        mesh_cost = (time.perf_counter() - t0) / len(video)
     result = score(known, FaceParams.concat([o.params for o in out]), skip=lead)
     result["track_ms"] = round(cost * 1000, 2)
+    result["mesh_ms"] = round(mesh_cost * 1000, 2)
+    result["track_over_mesh"] = round(cost / mesh_cost, 3)
     return result
 
 
@@ -139,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
             corr = " ".join(f"{k}={r[k]['r']:.3f}" for k in r if isinstance(r[k], dict) and "r" in r[k])
             recall = [r[f"blink_{s}_events"]["recall"] for s in ("left", "right")]
             print(f"{name} seed {seed}: {corr} head_mae={r['head_angle_mae_deg']:.2f}° blink_recall={recall} "
-                  f"track={r['track_ms']:.1f} ms/frame", flush=True)  # fmt: skip
+                  f"track={r['track_ms']:.1f} ms/frame (MediaPipe mesh alone {r['mesh_ms']:.1f} ms, "
+                  f"ratio {r['track_over_mesh']:.2f})", flush=True)  # fmt: skip
     if args.latency_seconds > 0:
         results["latency"] = latency(portrait_image(PORTRAITS[0]), seconds=args.latency_seconds, size=args.size,
                                      fps=args.fps, threads=args.threads)  # fmt: skip

@@ -2,7 +2,7 @@
 
 from pyavatar.tracking.filters import OneEuroFilter, OneEuroSettings
 from pyavatar.tracking.hybrid import HybridMixer
-from pyavatar.tracking.tracker import EXTRAS, FaceTracker, TrackedFrame, TrackerSettings, track_frames
+from pyavatar.tracking.tracker import EXTRAS, FaceTracker, TrackedFrame, TrackerSettings
 
 __all__ = [
     "EXTRAS",
@@ -12,5 +12,4 @@ __all__ = [
     "OneEuroSettings",
     "TrackedFrame",
     "TrackerSettings",
-    "track_frames",
 ]

@@ -233,16 +233,3 @@ class FaceTracker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def track_frames(
-    frames: Iterable[np.ndarray],
-    fps: float,
-    settings: TrackerSettings | None = None,
-    *,
-    neutral: np.ndarray | None = None,
-) -> tuple[FaceParams, list[TrackedFrame]]:
-    """Track a whole sequence: (T frames of FaceParams, the per-frame :class:`TrackedFrame` s)."""  # fmt: skip
-    with FaceTracker(settings, neutral=neutral) as tracker:
-        out = [tracker.process(f, i / fps) for i, f in enumerate(frames)]
-    return FaceParams.concat([o.params for o in out]), out
