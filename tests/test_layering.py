@@ -21,7 +21,7 @@ ALLOWED = {
     "runtime": {"packets"},
     "outputs": {"face", "packets", "runtime"},
     "video": set(),
-    "tracking": {"audio", "evaluation", "face", "packets", "video"},
+    "tracking": {"evaluation", "face", "video"},
 }
 
 
