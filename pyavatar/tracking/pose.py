@@ -70,34 +70,35 @@ def _rotation_vector(w: np.ndarray) -> np.ndarray:
 def fit_pose(neutral: np.ndarray, current: np.ndarray, iterations: int = 6) -> Similarity:
     """Pose of (N, 3) ``current`` points relative to ``neutral`` (see the module docstring).
 
-    The residual is the RMS 2-D misfit in units of the neutral point spread.
+    Gauss–Newton over (rotation update, log scale, 2-D shift), re-linearised
+    about the current rotation each step. The residual is the RMS 2-D misfit in
+    units of the neutral point spread.
     """
     start = fit_similarity(neutral, current)
     a = neutral - start.center0
     spread = math.sqrt(float((a * a).sum(axis=1).mean()))
     x = current[:, :2]
-    p = np.array([0.0, 0.0, 0.0, math.log(max(start.scale, 1e-9)), *start.center[:2]])
-
-    def residual(p: np.ndarray) -> np.ndarray:
-        moved = math.exp(p[3]) * a @ (_rotation_vector(p[:3]) @ start.rotation).T
-        return (moved[:, :2] + p[4:] - x).ravel()
-
-    r = residual(p)
+    rot, scale, shift = start.rotation, start.scale, start.center[:2].copy()
+    n = len(a)
+    jac = np.zeros((2 * n, 6))
+    jac[0::2, 4] = jac[1::2, 5] = 1.0
     for _ in range(iterations):
-        jac = np.empty((len(r), 6))
-        for j in range(6):
-            dp = np.zeros(6)
-            dp[j] = 1e-6
-            jac[:, j] = (residual(p + dp) - r) / 1e-6
+        q = scale * a @ rot.T  # (N, 3) moved points before the shift
+        r = (q[:, :2] + shift - x).ravel()
+        # d(x, y)/d(rotation vector) of exp([w]x) q at w = 0, then d/d(log scale)
+        jac[0::2, 1], jac[0::2, 2] = q[:, 2], -q[:, 1]
+        jac[1::2, 0], jac[1::2, 2] = -q[:, 2], q[:, 0]
+        jac[0::2, 0] = jac[1::2, 1] = 0.0
+        jac[0::2, 3], jac[1::2, 3] = q[:, 0], q[:, 1]
         step = np.linalg.lstsq(jac, -r, rcond=None)[0]
-        p = p + step
-        r = residual(p)
+        rot = _rotation_vector(step[:3]) @ rot
+        scale *= math.exp(step[3])
+        shift = shift + step[4:]
         if np.abs(step).max() < 1e-7:
             break
-    rot = _rotation_vector(p[:3]) @ start.rotation
-    center = np.array([p[4], p[5], start.center[2]])
-    err = math.sqrt(float((r * r).mean() * 2)) / max(spread * math.exp(p[3]), 1e-12)
-    return Similarity(rot, math.exp(p[3]), start.center0, center, err)
+    r = (scale * a @ rot.T)[:, :2] + shift - x
+    err = math.sqrt(float((r * r).sum(axis=1).mean())) / max(spread * scale, 1e-12)
+    return Similarity(rot, scale, start.center0, np.array([shift[0], shift[1], start.center[2]]), err)
 
 
 def face_axes(points: np.ndarray, eye_a: int, eye_b: int, mouth: np.ndarray) -> np.ndarray:
