@@ -36,6 +36,7 @@ def test_loss_holds_then_eases_to_idle_and_back_without_jumps():
     assert steps.max() < 10.0 * (1.5 / 30 / 0.25) + 1e-6  # eased: at most the smoothstep's steepest slope
 
 
+@pytest.mark.slow
 def test_tracker_calibrates_on_the_first_second_and_handles_a_lost_face(rendered):
     known, video = rendered("astronaut")
     blank = np.full_like(video[0], 128)
