@@ -21,6 +21,8 @@ ALLOWED = {
     "evaluation": {"audio", "motion", "packets"},
     "runtime": {"packets"},
     "outputs": {"face", "packets", "runtime", "userdirs"},
+    "video": set(),
+    "tracking": {"evaluation", "face", "video"},
 }
 
 
