@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pyavatar.face.quiet import native_stderr_quiet
+
 NUM_POINTS = 478
 # Points that move with the skull and barely with expressions: nose bridge and tip, eye corners,
 # cheekbones, temples and cheek edges (not the nose bottom or the lower cheeks: the lips and jaw pull them).
@@ -47,19 +49,26 @@ class FaceMesh:
             from mediapipe.python.solutions import face_mesh
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("face tracking needs `pip install mediapipe==0.10.21`") from exc
-        self._mesh = face_mesh.FaceMesh(
-            static_image_mode=static,
-            max_num_faces=1,
-            refine_landmarks=True,
-            min_detection_confidence=min_detection,
-            min_tracking_confidence=min_tracking,
-        )
+        with native_stderr_quiet():
+            self._mesh = face_mesh.FaceMesh(
+                static_image_mode=static,
+                max_num_faces=1,
+                refine_landmarks=True,
+                min_detection_confidence=min_detection,
+                min_tracking_confidence=min_tracking,
+            )
+        self._warm = False  # the graph logs its set-up on the first frame: keep that quiet too
 
     def process(self, rgb: np.ndarray) -> np.ndarray | None:
         """(478, 3) float64 points (x, y in pixels, depth in pixels, larger = farther) or None when no face."""
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"FaceMesh.process: expected RGB uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}")
-        result = self._mesh.process(np.ascontiguousarray(rgb))
+        if self._warm:
+            result = self._mesh.process(np.ascontiguousarray(rgb))
+        else:
+            with native_stderr_quiet():
+                result = self._mesh.process(np.ascontiguousarray(rgb))
+            self._warm = True
         if not result.multi_face_landmarks:
             return None
         h, w = rgb.shape[:2]
