@@ -84,8 +84,8 @@ else
                 --dtype fp32 --cuda-graphs on off --device cpu --warmup 0 --reps 1 --frame-size 320x240)
   BENCH_MOTION=(--device cpu --seconds 1 --rounds 1 --threads 2)
   PROFILE_FILTER=''
-  LIMITS=(env=30 wheels=60 fixtures=10 build=900 tests=300 kernels=120 render=240 motion=120 profile=120)
-  [ "$BUDGET" = 470 ] && BUDGET=1800  # CPU rehearsal: slower machine, same parts
+  LIMITS=(env=30 wheels=60 fixtures=10 build=900 tests=300 kernels=300 render=400 motion=400 profile=300)
+  [ "$BUDGET" = 470 ] && BUDGET=3600  # CPU rehearsal: slower machine, same parts
 fi
 [ "$IN_PLACE" = 1 ] && [ "$MODE" = gpu ] && { echo "gpu_check: --in-place is for --dry-run" >&2; exit 2; }
 
