@@ -5,19 +5,12 @@
 #include <cstdint>
 
 #include "warp/deform_features.cuh"
+#include "warp/warp_launch.h"
 
 namespace pyavatar {
 namespace cuda {
 
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 65536;  // the kernels loop over the rest
-
-dim3 blocks_for(int64_t work) {
-  const int64_t blocks = (work + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks));
-}
 
 template <typename T, typename Kernel>
 cudaError_t launch(Kernel kernel, const void* feature, const int64_t* fs, const int64_t* fst, const void* kp_source,
@@ -25,7 +18,7 @@ cudaError_t launch(Kernel kernel, const void* feature, const int64_t* fs, const 
                    void* output, cudaStream_t stream) {
   const int64_t work = fs[0] * (ss[1] + 1) * fs[2] * fs[3] * fs[4];
   if (work == 0) return cudaSuccess;
-  kernel<<<blocks_for(work), kThreads, 0, stream>>>(
+  kernel<<<warp_blocks(work, 0), pyavatar_warp::kWarpThreads, 0, stream>>>(
       static_cast<const T*>(feature), static_cast<const T*>(kp_source), static_cast<const T*>(kp_driving),
       static_cast<T*>(output), fs[0], fs[1], fs[2], fs[3], fs[4], fst[0], fst[1], fst[2], fst[3], fst[4], ss[1],
       sst[0], sst[1], sst[2], dst[0], dst[1], dst[2], kp_variance);

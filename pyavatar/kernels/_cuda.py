@@ -30,6 +30,13 @@ def check_attention_grid(op: str, batch: int, heads: int) -> None:
             raise ValueError(f"{op}: {name}={value} exceeds the CUDA kernel limit {MAX_GRID_YZ}")
 
 
+def cuda_outputs(op: str, args: tuple) -> Outputs:
+    """``op``'s outputs, after the launch limits the CUDA kernels share (``pyavatar._cuda`` and CuPy)."""
+    if op == "relpos_attention":
+        check_attention_grid(op, args[0].shape[0], args[0].shape[2])
+    return SPECS[op].outputs(args)
+
+
 class CudaBackend:
     name = "cuda"
 
@@ -83,9 +90,7 @@ class CudaBackend:
 
     def run(self, op: str, args: tuple) -> Outputs:
         ref = args[0]
-        if op == "relpos_attention":
-            check_attention_grid(op, ref.shape[0], ref.shape[2])
-        outputs = SPECS[op].outputs(args)
+        outputs = cuda_outputs(op, args)
         index = _device_index(ref.device)
         getattr(self.module(), op)(
             DTYPE_CODES[ref.dtype], *native_args(op, args, outputs),

@@ -23,9 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pyavatar.kernels._cuda import check_attention_grid
+from pyavatar.kernels._cuda import cuda_outputs
 from pyavatar.kernels.spec import (
-    SPECS,
     DeformFeaturesArgs,
     DenseWarpArgs,
     GridSample3dArgs,
@@ -41,12 +40,6 @@ SOURCES = {
     "relpos_attention": "relpos_attention.cuh",
 }
 _PADDING = {"zeros": 0, "border": 1}
-WARP_THREADS = 256
-WARP_MAX_BLOCKS = 65536  # the warp kernels loop over the rest (grid-stride)
-WARP_CHANNEL_CHUNK = 8  # channels per thread in grid_sample_3d / dense_warp (grid axis y)
-ATTENTION_THREADS = 128  # fixed by the kernel (4 warps)
-ATTENTION_QUERIES = 16  # queries per block
-ATTENTION_HEAD_DIMS = (64, 128, 256, 512)  # one kernel per Dk bound
 
 _PACKAGE_SOURCES = Path(__file__).resolve().parent / "_cuda_src"
 _REPO_CSRC = Path(__file__).resolve().parents[2] / "csrc"
@@ -84,6 +77,32 @@ def load_source(path: Path) -> str:
         return load_source(included)
 
     return _LOCAL_INCLUDE.sub(expand, path.read_text(encoding="utf-8"))
+
+
+def _header_constants(op: str, names: tuple[str, ...]) -> dict[str, int]:
+    """``constexpr`` integers of ``op``'s kernel source: the launch geometry is defined there once."""
+    path = find_source(op)
+    text = load_source(path) if path is not None else ""
+    found = {}
+    for name in names:
+        match = re.search(rf"constexpr\s+[\w ]+?\b{name}\s*=\s*(\d+)\s*;", text)
+        found[name] = int(match.group(1)) if match else 0  # 0 only without sources: the backend is then unavailable
+    return found
+
+
+_WARP = _header_constants("grid_sample_3d", ("kWarpThreads", "kWarpMaxBlocks", "kChannelChunk"))
+WARP_THREADS = _WARP["kWarpThreads"]
+WARP_MAX_BLOCKS = _WARP["kWarpMaxBlocks"]  # the warp kernels loop over the rest (grid-stride)
+WARP_CHANNEL_CHUNK = _WARP["kChannelChunk"]  # channels per thread in grid_sample_3d / dense_warp (grid axis y)
+_ATTENTION = _header_constants("relpos_attention", ("kThreads", "kQueries"))
+ATTENTION_THREADS = _ATTENTION["kThreads"]
+ATTENTION_QUERIES = _ATTENTION["kQueries"]  # queries per block
+_ATTENTION_SOURCE = find_source("relpos_attention")
+ATTENTION_HEAD_DIMS = tuple(  # one kernel per Dk bound: the _d<bound> instantiations
+    sorted({int(d) for d in re.findall(r"suffix##_d(\d+),", load_source(_ATTENTION_SOURCE))})
+    if _ATTENTION_SOURCE is not None
+    else ()
+)
 
 
 @dataclass(frozen=True)
@@ -269,11 +288,8 @@ class CupyBackend:
             kernel(launch.grid, launch.block, launch.args)
 
     def run(self, op: str, args: tuple) -> Outputs:
-        ref = args[0]
-        if op == "relpos_attention":
-            check_attention_grid(op, ref.shape[0], ref.shape[2])
-        outputs = SPECS[op].outputs(args)
-        self._launch(op, PLANS[op](args, outputs), ref.device)
+        outputs = cuda_outputs(op, args)
+        self._launch(op, PLANS[op](args, outputs), args[0].device)
         return outputs
 
 

@@ -93,3 +93,19 @@ def test_in_place_rehearsal_runs_the_gpu_parts_on_cpu(shared_dir: Path, tmp_path
         assert (out / name).is_file(), name
     assert "fits the transfer limits" in summary
 
+
+
+def test_bench_render_config_is_full_or_a_config_file(shared_dir: Path, tmp_path: Path) -> None:
+    """The rehearsal's --config: the fixtures' config file; a bad file is named in the error."""
+    from pyavatar.bench.render import _config
+    from pyavatar.render.liveportrait.config import LivePortraitConfig
+
+    path = shared_dir / "fixtures" / "liveportrait" / "config_reduced.json"
+    assert _config(str(path)) == LivePortraitConfig.from_json(path)
+    assert _config("full") == LivePortraitConfig()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"spade_generator_params": {"widht": 3}}')
+    with pytest.raises(SystemExit, match=r"bad\.json: .*unknown parameter"):
+        _config(str(bad))
+    with pytest.raises(SystemExit, match="missing.json"):
+        _config(str(tmp_path / "missing.json"))
