@@ -76,7 +76,7 @@ if [ "$MODE" = gpu ]; then
   BENCH_RENDER=(--renderer neural --config full --batch 1 4 --dtype fp16 --cuda-graphs on off --device cuda)
   BENCH_MOTION=(--device cuda --seconds 8 --rounds 3)
   PROFILE_FILTER='regex:^pyavatar_.*_f16'
-  LIMITS=(env=30 wheels=60 fixtures=10 build=200 tests=150 kernels=90 render=120 motion=90 profile=90)
+  LIMITS=(env=60 wheels=60 fixtures=10 build=200 tests=150 kernels=90 render=120 motion=90 profile=90)
 else
   DEVICE=cpu
   BENCH_KERNELS=(--device cpu --rounds 1 --threads 2)
@@ -84,7 +84,7 @@ else
                 --dtype fp32 --cuda-graphs on off --device cpu --warmup 0 --reps 1 --frame-size 320x240)
   BENCH_MOTION=(--device cpu --seconds 1 --rounds 1 --threads 2)
   PROFILE_FILTER=''
-  LIMITS=(env=30 wheels=60 fixtures=10 build=900 tests=300 kernels=300 render=400 motion=400 profile=300)
+  LIMITS=(env=120 wheels=60 fixtures=10 build=900 tests=300 kernels=300 render=400 motion=400 profile=300)
   [ "$BUDGET" = 470 ] && BUDGET=3600  # CPU rehearsal: slower machine, same parts
 fi
 [ "$IN_PLACE" = 1 ] && [ "$MODE" = gpu ] && { echo "gpu_check: --in-place is for --dry-run" >&2; exit 2; }
@@ -161,6 +161,11 @@ else
   REPO=$ROOT
   PY=${PYTHON:-python3}
   : "${OUT_DIR:?gpu_check: set OUT or pass --out DIR}"
+  # nvcc and ncu may be installed off the PATH.
+  for tool_dir in /usr/local/cuda/bin /opt/nvidia/nsight-compute/*; do
+    [ -d "$tool_dir" ] && PATH=$PATH:$tool_dir
+  done
+  export PATH
 fi
 mkdir -p "$OUT_DIR"
 OUT_DIR=$(cd "$OUT_DIR" && pwd)
