@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "warp/deform_features.cuh"
+#include "common/cuda_launch.h"
 #include "warp/warp_launch.h"
 
 namespace pyavatar {
@@ -39,22 +40,13 @@ cudaError_t deform_features(int dtype, const void* feature, const int64_t* featu
                             const int64_t* kp_source_stride, const void* kp_driving,
                             const int64_t* kp_driving_stride, float kp_variance, void* output,
                             cudaStream_t stream) {
-  switch (dtype) {
-    case 0:
-      return launch<float>(pyavatar_deform_features_f32, feature, feature_size, feature_stride, kp_source,
-                           kp_source_size, kp_source_stride, kp_driving, kp_driving_stride, kp_variance, output,
-                           stream);
-    case 1:
-      return launch<pyavatar_warp::f16>(pyavatar_deform_features_f16, feature, feature_size, feature_stride,
-                                        kp_source, kp_source_size, kp_source_stride, kp_driving, kp_driving_stride,
-                                        kp_variance, output, stream);
-    case 2:
-      return launch<pyavatar_warp::bf16>(pyavatar_deform_features_bf16, feature, feature_size, feature_stride,
-                                         kp_source, kp_source_size, kp_source_stride, kp_driving, kp_driving_stride,
-                                         kp_variance, output, stream);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return launch_for_dtype(dtype, pyavatar_deform_features_f32, pyavatar_deform_features_f16,
+                          pyavatar_deform_features_bf16, [&](auto tag, auto kernel) {
+                            return launch<element_of<decltype(tag)>>(kernel, feature, feature_size, feature_stride,
+                                                                     kp_source, kp_source_size, kp_source_stride,
+                                                                     kp_driving, kp_driving_stride, kp_variance,
+                                                                     output, stream);
+                          });
 }
 
 }  // namespace cuda

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "warp/dense_warp.cuh"
+#include "common/cuda_launch.h"
 #include "warp/warp_launch.h"
 
 namespace pyavatar {
@@ -41,22 +42,13 @@ cudaError_t dense_warp(int dtype, const void* feature, const int64_t* feature_si
                        const void* mask, const int64_t* mask_size, const int64_t* mask_stride, const void* kp_source,
                        const int64_t* kp_source_stride, const void* kp_driving, const int64_t* kp_driving_stride,
                        void* output, void* deformation, cudaStream_t stream) {
-  switch (dtype) {
-    case 0:
-      return launch<float>(pyavatar_dense_warp_f32, feature, feature_size, feature_stride, mask, mask_size,
-                           mask_stride, kp_source, kp_source_stride, kp_driving, kp_driving_stride, output,
-                           deformation, stream);
-    case 1:
-      return launch<pyavatar_warp::f16>(pyavatar_dense_warp_f16, feature, feature_size, feature_stride, mask,
-                                        mask_size, mask_stride, kp_source, kp_source_stride, kp_driving,
-                                        kp_driving_stride, output, deformation, stream);
-    case 2:
-      return launch<pyavatar_warp::bf16>(pyavatar_dense_warp_bf16, feature, feature_size, feature_stride, mask,
-                                         mask_size, mask_stride, kp_source, kp_source_stride, kp_driving,
-                                         kp_driving_stride, output, deformation, stream);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return launch_for_dtype(dtype, pyavatar_dense_warp_f32, pyavatar_dense_warp_f16, pyavatar_dense_warp_bf16,
+                          [&](auto tag, auto kernel) {
+                            return launch<element_of<decltype(tag)>>(
+                                kernel, feature, feature_size, feature_stride, mask, mask_size, mask_stride,
+                                kp_source, kp_source_stride, kp_driving, kp_driving_stride, output, deformation,
+                                stream);
+                          });
 }
 
 }  // namespace cuda
