@@ -49,13 +49,13 @@ py::dict build_info() {
   return d;
 }
 
-void grid_sample_3d(const PyView& input, const PyView& grid, uintptr_t output, int padding,
-                    bool align_corners) {
+void grid_sample_3d(const PyView& input, const PyView& grid, const std::string& padding_mode, bool align_corners,
+                    uintptr_t output) {
   cpu::GridSample3dParams p;
   p.input = to_view<const float, 5>(input, "input");
   p.grid = to_view<const float, 5>(grid, "grid");
   p.output = reinterpret_cast<float*>(output);
-  p.padding = static_cast<cpu::Padding>(padding);
+  p.padding = static_cast<cpu::Padding>(pyavatar::bind::padding_code(padding_mode));
   p.align_corners = align_corners;
   py::gil_scoped_release release;
   cpu::grid_sample_3d(p);
@@ -73,8 +73,9 @@ void deform_features(const PyView& feature, const PyView& kp_source, const PyVie
   cpu::deform_features(p);
 }
 
-void dense_warp(const PyView& feature, const PyView& mask, const PyView& kp_source,
-                const PyView& kp_driving, uintptr_t output, uintptr_t deformation) {
+void dense_warp(const PyView& feature, const PyView& mask, const PyView& kp_source, const PyView& kp_driving,
+                bool return_deformation, uintptr_t output, uintptr_t deformation) {
+  pyavatar::bind::check_optional_output("deformation", return_deformation, deformation);
   cpu::DenseWarpParams p;
   p.feature = to_view<const float, 5>(feature, "feature");
   p.mask = to_view<const float, 5>(mask, "mask");
@@ -171,12 +172,13 @@ PYBIND11_MODULE(_core, m) {
   m.def("active_isa", [] { return std::string(cpu::isa_name(cpu::active_isa())); });
   m.def("set_active_isa", &cpu::set_active_isa, py::arg("name"),
         "Force the CPU kernel build: 'auto', 'v2', 'v3' (x86-64) or 'base'.");
-  m.def("grid_sample_3d", &grid_sample_3d, py::arg("input"), py::arg("grid"), py::arg("output"),
-        py::arg("padding"), py::arg("align_corners"));
+  // Kernel bindings: the op's args in pyavatar.kernels.spec order, then one pointer per output.
+  m.def("grid_sample_3d", &grid_sample_3d, py::arg("input"), py::arg("grid"), py::arg("padding_mode"),
+        py::arg("align_corners"), py::arg("output"));
   m.def("deform_features", &deform_features, py::arg("feature"), py::arg("kp_source"),
         py::arg("kp_driving"), py::arg("kp_variance"), py::arg("output"));
   m.def("dense_warp", &dense_warp, py::arg("feature"), py::arg("mask"), py::arg("kp_source"),
-        py::arg("kp_driving"), py::arg("output"), py::arg("deformation"));
+        py::arg("kp_driving"), py::arg("return_deformation"), py::arg("output"), py::arg("deformation"));
   m.def("relpos_attention", &relpos_attention, py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("pos"), py::arg("pos_bias_u"), py::arg("pos_bias_v"), py::arg("key_mask"),
         py::arg("left"), py::arg("right"), py::arg("scale"), py::arg("output"));

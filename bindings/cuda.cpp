@@ -154,10 +154,11 @@ void run(const char* op, int device, Launch&& launch) {
 
 cudaStream_t as_stream(uintptr_t stream) { return reinterpret_cast<cudaStream_t>(stream); }
 
-void grid_sample_3d(int dtype, const PyView& input, const PyView& grid, uintptr_t output, int padding,
-                    bool align_corners, int device, uintptr_t stream) {
+void grid_sample_3d(int dtype, const PyView& input, const PyView& grid, const std::string& padding_mode,
+                    bool align_corners, uintptr_t output, int device, uintptr_t stream) {
   const auto in = to_view<const void, 5>(input, "input");
   const auto g = to_view<const void, 5>(grid, "grid");
+  const int padding = pyavatar::bind::padding_code(padding_mode);
   run("grid_sample_3d", device, [&] {
     return cuda::grid_sample_3d(dtype, in.data, in.size, in.stride, g.data, g.size, g.stride,
                                 reinterpret_cast<void*>(output), padding, align_corners, as_stream(stream));
@@ -176,7 +177,9 @@ void deform_features(int dtype, const PyView& feature, const PyView& kp_source, 
 }
 
 void dense_warp(int dtype, const PyView& feature, const PyView& mask, const PyView& kp_source,
-                const PyView& kp_driving, uintptr_t output, uintptr_t deformation, int device, uintptr_t stream) {
+                const PyView& kp_driving, bool return_deformation, uintptr_t output, uintptr_t deformation, int device,
+                uintptr_t stream) {
+  pyavatar::bind::check_optional_output("deformation", return_deformation, deformation);
   const auto f = to_view<const void, 5>(feature, "feature");
   const auto m = to_view<const void, 5>(mask, "mask");
   const auto ks = to_view<const void, 3>(kp_source, "kp_source");
@@ -216,12 +219,14 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("available", &available, "(True, '') when a CUDA device is usable, else (False, reason).");
   m.def("probe_device", &probe_device, py::arg("index"),
         "'' when the kernels can run on device `index`, else the reason.");
-  m.def("grid_sample_3d", &grid_sample_3d, py::arg("dtype"), py::arg("input"), py::arg("grid"), py::arg("output"),
-        py::arg("padding"), py::arg("align_corners"), py::arg("device"), py::arg("stream"));
+  // Kernel bindings: dtype code, the op's args in pyavatar.kernels.spec order, one pointer per output, device, stream.
+  m.def("grid_sample_3d", &grid_sample_3d, py::arg("dtype"), py::arg("input"), py::arg("grid"),
+        py::arg("padding_mode"), py::arg("align_corners"), py::arg("output"), py::arg("device"), py::arg("stream"));
   m.def("deform_features", &deform_features, py::arg("dtype"), py::arg("feature"), py::arg("kp_source"),
         py::arg("kp_driving"), py::arg("kp_variance"), py::arg("output"), py::arg("device"), py::arg("stream"));
   m.def("dense_warp", &dense_warp, py::arg("dtype"), py::arg("feature"), py::arg("mask"), py::arg("kp_source"),
-        py::arg("kp_driving"), py::arg("output"), py::arg("deformation"), py::arg("device"), py::arg("stream"));
+        py::arg("kp_driving"), py::arg("return_deformation"), py::arg("output"), py::arg("deformation"),
+        py::arg("device"), py::arg("stream"));
   m.def("relpos_attention", &relpos_attention, py::arg("dtype"), py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("pos"), py::arg("pos_bias_u"), py::arg("pos_bias_v"), py::arg("key_mask"), py::arg("left"),
         py::arg("right"), py::arg("scale"), py::arg("output"), py::arg("device"), py::arg("stream"));

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Conversion of Python (data_ptr, sizes, strides) triples into StridedView.
+// Conversion of the kernel args as pyavatar.kernels._native packs them (tensors as (data_ptr, sizes,
+// strides) triples into StridedView, strings into the kernels' codes).
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -37,6 +38,20 @@ StridedView<T, R> to_view(const PyView& v, const char* name) {
   // torch hands 0-element tensors a null pointer; any other null is a caller bug.
   if (out.data == nullptr && !empty) throw std::invalid_argument(std::string(name) + ": null data pointer");
   return out;
+}
+
+// grid_sample padding_mode as the kernels take it: 0 = zeros, 1 = border.
+inline int padding_code(const std::string& mode) {
+  if (mode == "zeros") return 0;
+  if (mode == "border") return 1;
+  throw std::invalid_argument("padding_mode must be 'zeros' or 'border', got '" + mode + "'");
+}
+
+// An optional output is asked for exactly when its pointer is given.
+inline void check_optional_output(const char* name, bool requested, uintptr_t pointer) {
+  if (requested != (pointer != 0))
+    throw std::invalid_argument(std::string(name) + (requested ? ": requested but no pointer given"
+                                                               : ": pointer given but not requested"));
 }
 
 }  // namespace bind

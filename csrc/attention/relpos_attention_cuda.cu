@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "attention/relpos_attention.cuh"
+#include "common/cuda_launch.h"
 
 namespace pyavatar {
 namespace cuda {
@@ -62,16 +63,10 @@ cudaError_t relpos_attention_probe() {
 cudaError_t relpos_attention(int dtype, const void* const* data, const int64_t* const* stride, const int64_t* q_size,
                              const uint8_t* key_mask, const int64_t* key_mask_stride, int64_t left, int64_t right,
                              float scale, void* output, cudaStream_t stream) {
-  switch (dtype) {
-    case 0:
-      return launch<float>(kF32, data, stride, q_size, key_mask, key_mask_stride, left, right, scale, output, stream);
-    case 1:
-      return launch<pyavatar_attn::f16>(kF16, data, stride, q_size, key_mask, key_mask_stride, left, right, scale, output, stream);
-    case 2:
-      return launch<pyavatar_attn::bf16>(kBF16, data, stride, q_size, key_mask, key_mask_stride, left, right, scale, output, stream);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return launch_for_dtype(dtype, kF32, kF16, kBF16, [&](auto tag, const auto& kernels) {
+    return launch<element_of<decltype(tag)>>(kernels, data, stride, q_size, key_mask, key_mask_stride, left, right,
+                                             scale, output, stream);
+  });
 }
 
 }  // namespace cuda

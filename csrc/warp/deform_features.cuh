@@ -59,7 +59,7 @@ __device__ __forceinline__ void deform_features(const T* __restrict__ feature, c
 }  // namespace pyavatar_warp
 
 #define PYAVATAR_DEFORM_FEATURES_KERNEL(suffix, T)                                                                \
-  extern "C" __global__ void __launch_bounds__(256) pyavatar_deform_features_##suffix(                            \
+  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads) pyavatar_deform_features_##suffix(                            \
       const T* feature, const T* kp_source, const T* kp_driving, T* output, long long n_batch, long long channels, \
       long long d, long long h, long long w, long long fs0, long long fs1, long long fs2, long long fs3,          \
       long long fs4, long long n_kp, long long ss0, long long ss1, long long ss2, long long ds0, long long ds1,   \

@@ -5,19 +5,13 @@
 #include <cstdint>
 
 #include "warp/deform_features.cuh"
+#include "common/cuda_launch.h"
+#include "warp/warp_launch.h"
 
 namespace pyavatar {
 namespace cuda {
 
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 65536;  // the kernels loop over the rest
-
-dim3 blocks_for(int64_t work) {
-  const int64_t blocks = (work + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks));
-}
 
 template <typename T, typename Kernel>
 cudaError_t launch(Kernel kernel, const void* feature, const int64_t* fs, const int64_t* fst, const void* kp_source,
@@ -25,7 +19,7 @@ cudaError_t launch(Kernel kernel, const void* feature, const int64_t* fs, const 
                    void* output, cudaStream_t stream) {
   const int64_t work = fs[0] * (ss[1] + 1) * fs[2] * fs[3] * fs[4];
   if (work == 0) return cudaSuccess;
-  kernel<<<blocks_for(work), kThreads, 0, stream>>>(
+  kernel<<<warp_blocks(work, 0), pyavatar_warp::kWarpThreads, 0, stream>>>(
       static_cast<const T*>(feature), static_cast<const T*>(kp_source), static_cast<const T*>(kp_driving),
       static_cast<T*>(output), fs[0], fs[1], fs[2], fs[3], fs[4], fst[0], fst[1], fst[2], fst[3], fst[4], ss[1],
       sst[0], sst[1], sst[2], dst[0], dst[1], dst[2], kp_variance);
@@ -46,22 +40,13 @@ cudaError_t deform_features(int dtype, const void* feature, const int64_t* featu
                             const int64_t* kp_source_stride, const void* kp_driving,
                             const int64_t* kp_driving_stride, float kp_variance, void* output,
                             cudaStream_t stream) {
-  switch (dtype) {
-    case 0:
-      return launch<float>(pyavatar_deform_features_f32, feature, feature_size, feature_stride, kp_source,
-                           kp_source_size, kp_source_stride, kp_driving, kp_driving_stride, kp_variance, output,
-                           stream);
-    case 1:
-      return launch<pyavatar_warp::f16>(pyavatar_deform_features_f16, feature, feature_size, feature_stride,
-                                        kp_source, kp_source_size, kp_source_stride, kp_driving, kp_driving_stride,
-                                        kp_variance, output, stream);
-    case 2:
-      return launch<pyavatar_warp::bf16>(pyavatar_deform_features_bf16, feature, feature_size, feature_stride,
-                                         kp_source, kp_source_size, kp_source_stride, kp_driving, kp_driving_stride,
-                                         kp_variance, output, stream);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return launch_for_dtype(dtype, pyavatar_deform_features_f32, pyavatar_deform_features_f16,
+                          pyavatar_deform_features_bf16, [&](auto tag, auto kernel) {
+                            return launch<element_of<decltype(tag)>>(kernel, feature, feature_size, feature_stride,
+                                                                     kp_source, kp_source_size, kp_source_stride,
+                                                                     kp_driving, kp_driving_stride, kp_variance,
+                                                                     output, stream);
+                          });
 }
 
 }  // namespace cuda

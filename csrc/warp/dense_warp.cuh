@@ -62,7 +62,7 @@ __device__ __forceinline__ void dense_warp(const T* __restrict__ feature, const 
 }  // namespace pyavatar_warp
 
 #define PYAVATAR_DENSE_WARP_KERNEL(suffix, T)                                                                       \
-  extern "C" __global__ void __launch_bounds__(256) pyavatar_dense_warp_##suffix(                                   \
+  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads) pyavatar_dense_warp_##suffix(                                   \
       const T* feature, const T* mask, const T* kp_source, const T* kp_driving, T* output, T* deformation,          \
       long long n_batch, long long channels, long long df, long long hf, long long wf, long long fs0, long long fs1, \
       long long fs2, long long fs3, long long fs4, long long groups, long long d, long long h, long long w,        \

@@ -5,22 +5,13 @@
 #include <cstdint>
 
 #include "warp/dense_warp.cuh"
+#include "common/cuda_launch.h"
+#include "warp/warp_launch.h"
 
 namespace pyavatar {
 namespace cuda {
 
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 65536;  // the kernels loop over the rest
-
-// Grid-stride blocks over `work` locations (x) times channel chunks (y).
-dim3 blocks_for(int64_t work, int64_t channels) {
-  const int64_t blocks = (work + kThreads - 1) / kThreads;
-  const int64_t chunks = (channels + pyavatar_warp::kChannelChunk - 1) / pyavatar_warp::kChannelChunk;
-  return dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks),
-              static_cast<unsigned>(chunks > 0 ? chunks : 1));  // one chunk even without channels: the deformation
-}
 
 template <typename T, typename Kernel>
 cudaError_t launch(Kernel kernel, const void* feature, const int64_t* fs, const int64_t* fst, const void* mask,
@@ -28,8 +19,8 @@ cudaError_t launch(Kernel kernel, const void* feature, const int64_t* fs, const 
                    const void* kp_driving, const int64_t* dst, void* output, void* deformation, cudaStream_t stream) {
   const int64_t work = ms[0] * ms[2] * ms[3] * ms[4];
   if (work == 0) return cudaSuccess;
-  if (fs[1] > 65535LL * pyavatar_warp::kChannelChunk) return cudaErrorInvalidConfiguration;
-  kernel<<<blocks_for(work, fs[1]), kThreads, 0, stream>>>(
+  if (!warp_channels_fit(fs[1])) return cudaErrorInvalidConfiguration;
+  kernel<<<warp_blocks(work, fs[1]), pyavatar_warp::kWarpThreads, 0, stream>>>(
       static_cast<const T*>(feature), static_cast<const T*>(mask), static_cast<const T*>(kp_source),
       static_cast<const T*>(kp_driving), static_cast<T*>(output), static_cast<T*>(deformation), fs[0], fs[1], fs[2],
       fs[3], fs[4], fst[0], fst[1], fst[2], fst[3], fst[4], ms[1], ms[2], ms[3], ms[4], mst[0], mst[1], mst[2],
@@ -51,22 +42,13 @@ cudaError_t dense_warp(int dtype, const void* feature, const int64_t* feature_si
                        const void* mask, const int64_t* mask_size, const int64_t* mask_stride, const void* kp_source,
                        const int64_t* kp_source_stride, const void* kp_driving, const int64_t* kp_driving_stride,
                        void* output, void* deformation, cudaStream_t stream) {
-  switch (dtype) {
-    case 0:
-      return launch<float>(pyavatar_dense_warp_f32, feature, feature_size, feature_stride, mask, mask_size,
-                           mask_stride, kp_source, kp_source_stride, kp_driving, kp_driving_stride, output,
-                           deformation, stream);
-    case 1:
-      return launch<pyavatar_warp::f16>(pyavatar_dense_warp_f16, feature, feature_size, feature_stride, mask,
-                                        mask_size, mask_stride, kp_source, kp_source_stride, kp_driving,
-                                        kp_driving_stride, output, deformation, stream);
-    case 2:
-      return launch<pyavatar_warp::bf16>(pyavatar_dense_warp_bf16, feature, feature_size, feature_stride, mask,
-                                         mask_size, mask_stride, kp_source, kp_source_stride, kp_driving,
-                                         kp_driving_stride, output, deformation, stream);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return launch_for_dtype(dtype, pyavatar_dense_warp_f32, pyavatar_dense_warp_f16, pyavatar_dense_warp_bf16,
+                          [&](auto tag, auto kernel) {
+                            return launch<element_of<decltype(tag)>>(
+                                kernel, feature, feature_size, feature_stride, mask, mask_size, mask_stride,
+                                kp_source, kp_source_stride, kp_driving, kp_driving_stride, output, deformation,
+                                stream);
+                          });
 }
 
 }  // namespace cuda

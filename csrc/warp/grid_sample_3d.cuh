@@ -42,7 +42,7 @@ __device__ __forceinline__ void grid_sample_3d(const T* __restrict__ input, cons
 }  // namespace pyavatar_warp
 
 #define PYAVATAR_GRID_SAMPLE_3D_KERNEL(suffix, T)                                                                  \
-  extern "C" __global__ void __launch_bounds__(256) pyavatar_grid_sample_3d_##suffix(                              \
+  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads) pyavatar_grid_sample_3d_##suffix(                              \
       const T* input, const T* grid, T* output, long long n_batch, long long channels, long long d, long long h,  \
       long long w, long long is0, long long is1, long long is2, long long is3, long long is4, long long d_out,     \
       long long h_out, long long w_out, long long gs0, long long gs1, long long gs2, long long gs3, long long gs4, \

@@ -5,21 +5,13 @@
 #include <cstdint>
 
 #include "warp/grid_sample_3d.cuh"
+#include "common/cuda_launch.h"
+#include "warp/warp_launch.h"
 
 namespace pyavatar {
 namespace cuda {
 
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 65536;  // the kernels loop over the rest
-
-// Grid-stride blocks over `work` locations (x) times channel chunks (y).
-dim3 blocks_for(int64_t work, int64_t channels) {
-  const int64_t blocks = (work + kThreads - 1) / kThreads;
-  const int64_t chunks = (channels + pyavatar_warp::kChannelChunk - 1) / pyavatar_warp::kChannelChunk;
-  return dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks), static_cast<unsigned>(chunks));
-}
 
 template <typename T, typename Kernel>
 cudaError_t launch(Kernel kernel, const void* input, const int64_t* is, const int64_t* ist, const void* grid,
@@ -27,8 +19,8 @@ cudaError_t launch(Kernel kernel, const void* input, const int64_t* is, const in
                    cudaStream_t stream) {
   const int64_t work = is[0] * gs[1] * gs[2] * gs[3];
   if (work == 0 || is[1] == 0) return cudaSuccess;
-  if (is[1] > 65535LL * pyavatar_warp::kChannelChunk) return cudaErrorInvalidConfiguration;
-  kernel<<<blocks_for(work, is[1]), kThreads, 0, stream>>>(
+  if (!warp_channels_fit(is[1])) return cudaErrorInvalidConfiguration;
+  kernel<<<warp_blocks(work, is[1]), pyavatar_warp::kWarpThreads, 0, stream>>>(
       static_cast<const T*>(input), static_cast<const T*>(grid), static_cast<T*>(output), is[0], is[1], is[2], is[3],
       is[4], ist[0], ist[1], ist[2], ist[3], ist[4], gs[1], gs[2], gs[3], gst[0], gst[1], gst[2], gst[3], gst[4],
       padding, align_corners ? 1 : 0);
@@ -47,19 +39,12 @@ cudaError_t grid_sample_3d_probe() {
 cudaError_t grid_sample_3d(int dtype, const void* input, const int64_t* input_size, const int64_t* input_stride,
                            const void* grid, const int64_t* grid_size, const int64_t* grid_stride, void* output,
                            int padding, bool align_corners, cudaStream_t stream) {
-  switch (dtype) {
-    case 0:
-      return launch<float>(pyavatar_grid_sample_3d_f32, input, input_size, input_stride, grid, grid_size, grid_stride,
-                           output, padding, align_corners, stream);
-    case 1:
-      return launch<pyavatar_warp::f16>(pyavatar_grid_sample_3d_f16, input, input_size, input_stride, grid,
-                                        grid_size, grid_stride, output, padding, align_corners, stream);
-    case 2:
-      return launch<pyavatar_warp::bf16>(pyavatar_grid_sample_3d_bf16, input, input_size, input_stride, grid,
-                                         grid_size, grid_stride, output, padding, align_corners, stream);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return launch_for_dtype(dtype, pyavatar_grid_sample_3d_f32, pyavatar_grid_sample_3d_f16,
+                          pyavatar_grid_sample_3d_bf16, [&](auto tag, auto kernel) {
+                            return launch<element_of<decltype(tag)>>(kernel, input, input_size, input_stride, grid,
+                                                                     grid_size, grid_stride, output, padding,
+                                                                     align_corners, stream);
+                          });
 }
 
 }  // namespace cuda

@@ -20,8 +20,14 @@ using pyavatar_cuda::f16;
 using pyavatar_cuda::from_float;
 using pyavatar_cuda::to_float;
 
-// Channels one thread samples in grid_sample_3d / dense_warp: grid axis y walks
-// the channel chunks, so a volume with many channels still fills the GPU.
+// Launch geometry of every warp kernel (the host launchers use it through
+// warp_launch.h; pyavatar/kernels/_cupy.py reads these three lines):
+// kWarpThreads threads per block; grid axis x = blocks over the locations, at
+// most kWarpMaxBlocks (a grid-stride loop covers the rest); grid axis y = chunks
+// of kChannelChunk channels (grid_sample_3d / dense_warp), so a volume with many
+// channels still fills the GPU.
+constexpr int kWarpThreads = 256;
+constexpr long long kWarpMaxBlocks = 65536;
 constexpr int kChannelChunk = 8;
 
 __device__ __forceinline__ i64 chunk_end(i64 begin, i64 channels) {

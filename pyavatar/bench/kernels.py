@@ -33,6 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["cpu", "cuda", "all"], default="all", help="devices to run (default all)")
     p.add_argument("--rounds", type=int, default=15, help="timed rounds per measurement (default 15)")
     p.add_argument("--kernel", action="append", choices=list(_KERNELS), help="only these kernels (repeatable)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="call each kernel once per backend and dtype, untimed and without references (run under ncu)",
+    )
 
 
 def _lattice_grid(n: int, d: int, h: int, w: int, jitter: float, g: torch.Generator) -> torch.Tensor:
@@ -152,6 +157,27 @@ def _dtypes(device: torch.device, kernel: str) -> list[torch.dtype]:
     return [torch.float32, torch.float16, *extra]
 
 
+def profile_once(devices: list[torch.device], only: list[str] | None = None) -> int:
+    """Launch every kernel once per available backend and dtype (for a profiler); returns the launch count."""
+    launches = 0
+    for device in devices:
+        for kernel, make in _KERNELS.items():
+            if only and kernel not in only:
+                continue
+            for dtype in _dtypes(device, kernel):
+                for shape, dname, fn, _ in make(device, dtype):
+                    for backend in PRIORITY[device.type]:
+                        b = get_backend(backend)
+                        if backend == "torch" or b.unavailable_reason() or b.unsupported_reason(kernel, device, dtype):
+                            continue
+                        fn(backend)
+                        if device.type == "cuda":
+                            torch.cuda.synchronize(device)
+                        launches += 1
+                        print(f"  {kernel:<17} {backend:<7} {dname:<8} {shape}", flush=True)
+    return launches
+
+
 def run_suite(devices: list[torch.device], rounds: int, only: list[str] | None = None) -> list[dict]:
     """Measure and return the rows (also printed)."""
     rows: list[dict] = []
@@ -244,6 +270,9 @@ def run(args: argparse.Namespace) -> int:
         print("no CUDA device available")
         return 1
     print(f"pyavatar bench kernels: {args.threads} CPU threads, devices {[d.type for d in devices]}")
+    if args.profile:
+        print(f"{profile_once(devices, args.kernel)} kernel calls, untimed")
+        return 0
     rows = run_suite(devices, args.rounds, args.kernel)
     import pyavatar._core as core
 

@@ -9,7 +9,11 @@ speedup} plus the model config and frame size.
 ``neural`` stages: ``warp_decode`` (W+G: driving keypoints → 512² crop) and
 ``frame`` (motion → keypoints + stitching → W+G → paste-back into a
 full-size uint8 frame on the device). Without ``--weights`` the models get
-random weights, which cost exactly the same to run.
+random weights, which cost exactly the same to run. ``--config`` is ``full``
+(the released model) or a ``models.yaml``-layout JSON file such as the
+fixtures' ``config_reduced.json``. On CUDA, ``--cuda-graphs on off`` times
+each case with W+G captured in CUDA graphs and eagerly; rows add
+``cuda_graphs`` (whether the capture was actually used).
 
 ``classical`` (CPU): stage ``render`` turns FaceParams into a 512² frame
 (vertices, C++ flow rasterizer and sampler); the reference (backend
@@ -44,6 +48,7 @@ class Case:
     reference: Callable[[], object]
     backend: str
     size: str | None = None
+    graphs_used: Callable[[], bool] | None = None  # neural on CUDA: whether W+G ran captured
 
 
 def _kernel_backend(device: torch.device) -> str:
@@ -53,20 +58,28 @@ def _kernel_backend(device: torch.device) -> str:
 
 
 def _neural_cases(args: argparse.Namespace, device: torch.device) -> list[Case]:
-    import numpy as np
-
-    from pyavatar.render.liveportrait.keypoints import Motion
-    from pyavatar.render.liveportrait.renderer import LivePortraitRenderer, image_to_tensor
     from pyavatar.render.liveportrait.weights import LivePortraitModels, load_liveportrait
-    from pyavatar.render.portrait import PasteBack, align_box
 
     if args.weights:
         models = load_liveportrait(args.weights, _config(args.config))
     else:
         models = LivePortraitModels(_config(args.config)).randomize(seed=0)
-    cuda = device.type == "cuda"
+    cases = []
+    graphs = args.cuda_graphs if device.type == "cuda" else ["off"]
+    for mode in dict.fromkeys(graphs):
+        cases.extend(_neural_cases_for(args, device, models, cuda_graphs=mode == "on"))
+    return cases
+
+
+def _neural_cases_for(args: argparse.Namespace, device: torch.device, models, *, cuda_graphs: bool) -> list[Case]:
+    import numpy as np
+
+    from pyavatar.render.liveportrait.keypoints import Motion
+    from pyavatar.render.liveportrait.renderer import LivePortraitRenderer, image_to_tensor
+    from pyavatar.render.portrait import PasteBack, align_box
+
     backend = _kernel_backend(device)
-    options = {"device": device, "precision": args.dtype, "cuda_graphs": cuda and not args.no_cuda_graphs}
+    options = {"device": device, "precision": args.dtype, "cuda_graphs": cuda_graphs}
     fast = LivePortraitRenderer(models, kernel_backend=backend, **options)
     ref = LivePortraitRenderer(models, kernel_backend=REFERENCE_BACKEND, **options)
 
@@ -97,6 +110,7 @@ def _neural_cases(args: argparse.Namespace, device: torch.device) -> list[Case]:
                 lambda r=fast, x=x_d: r.warp_decode(source, x),
                 lambda r=ref, x=x_d: r.warp_decode(source, x),
                 backend,
+                graphs_used=lambda: fast.cuda_graphs,
             )
         )
         cases.append(
@@ -106,6 +120,7 @@ def _neural_cases(args: argparse.Namespace, device: torch.device) -> list[Case]:
                 lambda r=fast, m=motion: paste(r.render(source, m)),
                 lambda r=ref, m=motion: paste(r.render(source, m)),
                 backend,
+                graphs_used=lambda: fast.cuda_graphs,
             )
         )
     return cases
@@ -165,9 +180,16 @@ def _classical_cases(args: argparse.Namespace, device: torch.device) -> list[Cas
 
 
 def _config(name: str):
+    """``full`` (the released model) or a ``models.yaml``-layout JSON file."""
     from pyavatar.render.liveportrait.config import LivePortraitConfig
 
-    return LivePortraitConfig() if name == "full" else LivePortraitConfig.reduced()
+    if name == "full":
+        return LivePortraitConfig()
+    try:
+        return LivePortraitConfig.from_json(name)
+    except (OSError, ValueError) as exc:
+        hint = "pass 'full' or a models.yaml-layout JSON file"
+        raise SystemExit(f"bench render --config {name}: {exc} ({hint})") from None
 
 
 RENDERERS: dict[str, Callable[[argparse.Namespace, torch.device], list[Case]]] = {
@@ -188,9 +210,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--renderer", choices=sorted(RENDERERS), default="neural")
     p.add_argument(
         "--config",
-        choices=("full", "reduced"),
         default="full",
-        help="model size: the released model or the conformance fixtures' reduced widths",
+        metavar="full|FILE",
+        help="model size: 'full' (the released model) or a models.yaml-layout JSON file, "
+        "e.g. the conformance fixtures' config_reduced.json",
     )
     p.add_argument("--weights", help="checkpoint folder (default: random weights of the chosen size)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -200,7 +223,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reps", type=int, default=15, help="timed rounds per case (each runs fast and reference)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (torch and the C++ kernels)")
     p.add_argument("--frame-size", type=_frame_size, default=(1280, 720), help="output frame WxH for the paste-back")
-    p.add_argument("--no-cuda-graphs", action="store_true", help="run W+G eagerly on CUDA")
+    p.add_argument(
+        "--cuda-graphs",
+        nargs="+",
+        choices=("on", "off"),
+        default=["on"],
+        help="CUDA only: W+G captured in CUDA graphs, eager, or both ('on off'); default on",
+    )
     p.add_argument("--image", help="portrait for --renderer classical (default: scikit-image's astronaut)")
     p.add_argument("--json", help="write the rows to this file")
 
@@ -226,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
             else f"cpu ({platform.machine()}, {args.threads} threads)",
             "backend": case.backend,
             "dtype": args.dtype,
+            **({"cuda_graphs": case.graphs_used()} if case.graphs_used and device.type == "cuda" else {}),
             "ms_median": round(fast_ms, 3),
             "ref_ms_median": round(ref_ms, 3),
             "speedup": round(ref_ms / fast_ms, 3),
@@ -245,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{row['renderer']:8s} {row['stage']:12s} b={row['batch']:<2d} {row['backend']:6s} {row['dtype']} "
             f"{row['ms_median']:10.2f} ms  ref {row['ref_ms_median']:10.2f} ms  ×{row['speedup']:.2f}  "
-            f"({case.size or args.config})",
+            f"({case.size or args.config}{', graphs' if row.get('cuda_graphs') else ''})",
             flush=True,
         )
     return 0

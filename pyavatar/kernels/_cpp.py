@@ -10,15 +10,9 @@ import importlib
 from types import ModuleType
 
 import torch
-from torch import Tensor
 
-from pyavatar.kernels._outputs import deform_features_output, dense_warp_outputs, grid_sample_3d_output
-
-_PADDING = {"zeros": 0, "border": 1}
-
-
-def _view(t: Tensor) -> tuple[int, list[int], list[int]]:
-    return (t.data_ptr(), list(t.shape), list(t.stride()))
+from pyavatar.kernels._native import native_args
+from pyavatar.kernels.spec import SPECS, Outputs
 
 
 class CppBackend:
@@ -59,36 +53,10 @@ class CppBackend:
             return f"float32 only on CPU, got {str(dtype).replace('torch.', '')}"
         return None
 
-    def grid_sample_3d(self, input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool) -> Tensor:
-        out = grid_sample_3d_output(input, grid)
-        self.module().grid_sample_3d(_view(input), _view(grid), out.data_ptr(), _PADDING[padding_mode], align_corners)
-        return out
-
-    def deform_features(self, feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float) -> Tensor:
-        out = deform_features_output(feature, kp_source)
-        self.module().deform_features(_view(feature), _view(kp_source), _view(kp_driving), kp_variance, out.data_ptr())
-        return out
-
-    def dense_warp(
-        self, feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool
-    ) -> tuple[Tensor, Tensor | None]:
-        out, deformation = dense_warp_outputs(feature, mask, return_deformation)
-        self.module().dense_warp(
-            _view(feature), _view(mask), _view(kp_source), _view(kp_driving), out.data_ptr(),
-            0 if deformation is None else deformation.data_ptr(),
-        )
-        return out, deformation
-
-    def relpos_attention(
-        self, q: Tensor, k: Tensor, v: Tensor, pos: Tensor, pos_bias_u: Tensor, pos_bias_v: Tensor,
-        key_mask: Tensor | None, left: int, right: int, scale: float,
-    ) -> Tensor:
-        out = torch.empty(q.shape, dtype=q.dtype)
-        self.module().relpos_attention(
-            _view(q), _view(k), _view(v), _view(pos), _view(pos_bias_u), _view(pos_bias_v),
-            None if key_mask is None else _view(key_mask), left, right, scale, out.data_ptr(),
-        )
-        return out
+    def run(self, op: str, args: tuple) -> Outputs:
+        outputs = SPECS[op].outputs(args)
+        getattr(self.module(), op)(*native_args(op, args, outputs))
+        return outputs
 
 
 BACKEND = CppBackend()

@@ -11,17 +11,12 @@ import importlib
 from types import ModuleType
 
 import torch
-from torch import Tensor
 
-from pyavatar.kernels._outputs import deform_features_output, dense_warp_outputs, grid_sample_3d_output
+from pyavatar.kernels._native import native_args
+from pyavatar.kernels.spec import SPECS, Outputs
 
 DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-_PADDING = {"zeros": 0, "border": 1}
 MAX_GRID_YZ = 65535  # relpos_attention launches H x B blocks on grid axes y and z
-
-
-def _view(t: Tensor) -> tuple[int, list[int], list[int]]:
-    return (t.data_ptr(), list(t.shape), list(t.stride()))
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -33,6 +28,13 @@ def check_attention_grid(op: str, batch: int, heads: int) -> None:
     for name, value in (("batch size B", batch), ("head count H", heads)):
         if value > MAX_GRID_YZ:
             raise ValueError(f"{op}: {name}={value} exceeds the CUDA kernel limit {MAX_GRID_YZ}")
+
+
+def cuda_outputs(op: str, args: tuple) -> Outputs:
+    """``op``'s outputs, after the launch limits the CUDA kernels share (``pyavatar._cuda`` and CuPy)."""
+    if op == "relpos_attention":
+        check_attention_grid(op, args[0].shape[0], args[0].shape[2])
+    return SPECS[op].outputs(args)
 
 
 class CudaBackend:
@@ -86,48 +88,15 @@ class CudaBackend:
             self._device_reasons[index] = self.module().probe_device(index) or None
         return self._device_reasons[index]
 
-    def _launch_args(self, t: Tensor) -> dict[str, int]:
-        index = _device_index(t.device)
-        return {"device": index, "stream": torch.cuda.current_stream(index).cuda_stream}
-
-    def grid_sample_3d(self, input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool) -> Tensor:
-        out = grid_sample_3d_output(input, grid)
-        self.module().grid_sample_3d(
-            DTYPE_CODES[input.dtype], _view(input), _view(grid), out.data_ptr(), _PADDING[padding_mode],
-            align_corners, **self._launch_args(input),
-        )
-        return out
-
-    def deform_features(self, feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float) -> Tensor:
-        out = deform_features_output(feature, kp_source)
-        self.module().deform_features(
-            DTYPE_CODES[feature.dtype], _view(feature), _view(kp_source), _view(kp_driving), kp_variance,
-            out.data_ptr(), **self._launch_args(feature),
-        )
-        return out
-
-    def dense_warp(
-        self, feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool
-    ) -> tuple[Tensor, Tensor | None]:
-        out, deformation = dense_warp_outputs(feature, mask, return_deformation)
-        self.module().dense_warp(
-            DTYPE_CODES[feature.dtype], _view(feature), _view(mask), _view(kp_source), _view(kp_driving),
-            out.data_ptr(), 0 if deformation is None else deformation.data_ptr(), **self._launch_args(feature),
-        )
-        return out, deformation
-
-    def relpos_attention(
-        self, q: Tensor, k: Tensor, v: Tensor, pos: Tensor, pos_bias_u: Tensor, pos_bias_v: Tensor,
-        key_mask: Tensor | None, left: int, right: int, scale: float,
-    ) -> Tensor:
-        check_attention_grid("relpos_attention", q.shape[0], q.shape[2])
-        out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
-        self.module().relpos_attention(
-            DTYPE_CODES[q.dtype], _view(q), _view(k), _view(v), _view(pos), _view(pos_bias_u), _view(pos_bias_v),
-            None if key_mask is None else _view(key_mask), left, right, scale, out.data_ptr(),
-            **self._launch_args(q),
-        )
-        return out
+    def run(self, op: str, args: tuple) -> Outputs:
+        ref = args[0]
+        outputs = cuda_outputs(op, args)
+        index = _device_index(ref.device)
+        getattr(self.module(), op)(
+            DTYPE_CODES[ref.dtype], *native_args(op, args, outputs),
+            device=index, stream=torch.cuda.current_stream(index).cuda_stream,
+        )  # fmt: skip
+        return outputs
 
 
 def _device_index(device: torch.device) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -22,8 +23,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pyavatar.kernels._cuda import check_attention_grid
-from pyavatar.kernels._outputs import deform_features_output, dense_warp_outputs, grid_sample_3d_output
+from pyavatar.kernels._cuda import cuda_outputs
+from pyavatar.kernels.spec import (
+    DeformFeaturesArgs,
+    DenseWarpArgs,
+    GridSample3dArgs,
+    Outputs,
+    RelposAttentionArgs,
+)
 
 SUFFIX = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 SOURCES = {
@@ -33,12 +40,6 @@ SOURCES = {
     "relpos_attention": "relpos_attention.cuh",
 }
 _PADDING = {"zeros": 0, "border": 1}
-WARP_THREADS = 256
-WARP_MAX_BLOCKS = 65536  # the warp kernels loop over the rest (grid-stride)
-WARP_CHANNEL_CHUNK = 8  # channels per thread in grid_sample_3d / dense_warp (grid axis y)
-ATTENTION_THREADS = 128  # fixed by the kernel (4 warps)
-ATTENTION_QUERIES = 16  # queries per block
-ATTENTION_HEAD_DIMS = (64, 128, 256, 512)  # one kernel per Dk bound
 
 _PACKAGE_SOURCES = Path(__file__).resolve().parent / "_cuda_src"
 _REPO_CSRC = Path(__file__).resolve().parents[2] / "csrc"
@@ -78,6 +79,32 @@ def load_source(path: Path) -> str:
     return _LOCAL_INCLUDE.sub(expand, path.read_text(encoding="utf-8"))
 
 
+def _header_constants(op: str, names: tuple[str, ...]) -> dict[str, int]:
+    """``constexpr`` integers of ``op``'s kernel source: the launch geometry is defined there once."""
+    path = find_source(op)
+    text = load_source(path) if path is not None else ""
+    found = {}
+    for name in names:
+        match = re.search(rf"constexpr\s+[\w ]+?\b{name}\s*=\s*(\d+)\s*;", text)
+        found[name] = int(match.group(1)) if match else 0  # 0 only without sources: the backend is then unavailable
+    return found
+
+
+_WARP = _header_constants("grid_sample_3d", ("kWarpThreads", "kWarpMaxBlocks", "kChannelChunk"))
+WARP_THREADS = _WARP["kWarpThreads"]
+WARP_MAX_BLOCKS = _WARP["kWarpMaxBlocks"]  # the warp kernels loop over the rest (grid-stride)
+WARP_CHANNEL_CHUNK = _WARP["kChannelChunk"]  # channels per thread in grid_sample_3d / dense_warp (grid axis y)
+_ATTENTION = _header_constants("relpos_attention", ("kThreads", "kQueries"))
+ATTENTION_THREADS = _ATTENTION["kThreads"]
+ATTENTION_QUERIES = _ATTENTION["kQueries"]  # queries per block
+_ATTENTION_SOURCE = find_source("relpos_attention")
+ATTENTION_HEAD_DIMS = tuple(  # one kernel per Dk bound: the _d<bound> instantiations
+    sorted({int(d) for d in re.findall(r"suffix##_d(\d+),", load_source(_ATTENTION_SOURCE))})
+    if _ATTENTION_SOURCE is not None
+    else ()
+)
+
+
 @dataclass(frozen=True)
 class Launch:
     """One kernel launch: name, geometry and packed arguments.
@@ -105,63 +132,69 @@ def _warp_grid(work: int, channels: int = 0) -> tuple[int, int, int]:
     return (max(1, min(-(-work // WARP_THREADS), WARP_MAX_BLOCKS)), max(1, -(-channels // WARP_CHANNEL_CHUNK)), 1)
 
 
-def plan_grid_sample_3d(input: Tensor, grid: Tensor, out: Tensor, padding_mode: str, align_corners: bool) -> Launch:
+def plan_grid_sample_3d(a: GridSample3dArgs, outputs: Outputs) -> Launch:
     """Launch of ``pyavatar_grid_sample_3d_<dtype>`` writing ``out`` (N, C, Do, Ho, Wo)."""
+    (out,) = outputs
     n, c, d_out, h_out, w_out = out.shape
     args = (
-        _ptr(input), _ptr(grid), _ptr(out),
-        *_ints(*input.shape, *input.stride(), d_out, h_out, w_out, *grid.stride(),
-               _PADDING[padding_mode], int(align_corners)),
+        _ptr(a.input), _ptr(a.grid), _ptr(out),
+        *_ints(*a.input.shape, *a.input.stride(), d_out, h_out, w_out, *a.grid.stride(),
+               _PADDING[a.padding_mode], int(a.align_corners)),
     )
-    return Launch(f"pyavatar_grid_sample_3d_{SUFFIX[input.dtype]}", _warp_grid(n * d_out * h_out * w_out, c),
+    return Launch(f"pyavatar_grid_sample_3d_{SUFFIX[a.input.dtype]}", _warp_grid(n * d_out * h_out * w_out, c),
                   (WARP_THREADS, 1, 1), args)
 
 
-def plan_deform_features(
-    feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float, out: Tensor
-) -> Launch:
+def plan_deform_features(a: DeformFeaturesArgs, outputs: Outputs) -> Launch:
     """Launch of ``pyavatar_deform_features_<dtype>`` writing ``out`` (N, K+1, C+1, D, H, W)."""
-    n, _, d, h, w = feature.shape
-    k = kp_source.shape[1]
+    (out,) = outputs
+    n, _, d, h, w = a.feature.shape
+    k = a.kp_source.shape[1]
     args = (
-        _ptr(feature), _ptr(kp_source), _ptr(kp_driving), _ptr(out),
-        *_ints(*feature.shape, *feature.stride(), k, *kp_source.stride(), *kp_driving.stride()),
-        np.float32(kp_variance),
+        _ptr(a.feature), _ptr(a.kp_source), _ptr(a.kp_driving), _ptr(out),
+        *_ints(*a.feature.shape, *a.feature.stride(), k, *a.kp_source.stride(), *a.kp_driving.stride()),
+        np.float32(a.kp_variance),
     )
-    return Launch(f"pyavatar_deform_features_{SUFFIX[feature.dtype]}", _warp_grid(n * (k + 1) * d * h * w),
+    return Launch(f"pyavatar_deform_features_{SUFFIX[a.feature.dtype]}", _warp_grid(n * (k + 1) * d * h * w),
                   (WARP_THREADS, 1, 1), args)
 
 
-def plan_dense_warp(
-    feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, out: Tensor, deformation: Tensor | None
-) -> Launch:
-    """Launch of ``pyavatar_dense_warp_<dtype>`` writing ``out`` and, when given, ``deformation``."""
-    n, groups, d, h, w = mask.shape
+def plan_dense_warp(a: DenseWarpArgs, outputs: Outputs) -> Launch:
+    """Launch of ``pyavatar_dense_warp_<dtype>`` writing ``out`` and, when asked for, ``deformation``."""
+    out, deformation = outputs if a.return_deformation else (outputs[0], None)
+    n, groups, d, h, w = a.mask.shape
     args = (
-        _ptr(feature), _ptr(mask), _ptr(kp_source), _ptr(kp_driving), _ptr(out), _ptr(deformation),
-        *_ints(*feature.shape, *feature.stride(), groups, d, h, w, *mask.stride(), *kp_source.stride(),
-               *kp_driving.stride()),
+        _ptr(a.feature), _ptr(a.mask), _ptr(a.kp_source), _ptr(a.kp_driving), _ptr(out), _ptr(deformation),
+        *_ints(*a.feature.shape, *a.feature.stride(), groups, d, h, w, *a.mask.stride(), *a.kp_source.stride(),
+               *a.kp_driving.stride()),
     )
-    grid = _warp_grid(n * d * h * w, feature.shape[1])
-    return Launch(f"pyavatar_dense_warp_{SUFFIX[feature.dtype]}", grid, (WARP_THREADS, 1, 1), args)
+    grid = _warp_grid(n * d * h * w, a.feature.shape[1])
+    return Launch(f"pyavatar_dense_warp_{SUFFIX[a.feature.dtype]}", grid, (WARP_THREADS, 1, 1), args)
 
 
-def plan_relpos_attention(
-    q: Tensor, k: Tensor, v: Tensor, pos: Tensor, pos_bias_u: Tensor, pos_bias_v: Tensor,
-    key_mask: Tensor | None, left: int, right: int, scale: float, out: Tensor,
-) -> Launch:
+def plan_relpos_attention(a: RelposAttentionArgs, outputs: Outputs) -> Launch:
     """Launch of ``pyavatar_relpos_attention_<dtype>_d<bound>`` writing ``out`` (B, T, H, Dk)."""
-    b, t, h, dk = q.shape
+    (out,) = outputs
+    b, t, h, dk = a.q.shape
     bound = next(x for x in ATTENTION_HEAD_DIMS if dk <= x)
-    mask_stride = (0, 0) if key_mask is None else key_mask.stride()
+    mask_stride = (0, 0) if a.key_mask is None else a.key_mask.stride()
     args = (
-        _ptr(q), _ptr(k), _ptr(v), _ptr(pos), _ptr(pos_bias_u), _ptr(pos_bias_v), _ptr(key_mask), _ptr(out),
-        *_ints(t, h, dk, *q.stride(), *k.stride(), *v.stride(), *pos.stride(), *pos_bias_u.stride(),
-               *pos_bias_v.stride(), *mask_stride, left, right),
-        np.float32(scale),
+        _ptr(a.q), _ptr(a.k), _ptr(a.v), _ptr(a.pos), _ptr(a.pos_bias_u), _ptr(a.pos_bias_v), _ptr(a.key_mask),
+        _ptr(out),
+        *_ints(t, h, dk, *a.q.stride(), *a.k.stride(), *a.v.stride(), *a.pos.stride(), *a.pos_bias_u.stride(),
+               *a.pos_bias_v.stride(), *mask_stride, a.left, a.right),
+        np.float32(a.scale),
     )
     grid = (-(-t // ATTENTION_QUERIES), h, b)
-    return Launch(f"pyavatar_relpos_attention_{SUFFIX[q.dtype]}_d{bound}", grid, (ATTENTION_THREADS, 1, 1), args)
+    return Launch(f"pyavatar_relpos_attention_{SUFFIX[a.q.dtype]}_d{bound}", grid, (ATTENTION_THREADS, 1, 1), args)
+
+
+PLANS: dict[str, Callable[[Any, Outputs], Launch]] = {
+    "grid_sample_3d": plan_grid_sample_3d,
+    "deform_features": plan_deform_features,
+    "dense_warp": plan_dense_warp,
+    "relpos_attention": plan_relpos_attention,
+}
 
 
 def kernel_names(op: str) -> list[str]:
@@ -254,35 +287,10 @@ class CupyBackend:
         with cupy.cuda.Device(index), cupy.cuda.ExternalStream(stream):
             kernel(launch.grid, launch.block, launch.args)
 
-    def grid_sample_3d(self, input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool) -> Tensor:
-        out = grid_sample_3d_output(input, grid)
-        self._launch("grid_sample_3d", plan_grid_sample_3d(input, grid, out, padding_mode, align_corners),
-                     input.device)
-        return out
-
-    def deform_features(self, feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float) -> Tensor:
-        out = deform_features_output(feature, kp_source)
-        self._launch("deform_features", plan_deform_features(feature, kp_source, kp_driving, kp_variance, out),
-                     feature.device)
-        return out
-
-    def dense_warp(
-        self, feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool
-    ) -> tuple[Tensor, Tensor | None]:
-        out, deformation = dense_warp_outputs(feature, mask, return_deformation)
-        self._launch("dense_warp", plan_dense_warp(feature, mask, kp_source, kp_driving, out, deformation),
-                     feature.device)
-        return out, deformation
-
-    def relpos_attention(
-        self, q: Tensor, k: Tensor, v: Tensor, pos: Tensor, pos_bias_u: Tensor, pos_bias_v: Tensor,
-        key_mask: Tensor | None, left: int, right: int, scale: float,
-    ) -> Tensor:
-        check_attention_grid("relpos_attention", q.shape[0], q.shape[2])
-        out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
-        launch = plan_relpos_attention(q, k, v, pos, pos_bias_u, pos_bias_v, key_mask, left, right, scale, out)
-        self._launch("relpos_attention", launch, q.device)
-        return out
+    def run(self, op: str, args: tuple) -> Outputs:
+        outputs = cuda_outputs(op, args)
+        self._launch(op, PLANS[op](args, outputs), args[0].device)
+        return outputs
 
 
 def _device_index(device: torch.device) -> int:

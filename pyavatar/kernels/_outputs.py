@@ -1,4 +1,4 @@
-"""Output allocation shared by every backend and by the ops' fake (shape-only) implementations.
+"""Output allocation shared by every backend and by the ops' fake (shape-only) implementations (see :mod:`.spec`).
 
 ``new_empty`` keeps the input's dtype and device and works on fake tensors under ``torch.compile``.
 """
@@ -25,3 +25,8 @@ def dense_warp_outputs(feature: Tensor, mask: Tensor, return_deformation: bool) 
     d, h, w = mask.shape[2:]
     deformation = feature.new_empty((n, d, h, w, 3)) if return_deformation else None
     return feature.new_empty((n, c, d, h, w)), deformation
+
+
+def relpos_attention_output(q: Tensor) -> Tensor:
+    """(B, T, H, Dk), contiguous."""
+    return q.new_empty(q.shape)

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
-from torch import Tensor
 
 from pyavatar.kernels import reference
+from pyavatar.kernels.spec import DenseWarpArgs, Outputs, RelposAttentionArgs
+
+
+def _dense_warp(a: DenseWarpArgs) -> Outputs:
+    warped, deformation = reference.dense_warp(a.feature, a.mask, a.kp_source, a.kp_driving, return_deformation=True)
+    return (warped, deformation) if a.return_deformation else (warped,)
+
+
+def _relpos_attention(a: RelposAttentionArgs) -> Outputs:
+    context = None if a.left < 0 and a.right < 0 else (a.left, a.right)
+    return (reference.relpos_attention(a.q, a.k, a.v, a.pos, a.pos_bias_u, a.pos_bias_v, a.key_mask, context, a.scale),)
+
+
+# The reference functions take the args in spec order, except where the public API differs.
+_REFERENCE: dict[str, Callable[[Any], Outputs]] = {
+    "grid_sample_3d": lambda a: (reference.grid_sample_3d(*a),),
+    "deform_features": lambda a: (reference.deform_features(*a),),
+    "dense_warp": _dense_warp,
+    "relpos_attention": _relpos_attention,
+}
 
 
 class TorchBackend:
@@ -17,24 +39,8 @@ class TorchBackend:
     def unsupported_reason(self, op: str, device: torch.device, dtype: torch.dtype) -> str | None:
         return None if dtype.is_floating_point else f"dtype {dtype} is not floating point"
 
-    def grid_sample_3d(self, input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool) -> Tensor:
-        return reference.grid_sample_3d(input, grid, padding_mode, align_corners)
-
-    def deform_features(self, feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float) -> Tensor:
-        return reference.deform_features(feature, kp_source, kp_driving, kp_variance)
-
-    def dense_warp(
-        self, feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool
-    ) -> tuple[Tensor, Tensor | None]:
-        warped, deformation = reference.dense_warp(feature, mask, kp_source, kp_driving, return_deformation=True)
-        return warped, (deformation if return_deformation else None)
-
-    def relpos_attention(
-        self, q: Tensor, k: Tensor, v: Tensor, pos: Tensor, pos_bias_u: Tensor, pos_bias_v: Tensor,
-        key_mask: Tensor | None, left: int, right: int, scale: float,
-    ) -> Tensor:
-        context = None if left < 0 and right < 0 else (left, right)
-        return reference.relpos_attention(q, k, v, pos, pos_bias_u, pos_bias_v, key_mask, context, scale)
+    def run(self, op: str, args: tuple) -> Outputs:
+        return _REFERENCE[op](args)
 
 
 BACKEND = TorchBackend()

@@ -19,7 +19,6 @@ import torch
 from torch import Tensor
 
 ENV_BACKEND = "PYAVATAR_KERNEL_BACKEND"
-OPS = ("grid_sample_3d", "deform_features", "dense_warp", "relpos_attention")
 PRIORITY: dict[str, tuple[str, ...]] = {
     "cpu": ("cpp", "torch"),
     "cuda": ("cuda", "cupy", "triton", "torch"),
@@ -41,30 +40,8 @@ class KernelBackend(Protocol):
     def unsupported_reason(self, op: str, device: torch.device, dtype: torch.dtype) -> str | None:
         """None when ``op`` runs on tensors of this device and dtype, else why not."""
 
-    def grid_sample_3d(self, input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool) -> Tensor: ...
-
-    def deform_features(
-        self, feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float
-    ) -> Tensor: ...
-
-    def dense_warp(
-        self, feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool
-    ) -> tuple[Tensor, Tensor | None]: ...
-
-    def relpos_attention(
-        self,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        pos: Tensor,
-        pos_bias_u: Tensor,
-        pos_bias_v: Tensor,
-        key_mask: Tensor | None,
-        left: int,
-        right: int,
-        scale: float,
-    ) -> Tensor:
-        """``pos`` is 4-D (B or broadcast, 2T−1, H, Dk); ``key_mask`` uint8 (B, T) or None."""
+    def run(self, op: str, args: tuple) -> tuple[Tensor, ...]:
+        """Run ``op`` on its args (an instance of ``SPECS[op].args``); returns ``SPECS[op].outputs(args)`` written."""
 
 
 _REGISTRY: dict[str, KernelBackend] = {}

@@ -1,10 +1,9 @@
-"""Public kernel entry points: validate, pick a backend, run.
+"""Public kernel entry points: validate, normalise into the op's args (:mod:`.spec`), pick a backend, run.
 
-Each op is also registered as a ``torch.library`` custom op
-(``torch.ops.pyavatar.<name>``, with a fake implementation for shape
-propagation) so that it composes with ``torch.compile`` and inference mode.
-Eager calls go straight to the chosen backend; under ``torch.compile`` the
-custom op is what gets traced.
+Each op is also registered as a ``torch.library`` op (``torch.ops.pyavatar.<name>``, schema and
+fake implementation derived from its spec) so that it composes with ``torch.compile`` and
+inference mode. Eager calls go straight to the chosen backend; under ``torch.compile`` the
+registered op is what gets traced.
 """
 
 from __future__ import annotations
@@ -15,33 +14,64 @@ import torch
 from torch import Tensor
 
 from pyavatar.kernels._checks import check_equal, check_tensor
-from pyavatar.kernels._outputs import deform_features_output, dense_warp_outputs, grid_sample_3d_output
-from pyavatar.kernels.dispatch import KernelBackend, select
+from pyavatar.kernels.dispatch import select
+from pyavatar.kernels.spec import (
+    SPECS,
+    DeformFeaturesArgs,
+    DenseWarpArgs,
+    GridSample3dArgs,
+    OpSpec,
+    Outputs,
+    RelposAttentionArgs,
+)
 
 _FLOATS = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 MAX_HEAD_DIM = 512
 
-
-def _compiling() -> bool:
-    return torch.compiler.is_compiling()
+_LIBRARY = torch.library.Library("pyavatar", "DEF")
 
 
-def _run_backend(op: str, ref: Tensor, backend: str) -> KernelBackend:
-    """Backend for a custom-op call; ``""`` selects automatically (at run time, not trace time)."""
-    return select(op, ref.device, ref.dtype, backend or None)
+def _to_schema(spec: OpSpec, outputs: Outputs, like: Tensor) -> Tensor | tuple[Tensor, ...]:
+    """Outputs as the schema returns them: absent optional outputs become empty tensors."""
+    if spec.max_outputs == 1:
+        return outputs[0]
+    return (*outputs, *(like.new_empty((0,)) for _ in range(spec.max_outputs - len(outputs))))
+
+
+def _register(spec: OpSpec) -> None:
+    """Define ``torch.ops.pyavatar.<op>`` from its spec: a backend call and a shape-only fake."""
+
+    def call(*values: object) -> Tensor | tuple[Tensor, ...]:
+        *fields, backend = values
+        args = spec.args(*fields)
+        ref = args[0]
+        outputs = select(spec.name, ref.device, ref.dtype, str(backend) or None).run(spec.name, args)
+        return _to_schema(spec, outputs, ref)
+
+    def fake(*values: object) -> Tensor | tuple[Tensor, ...]:
+        args = spec.args(*values[:-1])
+        return _to_schema(spec, spec.outputs(args), args[0])
+
+    _LIBRARY.define(spec.name + spec.schema())
+    _LIBRARY.impl(spec.name, call, "CompositeExplicitAutograd")
+    torch.library.register_fake(f"pyavatar::{spec.name}", fake, lib=_LIBRARY)
+
+
+for _spec in SPECS.values():
+    _register(_spec)
+
+
+def _run(op: str, args: tuple, backend: str | None) -> Outputs:
+    """Run validated ``args`` of ``op``: through the registered op under ``torch.compile``, else directly."""
+    ref = args[0]
+    if torch.compiler.is_compiling():
+        result = getattr(torch.ops.pyavatar, op)(*args, backend or "")
+        outputs = (result,) if isinstance(result, Tensor) else tuple(result)
+        return outputs[: len(SPECS[op].outputs(args))]  # drop the placeholders of absent optional outputs
+    return select(op, ref.device, ref.dtype, backend).run(op, args)
 
 
 # ----------------------------------------------------------------------------- grid_sample_3d
-
-
-@torch.library.custom_op("pyavatar::grid_sample_3d", mutates_args=())
-def _grid_sample_3d_op(input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool, backend: str) -> Tensor:
-    return _run_backend("grid_sample_3d", input, backend).grid_sample_3d(input, grid, padding_mode, align_corners)
-
-
-@_grid_sample_3d_op.register_fake
-def _(input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool, backend: str) -> Tensor:
-    return grid_sample_3d_output(input, grid)
 
 
 def grid_sample_3d(
@@ -76,26 +106,10 @@ def grid_sample_3d(
         raise ValueError(f"{op}: argument 'input' has an empty spatial axis: {tuple(input.shape)}")
     if input.numel() == 0 or grid.numel() == 0:
         return input.new_zeros((s["N"], s["C"], g["Do"], g["Ho"], g["Wo"]))
-    if _compiling():
-        return torch.ops.pyavatar.grid_sample_3d(input, grid, padding_mode, bool(align_corners), backend or "")
-    return select(op, input.device, input.dtype, backend).grid_sample_3d(input, grid, padding_mode, bool(align_corners))
+    return _run(op, GridSample3dArgs(input, grid, padding_mode, bool(align_corners)), backend)[0]
 
 
 # ----------------------------------------------------------------------------- deform_features
-
-
-@torch.library.custom_op("pyavatar::deform_features", mutates_args=())
-def _deform_features_op(
-    feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float, backend: str
-) -> Tensor:
-    return _run_backend("deform_features", feature, backend).deform_features(
-        feature, kp_source, kp_driving, kp_variance
-    )
-
-
-@_deform_features_op.register_fake
-def _(feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float, backend: str) -> Tensor:
-    return deform_features_output(feature, kp_source)
 
 
 def _check_keypoints(op: str, kp_source: Tensor, kp_driving: Tensor, ref: Tensor) -> int:
@@ -146,34 +160,10 @@ def deform_features(
     if feature.numel() == 0:
         k = kp_source.shape[1]
         return feature.new_zeros((s["N"], k + 1, s["C"] + 1, s["D"], s["H"], s["W"]))
-    if _compiling():
-        return torch.ops.pyavatar.deform_features(feature, kp_source, kp_driving, float(kp_variance), backend or "")
-    return select(op, feature.device, feature.dtype, backend).deform_features(
-        feature, kp_source, kp_driving, float(kp_variance)
-    )
+    return _run(op, DeformFeaturesArgs(feature, kp_source, kp_driving, float(kp_variance)), backend)[0]
 
 
 # ----------------------------------------------------------------------------- dense_warp
-
-
-@torch.library.custom_op("pyavatar::dense_warp", mutates_args=())
-def _dense_warp_op(
-    feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool, backend: str
-) -> tuple[Tensor, Tensor]:
-    warped, deformation = _run_backend("dense_warp", feature, backend).dense_warp(
-        feature, mask, kp_source, kp_driving, return_deformation
-    )
-    if deformation is None:
-        deformation = feature.new_empty((0,))
-    return warped, deformation
-
-
-@_dense_warp_op.register_fake
-def _(
-    feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool, backend: str
-) -> tuple[Tensor, Tensor]:
-    warped, deformation = dense_warp_outputs(feature, mask, return_deformation)
-    return warped, feature.new_empty((0,)) if deformation is None else deformation
 
 
 def dense_warp(
@@ -212,53 +202,11 @@ def dense_warp(
         warped = feature.new_zeros((f["N"], f["C"], m["D"], m["H"], m["W"]))
         deformation = feature.new_zeros((f["N"], m["D"], m["H"], m["W"], 3))
         return (warped, deformation) if return_deformation else warped
-    if _compiling():
-        warped, deformation = torch.ops.pyavatar.dense_warp(
-            feature, mask, kp_source, kp_driving, bool(return_deformation), backend or ""
-        )
-    else:
-        chosen = select(op, feature.device, feature.dtype, backend)
-        warped, deformation = chosen.dense_warp(feature, mask, kp_source, kp_driving, bool(return_deformation))
-    return (warped, deformation) if return_deformation else warped
+    outputs = _run(op, DenseWarpArgs(feature, mask, kp_source, kp_driving, bool(return_deformation)), backend)
+    return outputs if return_deformation else outputs[0]
 
 
 # ----------------------------------------------------------------------------- relpos_attention
-
-
-@torch.library.custom_op("pyavatar::relpos_attention", mutates_args=())
-def _relpos_attention_op(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    pos: Tensor,
-    pos_bias_u: Tensor,
-    pos_bias_v: Tensor,
-    key_mask: Tensor | None,
-    left: int,
-    right: int,
-    scale: float,
-    backend: str,
-) -> Tensor:
-    return _run_backend("relpos_attention", q, backend).relpos_attention(
-        q, k, v, pos, pos_bias_u, pos_bias_v, key_mask, left, right, scale
-    )
-
-
-@_relpos_attention_op.register_fake
-def _(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    pos: Tensor,
-    pos_bias_u: Tensor,
-    pos_bias_v: Tensor,
-    key_mask: Tensor | None,
-    left: int,
-    right: int,
-    scale: float,
-    backend: str,
-) -> Tensor:
-    return q.new_empty(q.shape)
 
 
 def relpos_attention(
@@ -321,10 +269,5 @@ def relpos_attention(
     scale = dk**-0.5 if scale is None else float(scale)
     if q.numel() == 0:
         return q.new_zeros(q.shape)
-    if _compiling():
-        return torch.ops.pyavatar.relpos_attention(
-            q, k, v, pos, pos_bias_u, pos_bias_v, mask_u8, left, right, scale, backend or ""
-        )
-    return select(op, q.device, q.dtype, backend).relpos_attention(
-        q, k, v, pos, pos_bias_u, pos_bias_v, mask_u8, left, right, scale
-    )
+    args = RelposAttentionArgs(q, k, v, pos, pos_bias_u, pos_bias_v, mask_u8, left, right, scale)
+    return _run(op, args, backend)[0]

@@ -160,10 +160,10 @@ def test_cuda_module_launch_without_a_device_fails_cleanly():
     no_kp = (0, [1, 0, 3], [0, 3, 1])  # torch gives empty tensors a null pointer
     att = (256, [1, 4, 1, 8], [32, 8, 8, 1])
     calls = {
-        "grid_sample_3d": lambda: module.grid_sample_3d(1, vol, (256, [1, 1, 1, 1, 3], [3, 3, 3, 3, 1]), 512, 0,
-                                                        False, 0, 0),
+        "grid_sample_3d": lambda: module.grid_sample_3d(1, vol, (256, [1, 1, 1, 1, 3], [3, 3, 3, 3, 1]), "zeros",
+                                                        False, 512, 0, 0),
         "deform_features": lambda: module.deform_features(2, vol, no_kp, no_kp, 0.01, 512, 0, 0),
-        "dense_warp": lambda: module.dense_warp(0, vol, vol, no_kp, no_kp, 512, 0, 0, 0),
+        "dense_warp": lambda: module.dense_warp(0, vol, vol, no_kp, no_kp, False, 512, 0, 0, 0),
         "relpos_attention": lambda: module.relpos_attention(
             0, att, att, att, (256, [1, 7, 1, 8], [0, 8, 8, 1]), (256, [1, 8], [8, 1]), (256, [1, 8], [8, 1]),
             None, -1, 0, 0.35, 512, 0, 0),
@@ -173,6 +173,10 @@ def test_cuda_module_launch_without_a_device_fails_cleanly():
             call()
     with pytest.raises(ValueError, match="feature: null data pointer"):
         module.deform_features(0, (0, [1, 1, 2, 2, 2], [8, 8, 4, 2, 1]), no_kp, no_kp, 0.01, 512, 0, 0)
+    with pytest.raises(ValueError, match="padding_mode must be 'zeros' or 'border', got 'reflect'"):
+        module.grid_sample_3d(0, vol, vol, "reflect", False, 512, 0, 0)
+    with pytest.raises(ValueError, match="deformation: requested but no pointer given"):
+        module.dense_warp(0, vol, vol, no_kp, no_kp, True, 512, 0, 0, 0)
 
 
 def test_cuda_backend_reasons(monkeypatch):

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from pyavatar.kernels import _cupy, reference
+from pyavatar.kernels.spec import DeformFeaturesArgs, DenseWarpArgs, GridSample3dArgs, RelposAttentionArgs
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -179,7 +180,7 @@ def test_grid_sample_3d(backend, dtype, padding_mode, align_corners):
     volume = torch.randn(2, 11, 3, 5, 6, 3, generator=g)[..., 1].transpose(3, 4)  # (2, 11, 3, 6, 5), strided
     grid = (torch.rand(2, 3, 4, 5, 7, generator=g) * 2.6 - 1.3).permute(0, 2, 3, 4, 1)[..., :3]  # last-axis stride != 1
     volume, grid = _rounded(volume, grid, dtype=dtype)
-    out = backend.grid_sample_3d(volume, grid, padding_mode, align_corners)
+    (out,) = backend.run("grid_sample_3d", GridSample3dArgs(volume, grid, padding_mode, align_corners))
     assert backend.launches[-1].grid[1] == 2  # two chunks of channels
     ref = reference.grid_sample_3d(volume.double(), grid.double(), padding_mode, align_corners)
     _close(out, ref, dtype)
@@ -190,7 +191,7 @@ def test_grid_sample_3d_grid_stride_loop_covers_work_beyond_the_launch(backend, 
     g = torch.Generator().manual_seed(2)
     volume = torch.randn(1, 2, 4, 4, 4, generator=g)
     grid = torch.rand(1, 6, 7, 9, 3, generator=g) * 2 - 1  # 378 points > 256 threads
-    out = backend.grid_sample_3d(volume, grid, "zeros", False)
+    (out,) = backend.run("grid_sample_3d", GridSample3dArgs(volume, grid, "zeros", False))
     assert backend.launches[-1].grid == (1, 1, 1)
     _close(out, reference.grid_sample_3d(volume.double(), grid.double()), torch.float32)
 
@@ -199,7 +200,8 @@ def test_grid_sample_3d_single_voxel_copies_values_exactly(backend):
     """1x1x1 volumes with align_corners=True have one tap of weight 1: output == input, inf and NaN included."""
     values = torch.arange(-(2**15), 2**15, dtype=torch.int32).to(torch.int16).view(torch.float16)
     volume = values.view(-1, 1, 1, 1, 1)  # one volume per batch entry
-    out = backend.grid_sample_3d(volume, torch.zeros(values.numel(), 1, 1, 1, 3, dtype=torch.float16), "zeros", True)
+    grid = torch.zeros(values.numel(), 1, 1, 1, 3, dtype=torch.float16)
+    (out,) = backend.run("grid_sample_3d", GridSample3dArgs(volume, grid, "zeros", True))
     nan = values.isnan()
     assert torch.equal(out.flatten()[~nan], values[~nan])  # by value: 0 + (-0.0) is +0.0, as in torch
     assert out.flatten()[nan].isnan().all()
@@ -216,7 +218,7 @@ def test_deform_features(backend, dtype, kp_variance):
     kp_source = torch.rand(2, 4, 4, generator=g)[..., :3] * 2.2 - 1.1
     kp_driving = (torch.rand(2, 4, 3, generator=g) * 2.2 - 1.1).transpose(1, 2).contiguous().transpose(1, 2)
     feature, kp_source, kp_driving = _rounded(feature, kp_source, kp_driving, dtype=dtype)
-    out = backend.deform_features(feature, kp_source, kp_driving, kp_variance)
+    (out,) = backend.run("deform_features", DeformFeaturesArgs(feature, kp_source, kp_driving, kp_variance))
     ref = reference.deform_features(feature.double(), kp_source.double(), kp_driving.double(), kp_variance)
     _close(out, ref, dtype)
 
@@ -224,7 +226,7 @@ def test_deform_features(backend, dtype, kp_variance):
 def test_deform_features_without_keypoints(backend):
     feature = torch.randn(1, 2, 3, 3, 4)
     none = torch.zeros(1, 0, 3)
-    out = backend.deform_features(feature, none, none, 0.01)
+    (out,) = backend.run("deform_features", DeformFeaturesArgs(feature, none, none, 0.01))
     _close(out, reference.deform_features(feature.double(), none.double(), none.double()), torch.float32)
 
 
@@ -240,15 +242,16 @@ def test_dense_warp(backend, dtype, return_deformation):
     kp_source = torch.rand(2, 3, 3, generator=g) * 1.6 - 0.8
     kp_driving = (torch.rand(2, 3, 3, generator=g) * 1.6 - 0.8).transpose(1, 2).contiguous().transpose(1, 2)
     feature, mask, kp_source, kp_driving = _rounded(feature, mask, kp_source, kp_driving, dtype=dtype)
-    out, deformation = backend.dense_warp(feature, mask, kp_source, kp_driving, return_deformation)
+    outputs = backend.run("dense_warp", DenseWarpArgs(feature, mask, kp_source, kp_driving, return_deformation))
+    out = outputs[0]
     ref, ref_def = reference.dense_warp(
         feature.double(), mask.double(), kp_source.double(), kp_driving.double(), return_deformation=True
     )
     _close(out, ref, dtype)
     if return_deformation:
-        _close(deformation, ref_def, dtype)
+        _close(outputs[1], ref_def, dtype)
     else:
-        assert deformation is None
+        assert len(outputs) == 1
 
 
 # ----------------------------------------------------------------------------- relpos_attention
@@ -283,7 +286,7 @@ CONTEXTS = [(-1, -1), (-1, 0), (3, 2), (0, 0), (5, -1), (-1, 40)]
 def test_relpos_attention(backend, dtype, shape):
     b, t, h, dk = shape
     inputs = _rounded(*_attention_inputs(b, t, h, dk, seed=t + dk, shared_pos=b > 1), dtype=dtype)
-    out = backend.relpos_attention(*inputs, None, -1, -1, dk**-0.5)
+    (out,) = backend.run("relpos_attention", RelposAttentionArgs(*inputs, None, -1, -1, dk**-0.5))
     assert backend.launches[-1].kernel.endswith(f"_d{next(x for x in (64, 128, 256, 512) if dk <= x)}")
     ref = reference.relpos_attention(*(x.double() for x in inputs), scale=dk**-0.5)
     _close(out, ref, dtype)
@@ -299,7 +302,7 @@ def test_relpos_attention_masks_and_windows(backend, context, dtype):
     key_mask[1, ::3] = 0  # holes
     key_mask[2] = 0  # no valid key at all: zeros
     left, right = context
-    out = backend.relpos_attention(*inputs, key_mask, left, right, 0.3)
+    (out,) = backend.run("relpos_attention", RelposAttentionArgs(*inputs, key_mask, left, right, 0.3))
     ctx = None if context == (-1, -1) else context
     ref = reference.relpos_attention(*(x.double() for x in inputs), key_mask=key_mask, context=ctx, scale=0.3)
     _close(out, ref, dtype)
@@ -312,7 +315,7 @@ def test_relpos_attention_rows_without_allowed_keys_are_zero(backend):
     inputs = _attention_inputs(b, t, h, dk, seed=9, shared_pos=False)
     key_mask = torch.ones(b, t, dtype=torch.uint8)
     key_mask[0, 10:] = 0
-    out = backend.relpos_attention(*inputs, key_mask, 2, 0, 1.0)
+    (out,) = backend.run("relpos_attention", RelposAttentionArgs(*inputs, key_mask, 2, 0, 1.0))
     ref = reference.relpos_attention(*(x.double() for x in inputs), key_mask=key_mask, context=(2, 0), scale=1.0)
     _close(out, ref, torch.float32)
     assert torch.equal(out[0, 12:], torch.zeros_like(out[0, 12:]))

@@ -42,6 +42,3 @@ def test_config_validation_names_the_problem() -> None:
     with pytest.raises(ValueError, match="unsupported backbone"):
         LivePortraitConfig.from_dict({"motion_extractor_params": {"backbone": "resnet50"}})
 
-
-def test_reduced_widths_match_the_fixture_config(reduced_config):
-    assert LivePortraitConfig.reduced() == reduced_config

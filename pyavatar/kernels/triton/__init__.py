@@ -22,7 +22,15 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from pyavatar.kernels.spec import Outputs
+
 _SUPPORTED = (torch.float32, torch.float16, torch.bfloat16)
+_MODULES = {  # the module holding each op's kernels; each takes the op's args in spec order
+    "grid_sample_3d": "grid_sample_3d",
+    "deform_features": "warp",
+    "dense_warp": "warp",
+    "relpos_attention": "relpos_attention",
+}
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -80,24 +88,9 @@ class TritonBackend:
     def _kernels(name: str) -> ModuleType:
         return importlib.import_module(f"pyavatar.kernels.triton.{name}")
 
-    def grid_sample_3d(self, input: Tensor, grid: Tensor, padding_mode: str, align_corners: bool) -> Tensor:
-        return self._kernels("grid_sample_3d").grid_sample_3d(input, grid, padding_mode, align_corners)
-
-    def deform_features(self, feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float) -> Tensor:
-        return self._kernels("warp").deform_features(feature, kp_source, kp_driving, kp_variance)
-
-    def dense_warp(
-        self, feature: Tensor, mask: Tensor, kp_source: Tensor, kp_driving: Tensor, return_deformation: bool
-    ) -> tuple[Tensor, Tensor | None]:
-        return self._kernels("warp").dense_warp(feature, mask, kp_source, kp_driving, return_deformation)
-
-    def relpos_attention(
-        self, q: Tensor, k: Tensor, v: Tensor, pos: Tensor, pos_bias_u: Tensor, pos_bias_v: Tensor,
-        key_mask: Tensor | None, left: int, right: int, scale: float,
-    ) -> Tensor:
-        return self._kernels("relpos_attention").relpos_attention(
-            q, k, v, pos, pos_bias_u, pos_bias_v, key_mask, left, right, scale
-        )
+    def run(self, op: str, args: tuple) -> Outputs:
+        result = getattr(self._kernels(_MODULES[op]), op)(*args)
+        return (result,) if isinstance(result, Tensor) else tuple(t for t in result if t is not None)
 
 
 BACKEND = TritonBackend()

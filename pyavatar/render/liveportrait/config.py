@@ -121,18 +121,6 @@ class LivePortraitConfig:
         self.validate()
 
     @classmethod
-    def reduced(cls, **section_overrides: Mapping[str, Any]) -> LivePortraitConfig:
-        """The conformance fixtures' widths: every spatial size of the released model, narrow channels.
-
-        ``section_overrides`` update single sections, e.g.
-        ``reduced(spade_generator_params={"spade_hidden": 16})`` for an even smaller random model.
-        """
-        layout = {k: dict(v) for k, v in REDUCED_WIDTHS.items()}
-        for section, values in section_overrides.items():
-            layout.setdefault(section, {}).update(values)
-        return cls.from_dict(layout)
-
-    @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LivePortraitConfig:
         """Read the ``models.yaml`` layout (``appearance_feature_extractor_params``, ...).
 
@@ -244,26 +232,3 @@ def _build(cls: type, values: Mapping[str, Any], section: str) -> Any:
         raise ValueError(f"{section}: unknown parameter(s) {sorted(unknown)}; expected some of {sorted(names)}")
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
-
-#: ``config_reduced.json`` of the fixtures in ``models.yaml`` layout (see :meth:`LivePortraitConfig.reduced`).
-REDUCED_WIDTHS: dict[str, dict[str, Any]] = {
-    "appearance_feature_extractor_params": {
-        "block_expansion": 8,
-        "max_features": 48,
-        "reshape_channel": 3,
-        "num_resblocks": 2,
-    },
-    "motion_extractor_params": {"_reduced_backbone": {"depths": [1, 1, 2, 1], "dims": [8, 16, 32, 64]}},
-    "warping_module_params": {
-        "block_expansion": 1,
-        "max_features": 48,
-        "reshape_channel": 3,
-        "dense_motion_params": {"block_expansion": 2, "max_features": 32, "compress": 2},
-    },
-    "spade_generator_params": {"block_expansion": 1, "max_features": 64, "out_channels": 2},
-    "stitching_retargeting_module_params": {
-        "stitching": {"input_size": 126, "hidden_sizes": [16, 16, 8], "output_size": 65},
-        "lip": {"input_size": 65, "hidden_sizes": [16, 16, 8], "output_size": 63},
-        "eye": {"input_size": 66, "hidden_sizes": [16, 16, 8, 8, 8], "output_size": 63},
-    },
-}
