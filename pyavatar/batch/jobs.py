@@ -80,8 +80,15 @@ class JobFileError(ValueError):
         super().__init__(f"{path}: {len(problems)} problem(s) in the job file:\n  {shown}")
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """(line number, row mapping) for each job; a string instead of a mapping is that line's syntax error."""
+def _unknown(column: str) -> str:
+    return f"column {column!r}: unknown column; columns are {list(COLUMNS)}"
+
+
+def _rows(path: Path, problems: list[str]) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, row mapping) for each job; a string instead of a mapping is that line's syntax error.
+
+    Unknown CSV header columns are reported once, in ``problems``.
+    """
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         for n, line in enumerate(text.splitlines(), 1):
@@ -95,13 +102,15 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             yield n, row if isinstance(row, dict) else f"expected a JSON object, got {type(row).__name__}"
         return
     reader = csv.DictReader(text.splitlines())
+    header = [c.strip() for c in reader.fieldnames or []]
+    problems += [f"header (line 1), {_unknown(c)}" for c in header if c not in COLUMNS]
     for row in reader:
         extra = row.pop(None, None)  # type: ignore[call-overload]
         if extra:
             yield reader.line_num, f"{len(extra)} more cells than the header has columns"
             continue
         if any(v not in (None, "") for v in row.values()):
-            yield reader.line_num, {k.strip(): v for k, v in row.items() if k is not None}
+            yield reader.line_num, {k.strip(): v for k, v in row.items() if k is not None and k.strip() in COLUMNS}
 
 
 def _number(kind: Callable[[Any], Any], lo: float, hi: float) -> Callable[[Any], Any]:
@@ -192,7 +201,7 @@ def _job(row: dict[str, Any], base: Path, where: str, problems: list[str]) -> Jo
 
     for key in row:
         if key not in COLUMNS:
-            bad(key, f"unknown column; columns are {list(COLUMNS)}")
+            problems.append(f"{where}, {_unknown(key)}")
     values = {k: v for k, v in row.items() if k in COLUMNS and v not in (None, "")}
     for key in REQUIRED:
         if key not in values:
@@ -242,7 +251,7 @@ def load_jobs(path: str | Path) -> list[Job]:
     jobs: list[Job] = []
     seen_id: dict[str, str] = {}
     seen_out: dict[str, str] = {}
-    for row_no, (line, row) in enumerate(_rows(path), 1):
+    for row_no, (line, row) in enumerate(_rows(path, problems), 1):
         where = f"row {row_no} (line {line})"
         if isinstance(row, str):
             problems.append(f"{where}: {row}")
