@@ -2,8 +2,9 @@
 
 One JSON object per finished job: ``job``, ``status`` (``done`` or ``failed``),
 ``output``, ``frames``, ``seconds`` (render wall time), ``audio_seconds``,
-``attempts``, ``error``, ``params`` (the job's parameter hash), ``bytes`` and
-``finished`` (UTC time). Runs append; the last line of a job is its state. A
+``cpu_seconds`` (the worker's CPU time for the job, preparation included),
+``size``, ``attempts``, ``error``, ``params`` (the job's parameter hash),
+``bytes`` and ``finished`` (UTC time). Runs append; the last line of a job is its state. A
 line is written only after the job's output was renamed into place, in one
 ``write`` followed by ``fsync``, so a killed run leaves at most a partial last
 line, which the next run drops before appending.

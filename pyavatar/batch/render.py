@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
@@ -104,6 +105,7 @@ def render_job(job: Job, out_dir: str) -> dict[str, Any]:
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(output, os.getpid())
     _remove(tmp)
+    cpu0 = time.process_time()
     avatar = _avatar(job)
     try:
         r = render_file(avatar, job.audio, tmp, fps=job.fps, crf=job.crf, emotion=job.emotion,
@@ -113,7 +115,7 @@ def render_job(job: Job, out_dir: str) -> dict[str, Any]:
         _remove(tmp)
         raise
     return {"frames": r.frames, "seconds": round(r.elapsed_seconds, 3), "audio_seconds": round(r.audio_seconds, 3),
-            "size": list(r.size)}  # fmt: skip
+            "cpu_seconds": round(time.process_time() - cpu0, 3), "size": list(r.size)}  # fmt: skip
 
 
 def attempt(task: Task, job: Job, out_dir: str) -> Outcome:
