@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import signal
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -25,7 +26,7 @@ from pyavatar.batch.render import Outcome, Task, attempt
 class PendingJobs:
     """Jobs waiting to run, grouped by portrait in order of first appearance."""
 
-    def __init__(self, jobs: list[Job] = ()) -> None:  # type: ignore[assignment]
+    def __init__(self, jobs: Iterable[Job] = ()) -> None:
         self._groups: OrderedDict[tuple, deque[Job]] = OrderedDict()
         for job in jobs:
             self.add(job)

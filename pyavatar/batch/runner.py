@@ -134,8 +134,8 @@ def _run(jobs: Sequence[Job], out: Path, manifest: Manifest, summary: BatchSumma
         return
     pending = PendingJobs(todo)
     attempts: Counter[str] = Counter()
-    bar = BatchProgress(len(todo), sum(j.audio_seconds for j in todo), enabled=progress)
     backend = _backend(out, task, workers, ray, gpus_per_job)
+    bar = BatchProgress(len(todo), sum(j.audio_seconds for j in todo), enabled=progress)
     seen = 0
 
     def record(outcome: Outcome) -> None:

@@ -50,7 +50,7 @@ def _cli(jobs: Path, out: Path, mode: str, request: pytest.FixtureRequest) -> su
     extra = ["--ray", str(request.getfixturevalue("ray_address"))] if mode == "ray" else ["--workers", "1"]
     return subprocess.Popen(
         [sys.executable, "-m", "pyavatar.cli", "batch", str(jobs), "--out", str(out), "--no-progress", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
 
 
@@ -115,7 +115,7 @@ def test_resume_after_kill_renders_only_what_was_missing(mode: str, tmp_path: Pa
     assert first <= set(check_outputs(out, FPS))  # whatever has a final name is a whole video
     s = run_batch(load_jobs(jobs_file), out, progress=False, **_mode_options(mode, request))
     assert (s.done, s.failed, s.skipped) == (len(missing), 0, len(first))
-    second = [e for e in manifest(out)][len(first):]
+    second = manifest(out)[len(first) :]
     assert sorted(e["job"] for e in second) == sorted(missing)
     for name in first:  # not rendered again
         p = out / name
@@ -125,22 +125,32 @@ def test_resume_after_kill_renders_only_what_was_missing(mode: str, tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("presses", [1, 2], ids=["finish-running", "abandon-running"])
 @pytest.mark.parametrize("mode", MODES)
-def test_ctrl_c_stops_cleanly(mode: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    make_inputs(tmp_path)
+def test_ctrl_c_stops_cleanly(mode: str, presses: int, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    make_inputs(tmp_path, seconds=3.0)  # jobs long enough that the second Ctrl-C lands while they run
     jobs_file = write_csv(tmp_path / "jobs.csv", probe_rows(10))
     out = tmp_path / "out"
     proc = _cli(jobs_file, out, mode, request)
+    lines: list[str] = []
     try:
         _wait_for_done(out, 1, proc)
         os.kill(proc.pid, signal.SIGINT)
-        text = proc.communicate(timeout=60)[0]
+        if presses == 2:
+            assert proc.stdout is not None
+            while not lines or (lines[-1] and not lines[-1].startswith("stopping:")):
+                lines.append(proc.stdout.readline())
+            os.kill(proc.pid, signal.SIGINT)
+        text = "".join(lines) + proc.communicate(timeout=60)[0]
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, text
     assert "(interrupted)" in text and "Traceback" not in text
+    assert ("abandoned" in text) == (presses == 2), text
     done = {e["job"] for e in manifest(out) if e["status"] == "done"}
     assert 1 <= len(done) < 10
-    assert set(check_outputs(out, FPS)) == done  # what finished is recorded, nothing else has a final name
+    assert set(check_outputs(out, 3 * FPS)) == done  # what finished is recorded, nothing else has a final name
     assert partials(out) == []
+    s = run_batch(load_jobs(jobs_file), out, progress=False, **_mode_options(mode, request))
+    assert (s.done, s.skipped) == (10 - len(done), len(done))

@@ -6,6 +6,14 @@ import argparse
 
 
 def _batch(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except KeyboardInterrupt:  # before the batch started or after it ended: nothing half-done
+        print("pyavatar batch: interrupted")
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     from pyavatar.batch import load_jobs, run_batch
 
     jobs = load_jobs(args.jobs)
