@@ -168,3 +168,19 @@ def test_cli_reports_a_bad_job_file_without_running(inputs: Path, capsys: pytest
     text = capsys.readouterr().out
     assert "1 problem(s)" in text and "row 1 (line 2), column 'audio': file not found" in text
     assert not (inputs / "out").exists()
+
+
+def test_a_worker_prepares_each_portrait_once(inputs: Path) -> None:
+    from pyavatar.batch import render
+
+    rows = [{"portrait": "p.jpg", "audio": f"a{i}.wav", "output": f"{i}.mp4", "renderer": "probe", "size": 64,
+             "fps": 10} for i in range(3)]  # fmt: skip
+    jobs = load_jobs(write_csv(inputs / "jobs.csv", rows))
+    render._avatars.clear()
+    results = [render.render_job(jobs[0], str(inputs / "out"))]
+    (prepared,) = render._avatars.values()
+    results += [render.render_job(job, str(inputs / "out")) for job in jobs[1:]]
+    assert list(render._avatars.values()) == [prepared] and render._avatars[jobs[2].portrait_key] is prepared
+    assert [r["frames"] for r in results] == [10, 10, 10] and results[0]["size"] == [64, 64]
+    assert sorted(p.name for p in (inputs / "out").iterdir()) == ["0.mp4", "1.mp4", "2.mp4"]
+    render._avatars.clear()

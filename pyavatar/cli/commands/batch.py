@@ -53,8 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--ray",
         metavar="auto|ADDRESS",
-        nargs="?",
-        const="auto",
         help="run on Ray: 'auto' joins a running cluster or starts a local one; ADDRESS joins that "
         'cluster (needs pip install "pyavatar[ray]" and paths every node can reach)',
     )
