@@ -6,10 +6,20 @@ chosen when ``triton`` is imported; set it before anything imports triton.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Per-user caches and settings go to a folder of this test run (inherited by CLI subprocesses), so tests
+# neither read a developer's cache nor leave files in their home.
+_USER_DIRS = tempfile.mkdtemp(prefix="pyavatar-tests-")
+atexit.register(shutil.rmtree, _USER_DIRS, True)
+os.environ.setdefault("PYAVATAR_CACHE_DIR", os.path.join(_USER_DIRS, "cache"))
+os.environ.setdefault("PYAVATAR_CONFIG_DIR", os.path.join(_USER_DIRS, "config"))
 
 
 def _cuda_present() -> bool:

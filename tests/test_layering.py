@@ -12,14 +12,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pyavatar"
 # package -> pyavatar packages it may import (besides itself)
 ALLOWED = {
     "packets": set(),
+    "userdirs": set(),
     "kernels": set(),
     "face": set(),
     "audio": {"packets"},
     "motion": {"audio", "face", "packets", "kernels"},
-    "render": {"face", "kernels"},
+    "render": {"face", "kernels", "userdirs"},
     "evaluation": {"audio", "motion", "packets"},
     "runtime": {"packets"},
-    "outputs": {"face", "packets", "runtime"},
+    "outputs": {"face", "packets", "runtime", "userdirs"},
 }
 
 

@@ -14,6 +14,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from pyavatar.face.quiet import native_stderr_quiet
+
 MEDIAPIPE_478 = "mediapipe478"
 # Points of the MediaPipe mesh used for alignment: iris centres and mouth (corners and inner-lip midpoints).
 MP_LEFT_IRIS, MP_RIGHT_IRIS = 468, 473
@@ -86,10 +88,13 @@ class MediaPipeLandmarks:
             ) from exc
         self.max_faces = max_faces
         self.margin = margin
-        self._detector = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
-        self._mesh = face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=min_confidence
-        )
+        self._warm = False  # the graphs log their set-up on the first inference: keep that quiet too
+        with native_stderr_quiet():
+            self._detector = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
+            self._mesh = face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                min_detection_confidence=min_confidence,
+            )  # fmt: skip
 
     def close(self) -> None:
         """Release the MediaPipe graphs."""
@@ -111,6 +116,14 @@ class MediaPipeLandmarks:
         return np.array([(p.x * w, p.y * h) for p in lm], dtype=np.float64)
 
     def detect(self, image: np.ndarray) -> list[FaceLandmarks]:
+        if not self._warm:
+            with native_stderr_quiet():
+                faces = self._detect(image)
+            self._warm = True
+            return faces
+        return self._detect(image)
+
+    def _detect(self, image: np.ndarray) -> list[FaceLandmarks]:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(
                 f"MediaPipeLandmarks.detect: expected RGB uint8 (H, W, 3), got {image.dtype} {image.shape}"

@@ -274,10 +274,13 @@ def prepare_portrait(
         alignment = align_box(crop)
         return Portrait(rgb, alpha, alignment, None, 0, alignment.crop(rgb))
     if landmarks is None:
-        from pyavatar.face.landmarks import MediaPipeLandmarks
+        from pyavatar.render.landmarks import default_landmarks
 
-        with MediaPipeLandmarks() as backend:
+        backend = default_landmarks()
+        try:
             faces = backend.detect(rgb)
+        finally:
+            backend.close()
     else:
         faces = landmarks.detect(rgb)
     if not faces:

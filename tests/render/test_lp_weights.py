@@ -133,7 +133,7 @@ def test_convert_weights_cli_roundtrip(
     pth_dir: Path, tmp_path: Path, lp_dir: Path, reduced_config, reduced_models, capsys
 ) -> None:
     out = tmp_path / "converted"
-    code = cli_main(["convert-weights", str(pth_dir), str(out), "--config", str(lp_dir / "config_reduced.json")])
+    code = cli_main(["convert-weights", str(pth_dir), str(out), "--model-config", str(lp_dir / "config_reduced.json")])
     assert code == 0
     written = sorted(p.name for p in out.iterdir())
     assert written == sorted(f"{n}.safetensors" for n in (*BASE_MODULES, STITCHING))
@@ -146,7 +146,8 @@ def test_convert_weights_cli_roundtrip(
 def test_convert_weights_cli_reports_errors(pth_dir: Path, tmp_path: Path, lp_dir: Path, capsys) -> None:
     code = cli_main(["convert-weights", str(pth_dir), str(tmp_path / "o")])  # default (full-size) layout
     assert code == 1
-    assert "shape mismatch" in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert err.startswith("pyavatar convert-weights: error: ") and "shape mismatch" in err
 
 
 def test_flattened_stitching_file(tmp_path: Path, lp_dir: Path, reduced_config, reduced_models) -> None:

@@ -45,32 +45,31 @@ def _from_file(path: str) -> object:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pyavatar.audio.sources import AudioSourceError
+    from pyavatar.cli.errors import CliError
     from pyavatar.motion.lips.profile import calibrate
     from pyavatar.packets import VRM_VISEMES
 
-    try:
-        if args.mic:
-            device = None if args.device is None else args.device
-            recordings = {v: _record(device, args.seconds, args.pause, v) for v in VRM_VISEMES}
-        else:
-            files = dict(item.split("=", 1) for item in args.files or [])
-            missing = [v for v in VRM_VISEMES if v not in files]
-            if missing:
-                print(f"error: --files needs VOWEL=PATH for {missing} (vowels: {', '.join(VRM_VISEMES)})")
-                return 2
-            recordings = {v: _from_file(files[v]) for v in VRM_VISEMES}
-        profile = calibrate(recordings)
-    except (AudioSourceError, ValueError) as e:
-        print(f"error: {e}")
-        return 1
+    if args.mic:
+        device = None if args.device is None else args.device
+        recordings = {v: _record(device, args.seconds, args.pause, v) for v in VRM_VISEMES}
+    else:
+        files = dict(item.split("=", 1) for item in args.files or [])
+        missing = [v for v in VRM_VISEMES if v not in files]
+        if missing:
+            raise CliError(f"--files needs VOWEL=PATH for {', '.join(missing)} (vowels: {', '.join(VRM_VISEMES)})")
+        recordings = {v: _from_file(files[v]) for v in VRM_VISEMES}
+    profile = calibrate(recordings)
     profile.save(args.out)
     print(f"wrote {args.out}: voiced frames per vowel {profile.meta['frames']}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("calibrate", help="record each vowel once and write a per-voice lip-sync profile")
+    p = sub.add_parser(
+        "calibrate", help="record each vowel once and write a per-voice lip-sync profile",
+        description="Record (or read) one sustained vowel per VRM viseme (aa ih ou ee oh) and write a vowel "
+        "profile that the DSP lip engine uses instead of the shipped one: `pyavatar live IMAGE --profile OUT`.",
+    )  # fmt: skip
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--mic", action="store_true", help="record from a microphone, prompting per vowel")
     src.add_argument("--files", nargs="+", metavar="VOWEL=PATH", help="one recording per vowel (aa ih ou ee oh)")

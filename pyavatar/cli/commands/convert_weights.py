@@ -17,20 +17,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("src", help="folder with the released files (searched recursively) or one of the files")
     p.add_argument("dst", help="output folder (created if needed)")
-    p.add_argument("--config", help="models.yaml-style JSON of module sizes (default: the released model)")
+    p.add_argument("--model-config", metavar="JSON",
+                   help="models.yaml-style JSON of module sizes (default: the released model)")  # fmt: skip
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pyavatar.cli.errors import CliError
     from pyavatar.render.liveportrait.config import LivePortraitConfig
     from pyavatar.render.liveportrait.weights import CheckpointError, convert_weights
 
-    config = LivePortraitConfig.from_json(args.config) if args.config else None
+    config = LivePortraitConfig.from_json(args.model_config) if args.model_config else None
     try:
         written = convert_weights(args.src, args.dst, config)
     except CheckpointError as exc:
-        print(f"convert-weights: {exc}")
-        return 1
+        raise CliError(exc) from None
     for path in written:
         print(path)
     return 0

@@ -7,21 +7,21 @@ import argparse
 
 def _run(args: argparse.Namespace) -> int:
     from pyavatar.audio.mic import list_input_devices
-    from pyavatar.audio.sources import AudioDeviceError
+    from pyavatar.cli.errors import CliError
 
-    try:
-        devices = list_input_devices()
-    except AudioDeviceError as e:
-        print(f"error: {e}")
-        return 1
+    devices = list_input_devices()
     if not devices:
-        print("no audio input devices found")
-        return 1
+        raise CliError("no audio input devices found (is PortAudio installed and a microphone connected? "
+                       "`pyavatar live --audio FILE` runs without one)")  # fmt: skip
     for d in devices:
         print(f"[{d.index:>2}] {d.name}  ({d.channels} ch, {d.default_rate} Hz, {d.hostapi})")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("devices", help="list audio input devices (microphones)")
+    p = sub.add_parser(
+        "devices", help="list audio input devices (microphones)",
+        description="List the audio input devices PortAudio sees, with index, name, channels, default sample "
+        "rate and host API. Pass an index or a name substring to `pyavatar live --mic` or `calibrate --device`.",
+    )  # fmt: skip
     p.set_defaults(func=_run)

@@ -12,9 +12,19 @@ OPTIONAL_PACKAGES = ("triton", "cupy", "mediapipe", "sounddevice", "soundfile", 
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("doctor", help="report versions, native modules and kernel backends")
+    p = sub.add_parser(
+        "doctor", help="report versions, native modules and kernel backends",
+        description="Report the pyavatar, Python and torch versions, the native modules, the CUDA devices this "
+        "torch can see, each kernel backend (available or why not, and the devices it can run on here) and the "
+        "optional packages. Attach its --json output to bug reports.",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
+
+
+def _usable(devices: tuple[str, ...], cuda_available: bool) -> list[str]:
+    """The devices a backend can run on here: ``cuda`` only when this torch sees a CUDA device."""
+    return [d for d in devices if cuda_available or not d.startswith("cuda")]
 
 
 def report() -> dict:
@@ -41,7 +51,7 @@ def report() -> dict:
         "torch_threads": torch.get_num_threads(),
         "native": native,
         "cuda": cuda,
-        "backends": [vars(b) | {"devices": list(b.devices)} for b in backends()],
+        "backends": [vars(b) | {"devices": _usable(b.devices, cuda["available"])} for b in backends()],
         "optional_packages": {name: importlib.util.find_spec(name) is not None for name in OPTIONAL_PACKAGES},
     }
 
@@ -65,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     print("\nkernel backends")
     print(f"  {'backend':<8} {'available':<10} {'devices':<24} reason")
     for b in r["backends"]:
-        print(f"  {b['name']:<8} {'yes' if b['available'] else 'no':<10} {', '.join(b['devices']):<24} {b['reason']}")
+        devices = ", ".join(b["devices"]) or "(none here)"
+        print(f"  {b['name']:<8} {'yes' if b['available'] else 'no':<10} {devices:<24} {b['reason']}")
     print("\noptional packages")
     for name, present in r["optional_packages"].items():
         print(f"  {name:<13} {'installed' if present else 'missing'}")

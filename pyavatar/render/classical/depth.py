@@ -12,7 +12,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pyavatar.face.landmark_cache import cached_array
 from pyavatar.render.classical import topology as tp
+from pyavatar.userdirs import cache_dir
 
 _MESH_INPUT = 384
 
@@ -54,5 +56,7 @@ def ellipsoid_depth(points: np.ndarray) -> np.ndarray:
 def landmark_depth(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(478,) depth in pixels of the image for (478, 2) MediaPipe landmarks ``points``."""
     points = np.asarray(points, np.float64)
-    depth = _mediapipe_depth(rgb, points)
+    folder = cache_dir()
+    depth = cached_array(None if folder is None else folder / "depth", f"mediapipe-0.10.21-mesh-depth|{_MESH_INPUT}",
+                         (rgb, points), lambda: _mediapipe_depth(rgb, points))  # fmt: skip
     return ellipsoid_depth(points) if depth is None else depth

@@ -25,6 +25,7 @@ from pyavatar.render.classical.deform import Rig
 from pyavatar.render.classical.depth import landmark_depth
 from pyavatar.render.classical.mesh import Mesh, build_mesh
 from pyavatar.render.classical.synthesis import cavity_overlay, eyelid_overlays, mouth_split
+from pyavatar.render.landmarks import default_landmarks
 from pyavatar.render.portrait import Alignment, CropParams, NoFaceError, align_face, load_image
 
 OUTPUTS = ("full", "crop")
@@ -140,9 +141,7 @@ class ClassicalRenderer:
         self, rgb: np.ndarray, crop: tuple[float, float, float, float] | None, face_index: int
     ) -> FaceLandmarks:
         if self.landmarks is None:
-            from pyavatar.face.landmarks import MediaPipeLandmarks
-
-            self.landmarks = MediaPipeLandmarks()
+            self.landmarks = default_landmarks()
         h, w = rgb.shape[:2]
         x0 = y0 = 0
         region = rgb

@@ -7,7 +7,10 @@ position in the image, so mirrored portraits work too.
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -48,13 +51,24 @@ CHEEK_EDGES = (234, 454)
 _NOT_FACES = {(49, 64, 129), (279, 294, 358)}
 
 
+def _face_mesh_connections() -> ModuleType:
+    """mediapipe's edge-list file (plain data), read without importing the mediapipe package: its import
+    takes seconds, which a portrait answered from the landmark cache never needs to spend."""
+    spec = importlib.util.find_spec("mediapipe")  # locates the package without running it
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    path = Path(folders[0]) / "python" / "solutions" / "face_mesh_connections.py" if folders else None
+    if path is None or not path.is_file():
+        raise ImportError("the classical renderer needs `pip install mediapipe==0.10.21` (face mesh topology)")
+    data_spec = importlib.util.spec_from_file_location("pyavatar._mediapipe_face_mesh_connections", path)
+    module = importlib.util.module_from_spec(data_spec)
+    data_spec.loader.exec_module(module)
+    return module
+
+
 @lru_cache(maxsize=1)
 def tesselation() -> np.ndarray:
     """(852, 3) int32 triangles of the face surface, from the edge list bundled with ``mediapipe``."""
-    try:
-        from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the classical renderer needs `pip install mediapipe==0.10.21` (face mesh topology)") from exc
+    FACEMESH_TESSELATION = _face_mesh_connections().FACEMESH_TESSELATION  # noqa: N806 - mediapipe's name
     neighbours: dict[int, set[int]] = {}
     for a, b in FACEMESH_TESSELATION:
         neighbours.setdefault(a, set()).add(b)

@@ -66,9 +66,9 @@ class NeuralRenderer:
     ) -> PreparedPortrait:
         """Find and align the face (or use ``crop``), compute the source state once, set up paste-back."""
         if crop is None and self.landmarks is None:
-            from pyavatar.face.landmarks import MediaPipeLandmarks
+            from pyavatar.render.landmarks import default_landmarks
 
-            self.landmarks = MediaPipeLandmarks()
+            self.landmarks = default_landmarks()
         portrait = prepare_portrait(
             image, crop=crop, face_index=face_index, landmarks=self.landmarks, params=self.crop_params
         )
