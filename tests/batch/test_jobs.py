@@ -165,8 +165,9 @@ def test_neural_jobs_ask_ray_for_gpus(inputs: Path) -> None:
 def test_cli_reports_a_bad_job_file_without_running(inputs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     jobs = write_csv(inputs / "jobs.csv", [{"portrait": "p.jpg", "audio": "missing.wav", "output": "x.mp4"}])
     assert main(["batch", str(jobs), "--out", str(inputs / "out")]) == 1
-    text = capsys.readouterr().out
-    assert "1 problem(s)" in text and "row 1 (line 2), column 'audio': file not found" in text
+    text = capsys.readouterr().err
+    assert text.startswith("pyavatar batch: error: ") and "1 problem(s)" in text
+    assert "row 1 (line 2), column 'audio': file not found" in text
     assert not (inputs / "out").exists()
 
 

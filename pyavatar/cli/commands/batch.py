@@ -6,41 +6,32 @@ import argparse
 
 
 def _batch(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except KeyboardInterrupt:  # before the batch started or after it ended: nothing half-done
-        print("pyavatar batch: interrupted")
-        return 130
-
-
-def _run(args: argparse.Namespace) -> int:
     from pyavatar.batch import load_jobs, run_batch
+    from pyavatar.cli import errors
 
     jobs = load_jobs(args.jobs)
     try:
         summary = run_batch(jobs, args.out, workers=args.workers, ray=args.ray, retries=args.retries,
                             progress=args.progress, gpus_per_job=args.gpus_per_job)  # fmt: skip
     except ImportError as e:  # Ray mode without Ray
-        print(f"pyavatar batch: error: {e}")
-        return 1
+        raise errors.CliError(str(e)) from None
     print(f"pyavatar batch: {len(jobs)} jobs: {summary.line()}")
     for job, error in summary.errors.items():
         print(f"  failed: {job}: {error}")
     if summary.interrupted:
-        return 130
-    return 1 if summary.failed else 0
+        return errors.EXIT_INTERRUPTED
+    return errors.EXIT_FAILURE if summary.failed else errors.EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pyavatar.cli.commands.render import run_reporting_errors
-
     p = sub.add_parser(
         "batch", help="render a job file (CSV or JSON lines) locally or on a Ray cluster, resumably",
         description="Render every job of JOBS (CSV with a header row, or .jsonl; columns: portrait, audio, "
         "output, and optionally id, renderer, weights, motion, emotion, intensity, lip_scale, seed, fps, size, "
         "format, crf) into DIR. Every row is checked before anything runs. Re-running skips jobs whose output "
         "and manifest entry (DIR/manifest.jsonl) match; outputs appear complete or not at all. Ctrl-C stops "
-        "after the running jobs, twice abandons them. Exit code: 0 all done, 1 some failed, 130 interrupted.",
+        "after the running jobs, twice abandons them. Exit code: 0 all done, 1 some failed or a bad job file "
+        "(every problem listed on stderr), 130 interrupted.",
     )  # fmt: skip
     p.add_argument("jobs", metavar="JOBS", help="job file (.csv or .jsonl); paths in it are relative to it")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (holds manifest.jsonl)")
@@ -73,4 +64,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=True, help="show the progress bar (default: on)"
     )
-    p.set_defaults(func=lambda a: run_reporting_errors("batch", _batch, a))
+    p.set_defaults(func=_batch)
