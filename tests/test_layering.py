@@ -23,6 +23,7 @@ ALLOWED = {
     "outputs": {"face", "packets", "runtime", "userdirs"},
     "video": set(),
     "tracking": {"evaluation", "face", "video"},
+    "batch": {"sdk", "render", "motion", "audio", "packets", "userdirs"},
 }
 
 
