@@ -9,7 +9,8 @@ Columns (CSV header / JSON keys); paths are relative to the job file's folder:
 - ``id``: the job's name in the manifest (default: ``output``).
 - ``renderer``: a registered renderer name (default ``classical``, ``neural`` when ``weights`` is given).
 - ``weights``: LivePortrait checkpoint folder (the neural renderer).
-- ``motion``: motion source (``dsp``).
+- ``motion``: a registered motion source (``dsp`` default, ``diffusion``, ``joyvasa``...).
+- ``motion_weights``: the motion source's checkpoint file (``diffusion``, ``joyvasa``).
 - ``emotion``, ``intensity`` (0..1), ``lip_scale`` (0..3), ``seed``: expression and idle motion.
 - ``fps`` (default 30), ``size`` (portrait scaled so its longer side is SIZE px before preparing),
   ``format`` (mp4, m4v, mkv, mov, webm, png), ``crf`` (video quality, 0..63, default 20).
@@ -28,14 +29,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pyavatar.motion.emotion import PRESET_NAMES
+from pyavatar.motion.registry import DEFAULT_MOTION, motion_source_names
 from pyavatar.render.registry import DEFAULT_RENDERER, renderer_names
 
 #: Output formats: container suffixes, and ``png`` for a folder of frames.
 FORMATS = ("mp4", "m4v", "mkv", "mov", "webm", "png")
-#: Motion sources a job may name.
-MOTIONS = ("dsp",)
 REQUIRED = ("portrait", "audio", "output")
-COLUMNS = (*REQUIRED, "id", "renderer", "weights", "motion", "emotion", "intensity", "lip_scale", "seed", "fps",
+COLUMNS = (*REQUIRED, "id", "renderer", "weights", "motion", "motion_weights", "emotion", "intensity", "lip_scale", "seed", "fps",
            "size", "format", "crf")  # fmt: skip
 
 
@@ -49,7 +49,8 @@ class Job:
     output: str
     renderer: str = DEFAULT_RENDERER
     weights: str = ""
-    motion: str = "dsp"
+    motion: str = DEFAULT_MOTION
+    motion_weights: str = ""
     emotion: str = "neutral"
     intensity: float = 1.0
     lip_scale: float = 1.0
@@ -137,6 +138,13 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
     return parse
 
 
+def _motion(value: Any) -> str:
+    names = sorted(motion_source_names())
+    if str(value) not in names:
+        raise ValueError(f"unknown motion source {value!r}; a job file may name {names}")
+    return str(value)
+
+
 def _renderer(value: Any) -> str:
     names = sorted(renderer_names())
     if str(value) not in names:
@@ -145,7 +153,7 @@ def _renderer(value: Any) -> str:
 
 
 _PARSERS: dict[str, Callable[[Any], Any]] = {
-    "renderer": _renderer, "motion": _choice(MOTIONS), "emotion": _choice(PRESET_NAMES),
+    "renderer": _renderer, "motion": _motion, "emotion": _choice(PRESET_NAMES),
     "intensity": _number(float, 0.0, 1.0), "lip_scale": _number(float, 0.0, 3.0), "seed": _number(int, 0, 2**31 - 1),
     "fps": _number(float, 1.0, 240.0), "size": _number(int, 64, 8192), "format": _choice(FORMATS),
     "crf": _number(int, 0, 63),
@@ -214,7 +222,7 @@ def _job(row: dict[str, Any], base: Path, where: str, problems: list[str]) -> Jo
             except ValueError as e:
                 bad(key, str(e))
     files: dict[str, str] = {}
-    for key in ("portrait", "audio", "weights"):
+    for key in ("portrait", "audio", "weights", "motion_weights"):
         if key in values:
             path = (base / str(values[key])).resolve()
             if not (path.is_dir() if key == "weights" else path.is_file()):

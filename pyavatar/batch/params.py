@@ -15,7 +15,8 @@ from pathlib import Path
 from pyavatar.batch.jobs import Job
 
 _FILE_FIELDS = ("portrait", "audio")
-_IGNORED = ("id", "audio_seconds", "weights", *_FILE_FIELDS)
+_OPTIONAL_FILE_FIELDS = ("motion_weights",)
+_IGNORED = ("id", "audio_seconds", "weights", *_FILE_FIELDS, *_OPTIONAL_FILE_FIELDS)
 
 
 class Fingerprints:
@@ -49,6 +50,7 @@ class Fingerprints:
         """Hex digest of the job's options and input contents (not its id or where the inputs live)."""
         fields = {k: v for k, v in dataclasses.asdict(job).items() if k not in _IGNORED}
         fields.update({k: self.file(getattr(job, k)) for k in _FILE_FIELDS})
+        fields.update({k: self.file(getattr(job, k)) if getattr(job, k) else "" for k in _OPTIONAL_FILE_FIELDS})
         fields["weights"] = self.folder(job.weights) if job.weights else ""
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
 

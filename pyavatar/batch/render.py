@@ -109,7 +109,8 @@ def render_job(job: Job, out_dir: str) -> dict[str, Any]:
     avatar = _avatar(job)
     try:
         r = render_file(avatar, job.audio, tmp, fps=job.fps, crf=job.crf, emotion=job.emotion,
-                        intensity=job.intensity, lip_scale=job.lip_scale, seed=job.seed)  # fmt: skip
+                        intensity=job.intensity, lip_scale=job.lip_scale, seed=job.seed, motion=job.motion,
+                        motion_options={"weights": job.motion_weights} if job.motion_weights else None)  # fmt: skip
         _publish(tmp, output)
     except BaseException:
         _remove(tmp)

@@ -31,6 +31,8 @@ def test_every_problem_is_reported_at_once_naming_row_and_column(inputs: Path) -
         {"portrait": "p.jpg", "audio": "a1.wav", "output": "b.avi", "renderer": "os:system", "emotion": "smug"},
         {"portrait": "p.jpg", "audio": "a2.wav", "output": "ok.mp4", "size": "12", "crf": "2.5"},
         {"audio": "a2.wav", "output": "c.mov", "format": "webm", "renderer": "neural"},
+        {"portrait": "p.jpg", "audio": "a2.wav", "output": "d.mp4", "motion": "pkg:Factory", "motion_weights": "m.pt"},
+        {"portrait": "p.jpg", "audio": "a2.wav", "output": "e.mp4", "motion": "diffusion"},
     ]
     with pytest.raises(JobFileError) as e:
         load_jobs(write_csv(inputs / "jobs.csv", rows))
@@ -48,6 +50,8 @@ def test_every_problem_is_reported_at_once_naming_row_and_column(inputs: Path) -
         ("row 5 (line 6), column 'portrait'", "required"),
         ("row 5 (line 6), column 'weights'", "needs a weights folder"),
         ("row 5 (line 6), column 'output'", "disagrees with format 'webm'"),
+        ("row 6 (line 7), column 'motion'", "unknown motion source 'pkg:Factory'"),
+        ("row 6 (line 7), column 'motion_weights'", "file not found"),
     ]
     for where, what in expected:
         assert any(p.startswith(where) and what in p for p in problems), (where, what, problems)
