@@ -35,8 +35,8 @@ from pyavatar.render.registry import DEFAULT_RENDERER, renderer_names
 #: Output formats: container suffixes, and ``png`` for a folder of frames.
 FORMATS = ("mp4", "m4v", "mkv", "mov", "webm", "png")
 REQUIRED = ("portrait", "audio", "output")
-COLUMNS = (*REQUIRED, "id", "renderer", "weights", "motion", "motion_weights", "emotion", "intensity", "lip_scale", "seed", "fps",
-           "size", "format", "crf")  # fmt: skip
+COLUMNS = (*REQUIRED, "id", "renderer", "weights", "motion", "motion_weights", "emotion", "intensity", "lip_scale",
+           "seed", "fps", "size", "format", "crf")  # fmt: skip
 
 
 @dataclass(frozen=True)
