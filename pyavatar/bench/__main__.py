@@ -6,6 +6,6 @@ import sys
 from pyavatar.bench import add_suite_parsers
 
 parser = argparse.ArgumentParser(prog="python -m pyavatar.bench")
-add_suite_parsers(parser.add_subparsers(dest="suite", metavar="SUITE", required=True))
+add_suite_parsers(parser)
 args = parser.parse_args()
 sys.exit(int(args.func(args) or 0))

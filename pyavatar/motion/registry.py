@@ -18,9 +18,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pyavatar.packets import AudioChunk, MotionFrame
+if TYPE_CHECKING:  # annotations only: listing the sources (``--help``) must not import numpy
+    from pyavatar.packets import AudioChunk, MotionFrame
 
 #: The motion source used when none is named.
 DEFAULT_MOTION = "dsp"

@@ -13,4 +13,4 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Benchmark suites. Each times pyavatar against a reference measured in the same run and "
         "prints ratios (absolute times mean little on a busy machine); --json writes the rows to a file.",
     )  # fmt: skip
-    add_suite_parsers(p.add_subparsers(dest="suite", metavar="SUITE", required=True))
+    add_suite_parsers(p)
