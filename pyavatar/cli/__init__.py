@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         errors.report(args.command, "interrupted")
         return errors.EXIT_INTERRUPTED
+    except errors.UsageError as e:
+        errors.report(args.command, e)
+        return errors.EXIT_USAGE
     except errors.user_errors() as e:
         errors.report(args.command, e)
         return errors.EXIT_FAILURE

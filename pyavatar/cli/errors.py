@@ -13,7 +13,11 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class CliError(Exception):
-    """A failure the command explains itself (the message says what is wrong and what to do)."""
+    """A failure the command explains itself (the message says what is wrong and what to do); exit code 1."""
+
+
+class UsageError(CliError):
+    """Options that cannot work together or are incomplete, found after parsing; exit code 2."""
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

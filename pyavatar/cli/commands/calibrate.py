@@ -45,7 +45,7 @@ def _from_file(path: str) -> object:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pyavatar.cli.errors import CliError
+    from pyavatar.cli.errors import UsageError
     from pyavatar.motion.lips.profile import calibrate
     from pyavatar.packets import VRM_VISEMES
 
@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
         files = dict(item.split("=", 1) for item in args.files or [])
         missing = [v for v in VRM_VISEMES if v not in files]
         if missing:
-            raise CliError(f"--files needs VOWEL=PATH for {', '.join(missing)} (vowels: {', '.join(VRM_VISEMES)})")
+            raise UsageError(f"--files needs VOWEL=PATH for {', '.join(missing)} (vowels: {', '.join(VRM_VISEMES)})")
         recordings = {v: _from_file(files[v]) for v in VRM_VISEMES}
     profile = calibrate(recordings)
     profile.save(args.out)
