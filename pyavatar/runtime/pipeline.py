@@ -365,6 +365,8 @@ class Pipeline:
         try:
             body()
         except BaseException as e:  # stored and re-raised by stop()
+            if isinstance(e, QueueClosed) and self._halt.is_set():
+                return  # stop() closed the queues under this thread: a normal end, not a failure
             log.debug("pipeline thread %s failed", threading.current_thread().name, exc_info=True)
             self._errors.append(e)
             self._done.set()
