@@ -444,8 +444,8 @@ class Pipeline:
         period = 1e9 / self.fps
         while not self._halt.is_set():
             t = pacer.next_tick_ns()
-            if not self.clock.sleep_until(t, self._halt):
-                return
+            if not self.clock.sleep_until(t, self._halt) or self._done.is_set():
+                return  # halted, or the session ended (Stop, a failure): no frames after the end
             if self.clock.now_ns() - t > period:
                 self.metrics.count("late_ticks", pacer.skip_to(self.clock.now_ns()))
             if self._paused.is_set():

@@ -93,7 +93,7 @@ class ClassicalRenderer:
         crop_params: crop framing for ``output="crop"`` (default scale 2.2).
         margin: side of the full-mode canvas around the face, in face sizes.
         landmarks: landmark backend returning the MediaPipe 478-point scheme
-            (default: :class:`~pyavatar.face.landmarks.MediaPipeLandmarks`, made on first use).
+            (default: a :class:`~pyavatar.face.landmarks.MediaPipeLandmarks` made and closed in each ``prepare``).
         alpha: return RGBA frames; the alpha is the portrait's own alpha
             channel or, without one, a person matte.
         background: key colour (r, g, b) composited behind the person (RGB frames).
@@ -139,10 +139,6 @@ class ClassicalRenderer:
     def _detect(
         self, rgb: np.ndarray, crop: tuple[float, float, float, float] | None, face_index: int
     ) -> FaceLandmarks:
-        if self.landmarks is None:
-            from pyavatar.face.landmarks import MediaPipeLandmarks
-
-            self.landmarks = MediaPipeLandmarks()
         h, w = rgb.shape[:2]
         x0 = y0 = 0
         region = rgb
@@ -156,7 +152,13 @@ class ClassicalRenderer:
             if x1 - x0 < 8 or y1 - y0 < 8:
                 raise NoFaceError(f"crop={tuple(crop)} does not overlap the {w}x{h} image")
             region = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-        faces = self.landmarks.detect(region)
+        if self.landmarks is None:  # a backend made for this call only: a renderer holds no MediaPipe graphs
+            from pyavatar.face.landmarks import MediaPipeLandmarks
+
+            with MediaPipeLandmarks() as backend:
+                faces = backend.detect(region)
+        else:
+            faces = self.landmarks.detect(region)
         if not faces:
             where = f"inside crop={tuple(crop)}" if crop is not None else f"in the {w}x{h} image"
             raise NoFaceError(
