@@ -301,8 +301,13 @@ class Session:
                 for chunk in _chunks(audio):
                     yield from self.pipeline.process(chunk)
                 yield from self.pipeline.finish()
-            finally:
-                self.pipeline.close()
+            except BaseException:  # a failure, or the consumer stopped early: file outputs are discarded
+                try:
+                    self.pipeline.close(failed=True)
+                except Exception as e:
+                    log.error("closing the outputs after a failure: %r", e)
+                raise
+            self.pipeline.close()
             return
         if self._queue is None:
             raise PipelineError("frames(): start the live session first, or pass audio for offline frames")
