@@ -44,6 +44,7 @@ class SourceStats:
     clipped: int = 0
     dropped: int = 0
     overflows: int = 0
+    device_changes: int = 0
 
 
 def to_mono(block: np.ndarray, channel: int | None, name: str = "audio") -> np.ndarray:

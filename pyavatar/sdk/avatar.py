@@ -154,6 +154,7 @@ class Session:
         self._stop_source = threading.Event()
         self._control: Any = None
         self._swapper: RendererSwapper | None = None
+        self._mic: Any = None
         self.swap_interval_s = MIN_SWAP_INTERVAL_S
         self._offline_samples = 0
         self._offline_rate = 0
@@ -251,6 +252,11 @@ class Session:
                             "last_error": self._control.last_error}  # fmt: skip
         if self._swapper is not None:
             s["renderer_swaps"] = self._swapper.stats()
+        if self._mic is not None:
+            st = self._mic.stats
+            s["mic"] = {"device": self._mic.name, "route": list(self._mic.route or ()),
+                        "device_changes": st.device_changes, "overflows": st.overflows,
+                        "dropped": st.dropped}  # fmt: skip
         return s
 
     # ---------------------------------------------------------------- offline
@@ -349,6 +355,7 @@ class Session:
 
             src = MicSource(None if mic is True else mic)
             source, close = src, src.close
+            self._mic = src
         elif file is not None:
             from pyavatar.audio.sources import FileSource
 
