@@ -227,3 +227,22 @@ def test_liveportrait_non_finite_weights_are_refused(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError) as err:
         load_liveportrait(weights, LivePortraitConfig.from_json(LP_FIXTURES / "config_reduced.json"))
     assert str(target) in str(err.value) and key in str(err.value) and "non-finite" in str(err.value)
+
+
+# ------------------------------------------------------------------------------------------ SDK values
+
+
+def test_sdk_refuses_bad_ports_and_rates() -> None:
+    from pyavatar import Avatar
+    from pyavatar.outputs.osc import UdpSender
+    from pyavatar.outputs.vmc import VmcSender
+
+    for port in (70000, 0, -1, True, 39539.5):
+        with pytest.raises(ValueError, match="port must be an integer in 1..65535"):
+            VmcSender(port=port)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=f"got {port!r}"):
+            UdpSender("127.0.0.1", port)  # type: ignore[arg-type]
+    session = Avatar.from_image(DEMO_PORTRAIT, renderer="probe", size=64).session()
+    for rate in (0, -16000, 0.5, True):
+        with pytest.raises(ValueError, match="sample_rate must be a positive integer"):
+            session.feed_audio(np.zeros(160, np.float32), rate)  # type: ignore[arg-type]
