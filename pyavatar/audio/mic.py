@@ -232,9 +232,13 @@ class MicSource(AudioSource):
         """Poll PulseAudio for the source this stream records; log and count every move."""
         assert self._route_poll_s is not None
         while not self._route_stop.wait(self._route_poll_s):
+            if self._stream is None or self._finished.is_set():
+                return
             now = pulse_capture_sources()
+            if now is None:
+                return  # no PulseAudio server answers: nothing can move the stream
             if not now:
-                continue  # no server, or the stream is not (yet) known to it
+                continue  # the stream is not (yet) known to the server
             if self.route is not None and now != self.route:
                 self.stats.device_changes += 1
                 log.warning("%s: the sound server moved the capture stream from %s to %s (source removed or "

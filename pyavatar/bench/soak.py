@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         with lock:
             last = len(minute_lat)
         minutes_out.extend(minute_row(m) for m in range(len(minutes_out), last)
-                           if len(minute_lat[m]) >= 10 * args.fps)  # partial minutes of ≥ 10 s
+                           if len(minute_lat[m]) >= min(10.0, seconds / 2) * args.fps)  # no short tail
         try:
             session.stop()
         except Exception as e:  # counted: a soak run must end without one

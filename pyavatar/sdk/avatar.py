@@ -248,8 +248,7 @@ class Session:
             s["pushed_audio_dropped"] = self._live_audio.dropped
         if self._control is not None:
             s["control"] = {"received": self._control.received, "applied": self._control.applied,
-                            "malformed": self._control.malformed, "handler_errors": self._control.handler_errors,
-                            "last_error": self._control.last_error}  # fmt: skip
+                            "malformed": self._control.malformed}  # fmt: skip
         if self._swapper is not None:
             s["renderer_swaps"] = self._swapper.stats()
         if self._mic is not None:
