@@ -76,7 +76,7 @@ def looped_signal(cycle: np.ndarray, rate: int, seconds: float, block_ms: float 
     pos = 0
     while pos < total:
         n = min(block, total - pos)
-        idx = (np.arange(pos, pos + n) % len(cycle))
+        idx = np.arange(pos, pos + n) % len(cycle)
         yield AudioChunk(pos * NS_PER_S // rate, rate, cycle[idx])
         pos += n
 
@@ -191,8 +191,11 @@ def run(args: argparse.Namespace) -> int:
         stats = session.stats()
         with lock:
             last = len(minute_lat)
-        minutes_out.extend(minute_row(m) for m in range(len(minutes_out), last)
-                           if len(minute_lat[m]) >= min(10.0, seconds / 2) * args.fps)  # no short tail
+        minutes_out.extend(
+            minute_row(m)
+            for m in range(len(minutes_out), last)
+            if len(minute_lat[m]) >= min(10.0, seconds / 2) * args.fps
+        )  # no short tail
         try:
             session.stop()
         except Exception as e:  # counted: a soak run must end without one

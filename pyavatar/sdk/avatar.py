@@ -402,7 +402,8 @@ class Session:
     def _renderer_swapper(self) -> RendererSwapper:
         if self._swapper is None:
             self._swapper = RendererSwapper(
-                self.avatar.prepare_renderer, lambda p: self.pipeline.send(ctl.SwapRenderer(p)),
+                self.avatar.prepare_renderer,
+                lambda p: self.pipeline.send(ctl.SwapRenderer(p)),
                 min_interval_s=self.swap_interval_s,
             )
         return self._swapper

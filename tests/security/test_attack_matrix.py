@@ -183,8 +183,12 @@ def test_joyvasa_damaged_checkpoints_name_the_file(tmp_path: Path) -> None:
     st = (tmp_path / "m.safetensors").read_bytes()
     (tmp_path / "cut.safetensors").write_bytes(st[: len(st) // 2])
     (tmp_path / "empty.safetensors").write_bytes(b"")
-    cases = [("cut.pt", "cannot read the JoyVASA checkpoint"), ("zero.pt", "empty"),
-             ("cut.safetensors", "cannot read the safetensors file"), ("empty.safetensors", "empty")]
+    cases = [
+        ("cut.pt", "cannot read the JoyVASA checkpoint"),
+        ("zero.pt", "empty"),
+        ("cut.safetensors", "cannot read the safetensors file"),
+        ("empty.safetensors", "empty"),
+    ]
     for name, match in cases:
         with pytest.raises(ValueError, match=rf"{name}: .*{match}"):
             load_joyvasa(tmp_path / name)
