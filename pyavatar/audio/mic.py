@@ -5,12 +5,22 @@ bounded queue (oldest dropped and counted when the consumer falls behind).
 Iteration raises :class:`AudioDeviceError` when the device stops delivering
 audio for ``stall_timeout`` seconds or the stream aborts, so a vanished device
 never hangs the reader.
+
+Through PulseAudio (ALSA's ``pulse``/``default`` devices) a removed source does
+not end the stream: the sound server moves it to another source. PortAudio
+cannot see that, so :class:`MicSource` asks the server (``pactl``) once a second
+which source its stream records; a change is logged as a warning and counted in
+``stats.device_changes``, and :attr:`MicSource.route` names the current source.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -85,6 +95,24 @@ def resolve_device(device: int | str | None) -> InputDevice:
     return matches[0]
 
 
+def pulse_capture_sources(pid: int | None = None) -> tuple[str, ...] | None:
+    """Names of the PulseAudio sources that process ``pid``'s capture streams record (None: no server/pactl)."""
+    if shutil.which("pactl") is None:
+        return None
+    pid = os.getpid() if pid is None else pid
+    try:
+        outputs = json.loads(subprocess.run(["pactl", "-f", "json", "list", "source-outputs"], capture_output=True,
+                                            text=True, timeout=5, check=True).stdout or "[]")  # fmt: skip
+        sources = json.loads(subprocess.run(["pactl", "-f", "json", "list", "short", "sources"], capture_output=True,
+                                            text=True, timeout=5, check=True).stdout or "[]")  # fmt: skip
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    names = {s.get("index"): s.get("name", "?") for s in sources if isinstance(s, dict)}
+    mine = [o for o in outputs if isinstance(o, dict)
+            and str(o.get("properties", {}).get("application.process.id")) == str(pid)]  # fmt: skip
+    return tuple(sorted(str(names.get(o.get("source"), o.get("source"))) for o in mine))
+
+
 class MicSource(AudioSource):
     """Live capture from ``device`` (index, name substring or ``None`` for the default).
 
@@ -96,6 +124,7 @@ class MicSource(AudioSource):
         max_blocks: queue bound (oldest blocks dropped beyond it, counted in ``stats.dropped``).
         stall_timeout: seconds without audio after which the device counts as gone.
         warm_up: extra time allowed for the first block (PulseAudio through ALSA takes ~1.3 s).
+        route_poll_s: how often to ask PulseAudio which source the stream records (None: never).
     """
 
     def __init__(
@@ -109,6 +138,7 @@ class MicSource(AudioSource):
         max_blocks: int = 200,
         stall_timeout: float = 2.0,
         warm_up: float = 3.0,
+        route_poll_s: float | None = 1.0,
     ) -> None:
         super().__init__(channel=channel, start_pts_ns=0)
         self.device = resolve_device(device)
@@ -126,6 +156,11 @@ class MicSource(AudioSource):
         self._finished = threading.Event()
         self._stream: Any = None
         self._lock = threading.Lock()
+        self._route_poll_s = route_poll_s
+        self._route_stop = threading.Event()
+        self._route_thread: threading.Thread | None = None
+        #: The PulseAudio source(s) the stream records (None until known, or without PulseAudio).
+        self.route: tuple[str, ...] | None = None
 
     @property
     def sample_rate(self) -> int:
@@ -162,6 +197,11 @@ class MicSource(AudioSource):
                 blocksize=self._block, callback=self._callback, finished_callback=self._finished.set,
             )  # fmt: skip
             self._stream.start()
+            if self._route_poll_s and shutil.which("pactl") is not None:
+                self._route_stop.clear()
+                self._route_thread = threading.Thread(target=self._watch_route, name="pyavatar-mic-route",
+                                                      daemon=True)  # fmt: skip
+                self._route_thread.start()
         except Exception as e:  # PortAudioError and friends: report the device and the alternatives
             self._stream = None
             raise AudioDeviceError(
@@ -188,7 +228,29 @@ class MicSource(AudioSource):
             if time.monotonic() - last > self._stall:
                 raise AudioDeviceError(f"{self.name} delivered no audio for {self._stall:.1f} s (device gone?)")
 
+    def _watch_route(self) -> None:
+        """Poll PulseAudio for the source this stream records; log and count every move."""
+        assert self._route_poll_s is not None
+        while not self._route_stop.wait(self._route_poll_s):
+            if self._stream is None or self._finished.is_set():
+                return
+            now = pulse_capture_sources()
+            if now is None:
+                return  # no PulseAudio server answers: nothing can move the stream
+            if not now:
+                continue  # the stream is not (yet) known to the server
+            if self.route is not None and now != self.route:
+                self.stats.device_changes += 1
+                log.warning("%s: the sound server moved the capture stream from %s to %s (source removed or "
+                            "changed); the audio now comes from another device", self.name, ", ".join(self.route),
+                            ", ".join(now))  # fmt: skip
+            self.route = now
+
     def close(self) -> None:
+        self._route_stop.set()
+        thread, self._route_thread = self._route_thread, None
+        if thread is not None:
+            thread.join(10.0)
         stream, self._stream = self._stream, None
         if stream is not None:
             try:

@@ -8,6 +8,7 @@ first sample. Resample to 16 kHz with :class:`pyavatar.audio.resample.Resampler`
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -19,6 +20,8 @@ from types import TracebackType
 import numpy as np
 
 from pyavatar.packets import NS_PER_S, AudioChunk
+
+log = logging.getLogger(__name__)
 
 #: Sample magnitude at or above which a sample counts as clipped.
 CLIP_LEVEL = 0.999
@@ -41,6 +44,7 @@ class SourceStats:
     clipped: int = 0
     dropped: int = 0
     overflows: int = 0
+    device_changes: int = 0
 
 
 def to_mono(block: np.ndarray, channel: int | None, name: str = "audio") -> np.ndarray:
@@ -183,16 +187,33 @@ class PushSource(AudioSource):
 _VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4a", ".aac", ".opus"}
 
 
-class FileSource(AudioSource):
-    """Audio of a file: wav/flac/ogg/mp3 through soundfile, other containers (video files) through PyAV."""
+#: A file may decode this much shorter than its header declares (codec delay and padding) before it
+#: counts as truncated: the larger of a fraction of the declared length and a number of seconds.
+TRUNCATION_TOLERANCE = (0.02, 0.1)
 
-    def __init__(self, path: str | Path, *, chunk_ms: float = 20.0, **kw: int | None) -> None:
+
+class FileSource(AudioSource):
+    """Audio of a file: wav/flac/ogg/mp3 through soundfile, other containers (video files) through PyAV.
+
+    A file that decodes shorter than its header declares (damaged or truncated)
+    raises :class:`AudioSourceError` at its end, naming the file and both
+    durations; with ``allow_truncated=True`` it is logged as a warning instead.
+    A file without any samples is an error either way.
+    """
+
+    def __init__(self, path: str | Path, *, chunk_ms: float = 20.0, allow_truncated: bool = False,
+                 **kw: int | None) -> None:  # fmt: skip
         super().__init__(**kw)
         self.path = Path(path)
         self.name = str(self.path)
+        if self.path.is_dir():
+            raise AudioSourceError(f"audio {self.path} is a directory, not an audio file")
         if not self.path.is_file():
             raise AudioSourceError(f"audio file not found: {self.path}")
         self._chunk_ms = chunk_ms
+        self.allow_truncated = allow_truncated
+        #: Samples the file's header declares (None when it does not say).
+        self.declared_samples: int | None = None
         self._rate, self._reader = self._open()
 
     def _open(self) -> tuple[int, str]:
@@ -201,9 +222,12 @@ class FileSource(AudioSource):
 
             try:
                 info = sf.info(str(self.path))
-                return int(info.samplerate), "soundfile"
             except (sf.LibsndfileError, RuntimeError):
                 pass
+            else:
+                declared = _wav_declared_samples(self.path) if info.format == "WAV" else None
+                self.declared_samples = declared if declared is not None else (int(info.frames) or None)
+                return int(info.samplerate), "soundfile"
         try:
             import av
         except ImportError as e:
@@ -212,7 +236,13 @@ class FileSource(AudioSource):
             with av.open(str(self.path)) as container:
                 if not container.streams.audio:
                     raise AudioSourceError(f"{self.path}: no audio stream")
-                return int(container.streams.audio[0].rate), "av"
+                stream = container.streams.audio[0]
+                rate = int(stream.rate)
+                if stream.duration is not None and stream.time_base is not None:
+                    self.declared_samples = round(float(stream.duration * stream.time_base) * rate)
+                elif container.duration:
+                    self.declared_samples = round(container.duration / 1e6 * rate)
+                return rate, "av"
         except av.error.FFmpegError as e:
             raise AudioSourceError(f"{self.path}: cannot decode audio ({e})") from e
 
@@ -222,6 +252,19 @@ class FileSource(AudioSource):
 
     def _blocks(self) -> Iterator[np.ndarray]:
         step = max(1, round(self._chunk_ms * self._rate / 1000))
+        decoded = 0
+        try:
+            for block in self._decoded(step):
+                decoded += len(block)
+                yield block
+        except AudioSourceError:
+            raise
+        except (RuntimeError, OSError, ValueError) as e:  # the decoder's own errors (libsndfile, FFmpeg)
+            raise AudioSourceError(f"{self.path}: audio decoding failed after {decoded / self._rate:.2f} s "
+                                   f"({type(e).__name__}: {e})") from e  # fmt: skip
+        self._check_length(decoded)
+
+    def _decoded(self, step: int) -> Iterator[np.ndarray]:
         if self._reader == "soundfile":
             import soundfile as sf
 
@@ -230,6 +273,19 @@ class FileSource(AudioSource):
                     yield block
             return
         yield from _rechunk(self._av_blocks(), step)
+
+    def _check_length(self, decoded: int) -> None:
+        if decoded == 0:
+            raise AudioSourceError(f"{self.path}: no audio samples (an empty or header-only file)")
+        declared = self.declared_samples
+        frac, secs = TRUNCATION_TOLERANCE
+        if declared is None or declared - decoded <= max(frac * declared, secs * self._rate):
+            return
+        msg = (f"{self.path}: decoded {decoded / self._rate:.2f} s of audio but the file declares "
+               f"{declared / self._rate:.2f} s (damaged or truncated)")  # fmt: skip
+        if not self.allow_truncated:
+            raise AudioSourceError(msg + "; repair the file, or accept the shorter audio with --allow-truncated")
+        log.warning("%s; using the %.2f s decoded (allow_truncated)", msg, decoded / self._rate)
 
     def _av_blocks(self) -> Iterator[np.ndarray]:
         import av
@@ -246,6 +302,35 @@ class FileSource(AudioSource):
                 if a.dtype.kind == "i":
                     a = a.astype(np.float32) / np.float32(np.iinfo(a.dtype).max + 1)
                 yield a.astype(np.float32, copy=False)
+
+
+def _wav_declared_samples(path: Path) -> int | None:
+    """Samples a RIFF/WAVE header declares in its ``data`` chunk (None when it does not say or cannot be read).
+
+    libsndfile trims a truncated file's length to the bytes present, so the header is read here.
+    """
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = 0
+            while len(hdr := f.read(8)) == 8:
+                cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+                if cid == b"fmt ":
+                    fmt = f.read(size + size % 2)
+                    block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else 0
+                    continue
+                if cid == b"data":
+                    if not block_align or size in (0, 0xFFFFFFFF):  # unknown: streamed or RF64
+                        return None
+                    return size // block_align
+                f.seek(size + size % 2, 1)
+    except OSError:
+        return None
+    return None
 
 
 def _rechunk(blocks: Iterator[np.ndarray], step: int) -> Iterator[np.ndarray]:

@@ -3,7 +3,9 @@
 Listens on UDP (127.0.0.1:39541 by default, so only local programs can steer
 the avatar; bind another address on purpose). Every message of a packet or
 bundle is handled in order; a malformed packet, an unknown address or a value
-the handler rejects is counted in :attr:`ControlServer.malformed` and ignored.
+the handler rejects is counted in :attr:`ControlServer.malformed` and ignored,
+and nothing a packet contains can end the receiving thread (a handler that
+fails with another exception is counted in :attr:`ControlServer.handler_errors`).
 Addresses and arguments: :func:`pyavatar.runtime.control.from_osc`.
 """
 
@@ -36,11 +38,11 @@ class ControlServer:
         self.received = 0
         self.applied = 0
         self.malformed = 0
+        self.handler_errors = 0
         self.last_error = ""
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._error: BaseException | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -84,27 +86,41 @@ class ControlServer:
                 self.handler(event)
             except ValueError as e:
                 self._reject(f"{address}: {e}")
+            except Exception as e:  # a handler bug must not end the server: counted, logged, ignored
+                self.handler_errors += 1
+                self._reject(f"{address}: handler failed: {type(e).__name__}: {e}")
+                log.warning("control message %s: handler failed", address, exc_info=True)
             else:
                 self.applied += 1
 
     def _run(self) -> None:
-        assert self._sock is not None
-        try:
-            while not self._stop.is_set():
-                try:
-                    data, _ = self._sock.recvfrom(65536)
-                except TimeoutError:
-                    continue
-                except OSError:
-                    if self._stop.is_set():
-                        return
-                    raise
+        sock = self._sock
+        assert sock is not None
+        while not self._stop.is_set():
+            try:
+                data, _ = sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            except OSError as e:
+                if self._stop.is_set():
+                    return
+                self._reject(f"receive failed: {e}")  # e.g. an ICMP error reported on the socket
+                self._stop.wait(0.01)
+                continue
+            try:
                 self.handle_packet(data)
-        except BaseException as e:  # re-raised by close()
-            self._error = e
+            except Exception as e:  # handle_packet counts every known failure; this is a last guard
+                self.handler_errors += 1
+                self._reject(f"packet failed: {type(e).__name__}: {e}")
+                log.warning("control packet failed", exc_info=True)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the receiving thread is running."""
+        return self._thread is not None and self._thread.is_alive()
 
     def close(self) -> None:
-        """Stop receiving and release the port (re-raises a failure of the receiving thread)."""
+        """Stop receiving and release the port (idempotent; never raises)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5.0)
@@ -112,9 +128,6 @@ class ControlServer:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
 
     def __enter__(self) -> ControlServer:
         self.start()

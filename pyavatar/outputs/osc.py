@@ -67,6 +67,13 @@ def parse_target(text: str, default_port: int, default_host: str = "127.0.0.1") 
     return host, port
 
 
+def check_port(port: object, what: str = "port") -> int:
+    """``port`` as an int in 1..65535, or ValueError naming ``what`` and the value."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"{what}: port must be an integer in 1..65535, got {port!r}")
+    return port
+
+
 def _port(p: str, text: str) -> int:
     if not p.isdigit() or not 0 < int(p) < 65536:
         raise ValueError(f"bad port in {text!r}: expected 1..65535")
@@ -88,6 +95,8 @@ def _string(data: bytes, pos: int) -> tuple[str, int]:
 
 
 def _need(data: bytes, pos: int, n: int) -> None:
+    if n < 0:
+        raise OscError(f"negative length {n} at offset {pos}")
     if pos + n > len(data):
         raise OscError(f"truncated packet: need {n} bytes at offset {pos}, have {len(data) - pos}")
 
@@ -129,9 +138,28 @@ def _message(data: bytes) -> tuple[str, list[Any]]:
     return address, args
 
 
-def parse(data: bytes, depth: int = 0) -> list[tuple[str, list[Any]]]:
-    """Every message of a packet (bundles are flattened in order) as (address, args)."""
-    if depth > 8:
+#: Deepest bundle nesting :func:`parse` accepts.
+MAX_BUNDLE_DEPTH = 8
+
+
+def parse(data: bytes) -> list[tuple[str, list[Any]]]:
+    """Every message of a packet (bundles are flattened in order) as (address, args).
+
+    Any malformed packet raises :class:`OscError` (and nothing else): every
+    length is checked against the packet before it is used.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise OscError(f"packet must be bytes, got {type(data).__name__}")
+    try:
+        return _parse(bytes(data), 0)
+    except OscError:
+        raise
+    except (struct.error, ValueError, IndexError, RecursionError) as e:  # a check this decoder missed
+        raise OscError(f"malformed packet: {type(e).__name__}: {e}") from None
+
+
+def _parse(data: bytes, depth: int) -> list[tuple[str, list[Any]]]:
+    if depth > MAX_BUNDLE_DEPTH:
         raise OscError("bundles nested too deeply")
     if data.startswith(b"#bundle\0"):
         _need(data, 8, 8)
@@ -142,7 +170,7 @@ def parse(data: bytes, depth: int = 0) -> list[tuple[str, list[Any]]]:
             if n <= 0 or n % 4:
                 raise OscError(f"bad bundle element size {n}")
             _need(data, pos + 4, n)
-            out.extend(parse(data[pos + 4 : pos + 4 + n], depth + 1))
+            out.extend(_parse(data[pos + 4 : pos + 4 + n], depth + 1))
             pos += 4 + n
         return out
     if len(data) % 4:
@@ -162,6 +190,7 @@ class UdpSender:
     """
 
     def __init__(self, host: str, port: int) -> None:
+        port = check_port(port, f"OSC target {host}")
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         except socket.gaierror as e:
@@ -213,7 +242,7 @@ class RateSender:
             raise ValueError(f"{name} rate must be within 1..1000 Hz, got {rate}")
         if not 64 <= max_bytes <= MAX_UDP_PAYLOAD:
             raise ValueError(f"{name} max_bytes must be within 64..{MAX_UDP_PAYLOAD}, got {max_bytes}")
-        self.host, self.port, self.rate, self.name = host, int(port), float(rate), name
+        self.host, self.port, self.rate, self.name = host, check_port(port, f"{name} target {host}"), float(rate), name
         self.max_bytes = int(max_bytes)
         self.clock = clock or MonotonicClock()
         self.frames_sent = 0

@@ -5,10 +5,17 @@ the source audio from time 0, so frame ``i`` shows the audio at
 ``[i / fps, (i + 1) / fps)``: A/V alignment is exact by construction. With
 ``alpha=True`` it writes ProRes 4444 (``.mov``) or VP9 with alpha (``.webm``);
 MP4/H.264 has no alpha.
+
+Every output is written under a temporary name in the destination folder and
+renamed into place only when it is complete (:meth:`VideoFileSink.close`); a
+failed or interrupted render (:meth:`VideoFileSink.abort`) leaves no file under
+the final name. :func:`check_output` refuses an output that is one of the inputs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +29,38 @@ from pyavatar.runtime.frames import StreamInfo, VideoFrame
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
 _CONTAINERS = {".mp4", ".m4v", ".mov", ".mkv", ".webm"}
+
+
+def check_output(output: str | Path, inputs: Iterable[str | Path | None]) -> Path:
+    """``output`` as a Path, or ValueError when it is one of ``inputs`` (writing it would destroy the input)."""
+    out = Path(output)
+    for inp in inputs:
+        if inp is None or isinstance(inp, np.ndarray):
+            continue
+        p = Path(inp)
+        same = out.resolve() == p.resolve()
+        if not same and out.exists() and p.exists():
+            same = os.path.samefile(out, p)
+        if same:
+            raise ValueError(f"output {out} is the input {p}: writing it would destroy the input; "
+                             "choose another output name")  # fmt: skip
+    return out
+
+
+def partial_path(path: Path) -> Path:
+    """Where ``path`` is written until it is complete: a hidden file in the same folder, same suffix."""
+    return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+
+
+def commit_partial(partial: Path, path: Path) -> None:
+    """Move a completed ``partial`` file into place under ``path`` (atomic on one file system)."""
+    os.replace(partial, path)
+
+
+def discard_partial(partial: Path) -> None:
+    """Remove an incomplete ``partial`` file (missing is fine)."""
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
 
 
 def audio_rates(path: str | Path) -> tuple[int, ...]:
@@ -73,15 +112,24 @@ class VideoFileSink:
         self._vstream = None
         self._astream = None
         self._size: tuple[int, int] = (0, 0)
+        self._partial = partial_path(self.path)
 
     def start(self, info: StreamInfo) -> None:
         import av
 
         if self.alpha and not info.has_alpha:
             raise ValueError(f"{self.path}: alpha requested but the portrait has no alpha channel")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise ValueError(f"output {self.path} is a directory; give a video file name (or a folder without a "
+                             "suffix for PNG frames)")  # fmt: skip
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._partial = partial_path(self.path)
+            container = av.open(str(self._partial), "w")
+        except (OSError, av.error.FFmpegError) as e:
+            raise OSError(f"cannot write the output {self.path}: {e}") from None
         self._fps = Fraction(info.fps).limit_denominator(1001)
-        self._container = container = av.open(str(self.path), "w")
+        self._container = container
         v = container.add_stream(self.vcodec, rate=self._fps)
         even = 2 if self.pix_fmt.startswith("yuv") and "444" not in self.pix_fmt else 1
         self._size = (info.width + info.width % even, info.height + info.height % even)
@@ -158,6 +206,7 @@ class VideoFileSink:
         self._audio_until(self.frames / float(self._fps))
 
     def close(self) -> None:
+        """Finish the file and move it into place (on any failure the partial file is removed)."""
         container, self._container = self._container, None
         if container is None:
             return
@@ -168,8 +217,22 @@ class VideoFileSink:
             if self._astream is not None:
                 for packet in self._astream.encode():
                     container.mux(packet)
-        finally:
             container.close()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                container.close()
+            discard_partial(self._partial)
+            raise
+        commit_partial(self._partial, self.path)
+
+    def abort(self) -> None:
+        """The render failed: close without finishing and remove the partial file (the final name is untouched)."""
+        container, self._container = self._container, None
+        if container is None:
+            return
+        with contextlib.suppress(Exception):
+            container.close()
+        discard_partial(self._partial)
 
 
 class PngSequenceSink:
@@ -189,7 +252,14 @@ class PngSequenceSink:
     def start(self, info: StreamInfo) -> None:
         if self.alpha and not info.has_alpha:
             raise ValueError(f"{self.directory}: alpha requested but the portrait has no alpha channel")
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise ValueError(f"output {self.directory} is a file; PNG frames need a folder")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OSError(f"cannot create the output folder {self.directory}: {e}") from None
+        if not os.access(self.directory, os.W_OK):
+            raise OSError(f"cannot write the output folder {self.directory}: permission denied")
 
     def write(self, frame: VideoFrame) -> None:
         from PIL import Image
@@ -198,7 +268,14 @@ class PngSequenceSink:
         if self.alpha:
             a = frame.alpha if frame.alpha is not None else np.full(img.shape[:2], 255, np.uint8)
             img = np.concatenate([img, a[..., None]], axis=2)
-        Image.fromarray(img).save(self.directory / self.pattern.format(self.frames), compress_level=self.compress_level)
+        final = self.directory / self.pattern.format(self.frames)
+        partial = partial_path(final)
+        try:
+            Image.fromarray(img).save(partial, compress_level=self.compress_level)
+        except BaseException:
+            discard_partial(partial)
+            raise
+        commit_partial(partial, final)
         self.frames += 1
 
     def close(self) -> None:

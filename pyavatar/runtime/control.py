@@ -9,10 +9,13 @@ naming what is wrong).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 OSC_PREFIX = "/pyavatar/set/"
+#: What a renderer name in a control message may look like (the receiver still checks it is registered).
+RENDERER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _finite(name: str, value: float, lo: float | None = None, hi: float | None = None) -> float:
@@ -165,7 +168,8 @@ def from_osc(address: str, args: list[Any]) -> ControlEvent:
     Controls: ``emotion s [f]``, ``intensity f``, ``lip_scale f``, ``gaze f f`` (no
     arguments: release), ``mute b``, ``head_amplitude f``, ``head_pose f f f`` (pitch, yaw,
     roll; no arguments: release), ``pause b``, ``renderer s``, ``flush``, ``stop``
-    (numbers may be int or float; ``b`` is 0/1 or OSC true/false).
+    (numbers may be int or float; ``b`` is 0/1 or OSC true/false). A renderer is
+    selected by name only: ``module:Factory`` strings and options are refused here.
     """
     if not address.startswith(OSC_PREFIX):
         raise ValueError(f"not a control address: {address!r} (expected {OSC_PREFIX}...)")
@@ -191,6 +195,9 @@ def from_osc(address: str, args: list[Any]) -> ControlEvent:
     if what == "renderer":
         if len(args) != 1 or not isinstance(args[0], str):
             raise ValueError("renderer: expected one name")
+        if not RENDERER_NAME.fullmatch(args[0]):
+            raise ValueError(f"renderer: {args[0][:80]!r} is not a renderer name (registered names only; "
+                             "'module:Factory' is for code, not for control messages)")  # fmt: skip
         return SwapRenderer(args[0])
     if what in ("flush", "stop"):
         if args:

@@ -92,7 +92,11 @@ class FrameRenderer(Protocol):
 
 
 class VideoSink(Protocol):
-    """Receives video frames (virtual webcam, file, preview, callback)."""
+    """Receives video frames (virtual webcam, file, preview, callback).
+
+    A sink may also have ``abort()``: called instead of ``close()`` after a failure (a file sink then
+    removes its incomplete output).
+    """
 
     def start(self, info: StreamInfo) -> None:
         """Open the output."""
@@ -232,15 +236,17 @@ class Pipeline:
                 sink.start(info)
                 self._opened.append(sink)
         except BaseException:
-            self._close_sinks()
+            self._close_sinks(failed=True)
             raise
 
-    def _close_sinks(self) -> list[BaseException]:
+    def _close_sinks(self, failed: bool = False) -> list[BaseException]:
+        """Close every opened sink; after a failure, sinks with ``abort()`` (files) discard what they wrote."""
         errors = []
         while self._opened:
             sink = self._opened.pop()
             try:
-                sink.close()
+                abort = getattr(sink, "abort", None) if failed else None
+                (abort if callable(abort) else sink.close)()
             except Exception as e:  # collected and re-raised by the caller
                 errors.append(e)
         return errors
@@ -305,9 +311,9 @@ class Pipeline:
             self.metrics.frame_out(self.clock.now_ns(), -1, "new")
         return video
 
-    def close(self) -> None:
-        """Offline: close the outputs (raises the first error any of them raised)."""
-        errors = self._close_sinks()
+    def close(self, failed: bool = False) -> None:
+        """Offline: close the outputs (``failed``: abort them) and raise the first error any of them raised."""
+        errors = self._close_sinks(failed)
         self._state = "stopped"
         if errors:
             raise errors[0]
@@ -326,7 +332,7 @@ class Pipeline:
                     progress(chunk.end_pts_ns / 1e9)
             n += len(self.finish())
         except BaseException:
-            errors = self._close_sinks()
+            errors = self._close_sinks(failed=True)
             self._state = "stopped"
             for e in errors:
                 log.error("closing an output after a failure: %s", e)
@@ -365,6 +371,8 @@ class Pipeline:
         try:
             body()
         except BaseException as e:  # stored and re-raised by stop()
+            if isinstance(e, QueueClosed) and self._halt.is_set():
+                return  # stop() closed the queues under this thread: a normal end, not a failure
             log.debug("pipeline thread %s failed", threading.current_thread().name, exc_info=True)
             self._errors.append(e)
             self._done.set()
@@ -442,8 +450,8 @@ class Pipeline:
         period = 1e9 / self.fps
         while not self._halt.is_set():
             t = pacer.next_tick_ns()
-            if not self.clock.sleep_until(t, self._halt):
-                return
+            if not self.clock.sleep_until(t, self._halt) or self._done.is_set():
+                return  # halted, or the session ended (Stop, a failure): no frames after the end
             if self.clock.now_ns() - t > period:
                 self.metrics.count("late_ticks", pacer.skip_to(self.clock.now_ns()))
             if self._paused.is_set():
@@ -490,7 +498,7 @@ class Pipeline:
             if t.is_alive():
                 stuck.append(t.name)
         self._threads.clear()
-        errors = self._errors + errors + self._close_sinks()  # a thread's failure first
+        errors = self._errors + errors + self._close_sinks(failed=bool(self._errors))  # a thread's failure first
         self._state = "stopped"
         if stuck:
             errors.append(PipelineError(f"threads did not finish within {timeout} s: {stuck}"))

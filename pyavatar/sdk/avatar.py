@@ -27,7 +27,7 @@ import numpy as np
 
 from pyavatar.packets import NS_PER_S, AudioChunk, MotionFrame
 from pyavatar.render.base import FaceRenderer, face_point_options
-from pyavatar.render.registry import make_renderer
+from pyavatar.render.registry import make_renderer, renderer_names
 from pyavatar.runtime import control as ctl
 from pyavatar.runtime.clock import Clock, MonotonicClock
 from pyavatar.runtime.frames import VideoFrame
@@ -36,6 +36,7 @@ from pyavatar.sdk.images import load_rgba
 from pyavatar.sdk.motion import make_motion_stage
 from pyavatar.sdk.sources import LiveAudio, paced
 from pyavatar.sdk.stage import PortraitStage, PreparedRenderer
+from pyavatar.sdk.swap import MIN_SWAP_INTERVAL_S, RendererSwapper
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,9 @@ class Session:
         self._live_audio: LiveAudio | None = None
         self._stop_source = threading.Event()
         self._control: Any = None
+        self._swapper: RendererSwapper | None = None
+        self._mic: Any = None
+        self.swap_interval_s = MIN_SWAP_INTERVAL_S
         self._offline_samples = 0
         self._offline_rate = 0
         for sink in outputs:
@@ -273,12 +277,21 @@ class Session:
         if self._control is not None:
             s["control"] = {"received": self._control.received, "applied": self._control.applied,
                             "malformed": self._control.malformed}  # fmt: skip
+        if self._swapper is not None:
+            s["renderer_swaps"] = self._swapper.stats()
+        if self._mic is not None:
+            st = self._mic.stats
+            s["mic"] = {"device": self._mic.name, "route": list(self._mic.route or ()),
+                        "device_changes": st.device_changes, "overflows": st.overflows,
+                        "dropped": st.dropped}  # fmt: skip
         return s
 
     # ---------------------------------------------------------------- offline
 
     def feed_audio(self, samples: np.ndarray, sample_rate: int) -> list[VideoFrame]:
         """Audio in: live, queued for the pipeline (returns []); offline, processed now (returns its frames)."""
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+            raise ValueError(f"feed_audio: sample_rate must be a positive integer (Hz), got {sample_rate!r}")
         if self.pipeline.state == "live":
             if self._live_audio is None:
                 raise PipelineError("this live session reads its own source; feed_audio needs start() without one")
@@ -321,19 +334,24 @@ class Session:
                 for chunk in _chunks(audio):
                     yield from self.pipeline.process(chunk)
                 yield from self.pipeline.finish()
-            finally:
-                self.pipeline.close()
+            except BaseException:  # a failure, or the consumer stopped early: file outputs are discarded
+                try:
+                    self.pipeline.close(failed=True)
+                except Exception as e:
+                    log.error("closing the outputs after a failure: %r", e)
+                raise
+            self.pipeline.close()
             return
         if self._queue is None:
             raise PipelineError("frames(): start the live session first, or pass audio for offline frames")
-        while True:  # until the stream ends (or stop()), then what is left
-            running = self.pipeline.running
+        while True:  # until the stream ends (Stop, stop(), end of the source), then the frames already produced
+            ended = not self.pipeline.running
             try:
-                frame = self._queue.get(timeout=0.1)
+                frame = self._queue.get(timeout=0.0 if ended else 0.1)
             except TimeoutError:
-                if running:
-                    continue
-                return
+                if ended:
+                    return
+                continue
             if frame is None:
                 return
             yield frame
@@ -364,6 +382,7 @@ class Session:
 
             src = MicSource(None if mic is True else mic)
             source, close = src, src.close
+            self._mic = src
         elif file is not None:
             from pyavatar.audio.sources import FileSource
 
@@ -394,12 +413,37 @@ class Session:
             raise
 
     def _control_handler(self, event: ctl.ControlEvent) -> None:
+        """Events from the network: renderers by registered name only, prepared off the control thread."""
+        if isinstance(event, ctl.SwapRenderer):
+            name = event.renderer
+            if not isinstance(name, str) or event.options or name not in renderer_names():
+                raise ValueError(f"renderer {name!r} is not registered; choose from {sorted(renderer_names())}")
+            self._renderer_swapper().request(name)
+            return
         try:
             self.send(event)
         except ValueError:
             raise
-        except Exception as e:  # a renderer that cannot be prepared, a stopped session: reject the message
+        except Exception as e:  # a stopped session: reject the message
             raise ValueError(f"{type(e).__name__}: {e}") from e
+
+    def _renderer_swapper(self) -> RendererSwapper:
+        if self._swapper is None:
+            self._swapper = RendererSwapper(
+                self.avatar.prepare_renderer,
+                lambda p: self.pipeline.send(ctl.SwapRenderer(p)),
+                min_interval_s=self.swap_interval_s,
+            )
+        return self._swapper
+
+    def request_renderer(self, name: str) -> None:
+        """Swap to registered renderer ``name`` soon, prepared in the background (newest request wins).
+
+        Unlike :meth:`set_renderer` this returns at once; progress is in ``stats()["renderer_swaps"]``.
+        """
+        if name not in renderer_names():
+            raise ValueError(f"renderer {name!r} is not registered; choose from {sorted(renderer_names())}")
+        self._renderer_swapper().request(name)
 
     @property
     def control_address(self) -> tuple[str, int] | None:
@@ -411,21 +455,19 @@ class Session:
         return self.pipeline.wait(timeout)
 
     def stop(self) -> None:
-        """Stop everything (threads, devices, sockets) and re-raise the first failure."""
-        errors: list[BaseException] = []
-        self.motion.close()  # a learned source's worker first: the motion thread may wait on it
-        try:
-            self.pipeline.stop()
-        except BaseException as e:
-            errors.append(e)
+        """Stop everything (threads, devices, sockets, background renderer preparation); idempotent.
+
+        Stopping is a normal event and raises nothing of its own; it re-raises the
+        first failure of a pipeline thread or an output (e.g. a sink that failed).
+        """
         if self._control is not None:
-            try:
-                self._control.close()
-            except BaseException as e:
-                errors.append(e)
+            self._control.close()
             self._control = None
-        if errors:
-            raise errors[0]
+        if self._swapper is not None:
+            self._swapper.close()
+            self._swapper = None
+        self.motion.close()  # a learned source's worker first: the motion thread may wait on it
+        self.pipeline.stop()
 
     def __enter__(self) -> Session:
         return self

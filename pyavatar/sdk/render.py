@@ -9,7 +9,7 @@ from typing import Any
 
 from pyavatar.audio.resample import Resampler
 from pyavatar.audio.sources import FileSource
-from pyavatar.outputs.video import _CONTAINERS, PngSequenceSink, VideoFileSink, audio_rates
+from pyavatar.outputs.video import _CONTAINERS, PngSequenceSink, VideoFileSink, audio_rates, check_output
 from pyavatar.packets import AudioChunk
 from pyavatar.sdk.avatar import Avatar, RenderResult
 
@@ -30,11 +30,13 @@ def _at_rate(source: FileSource, rates: tuple[int, ...]) -> Iterator[AudioChunk]
         yield tail
 
 
-def output_sink(output: str | Path, audio: str | Path | None, *, alpha: bool = False, crf: int = 20) -> Any:
+def output_sink(output: str | Path, audio: str | Path | None, *, alpha: bool = False, crf: int = 20,
+                allow_truncated: bool = False) -> Any:  # fmt: skip
     """A :class:`VideoFileSink` for a video path (muxing ``audio``), else a :class:`PngSequenceSink` for a folder."""
-    out = Path(output)
+    out = check_output(output, [audio])
     if out.suffix.lower() in _CONTAINERS:
-        chunks = _at_rate(FileSource(audio), audio_rates(out)) if audio is not None else None
+        src = FileSource(audio, allow_truncated=allow_truncated) if audio is not None else None
+        chunks = _at_rate(src, audio_rates(out)) if src is not None else None
         return VideoFileSink(out, audio=chunks, alpha=alpha, crf=crf)
     if out.suffix:
         raise ValueError(
@@ -45,7 +47,7 @@ def output_sink(output: str | Path, audio: str | Path | None, *, alpha: bool = F
 
 def render_file(
     avatar: Avatar, audio: str | Path, output: str | Path, *, fps: float = 30.0, alpha: bool = False, crf: int = 20,
-    progress: Callable[[float], None] | None = None, **session_options: Any,
+    progress: Callable[[float], None] | None = None, allow_truncated: bool = False, **session_options: Any,
 ) -> RenderResult:  # fmt: skip
     """Render speech ``audio`` with ``avatar`` to ``output``.
 
@@ -56,16 +58,18 @@ def render_file(
         alpha: keep the portrait's alpha channel (needs an RGBA portrait and .mov, .webm or PNG).
         crf: video quality (lower is better).
         progress: called with the seconds of audio done after every chunk.
+        allow_truncated: render audio that decodes shorter than its header declares (a warning, not an error).
         session_options: :class:`~pyavatar.sdk.avatar.Session` options (emotion, lip_scale, ...).
     """
-    source = FileSource(audio)
+    source = FileSource(audio, allow_truncated=allow_truncated)
     import soundfile as sf
 
     try:
         seconds = float(sf.info(str(audio)).duration)
     except RuntimeError:  # not a soundfile format: count the decoded samples
-        seconds = sum(len(c.samples) for c in FileSource(audio)) / source.sample_rate
-    session = avatar.session(fps=fps, outputs=[output_sink(output, audio, alpha=alpha, crf=crf)], **session_options)
+        seconds = sum(len(c.samples) for c in FileSource(audio, allow_truncated=allow_truncated)) / source.sample_rate
+    sink = output_sink(output, audio, alpha=alpha, crf=crf, allow_truncated=allow_truncated)
+    session = avatar.session(fps=fps, outputs=[sink], **session_options)
     t0 = time.perf_counter()
     frames = session.render_file(source, progress)
     return RenderResult(Path(output), frames, fps, seconds, time.perf_counter() - t0, avatar.renderer.name,

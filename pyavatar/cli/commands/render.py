@@ -111,6 +111,7 @@ def render_with_progress(args: argparse.Namespace, image: Any, audio: Any, outpu
 
     try:
         return avatar.render(audio, output, fps=args.fps, alpha=args.alpha, crf=args.crf, progress=progress,
+                             allow_truncated=getattr(args, "allow_truncated", False),
                              **session_options(args))  # fmt: skip
     finally:
         bar.close()
@@ -145,8 +146,10 @@ def run_reporting_errors(command: str, body: Any, args: argparse.Namespace) -> i
 
 def _render(args: argparse.Namespace) -> int:
     from pyavatar.config import resolve
+    from pyavatar.outputs.video import check_output
 
     resolve(args, "render")
+    check_output(args.output, [args.image, args.audio])
     result = render_with_progress(args, args.image, args.audio, args.output)
     print(summary(result))
     return 0
@@ -163,7 +166,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("image", help="portrait (jpg, png; RGBA keeps its transparency)")
     p.add_argument("audio", help="speech (wav, flac, ogg, mp3, or the audio of a video file)")
-    p.add_argument("-o", "--output", required=True, help="output video file or folder")
+    p.add_argument("-o", "--output", required=True, help="output video file or folder (never one of the inputs)")
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="render audio that decodes shorter than its header says, with a warning")  # fmt: skip
     add_avatar_options(p)
     add_file_options(p)
     p.set_defaults(func=lambda a: run_reporting_errors("render", _render, a))

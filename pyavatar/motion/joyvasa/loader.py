@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from pyavatar._checkpoint import check_finite
 from pyavatar.motion.diffusion.ssl import (
     SSLConfig,
     infer_ssl_config,
@@ -41,12 +42,14 @@ _REQUIRED = ("start_motion_feat", "start_audio_feat", "diffusion_sched.betas", "
 
 def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
     """``(args, state_dict)`` of a JoyVASA ``.pt`` checkpoint, loaded with the allowlist only."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"JoyVASA checkpoint not found: {path}")
+    path = _checkpoint_file(path)
     with torch.serialization.safe_globals(ALLOWED_GLOBALS):
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, OSError, ValueError) as e:  # truncated, empty or not a torch file
+            raise ValueError(f"{path}: cannot read the JoyVASA checkpoint ({type(e).__name__}: "
+                             f"{str(e).strip().splitlines()[0] if str(e).strip() else 'file ends early'}); "
+                             "the file is damaged or not a torch checkpoint") from None  # fmt: skip
         except pickle.UnpicklingError as e:
             first = str(e).strip().splitlines()
             reason = next(
@@ -60,6 +63,40 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
     args = ckpt.get("args")
     args = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
     return args, dict(ckpt["model"])
+
+
+def _checkpoint_file(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"JoyVASA checkpoint {path} is a directory; give the .pt or .safetensors file")
+    if not path.is_file():
+        raise FileNotFoundError(f"JoyVASA checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: the JoyVASA checkpoint file is empty (0 bytes)")
+    return path
+
+
+def read_safetensors(path: str | Path) -> dict[str, Tensor]:
+    """The tensors of a ``.safetensors`` state dict (errors name the file)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = _checkpoint_file(path)
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read the safetensors file ({e}); the file is damaged or "
+                         "truncated") from None  # fmt: skip
+
+
+def check_dtypes(model: torch.nn.Module, state: Mapping[str, Tensor], source: str) -> None:
+    """Refuse integer/bool tensors for floating-point parameters and buffers (they would be cast silently)."""
+    own = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    for key, value in state.items():
+        target = own.get(key)
+        if target is not None and target.is_floating_point() and not value.is_floating_point():
+            raise ValueError(f"{source}: key '{key}' holds {value.dtype} weights, the model expects floating "
+                             f"point ({target.dtype}); this is not a JoyVASA checkpoint as released")  # fmt: skip
 
 
 def _strip(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -114,11 +151,10 @@ def load_joyvasa(
     """
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        ck_args, state = {}, load_file(path)
+        ck_args, state = {}, read_safetensors(path)
     else:
         ck_args, state = read_checkpoint(path)
+    check_finite(state, str(path))
     if isinstance(args, (str, Path)):
         args = json.loads(Path(args).read_text())
     ck_args.update(args or {})
@@ -133,9 +169,13 @@ def load_joyvasa(
     audio_cfg = read_hf_config(hubert_dir) if hubert_dir is not None else infer_ssl_config(enc_state)
     cfg = config_from_checkpoint(ck_args, state, audio_cfg, pe_mode=pe_mode, n_heads=n_heads)
     model = JoyVASA(cfg)
-    model.audio_encoder.load_hf_state_dict(enc_state)
     rest = {k: v for k, v in state.items() if not k.startswith("audio_encoder.")}
-    missing, unexpected = model.load_state_dict(rest, strict=False)
+    check_dtypes(model, rest, str(path))
+    try:
+        model.audio_encoder.load_hf_state_dict(enc_state)
+        missing, unexpected = model.load_state_dict(rest, strict=False)
+    except RuntimeError as e:  # shape mismatches: torch names key and shapes, the file is added here
+        raise ValueError(f"{path}: state dict does not fit JoyVASA: {e}") from None
     missing = [k for k in missing if not k.startswith(("audio_encoder.", "denoising_net.TE."))]
     if missing or unexpected:
         raise ValueError(

@@ -114,7 +114,7 @@ class ClassicalRenderer:
         crop_params: crop framing for ``output="crop"`` (default scale 2.2).
         margin: side of the full-mode canvas around the face, in face sizes.
         landmarks: landmark backend returning the MediaPipe 478-point scheme
-            (default: :class:`~pyavatar.face.landmarks.MediaPipeLandmarks`, made on first use).
+            (default: a :class:`~pyavatar.face.landmarks.MediaPipeLandmarks` made and closed in each ``prepare``).
         alpha: return RGBA frames; the alpha is the portrait's own alpha
             channel or, without one, a person matte.
         background: key colour (r, g, b) composited behind the person (RGB frames).
@@ -161,8 +161,6 @@ class ClassicalRenderer:
         self, rgb: np.ndarray, crop: tuple[float, float, float, float] | None, face_index: int
     ) -> FaceLandmarks | None:
         """The chosen face's landmarks, or None when a ``crop`` box holds no face a detector finds."""
-        if self.landmarks is None:
-            self.landmarks = default_landmarks()
         h, w = rgb.shape[:2]
         x0 = y0 = 0
         region = rgb
@@ -172,7 +170,14 @@ class ClassicalRenderer:
             x0, y0 = int(max(0, math.floor(x - pad))), int(max(0, math.floor(y - pad)))
             x1, y1 = int(min(w, math.ceil(x + bw + pad))), int(min(h, math.ceil(y + bh + pad)))
             region = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-        faces = self.landmarks.detect(region)
+        if self.landmarks is None:  # a backend made for this call only: a renderer holds no MediaPipe graphs
+            backend = default_landmarks()
+            try:
+                faces = backend.detect(region)
+            finally:
+                backend.close()
+        else:
+            faces = self.landmarks.detect(region)
         if not faces:
             if crop is not None:
                 return None

@@ -10,7 +10,7 @@ safetensors file with ``retarget_*.`` key prefixes or as three files
 ``stitching_retargeting_module.retarget_*.safetensors``.
 
 Loading is strict: every problem (missing file, missing or unexpected key,
-shape mismatch, non-tensor content) raises :class:`CheckpointError` naming the
+shape mismatch, non-tensor content, NaN/inf weights) raises :class:`CheckpointError` naming the
 file, the key and both shapes.
 """
 
@@ -26,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from pyavatar._checkpoint import nonfinite_problems
 from pyavatar.render.liveportrait.appearance import AppearanceFeatureExtractor
 from pyavatar.render.liveportrait.config import LivePortraitConfig
 from pyavatar.render.liveportrait.decoder import SPADEDecoder
@@ -147,7 +148,7 @@ def _describe(shape: Iterable[int]) -> str:
 
 
 def check_state(layout: Mapping[str, TensorSpec], state: Mapping[str, Tensor], source: str) -> None:
-    """Raise one :class:`CheckpointError` listing every missing, unexpected or mis-shaped key."""
+    """Raise one :class:`CheckpointError` listing every missing, unexpected, mis-shaped or non-finite key."""
     problems = []
     for key, (shape, _) in layout.items():
         if key not in state:
@@ -168,6 +169,7 @@ def check_state(layout: Mapping[str, TensorSpec], state: Mapping[str, Tensor], s
             )
         elif dtype.is_floating_point != value.dtype.is_floating_point:
             problems.append(f"dtype mismatch for key '{key}': checkpoint has {value.dtype}, module expects {dtype}")
+    problems += nonfinite_problems({k: v for k, v in state.items() if k in layout})
     if problems:
         raise CheckpointError(
             f"{source}: {len(problems)} problem(s) loading the checkpoint:\n  " + "\n  ".join(problems)
