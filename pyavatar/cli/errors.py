@@ -26,8 +26,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from pyavatar.outputs.preview import PreviewError
     from pyavatar.outputs.virtualcam import VirtualCamError
     from pyavatar.render.registry import RendererUnavailable
+    from pyavatar.video.capture import CameraError
 
-    return CliError, ValueError, OSError, AudioSourceError, RendererUnavailable, VirtualCamError, PreviewError
+    return (CliError, ValueError, OSError, AudioSourceError, RendererUnavailable, VirtualCamError, PreviewError,
+            CameraError)  # fmt: skip
 
 
 def report(command: str | None, message: object) -> None:

@@ -93,8 +93,8 @@ def test_bad_config_is_one_clear_error(tmp_path: Path, short_speech: Path, capsy
     cfg = tmp_path / "bad.toml"
     cfg.write_text(text)
     rc = main(["render", str(DEMO_PORTRAIT), str(short_speech), "-o", str(tmp_path / "x.mp4"), "--config", str(cfg)])
-    out = capsys.readouterr().out
-    assert rc == 1 and "pyavatar render: error:" in out and message in out and str(cfg) in out
+    err = capsys.readouterr().err
+    assert rc == 1 and err.startswith("pyavatar render: error:") and message in err and str(cfg) in err
 
 
 def test_help_lists_every_option() -> None:

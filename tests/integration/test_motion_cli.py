@@ -81,7 +81,7 @@ def test_mismatched_diffusion_weights_fail_before_any_audio(diffusion_file: Path
     save_file(state, bad, metadata=meta)
     rc = main(["render", str(DEMO_PORTRAIT), str(wav), "-o", str(tmp_path / "x.mp4"), "--motion",
                "diffusion", "--motion-weights", str(bad), "--fps", "25", "--no-progress"])  # fmt: skip
-    assert rc == 1 and "non-finite" in capsys.readouterr().out
+    assert rc == 1 and "non-finite" in capsys.readouterr().err
 
 
 def test_unknown_motion_and_refused_controls_are_one_line_errors(wav: Path, tmp_path: Path, capsys) -> None:
@@ -89,7 +89,7 @@ def test_unknown_motion_and_refused_controls_are_one_line_errors(wav: Path, tmp_
         main(["render", str(DEMO_PORTRAIT), str(wav), "-o", str(tmp_path / "x.mp4"), "--motion", "os:system"])
     assert "invalid choice" in capsys.readouterr().err
     rc = main(["render", str(DEMO_PORTRAIT), str(wav), "-o", str(tmp_path / "x.mp4"), "--gaze", "10"])
-    assert rc == 1 and "--gaze: expected YAW,PITCH" in capsys.readouterr().out
+    assert rc == 1 and "--gaze: expected YAW,PITCH" in capsys.readouterr().err
 
 
 def test_live_diffusion_from_a_file_reports_the_same_stats_as_dsp(diffusion_file: Path, wav: Path) -> None:

@@ -83,4 +83,4 @@ def test_live_drives_vtube_studio_and_reports_a_refusal(tmp_path, capsys) -> Non
         assert live(denied.url) == 1
     finally:
         denied.stop()
-    assert "pyavatar live: error: VTube Studio at" in capsys.readouterr().out
+    assert "pyavatar live: error: VTube Studio at" in capsys.readouterr().err

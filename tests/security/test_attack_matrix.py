@@ -62,6 +62,8 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     code = cli_main(["render", *argv, "--renderer", "probe", "--no-progress"])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
+    if code:  # failures are one line on stderr
+        assert "error:" not in captured.out and captured.err.count("error:") == 1, captured
     return code, captured.out + captured.err
 
 

@@ -23,7 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         FILE_DEFAULTS,
         add_avatar_options,
         add_file_options,
-        run_reporting_errors,
     )
     from pyavatar.config import register_options
 
@@ -36,4 +35,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default="demo.mp4", help="output video file or folder (default: demo.mp4)")
     add_avatar_options(p)
     add_file_options(p)
-    p.set_defaults(func=lambda a: run_reporting_errors("demo", _demo, a))
+    p.set_defaults(func=_demo)

@@ -12,7 +12,6 @@ from pyavatar.cli.commands.render import (
     AVATAR_DEFAULTS,
     add_avatar_options,
     make_avatar,
-    run_reporting_errors,
     session_options,
 )
 from pyavatar.cli.output_options import OUTPUT_DEFAULTS, add_output_options, build_outputs, describe_outputs
@@ -112,4 +111,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     g.add_argument("--delay-ms", type=float, help="fixed playout delay (default: adaptive)")
     add_avatar_options(p)
-    p.set_defaults(func=lambda a: run_reporting_errors("live", _live, a))
+    p.set_defaults(func=_live)

@@ -125,25 +125,6 @@ def summary(result: Any) -> str:
             f"{result.elapsed_seconds:.1f} s")  # fmt: skip
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Failures caused by inputs, options or the machine, reported as one line (exit code 1)."""
-    from pyavatar.audio.sources import AudioSourceError
-    from pyavatar.outputs.preview import PreviewError
-    from pyavatar.outputs.virtualcam import VirtualCamError
-    from pyavatar.render.registry import RendererUnavailable
-
-    return ValueError, OSError, AudioSourceError, RendererUnavailable, VirtualCamError, PreviewError
-
-
-def run_reporting_errors(command: str, body: Any, args: argparse.Namespace) -> int:
-    """``body(args)``; an error from :func:`user_errors` is printed as ``pyavatar COMMAND: error: ...``."""
-    try:
-        return body(args)
-    except user_errors() as e:
-        print(f"pyavatar {command}: error: {e}")
-        return 1
-
-
 def _render(args: argparse.Namespace) -> int:
     from pyavatar.config import resolve
     from pyavatar.outputs.video import check_output
@@ -171,4 +152,4 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="render audio that decodes shorter than its header says, with a warning")  # fmt: skip
     add_avatar_options(p)
     add_file_options(p)
-    p.set_defaults(func=lambda a: run_reporting_errors("render", _render, a))
+    p.set_defaults(func=_render)

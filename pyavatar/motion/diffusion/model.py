@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pyavatar.checkpoints import check_finite
 from pyavatar.face.params import EMOTIONS
 from pyavatar.motion.diffusion.audio import FPS, LOGMEL_DIM, SSLFrontEnd
 from pyavatar.motion.diffusion.conformer import ConformerConfig, ConformerDenoiser
@@ -187,7 +188,6 @@ def load_motion_model(path: str | Path, *, kernel_backend: str | None = None,
         if tuple(tensor.shape) != tuple(want[key].shape):
             raise ValueError(f"{path}: {key!r} has shape {tuple(tensor.shape)}, the model in its metadata "
                              f"expects {tuple(want[key].shape)}")  # fmt: skip
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise ValueError(f"{path}: {key!r} holds non-finite values")
+    check_finite(state, str(path))
     model.load_state_dict(state)
     return model.to(device).eval()

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from pyavatar._checkpoint import check_finite
+from pyavatar.checkpoints import check_finite
 from pyavatar.motion.diffusion.ssl import (
     SSLConfig,
     infer_ssl_config,

@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from pyavatar._checkpoint import nonfinite_problems
+from pyavatar.checkpoints import nonfinite_problems
 from pyavatar.render.liveportrait.appearance import AppearanceFeatureExtractor
 from pyavatar.render.liveportrait.config import LivePortraitConfig
 from pyavatar.render.liveportrait.decoder import SPADEDecoder
