@@ -114,6 +114,11 @@ class VideoFileSink:
         self._size: tuple[int, int] = (0, 0)
         self._partial = partial_path(self.path)
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) as encoded: 4:2:0 codecs need even sizes, so an odd side gets its edge repeated."""
+        return self._size
+
     def start(self, info: StreamInfo) -> None:
         import av
 

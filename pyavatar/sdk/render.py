@@ -72,5 +72,5 @@ def render_file(
     session = avatar.session(fps=fps, outputs=[sink], **session_options)
     t0 = time.perf_counter()
     frames = session.render_file(source, progress)
-    return RenderResult(Path(output), frames, fps, seconds, time.perf_counter() - t0, avatar.renderer.name,
-                        (session.width, session.height))  # fmt: skip
+    size = getattr(sink, "size", None) or (session.width, session.height)  # as encoded (x264 pads odd sizes)
+    return RenderResult(Path(output), frames, fps, seconds, time.perf_counter() - t0, avatar.renderer.name, size)

@@ -74,7 +74,7 @@ def test_mismatched_diffusion_weights_fail_before_any_audio(diffusion_file: Path
                                                                    motion_options={"weights": bad})  # fmt: skip
     rc = main(["render", str(DEMO_PORTRAIT), str(wav), "-o", str(tmp_path / "x.mp4"), "--motion",
                "diffusion", "--motion-weights", str(bad), "--fps", "25", "--no-progress"])  # fmt: skip
-    err = capsys.readouterr().out
+    err = capsys.readouterr().err
     assert rc == 1 and str(bad) in err and repr(key) in err and "has shape" in err, err
     assert not (tmp_path / "x.mp4").exists()
     state[key] = torch.full_like(state[key][:-1], float("nan"))

@@ -44,4 +44,5 @@ def test_track_sends_vmc_from_a_video(rendered, tmp_path: Path, capsys):
 
 def test_track_names_a_missing_camera(capsys):
     assert main(["track", "--camera", "NoSuchCamera", "--vmc", "127.0.0.1:39539"]) == 1
-    assert "no camera named like 'NoSuchCamera'" in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert err.startswith("pyavatar track: error: ") and "no camera named like 'NoSuchCamera'" in err

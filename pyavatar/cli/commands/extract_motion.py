@@ -16,16 +16,11 @@ def _run(args: argparse.Namespace) -> int:
     checks = Checks(min_found=args.min_found, min_detection=args.min_confidence, max_faces=args.max_faces)
     missing = [v for v in args.videos if not Path(v).is_file()]
     if missing:
-        print(f"error: video file(s) not found: {', '.join(missing)}")
-        return 1
+        raise FileNotFoundError(f"video file(s) not found: {', '.join(missing)}")
     reports, taken = [], set()
     for video in args.videos:
         path = Path(video)
-        try:
-            total = probe_video(path).frames or None
-        except ValueError as e:
-            print(f"error: {e}")
-            return 1
+        total = probe_video(path).frames or None
         with tqdm(total=total, desc=path.name, unit="frame", leave=False, disable=not args.progress) as bar:
             report = extract_clip(path, out, clip_name(path, taken), checks=checks, progress=lambda _i: bar.update())
         reports.append(report)

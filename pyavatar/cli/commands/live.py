@@ -11,6 +11,7 @@ from typing import Any
 from pyavatar.cli.commands.render import (
     AVATAR_DEFAULTS,
     add_avatar_options,
+    check_options,
     make_avatar,
     session_options,
 )
@@ -36,11 +37,29 @@ def _describe(outputs: list[Any], session: Any) -> list[str]:
     return lines
 
 
+def _check_microphone(device: str | None) -> None:
+    """Fail before the portrait is prepared when there is no microphone to listen to."""
+    from pyavatar.audio.mic import resolve_device
+    from pyavatar.audio.sources import AudioDeviceError
+    from pyavatar.cli.errors import CliError
+
+    try:
+        resolve_device(device)
+    except AudioDeviceError as e:
+        raise CliError(f"{e}; to run without a microphone, play a file with --audio FILE "
+                       "(`pyavatar devices` lists microphones)") from None
+
+
 def _live(args: argparse.Namespace) -> int:
     from pyavatar.config import resolve
 
     resolve(args, "live")
+    check_options(args)
+    if not args.audio:
+        _check_microphone(args.mic or None)
+    started = time.perf_counter()
     avatar = make_avatar(args, args.image)
+    prepare_s = time.perf_counter() - started
     outputs = build_outputs(args)
     if not outputs:
         print("note: no output selected (--virtualcam, --vmc, --vtube-studio, --osc, --preview); running for the "
@@ -53,6 +72,7 @@ def _live(args: argparse.Namespace) -> int:
     else:
         session.start(mic=args.mic or None, control=control)
         source = f"microphone {args.mic or '(default)'}"
+    print(f"portrait prepared in {prepare_s:.2f} s")
     print(f"live: {avatar.renderer.name} renderer, {session.motion.name} motion "
           f"({session.motion.latency_s * 1e3:.0f} ms algorithmic latency), {session.width}x{session.height} at "
           f"{args.fps:g} fps, audio from {source}")  # fmt: skip
@@ -73,7 +93,7 @@ def _live(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print()
     finally:
-        stats = session.stats()
+        stats = {**session.stats(), "prepare_s": round(prepare_s, 3)}
         session.stop()
     print("final: " + stats_line(stats))
     if args.stats_json:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyavatar.cli.motion_options import MOTION_DEFAULTS, add_motion_options, motion_session_options
+from pyavatar.cli.motion_options import MOTION_DEFAULTS, add_motion_options, motion_session_options, parse_gaze
 
 #: Options of every command that builds an avatar and a session (name: default).
 AVATAR_DEFAULTS: dict[str, Any] = {
@@ -69,6 +69,27 @@ def parse_face_points(text: str) -> tuple[tuple[float, float], ...] | None:
     return (v[0], v[1]), (v[2], v[3]), (v[4], v[5])
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Validate every avatar, motion and expression option before the portrait is prepared (which takes
+    seconds), so a typo fails at once with the option's name."""
+    from pyavatar.motion.emotion import PRESET_NAMES
+    from pyavatar.motion.registry import motion_source_info
+    from pyavatar.runtime import control as ctl
+
+    if args.emotion not in PRESET_NAMES:
+        raise ValueError(f"--emotion: unknown emotion {args.emotion!r}; choose from {', '.join(PRESET_NAMES)}")
+    parse_crop(args.crop)
+    parse_face_points(args.face_points)
+    parse_gaze(args.gaze)
+    for option, check in (("--emotion/--intensity", lambda: ctl.SetEmotion(args.emotion, args.intensity)),
+                          ("--lip-scale", lambda: ctl.SetLipScale(args.lip_scale)),
+                          ("--motion", lambda: motion_source_info(args.motion))):  # fmt: skip
+        try:
+            check()
+        except ValueError as e:
+            raise ValueError(f"{option}: {e}") from None
+
+
 def make_avatar(args: argparse.Namespace, image: Any) -> Any:
     """The avatar for ``image`` with the parsed renderer options."""
     from pyavatar.sdk import Avatar
@@ -96,13 +117,15 @@ def render_with_progress(args: argparse.Namespace, image: Any, audio: Any, outpu
     import soundfile as sf
     from tqdm import tqdm
 
+    check_options(args)
     avatar = make_avatar(args, image)
     try:
         total = float(sf.info(str(audio)).duration)
-    except RuntimeError:
+    except RuntimeError:  # not a soundfile format (mp3 in a video file, ...): the length shows as it goes
         total = None
-    bar = tqdm(total=total, unit="s", unit_scale=False, disable=not args.progress, desc="rendering",
-               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]")  # fmt: skip
+    fmt = ("{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]" if total is not None
+           else "{desc}: {n:.1f} s of audio [{elapsed}]")  # fmt: skip
+    bar = tqdm(total=total, unit="s", unit_scale=False, disable=not args.progress, desc="rendering", bar_format=fmt)
     done = [0.0]
 
     def progress(seconds: float) -> None:

@@ -77,18 +77,13 @@ def _run(args: argparse.Namespace) -> int:
     from pyavatar.packets import VRM_VISEMES
     from pyavatar.runtime.frames import MotionFrame, StreamInfo
     from pyavatar.tracking import FaceTracker
-    from pyavatar.video import CameraError
 
-    try:
-        host, port = parse_target(args.vmc, PRESETS[args.vmc_preset])
-        tracker = FaceTracker(_settings(args))
-        if args.calibrate_neutral:
-            found = tracker.calibrate_frames(calibration_frames(args.calibrate_neutral))
-            print(f"neutral face from {args.calibrate_neutral} ({found} frame(s))", flush=True)
-        source = open_source(args)
-    except (CameraError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}")
-        return 1
+    host, port = parse_target(args.vmc, PRESETS[args.vmc_preset])
+    tracker = FaceTracker(_settings(args))
+    if args.calibrate_neutral:
+        found = tracker.calibrate_frames(calibration_frames(args.calibrate_neutral))
+        print(f"neutral face from {args.calibrate_neutral} ({found} frame(s))", flush=True)
+    source = open_source(args)
     sender = _sender_class()(host, port, preset=args.vmc_preset, rate=args.vmc_rate, vocabularies=("arkit",),
                              arkit_case=args.vmc_case, gaze=args.vmc_gaze)  # fmt: skip
     sender.start(StreamInfo(source.size[0], source.size[1], source.fps))
@@ -120,9 +115,6 @@ def _run(args: argparse.Namespace) -> int:
                     break
     except KeyboardInterrupt:
         pass
-    except CameraError as e:
-        print(f"error: {e}")
-        return 1
     finally:
         sender.close()
     print(f"{frames} frames tracked, face found in {found}, {source.dropped} camera frames skipped (newest wins), "

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from pyavatar.face.landmark_cache import cached_array
+from pyavatar.face.quiet import native_stderr_quiet
 from pyavatar.render.classical import topology as tp
 from pyavatar.userdirs import cache_dir
 
@@ -30,7 +31,8 @@ def _mediapipe_depth(rgb: np.ndarray, points: np.ndarray) -> np.ndarray | None:
     scale = _MESH_INPUT / side
     m = np.array([[scale, 0, _MESH_INPUT / 2 - scale * center[0]], [0, scale, _MESH_INPUT / 2 - scale * center[1]]])
     crop = cv2.warpAffine(rgb, m, (_MESH_INPUT, _MESH_INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    with face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True) as mesh:
+    with native_stderr_quiet(), face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
+                                                  refine_landmarks=True) as mesh:  # fmt: skip
         result = mesh.process(crop)
     if not result.multi_face_landmarks:
         return None

@@ -20,6 +20,7 @@ from PIL import Image
 
 from pyavatar.face.landmarks import MEDIAPIPE_478, FaceLandmarks, LandmarkBackend
 from pyavatar.face.params import FaceParams
+from pyavatar.face.quiet import native_stderr_quiet
 from pyavatar.render.classical import raster
 from pyavatar.render.classical.deform import Rig
 from pyavatar.render.classical.depth import landmark_depth
@@ -99,7 +100,7 @@ def _person_matte(rgb: np.ndarray) -> np.ndarray:
     """(H, W) uint8 person matte from MediaPipe's selfie segmentation."""
     from mediapipe.python.solutions import selfie_segmentation
 
-    with selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
+    with native_stderr_quiet(), selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
         mask = seg.process(np.ascontiguousarray(rgb)).segmentation_mask
     return (np.clip(mask, 0, 1) * 255 + 0.5).astype(np.uint8)
 

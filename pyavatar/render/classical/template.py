@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from pyavatar.face.landmarks import MEDIAPIPE_478, MP_LEFT_IRIS, MP_MOUTH, MP_RIGHT_IRIS, FaceLandmarks
+from pyavatar.face.quiet import native_stderr_quiet
 
 FacePoints = tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
 
@@ -58,7 +59,8 @@ def face_template() -> tuple[np.ndarray, np.ndarray]:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("the face template needs `pip install mediapipe==0.10.21` (face mesh)") from exc
     size = 512
-    with face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True) as mesh:
+    with native_stderr_quiet(), face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
+                                                  refine_landmarks=True) as mesh:  # fmt: skip
         result = mesh.process(drawn_face(size))
     if not result.multi_face_landmarks:  # pragma: no cover - the bundled model finds this drawing
         raise RuntimeError("MediaPipe's face mesh found no face in the template drawing")
