@@ -1,8 +1,9 @@
 """Contact sheet of the classical (weight-free) renderer: one parameter per row, swept left to right.
 
-    python samples/classical_sweep.py [--image PORTRAIT] [--out docs/img/classical_sweep.png] [--tile 160]
+    python samples/classical_sweep.py [--image PORTRAIT] [--out FILE.png] [--tile 160]
 
-Without ``--image`` it uses ``skimage.data.astronaut()``. Each row sweeps one
+Without ``--image`` it uses ``skimage.data.astronaut()`` (needs scikit-image); ``--out`` defaults to the
+repository's ``docs/img/classical_sweep.png`` wherever the script is run from. Each row sweeps one
 FaceParams field (or a pair) from its rest value to its extreme, rendered on
 a 512² face crop, zoomed on the face and shrunk to ``--tile`` pixels; the
 row's label is drawn on its first tile; the sheet is saved as a 256-colour PNG.
@@ -49,7 +50,8 @@ def sweep(ends: dict[str, float], steps: int, symmetric: bool) -> FaceParams:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image", help="portrait file (default: scikit-image's astronaut)")
-    ap.add_argument("--out", default="docs/img/classical_sweep.png")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "img" / "classical_sweep.png"),
+                    help="PNG to write (default: the repository's docs/img/classical_sweep.png)")
     ap.add_argument("--tile", type=int, default=160, help="tile side in pixels")
     ap.add_argument("--steps", type=int, default=5, help="tiles per row")
     ap.add_argument("--threads", type=int, default=2)
@@ -57,8 +59,11 @@ def main() -> int:
     if args.image:
         image: object = args.image
     else:
-        from skimage.data import astronaut
-
+        try:
+            from skimage.data import astronaut
+        except ImportError:
+            raise SystemExit("the default portrait is scikit-image's astronaut: `pip install scikit-image`, "
+                             "or pass --image PORTRAIT") from None
         image = astronaut()
     renderer = ClassicalRenderer(output="crop", threads=args.threads)
     prepared = renderer.prepare(image)

@@ -66,7 +66,11 @@ def cartoon(size: int = 512) -> np.ndarray:
 def portraits() -> list[tuple[str, np.ndarray, dict]]:
     """(label, RGB image, prepare keyword arguments) of the four rows."""
     from matplotlib import cbook
-    from skimage.data import astronaut, chelsea
+
+    try:
+        from skimage.data import astronaut, chelsea
+    except ImportError:
+        raise SystemExit("the contact sheet's portraits come from scikit-image: `pip install scikit-image`") from None
 
     with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as im:
         hopper = np.asarray(im.convert("RGB"))
@@ -96,7 +100,9 @@ def label(img: np.ndarray, text: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="docs/img/classical_contact_sheet.png")
+    sheet = Path(__file__).resolve().parents[1] / "docs" / "img" / "classical_contact_sheet.png"
+    ap.add_argument("--out", default=str(sheet),
+                    help="PNG to write (default: the repository's docs/img/classical_contact_sheet.png)")
     ap.add_argument("--tile", type=int, default=192, help="tile side in pixels")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
