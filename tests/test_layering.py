@@ -18,6 +18,8 @@ ALLOWED = {
     "motion": {"audio", "face", "packets", "kernels"},
     "render": {"face", "kernels"},
     "evaluation": {"audio", "motion", "packets"},
+    "data": {"audio", "evaluation", "packets"},
+    "training": {"audio", "evaluation", "motion", "packets"},
     "runtime": {"packets"},
     "outputs": {"face", "packets", "runtime"},
 }

@@ -64,4 +64,5 @@ def validate(n: int, *, seed: int = 0, progress: bool = True) -> dict:
 
     return {"clips": n, "seed": seed, "pooled": stats(allv),
             "per_engine": {k: stats(np.concatenate(v)) for k, v in per_engine.items() if v},
-            "cost_median": round(float(np.median(costs)), 3), "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+            "cost_median": round(float(np.median(costs)), 3),
+            "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip

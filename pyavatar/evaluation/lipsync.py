@@ -1,4 +1,9 @@
-"""Score lip-sync engines on an evaluation set, always next to the naive RMS baseline.
+"""Score lip-sync motion sources on an evaluation set, always next to the naive RMS baseline.
+
+Motion sources are looked up by name in :data:`MOTIONS` (``dsp``: the DSP
+engine with an optional vowel profile; ``learned``: a MouthNet checkpoint given
+as weights). Metrics are reported pooled and per voice family (the manifest's
+``family``).
 
 The baseline's jaw is the file's RMS envelope at 25 fps divided by its 99th
 percentile (clipped to 0..1, so it even sees the whole file in advance), and its
@@ -11,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -44,15 +50,43 @@ def baseline(feats: FeatureChunk) -> Prediction:
     return Prediction(jaw, vis)
 
 
+class LipEngine(Protocol):
+    """What a motion source offers the evaluation: the DSP engine's streaming interface."""
+
+    def process(self, feats: FeatureChunk) -> LipChunk | None: ...
+
+    def flush(self) -> LipChunk | None: ...
+
+
+def _dsp(weights: Path | None, profile: VowelProfile | None) -> LipEngine:
+    if weights is not None:
+        raise ValueError("motion 'dsp' takes no --motion-weights (use --profile for a vowel profile)")
+    return DspLipEngine(profile, fps=FPS)
+
+
+def _learned(weights: Path | None, profile: VowelProfile | None) -> LipEngine:
+    from pyavatar.motion.learned.engine import LearnedLipEngine, bundled_weights
+
+    path = weights or bundled_weights()
+    if path is None:
+        raise ValueError("motion 'learned': this package has no bundled model; "
+                         "pass --motion-weights RUN/best.safetensors")
+    return LearnedLipEngine(path, fps=FPS)
+
+
+#: Motion source name -> factory(weights, profile) of a fresh streaming engine.
+MOTIONS: dict[str, Callable[[Path | None, VowelProfile | None], LipEngine]] = {"dsp": _dsp, "learned": _learned}
+
+
+def run_engine(engine: LipEngine, feats: FeatureChunk) -> Prediction:
+    """An engine's 25 fps prediction for one file's 100 Hz features."""
+    parts: list[LipChunk] = [p for p in (engine.process(feats), engine.flush()) if p is not None]
+    return Prediction(np.concatenate([p.jaw_open for p in parts]), np.concatenate([p.visemes for p in parts]))
+
+
 def dsp_engine(profile: VowelProfile | None = None) -> Callable[[FeatureChunk], Prediction]:
     """The DSP engine as an evaluation function of 100 Hz features."""
-
-    def run(feats: FeatureChunk) -> Prediction:
-        engine = DspLipEngine(profile, fps=FPS)
-        parts: list[LipChunk] = [p for p in (engine.process(feats), engine.flush()) if p is not None]
-        return Prediction(np.concatenate([p.jaw_open for p in parts]), np.concatenate([p.visemes for p in parts]))
-
-    return run
+    return lambda feats: run_engine(DspLipEngine(profile, fps=FPS), feats)
 
 
 def check_goals(pooled: dict[str, float]) -> dict[str, bool]:
@@ -64,14 +98,21 @@ def check_goals(pooled: dict[str, float]) -> dict[str, bool]:
     return out
 
 
-def evaluate(folder: str | Path, engine: str = "dsp", profile: VowelProfile | None = None) -> dict:
-    """Per-file and pooled metrics of ``engine`` and of the baseline on the set in ``folder``."""
-    engines = {"dsp": dsp_engine(profile)}
-    if engine not in engines:
-        raise ValueError(f"unknown engine {engine!r}; available: {sorted(engines)}")
-    run = engines[engine]
+def evaluate(folder: str | Path, engine: str = "dsp", profile: VowelProfile | None = None,
+             weights: str | Path | None = None) -> dict:  # fmt: skip
+    """Per-file, per-family and pooled metrics of motion ``engine`` and of the baseline on ``folder``."""
+    if engine not in MOTIONS:
+        raise ValueError(f"unknown motion {engine!r}; available: {sorted(MOTIONS)}")
+    factory = MOTIONS[engine]
+    wpath = Path(weights) if weights is not None else None
+    factory(wpath, profile)  # fail before the work on a bad name/weights
+
+    def run(feats: FeatureChunk) -> Prediction:
+        return run_engine(factory(wpath, profile), feats)
+
     items = load_dataset(folder)
     files, counts_e, counts_b = [], [], []
+    by_family: dict[str, tuple[list, list]] = {}
     t0 = time.perf_counter()
     audio_s = 0.0
     for item in items:
@@ -81,6 +122,9 @@ def evaluate(folder: str | Path, engine: str = "dsp", profile: VowelProfile | No
         ce, cb = count(run(feats), item.reference), count(baseline(feats), item.reference)
         counts_e.append(ce)
         counts_b.append(cb)
+        fam = by_family.setdefault(item.family, ([], []))
+        fam[0].append(ce)
+        fam[1].append(cb)
         files.append({"name": item.name, "meta": {k: v for k, v in item.reference.meta.items() if k != "phones"},
                       engine: summarize([ce]), "baseline": summarize([cb])})  # fmt: skip
     pooled_e: dict[str, float] = summarize(counts_e)
@@ -94,6 +138,8 @@ def evaluate(folder: str | Path, engine: str = "dsp", profile: VowelProfile | No
         "pooled": {engine: pooled_e, "baseline": pooled_b,
                    "margin": {k: round(pooled_e[k] - pooled_b[k], 4) for k in ("jaw_corr_speech", "jaw_corr_all",
                                                                               "vowel_accuracy")}},  # fmt: skip
+        "per_family": {f: {engine: summarize(e), "baseline": summarize(b), "files": len(e)}
+                       for f, (e, b) in sorted(by_family.items())},
         "goals": {"targets": {k: f"{op} {v}" for k, (op, v) in GOALS.items()}, "met": check_goals(pooled_e)},
         "per_file": files,
     }
@@ -108,6 +154,11 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"{name:>9}: jaw r(speech) {p['jaw_corr_speech']:.3f}  r(all) {p['jaw_corr_all']:.3f}  "
                      f"vowel acc {p['vowel_accuracy']:.1%}  silence open {p['silence_open_rate']:.1%}  "
                      f"lag {p['best_lag_ms']:+d} ms")  # fmt: skip
+    for fam, rows in report.get("per_family", {}).items():
+        p, b = rows[e], rows["baseline"]
+        lines.append(f"  {fam:<22} ({rows['files']:>3} files) {e}: r(speech) {p['jaw_corr_speech']:.3f} "
+                     f"vowel {p['vowel_accuracy']:.1%} sil-open {p['silence_open_rate']:.1%} lag "
+                     f"{p['best_lag_ms']:+d} | baseline r {b['jaw_corr_speech']:.3f} vowel {b['vowel_accuracy']:.1%}")
     met = report["goals"]["met"]
     lines.append("goals: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in met.items()))
     return lines
