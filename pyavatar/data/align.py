@@ -107,7 +107,9 @@ def align(samples: np.ndarray, sample_rate: int, text: str, language: str) -> Al
         tts, tsr, tphones = _render(text, voice, wpm)
     y, ylevel = features(tts, tsr)
     ya, yb = speech_span(ylevel)
-    c = np.sqrt(((x[a:b, None, :] - y[None, ya:yb, :]) ** 2).sum(axis=2)) / np.sqrt(x.shape[1])
+    xs, ys = x[a:b], y[ya:yb]
+    sq = (xs**2).sum(axis=1)[:, None] + (ys**2).sum(axis=1)[None, :] - 2 * xs @ ys.T
+    c = np.sqrt(np.maximum(sq, 0.0)) / np.sqrt(x.shape[1])
     path, cost = dtw(c)
     ref_frames = path + ya  # rendering frame of each recording frame a..b-1
 

@@ -42,38 +42,16 @@ def telephone(x: np.ndarray, sr: int) -> np.ndarray:
     return resample_poly(y, sr, 8000)[: len(x)]
 
 
-def vtlp(x: np.ndarray, sr: int, alpha: float, *, n_fft: int = 512) -> np.ndarray:
-    """Vocal-tract-length perturbation: warp the spectrum's frequency axis by ``alpha`` (about 0.9-1.1).
+def vtlp(x: np.ndarray, sr: int, alpha: float) -> np.ndarray:
+    """Vocal-tract-length perturbation: every frequency (formants and pitch) scaled by ``alpha`` (about 0.9-1.1).
 
-    Piecewise-linear warp (Jaitly & Hinton 2013) with the knee at 4.8 kHz; STFT
-    with 75 % overlap and Hann windows, so timing is unchanged.
+    Resampling by ``1 / alpha`` scales the spectrum; a pitch-keeping tempo change
+    (sox) by the same factor restores the timing, so phone labels stay valid.
     """
-    hop = n_fft // 4
-    win = np.hanning(n_fft + 1)[:-1]
-    pad = np.pad(x, (n_fft, n_fft + hop))
-    frames = np.lib.stride_tricks.sliding_window_view(pad, n_fft)[::hop] * win
-    spec = np.fft.rfft(frames, axis=1)
-    f = np.fft.rfftfreq(n_fft, 1 / sr)
-    nyq, knee = sr / 2, min(4800.0, sr / 2 * 0.9) * min(alpha, 1.0)
-    warped = np.where(f <= knee, f * alpha,
-                      nyq - (nyq - knee * alpha) / (nyq - knee) * (nyq - f))  # fmt: skip
-    # output bin at frequency g takes the input at f = warp^-1(g)
-    src = np.interp(f, warped, f)
-    idx = src / (sr / n_fft)
-    lo = np.clip(np.floor(idx).astype(int), 0, len(f) - 1)
-    hi = np.clip(lo + 1, 0, len(f) - 1)
-    w = idx - lo
-    mag = np.abs(spec)
-    new_mag = mag[:, lo] * (1 - w) + mag[:, hi] * w
-    out_spec = new_mag * np.exp(1j * np.angle(spec))
-    y_frames = np.fft.irfft(out_spec, n_fft, axis=1) * win
-    y = np.zeros(len(pad))
-    norm = np.zeros(len(pad))
-    for i, fr in enumerate(y_frames):
-        y[i * hop : i * hop + n_fft] += fr
-        norm[i * hop : i * hop + n_fft] += win**2
-    y = y / np.maximum(norm, 1e-8)
-    return y[n_fft : n_fft + len(x)]
+    down = int(round(100 * alpha))
+    y = resample_poly(x, 100, down)
+    y = tempo(y, sr, 100 / down)
+    return np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
 
 
 def gain(x: np.ndarray, gain_db: float) -> tuple[np.ndarray, float]:

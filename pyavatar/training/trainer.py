@@ -100,7 +100,7 @@ def validate(model: MouthNet, clips: list[Clip]) -> dict[str, float]:
     return s
 
 
-def _append(path: Path, columns: list[str], row: dict, keep_until: int | None = None) -> None:
+def _append(path: Path, columns: list[str], row: dict) -> None:
     new = not path.is_file()
     with path.open("a", newline="") as f:
         w = csv.DictWriter(f, columns, extrasaction="ignore")
@@ -140,6 +140,7 @@ def train(clips: list[Clip], val: list[Clip], cfg: TrainConfig, run: str | Path,
     torch.manual_seed(cfg.seed)
     model = MouthNet(cfg.mouth).to(device)
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    ema_model = MouthNet(cfg.mouth).to(device).eval()  # built before any RNG state is restored
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     step, best = 0, -math.inf
@@ -152,7 +153,6 @@ def train(clips: list[Clip], val: list[Clip], cfg: TrainConfig, run: str | Path,
         step, best = int(meta["step"]), float(meta["best_score"])
         for name in ("train.csv", "val.csv"):
             _truncate(run / name, step)
-    ema_model = MouthNet(cfg.mouth).to(device).eval()
     info = {"kind": KIND, "model": cfg.mouth.to_dict(), "train_config": cfg.to_dict()}
     use_amp = device.startswith("cuda")
     end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
@@ -180,8 +180,9 @@ def train(clips: list[Clip], val: list[Clip], cfg: TrainConfig, run: str | Path,
             for k, v in model.state_dict().items():
                 ema[k].mul_(cfg.ema).add_(v.detach(), alpha=1 - cfg.ema) if v.is_floating_point() else ema[k].copy_(v)
         step += 1
-        _append(run / "train.csv", TRAIN_COLUMNS, {"step": step, "loss": f"{float(loss):.6f}", "lr": f"{lr:.6g}",
-                "grad_norm": f"{gnorm:.4f}", **{k: f"{float(v):.6f}" for k, v in parts.items()}})  # fmt: skip
+        row = {k: f"{float(v.detach()):.6f}" for k, v in parts.items()}
+        row.update(step=step, loss=f"{float(loss.detach()):.6f}", lr=f"{lr:.6g}", grad_norm=f"{gnorm:.4f}")
+        _append(run / "train.csv", TRAIN_COLUMNS, row)
         bar.update(1)
         bar.set_postfix(loss=f"{float(loss):.3f}")
         if step % cfg.val_every == 0 or step == cfg.steps:

@@ -11,7 +11,14 @@ def _synth(args: argparse.Namespace) -> int:
     from pyavatar.data.synth import build
 
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    summary = build(args.out, engines, args.n, seed=args.seed, augment_p=None if args.augment else {})
+    voices: dict[str, list[str]] = {}
+    for spec in filter(None, (v.strip() for v in (args.voices or "").split(","))):
+        engine, sep, voice = spec.partition("=")
+        if not sep or not voice:
+            raise SystemExit(f"--voices: {spec!r} must look like ENGINE=VOICE (e.g. espeak-ng=en-us+f3)")
+        voices.setdefault(engine, []).append(voice)
+    summary = build(args.out, engines, args.n, seed=args.seed, voices=voices,
+                    augment_p=None if args.augment else {})  # fmt: skip
     print(json.dumps(summary, ensure_ascii=False))
     if summary["unmapped_phones"]:
         print(f"unmapped phones (labelled as silence): {summary['unmapped_phones']}")
@@ -78,6 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("out", help="dataset folder (created; new clips are added to its manifest)")
     q.add_argument("--engines", default="espeak-ng,festival,flite", help="comma-separated: espeak-ng,festival,flite")
     q.add_argument("--n", type=int, default=100, help="number of clips")
+    q.add_argument("--voices", help="ENGINE=VOICE,... to draw from instead of the defaults (held-out voices refused)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--no-augment", dest="augment", action="store_false", help="clean clips only")
     q.set_defaults(func=_synth)
