@@ -99,48 +99,54 @@ def check_goals(pooled: dict[str, float]) -> dict[str, bool]:
 
 
 def evaluate(folder: str | Path, engine: str = "dsp", profile: VowelProfile | None = None,
-             weights: str | Path | None = None) -> dict:  # fmt: skip
-    """Per-file, per-family and pooled metrics of motion ``engine`` and of the baseline on ``folder``."""
-    if engine not in MOTIONS:
-        raise ValueError(f"unknown motion {engine!r}; available: {sorted(MOTIONS)}")
-    factory = MOTIONS[engine]
+             weights: str | Path | None = None, compare: tuple[str, ...] = ()) -> dict:  # fmt: skip
+    """Per-file, per-family and pooled metrics of motion ``engine``, of ``compare`` sources and of the baseline.
+
+    ``weights`` belong to ``engine``; ``compare`` sources (e.g. ``dsp``) run with their defaults
+    on the same features in the same run. Goals and margins are those of ``engine``.
+    """
+    names = [engine, *(c for c in compare if c != engine)]
+    for name in names:
+        if name not in MOTIONS:
+            raise ValueError(f"unknown motion {name!r}; available: {sorted(MOTIONS)}")
     wpath = Path(weights) if weights is not None else None
-    factory(wpath, profile)  # fail before the work on a bad name/weights
-
-    def run(feats: FeatureChunk) -> Prediction:
-        return run_engine(factory(wpath, profile), feats)
-
+    args = {n: (wpath if n == engine else None, profile) for n in names}
+    for n in names:
+        MOTIONS[n](*args[n])  # fail before the work on a bad name/weights
     items = load_dataset(folder)
-    files, counts_e, counts_b = [], [], []
-    by_family: dict[str, tuple[list, list]] = {}
+    who = [*names, "baseline"]
+    files: list[dict] = []
+    counts: dict[str, list] = {w: [] for w in who}
+    by_family: dict[str, dict[str, list]] = {}
     t0 = time.perf_counter()
     audio_s = 0.0
     for item in items:
         src = FileSource(item.wav, chunk_ms=100)
         feats = analyze(src, src.sample_rate)
         audio_s += len(feats) / 100
-        ce, cb = count(run(feats), item.reference), count(baseline(feats), item.reference)
-        counts_e.append(ce)
-        counts_b.append(cb)
-        fam = by_family.setdefault(item.family, ([], []))
-        fam[0].append(ce)
-        fam[1].append(cb)
-        files.append({"name": item.name, "meta": {k: v for k, v in item.reference.meta.items() if k != "phones"},
-                      engine: summarize([ce]), "baseline": summarize([cb])})  # fmt: skip
-    pooled_e: dict[str, float] = summarize(counts_e)
-    pooled_b: dict[str, float] = summarize(counts_b)
+        fam = by_family.setdefault(item.family, {w: [] for w in who})
+        row = {"name": item.name, "meta": {k: v for k, v in item.reference.meta.items() if k != "phones"}}
+        for w in who:
+            pred = baseline(feats) if w == "baseline" else run_engine(MOTIONS[w](*args[w]), feats)
+            c = count(pred, item.reference)
+            counts[w].append(c)
+            fam[w].append(c)
+            row[w] = summarize([c])
+        files.append(row)
+    pooled = {w: summarize(counts[w]) for w in who}
+    pe, pb = pooled[engine], pooled["baseline"]
     return {
         "dataset": str(folder),
         "engine": engine,
+        "compare": names[1:],
         "files": len(items),
         "audio_seconds": round(audio_s, 1),
         "wall_seconds": round(time.perf_counter() - t0, 1),
-        "pooled": {engine: pooled_e, "baseline": pooled_b,
-                   "margin": {k: round(pooled_e[k] - pooled_b[k], 4) for k in ("jaw_corr_speech", "jaw_corr_all",
+        "pooled": {**pooled, "margin": {k: round(pe[k] - pb[k], 4) for k in ("jaw_corr_speech", "jaw_corr_all",
                                                                               "vowel_accuracy")}},  # fmt: skip
-        "per_family": {f: {engine: summarize(e), "baseline": summarize(b), "files": len(e)}
-                       for f, (e, b) in sorted(by_family.items())},
-        "goals": {"targets": {k: f"{op} {v}" for k, (op, v) in GOALS.items()}, "met": check_goals(pooled_e)},
+        "per_family": {f: {**{w: summarize(c) for w, c in rows.items()}, "files": len(rows[engine])}
+                       for f, rows in sorted(by_family.items())},  # fmt: skip
+        "goals": {"targets": {k: f"{op} {v}" for k, (op, v) in GOALS.items()}, "met": check_goals(pe)},
         "per_file": files,
     }
 
@@ -149,16 +155,18 @@ def summary_lines(report: dict) -> list[str]:
     """A short human-readable table of a report."""
     e = report["engine"]
     lines = [f"{report['files']} files, {report['audio_seconds']} s of audio"]
-    for name in (e, "baseline"):
+    for name in (e, *report.get("compare", []), "baseline"):
         p = report["pooled"][name]
         lines.append(f"{name:>9}: jaw r(speech) {p['jaw_corr_speech']:.3f}  r(all) {p['jaw_corr_all']:.3f}  "
                      f"vowel acc {p['vowel_accuracy']:.1%}  silence open {p['silence_open_rate']:.1%}  "
                      f"lag {p['best_lag_ms']:+d} ms")  # fmt: skip
     for fam, rows in report.get("per_family", {}).items():
-        p, b = rows[e], rows["baseline"]
-        lines.append(f"  {fam:<22} ({rows['files']:>3} files) {e}: r(speech) {p['jaw_corr_speech']:.3f} "
-                     f"vowel {p['vowel_accuracy']:.1%} sil-open {p['silence_open_rate']:.1%} lag "
-                     f"{p['best_lag_ms']:+d} | baseline r {b['jaw_corr_speech']:.3f} vowel {b['vowel_accuracy']:.1%}")
+        lines.append(f"  {fam} ({rows['files']} files)")
+        for name in (e, *report.get("compare", []), "baseline"):
+            p = rows[name]
+            lines.append(f"    {name:>9}: r(speech) {p['jaw_corr_speech']:.3f}  r(all) {p['jaw_corr_all']:.3f}  "
+                         f"vowel {p['vowel_accuracy']:.1%}  sil-open {p['silence_open_rate']:.1%}  "
+                         f"lag {p['best_lag_ms']:+d} ms")  # fmt: skip
     met = report["goals"]["met"]
     lines.append("goals: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in met.items()))
     return lines

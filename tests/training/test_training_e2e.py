@@ -74,12 +74,14 @@ def test_eval_scores_the_checkpoint_per_family(workdir: Path) -> None:
     out = workdir / "report.json"
     weights = workdir / "full" / "best.safetensors"
     assert main(["eval", "lipsync", str(workdir / "data"), "--motion", "learned", "--motion-weights", str(weights),
-                 "--json", str(out)]) == 0  # fmt: skip
+                 "--compare", "dsp", "--json", str(out)]) == 0  # fmt: skip
     rep = json.loads(out.read_text())
     assert set(rep["per_family"]) == {"espeak-ng", "festival", "flite", "me"}
     for fam in rep["per_family"].values():
-        assert set(fam) == {"learned", "baseline", "files"}
-    assert rep["pooled"]["learned"]["frames"] == rep["pooled"]["baseline"]["frames"] > 100
+        assert set(fam) == {"learned", "dsp", "baseline", "files"}
+    pooled = rep["pooled"]
+    assert pooled["learned"]["frames"] == pooled["dsp"]["frames"] == pooled["baseline"]["frames"] > 100
+    assert pooled["learned"] != pooled["dsp"]
 
 
 def test_streaming_engine_matches_offline_prediction(workdir: Path) -> None:
