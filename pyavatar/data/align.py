@@ -82,7 +82,9 @@ def dtw(cost: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _render(text: str, voice: str, wpm: int) -> tuple[np.ndarray, int, list[Phone]]:
     utt = Espeak().synthesize(text, voice, wpm=wpm)
-    phones = refine_boundaries(utt.phones, utt.samples, utt.sample_rate, BoundaryStats())
+    # espeak marks a switch of language inside the text with a "(en)"-style pseudo phoneme: not a sound
+    phones = [p for p in utt.phones if not p.name.startswith("(")]
+    phones = refine_boundaries(phones, utt.samples, utt.sample_rate, BoundaryStats())
     return utt.samples, utt.sample_rate, phones
 
 
