@@ -29,7 +29,7 @@ class TrainConfig:
     ema: float = 0.995
     val_every: int = 200
     ckpt_every: int = 200
-    threads: int = 2
+    threads: int = 1
     val_speakers: list[str] = field(default_factory=list)
     arch: dict = field(default_factory=dict)
 
