@@ -33,10 +33,23 @@ class Clip:
     y: np.ndarray
 
 
+_FEATURES: dict[tuple[str, int, int], np.ndarray] = {}
+
+
+def input_rows(wav: Path) -> np.ndarray:
+    """Model input rows of one file, memoised per process by (path, mtime, size)."""
+    st = wav.stat()
+    key = (str(wav.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _FEATURES:
+        src = FileSource(wav, chunk_ms=100)
+        feats = analyze(src, src.sample_rate)
+        _FEATURES[key] = InputNorm()(feats.log_mel, feats.voicing)
+    return _FEATURES[key]
+
+
 def prepare(item: Item) -> Clip:
     """Features and 100 Hz targets of one dataset item."""
-    feats = analyze(FileSource(item.wav, chunk_ms=100), FileSource(item.wav).sample_rate)
-    x = InputNorm()(feats.log_mel, feats.voicing)
+    x = input_rows(item.wav)
     ref = item.reference
     cls = np.array([CLASSES.index(v) for v in ref.visemes], dtype=np.float64)
     y25 = np.stack([ref.jaw_open, cls, _WIDE[cls.astype(int)], _ROUND[cls.astype(int)], ref.speaking], axis=1)

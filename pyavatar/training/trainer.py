@@ -184,7 +184,7 @@ def train(clips: list[Clip], val: list[Clip], cfg: TrainConfig, run: str | Path,
         row.update(step=step, loss=f"{float(loss.detach()):.6f}", lr=f"{lr:.6g}", grad_norm=f"{gnorm:.4f}")
         _append(run / "train.csv", TRAIN_COLUMNS, row)
         bar.update(1)
-        bar.set_postfix(loss=f"{float(loss):.3f}")
+        bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         if step % cfg.val_every == 0 or step == cfg.steps:
             ema_model.load_state_dict(ema)
             s = validate(ema_model, val)
