@@ -20,6 +20,8 @@ ALLOWED = {
     "motion": {"audio", "face", "packets", "kernels", "checkpoints"},
     "render": {"face", "kernels", "userdirs", "checkpoints"},
     "evaluation": {"audio", "motion", "packets"},
+    "data": {"audio", "evaluation", "packets"},
+    "training": {"audio", "evaluation", "motion", "packets"},
     "runtime": {"packets"},
     "outputs": {"face", "packets", "runtime", "userdirs"},
     "video": set(),

@@ -8,6 +8,14 @@ ms from the start of ``NAME.wav``:
   ``cons`` for consonant frames, ``sil`` for silence;
 - ``speaking``: list of 0/1;
 - optional ``meta``: anything (voice, language, text, augmentation, phone timings).
+
+A folder may also hold ``manifest.json`` (written by the ``pyavatar data``
+tools): ``{"format": "pyavatar-lipsync", "version": 1, "fps": 25, "clips":
+[{"name", "speaker", "family", "language", "source", "duration_s", ...}]}``.
+``speaker`` is one voice or person (held out as a whole), ``family`` the group
+results are reported by (a synthesizer and voice type, or a real-speech corpus).
+Its fields are merged into each item's ``meta``; clips missing from the manifest
+keep ``speaker``/``family`` from ``meta`` or fall back to ``meta.voice``.
 """
 
 from __future__ import annotations
@@ -56,6 +64,48 @@ class Item:
     name: str
     wav: Path
     reference: Reference
+
+    @property
+    def speaker(self) -> str:
+        """The voice or person (``meta.speaker``, else ``meta.voice``, else ``unknown``)."""
+        m = self.reference.meta
+        return str(m.get("speaker") or m.get("voice") or "unknown")
+
+    @property
+    def family(self) -> str:
+        """The reporting group (``meta.family``, else the speaker)."""
+        return str(self.reference.meta.get("family") or self.speaker)
+
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "pyavatar-lipsync"
+
+
+def read_manifest(folder: str | Path) -> dict[str, dict[str, Any]]:
+    """``{clip name: entry}`` of ``folder/manifest.json`` (empty when there is none)."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return {}
+    obj = json.loads(path.read_text())
+    if obj.get("format") != MANIFEST_FORMAT or obj.get("version") != 1:
+        raise ValueError(f"{path}: not a {MANIFEST_FORMAT} v1 manifest (format={obj.get('format')!r}, "
+                         f"version={obj.get('version')!r})")  # fmt: skip
+    out = {}
+    for i, c in enumerate(obj.get("clips", [])):
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str):
+            raise ValueError(f"{path}: clips[{i}] needs a string 'name'")
+        out[c["name"]] = c
+    return out
+
+
+def write_manifest(folder: str | Path, clips: list[dict[str, Any]], **extra: Any) -> Path:
+    """Write ``folder/manifest.json`` atomically (temp file + rename)."""
+    path = Path(folder) / MANIFEST
+    obj = {"format": MANIFEST_FORMAT, "version": 1, "fps": FPS, **extra, "clips": clips}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    return path
 
 
 def n_frames(duration_s: float, fps: float = FPS) -> int:
@@ -123,21 +173,28 @@ def load_dataset(folder: str | Path) -> list[Item]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"evaluation set not found: {folder}")
+    manifest = read_manifest(folder)
     items = []
-    for wav in sorted(folder.glob("*.wav")):
+    for wav in sorted(p for p in folder.glob("*.wav") if not p.name.startswith(".")):
         js = wav.with_suffix(".json")
         if not js.is_file():
             raise FileNotFoundError(f"{wav}: reference {js.name} is missing")
-        items.append(Item(wav.stem, wav, parse_reference(json.loads(js.read_text()), str(js))))
+        ref = parse_reference(json.loads(js.read_text()), str(js))
+        ref.meta.update({k: v for k, v in manifest.get(wav.stem, {}).items() if k != "name"})
+        items.append(Item(wav.stem, wav, ref))
     if not items:
         raise FileNotFoundError(f"{folder}: no NAME.wav + NAME.json pairs")
     return items
 
 
 def save_item(folder: Path, name: str, samples: np.ndarray, sample_rate: int, ref: Reference) -> None:
-    """Write ``name.wav`` (16-bit PCM) and ``name.json``."""
+    """Write ``name.wav`` (16-bit PCM) and ``name.json``, each atomically."""
     import soundfile as sf
 
     folder.mkdir(parents=True, exist_ok=True)
-    sf.write(folder / f"{name}.wav", np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16")
-    (folder / f"{name}.json").write_text(json.dumps(ref.to_json(), ensure_ascii=False) + "\n")
+    tmp = folder / f".{name}.tmp.wav"
+    sf.write(tmp, np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16")
+    tmp.replace(folder / f"{name}.wav")
+    tmp_js = folder / f".{name}.json.tmp"
+    tmp_js.write_text(json.dumps(ref.to_json(), ensure_ascii=False) + "\n")
+    tmp_js.replace(folder / f"{name}.json")

@@ -1,4 +1,9 @@
-"""Score lip-sync engines on an evaluation set, always next to the naive RMS baseline.
+"""Score lip-sync motion sources on an evaluation set, always next to the naive RMS baseline.
+
+Motion sources are looked up by name in :data:`MOTIONS` (``dsp``: the DSP
+engine with an optional vowel profile; ``learned``: a MouthNet checkpoint given
+as weights). Metrics are reported pooled and per voice family (the manifest's
+``family``).
 
 The baseline's jaw is the file's RMS envelope at 25 fps divided by its 99th
 percentile (clipped to 0..1, so it even sees the whole file in advance), and its
@@ -11,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -44,15 +50,43 @@ def baseline(feats: FeatureChunk) -> Prediction:
     return Prediction(jaw, vis)
 
 
+class LipEngine(Protocol):
+    """What a motion source offers the evaluation: the DSP engine's streaming interface."""
+
+    def process(self, feats: FeatureChunk) -> LipChunk | None: ...
+
+    def flush(self) -> LipChunk | None: ...
+
+
+def _dsp(weights: Path | None, profile: VowelProfile | None) -> LipEngine:
+    if weights is not None:
+        raise ValueError("motion 'dsp' takes no --motion-weights (use --profile for a vowel profile)")
+    return DspLipEngine(profile, fps=FPS)
+
+
+def _learned(weights: Path | None, profile: VowelProfile | None) -> LipEngine:
+    from pyavatar.motion.learned.engine import LearnedLipEngine, bundled_weights
+
+    path = weights or bundled_weights()
+    if path is None:
+        raise ValueError("motion 'learned': this package has no bundled model; "
+                         "pass --motion-weights RUN/best.safetensors")
+    return LearnedLipEngine(path, fps=FPS)
+
+
+#: Motion source name -> factory(weights, profile) of a fresh streaming engine.
+MOTIONS: dict[str, Callable[[Path | None, VowelProfile | None], LipEngine]] = {"dsp": _dsp, "learned": _learned}
+
+
+def run_engine(engine: LipEngine, feats: FeatureChunk) -> Prediction:
+    """An engine's 25 fps prediction for one file's 100 Hz features."""
+    parts: list[LipChunk] = [p for p in (engine.process(feats), engine.flush()) if p is not None]
+    return Prediction(np.concatenate([p.jaw_open for p in parts]), np.concatenate([p.visemes for p in parts]))
+
+
 def dsp_engine(profile: VowelProfile | None = None) -> Callable[[FeatureChunk], Prediction]:
     """The DSP engine as an evaluation function of 100 Hz features."""
-
-    def run(feats: FeatureChunk) -> Prediction:
-        engine = DspLipEngine(profile, fps=FPS)
-        parts: list[LipChunk] = [p for p in (engine.process(feats), engine.flush()) if p is not None]
-        return Prediction(np.concatenate([p.jaw_open for p in parts]), np.concatenate([p.visemes for p in parts]))
-
-    return run
+    return lambda feats: run_engine(DspLipEngine(profile, fps=FPS), feats)
 
 
 def check_goals(pooled: dict[str, float]) -> dict[str, bool]:
@@ -64,37 +98,55 @@ def check_goals(pooled: dict[str, float]) -> dict[str, bool]:
     return out
 
 
-def evaluate(folder: str | Path, engine: str = "dsp", profile: VowelProfile | None = None) -> dict:
-    """Per-file and pooled metrics of ``engine`` and of the baseline on the set in ``folder``."""
-    engines = {"dsp": dsp_engine(profile)}
-    if engine not in engines:
-        raise ValueError(f"unknown engine {engine!r}; available: {sorted(engines)}")
-    run = engines[engine]
+def evaluate(folder: str | Path, engine: str = "dsp", profile: VowelProfile | None = None,
+             weights: str | Path | None = None, compare: tuple[str, ...] = ()) -> dict:  # fmt: skip
+    """Per-file, per-family and pooled metrics of motion ``engine``, of ``compare`` sources and of the baseline.
+
+    ``weights`` belong to ``engine``; ``compare`` sources (e.g. ``dsp``) run with their defaults
+    on the same features in the same run. Goals and margins are those of ``engine``.
+    """
+    names = [engine, *(c for c in compare if c != engine)]
+    for name in names:
+        if name not in MOTIONS:
+            raise ValueError(f"unknown motion {name!r}; available: {sorted(MOTIONS)}")
+    wpath = Path(weights) if weights is not None else None
+    args = {n: (wpath if n == engine else None, profile) for n in names}
+    for n in names:
+        MOTIONS[n](*args[n])  # fail before the work on a bad name/weights
     items = load_dataset(folder)
-    files, counts_e, counts_b = [], [], []
+    who = [*names, "baseline"]
+    files: list[dict] = []
+    counts: dict[str, list] = {w: [] for w in who}
+    by_family: dict[str, dict[str, list]] = {}
     t0 = time.perf_counter()
     audio_s = 0.0
     for item in items:
         src = FileSource(item.wav, chunk_ms=100)
         feats = analyze(src, src.sample_rate)
         audio_s += len(feats) / 100
-        ce, cb = count(run(feats), item.reference), count(baseline(feats), item.reference)
-        counts_e.append(ce)
-        counts_b.append(cb)
-        files.append({"name": item.name, "meta": {k: v for k, v in item.reference.meta.items() if k != "phones"},
-                      engine: summarize([ce]), "baseline": summarize([cb])})  # fmt: skip
-    pooled_e: dict[str, float] = summarize(counts_e)
-    pooled_b: dict[str, float] = summarize(counts_b)
+        fam = by_family.setdefault(item.family, {w: [] for w in who})
+        row = {"name": item.name, "meta": {k: v for k, v in item.reference.meta.items() if k != "phones"}}
+        for w in who:
+            pred = baseline(feats) if w == "baseline" else run_engine(MOTIONS[w](*args[w]), feats)
+            c = count(pred, item.reference)
+            counts[w].append(c)
+            fam[w].append(c)
+            row[w] = summarize([c])
+        files.append(row)
+    pooled = {w: summarize(counts[w]) for w in who}
+    pe, pb = pooled[engine], pooled["baseline"]
     return {
         "dataset": str(folder),
         "engine": engine,
+        "compare": names[1:],
         "files": len(items),
         "audio_seconds": round(audio_s, 1),
         "wall_seconds": round(time.perf_counter() - t0, 1),
-        "pooled": {engine: pooled_e, "baseline": pooled_b,
-                   "margin": {k: round(pooled_e[k] - pooled_b[k], 4) for k in ("jaw_corr_speech", "jaw_corr_all",
+        "pooled": {**pooled, "margin": {k: round(pe[k] - pb[k], 4) for k in ("jaw_corr_speech", "jaw_corr_all",
                                                                               "vowel_accuracy")}},  # fmt: skip
-        "goals": {"targets": {k: f"{op} {v}" for k, (op, v) in GOALS.items()}, "met": check_goals(pooled_e)},
+        "per_family": {f: {**{w: summarize(c) for w, c in rows.items()}, "files": len(rows[engine])}
+                       for f, rows in sorted(by_family.items())},  # fmt: skip
+        "goals": {"targets": {k: f"{op} {v}" for k, (op, v) in GOALS.items()}, "met": check_goals(pe)},
         "per_file": files,
     }
 
@@ -103,11 +155,18 @@ def summary_lines(report: dict) -> list[str]:
     """A short human-readable table of a report."""
     e = report["engine"]
     lines = [f"{report['files']} files, {report['audio_seconds']} s of audio"]
-    for name in (e, "baseline"):
+    for name in (e, *report.get("compare", []), "baseline"):
         p = report["pooled"][name]
         lines.append(f"{name:>9}: jaw r(speech) {p['jaw_corr_speech']:.3f}  r(all) {p['jaw_corr_all']:.3f}  "
                      f"vowel acc {p['vowel_accuracy']:.1%}  silence open {p['silence_open_rate']:.1%}  "
                      f"lag {p['best_lag_ms']:+d} ms")  # fmt: skip
+    for fam, rows in report.get("per_family", {}).items():
+        lines.append(f"  {fam} ({rows['files']} files)")
+        for name in (e, *report.get("compare", []), "baseline"):
+            p = rows[name]
+            lines.append(f"    {name:>9}: r(speech) {p['jaw_corr_speech']:.3f}  r(all) {p['jaw_corr_all']:.3f}  "
+                         f"vowel {p['vowel_accuracy']:.1%}  sil-open {p['silence_open_rate']:.1%}  "
+                         f"lag {p['best_lag_ms']:+d} ms")  # fmt: skip
     met = report["goals"]["met"]
     lines.append("goals: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in met.items()))
     return lines

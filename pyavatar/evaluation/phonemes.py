@@ -18,7 +18,7 @@ Spanish and French; anything else raises :class:`KeyError`.
 | ee     | e 0.45, ɛ 0.55, ə 0.4, ɜ 0.45, ɚ 0.4, ɘ 0.4                               |
 | oh     | o 0.5, ɔ 0.6, ø 0.45, œ 0.55, ɤ 0.5                                       |
 | cons   | p b m β 0.0; f v w ʍ 0.1; θ ð ɹ r ɾ l ɫ ʋ 0.2; t d n s z ts dz ʃ ʒ tʃ dʒ ɕ ʑ 0.2; |
-|        | k ɡ g ŋ ç x ɣ j ɲ ʎ ʁ χ ʀ c ɟ 0.25; h ɦ ʔ 0.3                             |
+|        | k ɡ g ŋ ç x ɣ j ʝ ɲ ʎ ʁ χ ʀ c ɟ 0.25; h ɦ ʔ 0.3                             |
 | sil    | pause 0.0                                                                 |
 """
 
@@ -42,7 +42,7 @@ CONSONANTS: dict[str, float] = {
     **dict.fromkeys(["f", "v", "w", "ʍ"], 0.1),
     **dict.fromkeys(["θ", "ð", "ɹ", "r", "ɾ", "l", "ɫ", "ʋ"], 0.2),
     **dict.fromkeys(["t", "d", "n", "s", "z", "ts", "dz", "ʃ", "ʒ", "tʃ", "dʒ", "ɕ", "ʑ"], 0.2),
-    **dict.fromkeys(["k", "ɡ", "g", "ŋ", "ç", "x", "ɣ", "j", "ɲ", "ʎ", "ʁ", "χ", "ʀ", "c", "ɟ"], 0.25),
+    **dict.fromkeys(["k", "ɡ", "g", "ŋ", "ç", "x", "ɣ", "j", "ʝ", "ɲ", "ʎ", "ʁ", "χ", "ʀ", "c", "ɟ"], 0.25),
     **dict.fromkeys(["h", "ɦ", "ʔ"], 0.3),
 }
 #: Stops and affricates: their closure is silent, so a preceding vowel ends where the energy drops.

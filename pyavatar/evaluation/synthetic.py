@@ -148,14 +148,16 @@ def refine_boundaries(phones: list[Phone], samples: np.ndarray, sr: int, stats: 
     return out
 
 
-def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
+def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` samples of unit-variance 1/f noise."""
     spec = np.fft.rfft(rng.standard_normal(n))
     spec /= np.sqrt(np.maximum(np.arange(len(spec)), 1.0))
     x = np.fft.irfft(spec, n)
     return x / (np.std(x) + 1e-12)
 
 
-def _reverb(x: np.ndarray, sr: int, rt60: float, rng: np.random.Generator) -> np.ndarray:
+def reverb(x: np.ndarray, sr: int, rt60: float, rng: np.random.Generator) -> np.ndarray:
+    """``x`` through a random exponentially decaying room response (``rt60`` s), level kept."""
     n = int(rt60 * sr)
     t = np.arange(n) / sr
     ir = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)
@@ -165,7 +167,8 @@ def _reverb(x: np.ndarray, sr: int, rt60: float, rng: np.random.Generator) -> np
     return y * (np.std(x) / (np.std(y) + 1e-12))
 
 
-def _sox_tempo(x: np.ndarray, sr: int, factor: float) -> np.ndarray:
+def sox_tempo(x: np.ndarray, sr: int, factor: float) -> np.ndarray:
+    """``x`` played ``factor`` times faster with pitch kept (``sox tempo -s``)."""
     import soundfile as sf
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,14 +207,14 @@ def make_utterance(
     meta: dict = {"voice": voice, "language": lang, "text": " ".join(texts), "wpm": wpm}
     if tempo and shutil.which("sox"):
         factor = float(rng.uniform(0.85, 1.15))
-        x = _sox_tempo(x.astype(np.float32), sr, factor).astype(np.float64)
+        x = sox_tempo(x.astype(np.float32), sr, factor).astype(np.float64)
         phones = [(n, a / factor, b / factor) for n, a, b in phones]
         meta["tempo"] = round(factor, 3)
     if noisy:
         rt60 = float(rng.uniform(0.2, 0.5))
-        x = _reverb(x, sr, rt60, rng)
+        x = reverb(x, sr, rt60, rng)
         kind = str(rng.choice(["white", "pink"]))
-        noise = rng.standard_normal(len(x)) if kind == "white" else _pink(len(x), rng)
+        noise = rng.standard_normal(len(x)) if kind == "white" else pink_noise(len(x), rng)
         speech_rms = np.sqrt(np.mean(x[np.abs(x) > 1e-4] ** 2))
         snr = float(rng.uniform(5, 20))
         x = x + noise * speech_rms / 10 ** (snr / 20)

@@ -12,7 +12,8 @@ def _lipsync(args: argparse.Namespace) -> int:
     from pyavatar.motion.lips.profile import load_profile
 
     profile = load_profile(args.profile) if args.profile else None
-    report = evaluate(args.dir, args.engine, profile)
+    compare = tuple(c.strip() for c in (args.compare or "").split(",") if c.strip())
+    report = evaluate(args.dir, args.motion, profile, args.motion_weights, compare)
     report["command"] = "pyavatar eval lipsync " + " ".join(args.argv_tail)
     for line in summary_lines(report):
         print(line)
@@ -44,9 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="lip-sync evaluation: build sets, score engines")
     s = p.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
 
-    q = s.add_parser("lipsync", help="score a lip engine (and the RMS baseline) on a set")
+    q = s.add_parser("lipsync", help="score a motion source (and the RMS baseline) on a set, per voice family")
     q.add_argument("dir", help="folder of NAME.wav + NAME.json")
-    q.add_argument("--engine", default="dsp", choices=["dsp"])
+    q.add_argument("--motion", "--engine", dest="motion", default="dsp", choices=["dsp", "learned"],
+                   help="motion source to score (--engine is the old name)")
+    q.add_argument("--motion-weights", help="weights of a learned source (RUN/best.safetensors)")
+    q.add_argument("--compare", help="more motion sources scored in the same run, e.g. dsp")
     q.add_argument("--profile", help="vowel profile JSON (default: the shipped generic profile)")
     q.add_argument("--json", help="write the full report here")
     q.set_defaults(func=lambda a: _lipsync(_with_tail(a)))
@@ -70,7 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _with_tail(args: argparse.Namespace) -> argparse.Namespace:
     """Record the arguments so the report names the command that produced it."""
-    parts = [str(args.dir), "--engine", args.engine]
+    parts = [str(args.dir), "--motion", args.motion]
+    if args.motion_weights:
+        parts += ["--motion-weights", str(args.motion_weights)]
+    if args.compare:
+        parts += ["--compare", str(args.compare)]
     if args.profile:
         parts += ["--profile", str(args.profile)]
     if args.json:

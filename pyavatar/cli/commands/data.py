@@ -1,0 +1,114 @@
+"""``pyavatar data``: build training sets (synthetic speech, aligned recordings, Asterisk prompts)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from pyavatar.data.synth import build
+
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    voices: dict[str, list[str]] = {}
+    for spec in filter(None, (v.strip() for v in (args.voices or "").split(","))):
+        engine, sep, voice = spec.partition("=")
+        if not sep or not voice:
+            raise SystemExit(f"--voices: {spec!r} must look like ENGINE=VOICE (e.g. espeak-ng=en-us+f3)")
+        voices.setdefault(engine, []).append(voice)
+    summary = build(args.out, engines, args.n, seed=args.seed, voices=voices,
+                    augment_p=None if args.augment else {})  # fmt: skip
+    print(json.dumps(summary, ensure_ascii=False))
+    if summary["unmapped_phones"]:
+        print(f"unmapped phones (labelled as silence): {summary['unmapped_phones']}")
+    return 0
+
+
+def _align(args: argparse.Namespace) -> int:
+    import numpy as np
+    import soundfile as sf
+
+    from pyavatar.audio.sources import FileSource
+    from pyavatar.data.align import align
+    from pyavatar.data.policy import check_path
+    from pyavatar.evaluation.dataset import read_manifest, reference_from_phones, save_item, write_manifest
+
+    check_path(str(Path(args.audio).resolve()))
+    text_path = Path(args.transcript)
+    text = text_path.read_text(encoding="utf-8").strip() if text_path.is_file() else args.transcript
+    src = FileSource(args.audio, chunk_ms=100)
+    sr = src.sample_rate
+    x = np.concatenate([c.samples for c in src])
+    al = align(x, sr, text, args.language)
+    print(json.dumps({"audio": str(args.audio), "cost": round(al.cost, 4), "wpm": al.wpm, "phones": len(al.phones)}))
+    if args.out:
+        out = Path(args.out)
+        name = args.name or Path(args.audio).stem
+        phones = [(p.name, p.start, p.end) for p in al.phones]
+        ref = reference_from_phones(phones, len(x) / sr)
+        ref.meta = {"speaker": args.speaker, "family": args.family or args.speaker, "language": args.language,
+                    "text": text, "source": "align", "align_cost": round(al.cost, 4),
+                    "phones": [[p, round(a, 4), round(b, 4)] for p, a, b in phones]}  # fmt: skip
+        save_item(out, name, x, sr, ref)
+        clips = [c for c in read_manifest(out).values() if c["name"] != name]
+        clips.append({"name": name, "speaker": args.speaker, "family": ref.meta["family"], "language": args.language,
+                      "source": "align", "duration_s": round(len(x) / sr, 3), "align_cost": round(al.cost, 4)})
+        write_manifest(out, clips)
+        print(f"wrote {out / name}.wav/.json (sample rate {sf.info(out / f'{name}.wav').samplerate} Hz)")
+    return 0
+
+
+def _asterisk(args: argparse.Namespace) -> int:
+    from pyavatar.data.asterisk import import_asterisk
+
+    langs = [s.strip() for s in args.languages.split(",") if s.strip()]
+    print(json.dumps(import_asterisk(args.out, langs, limit=args.limit, seed=args.seed)))
+    return 0
+
+
+def _align_check(args: argparse.Namespace) -> int:
+    from pyavatar.data.align_check import validate
+
+    report = validate(args.n, seed=args.seed)
+    print(json.dumps(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="training data: synthetic speech, forced alignment, Asterisk prompts")
+    s = p.add_subparsers(dest="data_command", metavar="WHAT", required=True)
+
+    q = s.add_parser("synth", help="multi-synthesizer speech with exact phone timings")
+    q.add_argument("out", help="dataset folder (created; new clips are added to its manifest)")
+    q.add_argument("--engines", default="espeak-ng,festival,flite", help="comma-separated: espeak-ng,festival,flite")
+    q.add_argument("--n", type=int, default=100, help="number of clips")
+    q.add_argument("--voices", help="ENGINE=VOICE,... to draw from instead of the defaults (held-out voices refused)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--no-augment", dest="augment", action="store_false", help="clean clips only")
+    q.set_defaults(func=_synth)
+
+    q = s.add_parser("align", help="force-align a recording to its transcript")
+    q.add_argument("audio", help="audio file (any format FileSource reads)")
+    q.add_argument("transcript", help="text file with the transcript, or the text itself")
+    q.add_argument("--language", default="en", choices=["en", "es", "fr", "de"])
+    q.add_argument("--out", help="dataset folder to add the aligned clip to")
+    q.add_argument("--name", help="clip name (default: the audio file's stem)")
+    q.add_argument("--speaker", default="me", help="speaker id (hold out whole speakers)")
+    q.add_argument("--family", help="reporting group (default: the speaker)")
+    q.set_defaults(func=_align)
+
+    q = s.add_parser("asterisk", help="import the Asterisk en/es/fr core sound prompts, aligned")
+    q.add_argument("out", help="dataset folder")
+    q.add_argument("--languages", default="en,es,fr")
+    q.add_argument("--limit", type=int, help="prompts per language (random subset)")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_asterisk)
+
+    q = s.add_parser("align-check", help="validate the aligner on Festival/flite speech with known timings")
+    q.add_argument("--n", type=int, default=40)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--json", help="write the report here")
+    q.set_defaults(func=_align_check)

@@ -1,0 +1,36 @@
+"""``pyavatar train-motion``: train the streaming mouth model on pyavatar-lipsync folders."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    from pyavatar.training.config import load_config
+    from pyavatar.training.data import load_clips
+    from pyavatar.training.trainer import split, train
+
+    cfg = load_config(args.config)
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    clips = load_clips(args.data)
+    train_clips, val = split(clips, cfg.val_speakers)
+    if args.val:
+        val += load_clips(args.val)
+    summary = train(train_clips, val, cfg, args.out, resume=args.resume, stop_at=args.stop_at, device=device)
+    print(json.dumps({**summary, "run": str(args.out), "device": device}))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-motion", help="train the learned mouth model (resumable, validated on held-out speakers)")
+    p.add_argument("--data", action="append", required=True, help="dataset folder (repeatable)")
+    p.add_argument("--val", action="append", help="validation-only dataset folder (repeatable)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, CSV logs, best/final weights")
+    p.add_argument("--config", help="JSON config (see docs/training.md); defaults otherwise")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument("--stop-at", type=int, help="checkpoint and stop at this step (resume later)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.set_defaults(func=_run)

@@ -1,0 +1,1 @@
+"""Training data tools: multi-synthesizer speech, forced alignment, real-speech importers, the dataset manifest."""

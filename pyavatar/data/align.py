@@ -1,0 +1,142 @@
+"""Forced alignment of a recording to its transcript: MFCC DTW against a rate-matched espeak-ng rendering.
+
+1. espeak-ng speaks the transcript in the recording's language; its phone
+   timings (phoneme events + the harness's boundary refinement) are known.
+2. The rendering is re-spoken at the rate that makes its speech span (first to
+   last phone) as long as the recording's (energy above the noise floor).
+3. Both are analysed into 100 Hz MFCCs (c1-c12 plus deltas, mean-normalised per
+   file); DTW with steps (1,0), (1,1), (1,2) (0 to 2 rendering frames per recording
+   frame) maps each recording frame to a rendering frame.
+4. Each rendering phone boundary maps to the first recording frame that reaches it,
+   then :func:`pyavatar.evaluation.synthetic.refine_boundaries` snaps stop closures
+   and pause edges to the recording's energy steps.
+
+The alignment ``cost`` is the mean distance along the DTW path (per frame, in
+units of the normalised features); outlier clips are the ones importers drop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pyavatar.audio.analyzer import analyze
+from pyavatar.evaluation.espeak import Espeak, Phone
+from pyavatar.evaluation.synthetic import BoundaryStats, refine_boundaries
+from pyavatar.packets import AudioChunk
+
+#: espeak-ng voice per transcript language.
+VOICE_OF = {"en": "en-us", "es": "es", "fr": "fr", "de": "de"}
+_BASE_WPM = 165
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """IPA phones on the recording's timeline and the DTW cost."""
+
+    phones: list[Phone]
+    cost: float
+    wpm: int
+
+
+def features(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 24) normalised MFCC + delta rows and (T,) frame level in dB at 100 Hz."""
+    f = analyze([AudioChunk(0, sample_rate, samples.astype(np.float32))], sample_rate)
+    m = f.mfcc[:, 1:13].astype(np.float64)
+    m = m - m.mean(axis=0)
+    d = np.gradient(m, axis=0) * 2
+    x = np.concatenate([m, d], axis=1)
+    x /= x.std(axis=0) + 1e-6
+    return x, 20 * np.log10(f.rms.astype(np.float64) + 1e-9)
+
+
+def speech_span(level_db: np.ndarray) -> tuple[int, int]:
+    """First and last 100 Hz frame within 35 dB of the loudest (the speech, not the padding)."""
+    on = np.flatnonzero(level_db > max(level_db.max(initial=-200) - 35, np.percentile(level_db, 10) + 10))
+    return (int(on[0]), int(on[-1]) + 1) if len(on) else (0, len(level_db))
+
+
+def dtw(cost: np.ndarray) -> tuple[np.ndarray, float]:
+    """For each row (recording frame) the matched column (rendering frame), and the mean path cost.
+
+    Steps (1,0), (1,1), (1,2): every row is matched once; both ends are anchored.
+    """
+    n, m = cost.shape
+    acc = np.full((n, m), np.inf)
+    back = np.zeros((n, m), dtype=np.int8)
+    acc[0, 0] = cost[0, 0]
+    for i in range(1, n):
+        prev = acc[i - 1]
+        cands = np.stack([prev, np.concatenate([[np.inf], prev[:-1]]), np.concatenate([[np.inf, np.inf], prev[:-2]])])
+        k = cands.argmin(axis=0)
+        acc[i] = cost[i] + cands[k, np.arange(m)]
+        back[i] = k
+    path = np.zeros(n, dtype=np.int64)
+    j = m - 1
+    for i in range(n - 1, -1, -1):
+        path[i] = j
+        j -= int(back[i, j])
+    return path, float(acc[-1, -1] / n)
+
+
+def _render(text: str, voice: str, wpm: int) -> tuple[np.ndarray, int, list[Phone]]:
+    utt = Espeak().synthesize(text, voice, wpm=wpm)
+    # espeak marks a switch of language inside the text with a "(en)"-style pseudo phoneme: not a sound
+    phones = [p for p in utt.phones if not p.name.startswith("(")]
+    phones = refine_boundaries(phones, utt.samples, utt.sample_rate, BoundaryStats())
+    return utt.samples, utt.sample_rate, phones
+
+
+def _speech_len(phones: list[Phone]) -> float:
+    named = [p for p in phones if p.name]
+    return named[-1].end - named[0].start if named else 0.0
+
+
+def align(samples: np.ndarray, sample_rate: int, text: str, language: str) -> Alignment:
+    """Phones of ``text`` (``language``: en, es, fr, de) on the timeline of ``samples``."""
+    voice = VOICE_OF.get(language)
+    if voice is None:
+        raise ValueError(f"no aligner voice for language {language!r}; have {sorted(VOICE_OF)}")
+    x, level = features(samples, sample_rate)
+    a, b = speech_span(level)
+    target = (b - a) / 100
+    wpm = _BASE_WPM
+    tts, tsr, tphones = _render(text, voice, wpm)
+    span = _speech_len(tphones)
+    if span > 0 and target > 0:
+        wpm = int(np.clip(round(_BASE_WPM * span / target), 80, 450))
+        tts, tsr, tphones = _render(text, voice, wpm)
+    y, ylevel = features(tts, tsr)
+    ya, yb = speech_span(ylevel)
+    xs, ys = x[a:b], y[ya:yb]
+    sq = (xs**2).sum(axis=1)[:, None] + (ys**2).sum(axis=1)[None, :] - 2 * xs @ ys.T
+    c = np.sqrt(np.maximum(sq, 0.0)) / np.sqrt(x.shape[1])
+    path, cost = dtw(c)
+    ref_frames = path + ya  # rendering frame of each recording frame a..b-1
+
+    def to_rec(t: float) -> float:
+        k = int(np.searchsorted(ref_frames, t * 100, side="left"))
+        return (a + min(k, len(ref_frames))) / 100
+
+    out: list[Phone] = []
+    for p in tphones:
+        if not p.name:
+            continue
+        s, e = to_rec(p.start), to_rec(p.end)
+        if out and s < out[-1].end:
+            s = out[-1].end
+        if e > s:
+            out.append(Phone(p.name, s, e))
+    with_pauses: list[Phone] = []
+    t = 0.0
+    for p in out:
+        if p.start > t:
+            with_pauses.append(Phone("", t, p.start))
+        with_pauses.append(p)
+        t = p.end
+    dur = len(samples) / sample_rate
+    if t < dur:
+        with_pauses.append(Phone("", t, dur))
+    refined = refine_boundaries(with_pauses, samples, sample_rate, BoundaryStats())
+    return Alignment([p for p in refined if p.name], cost, wpm)

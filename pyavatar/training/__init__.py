@@ -1,0 +1,1 @@
+"""Training of pyavatar's motion models (``pyavatar train-motion``)."""

@@ -1,0 +1,64 @@
+"""Training examples: clips of pyavatar-lipsync folders as model input rows and per-10 ms targets.
+
+Targets come from each clip's 25 fps reference (``NAME.json``), each frame
+repeated over its four 10 ms rows: jaw, class (aa ih ou ee oh cons sil),
+wide/round (the DSP engine's per-vowel tables, zero for consonants and
+silence) and speaking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pyavatar.audio.analyzer import analyze
+from pyavatar.audio.sources import FileSource
+from pyavatar.evaluation.dataset import Item, load_dataset
+from pyavatar.motion.learned.model import CLASSES, InputNorm
+from pyavatar.motion.lips.engine import ROUND, WIDE
+
+_WIDE = np.concatenate([WIDE, [0.0, 0.0]])
+_ROUND = np.concatenate([ROUND, [0.0, 0.0]])
+
+
+@dataclass
+class Clip:
+    """One clip ready for training: ``x`` (T, N_IN) and targets (T, 5): jaw, class, wide, round, speaking."""
+
+    item: Item
+    x: np.ndarray
+    y: np.ndarray
+
+
+_FEATURES: dict[tuple[str, int, int], np.ndarray] = {}
+
+
+def input_rows(wav: Path) -> np.ndarray:
+    """Model input rows of one file, memoised per process by (path, mtime, size)."""
+    st = wav.stat()
+    key = (str(wav.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _FEATURES:
+        src = FileSource(wav, chunk_ms=100)
+        feats = analyze(src, src.sample_rate)
+        _FEATURES[key] = InputNorm()(feats.log_mel, feats.voicing)
+    return _FEATURES[key]
+
+
+def prepare(item: Item) -> Clip:
+    """Features and 100 Hz targets of one dataset item."""
+    x = input_rows(item.wav)
+    ref = item.reference
+    cls = np.array([CLASSES.index(v) for v in ref.visemes], dtype=np.float64)
+    y25 = np.stack([ref.jaw_open, cls, _WIDE[cls.astype(int)], _ROUND[cls.astype(int)], ref.speaking], axis=1)
+    y = np.repeat(y25, 4, axis=0)
+    n = min(len(x), len(y))
+    return Clip(item, x[:n], y[:n].astype(np.float32))
+
+
+def load_clips(folders: list[str | Path], progress: bool = True) -> list[Clip]:
+    """Every clip of ``folders`` (in folder order, names sorted)."""
+    items = [it for f in folders for it in load_dataset(f)]
+    return [prepare(it) for it in tqdm(items, desc="features", unit="clip", disable=not progress)]

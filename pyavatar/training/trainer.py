@@ -1,0 +1,202 @@
+"""The ``train-motion`` loop for :class:`~pyavatar.motion.learned.model.MouthNet`.
+
+AdamW with linear warm-up then cosine decay to 10 %, gradient clipping, EMA
+weights, bf16 autocast on CUDA. On CPU a run is deterministic for its seed and
+thread count, and resuming from ``last.*`` continues exactly as an
+uninterrupted run would (model, EMA, optimizer and the batch sampler's RNG are
+all restored). Every ``val_every`` steps the EMA weights are scored with the
+lip-sync metrics on the validation speakers; ``best.safetensors`` keeps the
+best validation score (speech-frame jaw r + vowel accuracy - silence open rate),
+``final.safetensors`` the last EMA weights. Logs: ``train.csv``, ``val.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from pyavatar.evaluation.dataset import Reference
+from pyavatar.evaluation.metrics import Prediction, count, summarize
+from pyavatar.motion.learned.engine import KIND
+from pyavatar.motion.learned.model import N_IN, MouthNet, decode
+from pyavatar.training.checkpoint import load_training, save_training, save_weights
+from pyavatar.training.config import TrainConfig
+from pyavatar.training.data import Clip
+
+TRAIN_COLUMNS = ["step", "loss", "jaw", "cls", "shape", "speaking", "lr", "grad_norm"]
+VAL_COLUMNS = ["step", "score", "jaw_corr_speech", "jaw_corr_all", "vowel_accuracy", "silence_open_rate",
+               "best_lag_ms"]  # fmt: skip
+
+
+def split(clips: list[Clip], val_speakers: list[str]) -> tuple[list[Clip], list[Clip]]:
+    """Training and validation clips by whole speakers."""
+    val = [c for c in clips if c.item.speaker in val_speakers]
+    return [c for c in clips if c.item.speaker not in val_speakers], val
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Learning rate of ``step`` (0-based)."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def batch(clips: list[Clip], cfg: TrainConfig, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Random crops: x (B, T, N_IN), y (B, T, 5), mask (B, T)."""
+    n, t = cfg.batch, cfg.crop_frames
+    x = torch.zeros(n, t, N_IN)
+    y = torch.zeros(n, t, 5)
+    m = torch.zeros(n, t)
+    for b in range(n):
+        c = clips[int(torch.randint(len(clips), (1,), generator=gen))]
+        off = int(torch.randint(max(1, len(c.x) - t + 1), (1,), generator=gen))
+        k = min(t, len(c.x) - off)
+        x[b, :k] = torch.from_numpy(c.x[off : off + k])
+        y[b, :k] = torch.from_numpy(c.y[off : off + k])
+        m[b, :k] = 1
+    return x, y, m
+
+
+def losses(out: torch.Tensor, y: torch.Tensor, m: torch.Tensor, lookahead: int) -> dict[str, torch.Tensor]:
+    """Per-term losses; output ``t + lookahead`` predicts target ``t``."""
+    out = out[:, lookahead:].float()
+    y, m = y[:, : y.shape[1] - lookahead], m[:, : m.shape[1] - lookahead]
+    w = m / m.sum().clamp(min=1)
+    jaw = ((torch.sigmoid(out[..., 0]) - y[..., 0]) ** 2 * w).sum() * 10
+    cls = (F.cross_entropy(out[..., 1:8].transpose(1, 2), y[..., 1].long(), reduction="none") * w).sum()
+    shape = (F.binary_cross_entropy_with_logits(out[..., 8:10], y[..., 2:4], reduction="none").mean(-1) * w).sum()
+    speaking = (F.binary_cross_entropy_with_logits(out[..., 10], y[..., 4], reduction="none") * w).sum()
+    return {"jaw": jaw, "cls": cls, "shape": shape, "speaking": speaking}
+
+
+def predict(model: MouthNet, x: np.ndarray) -> Prediction:
+    """25 fps prediction for a whole clip (offline; equals streaming up to the final look-ahead)."""
+    la = model.cfg.lookahead
+    with torch.no_grad():
+        xx = torch.from_numpy(np.concatenate([x, np.zeros((la, N_IN), np.float32)]))[None]
+        y, _ = model(xx.to(next(model.parameters()).device))
+    rows = decode(y[0].cpu())[la:]
+    n = int(np.ceil(len(rows) / 4))
+    rows = np.concatenate([rows, np.repeat(rows[-1:], n * 4 - len(rows), axis=0)]).reshape(n, 4, -1).mean(axis=1)
+    return Prediction(rows[:, 5], rows[:, :5])
+
+
+def validate(model: MouthNet, clips: list[Clip]) -> dict[str, float]:
+    """Pooled lip-sync metrics and the selection score on ``clips``."""
+    counts = []
+    for c in clips:
+        ref: Reference = c.item.reference
+        counts.append(count(predict(model, c.x), ref))
+    s = summarize(counts)
+    s["score"] = round(s["jaw_corr_speech"] + s["vowel_accuracy"] - s["silence_open_rate"], 4)
+    return s
+
+
+def _append(path: Path, columns: list[str], row: dict) -> None:
+    new = not path.is_file()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, columns, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def _truncate(path: Path, step: int) -> None:
+    """Drop CSV rows logged after ``step`` (work lost since the last checkpoint)."""
+    if not path.is_file():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+        cols = list(rows[0].keys()) if rows else None
+    if cols is None:
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        w.writerows(r for r in rows if int(r["step"]) <= step)
+    tmp.replace(path)
+
+
+def train(clips: list[Clip], val: list[Clip], cfg: TrainConfig, run: str | Path, *, resume: bool = False,
+          stop_at: int | None = None, device: str = "cpu", progress: bool = True) -> dict:  # fmt: skip
+    """Train (or resume) into ``run``; returns a summary. ``stop_at`` checkpoints and stops at that step."""
+    if not clips:
+        raise ValueError("no training clips (all clips are validation speakers?)")
+    if not val:
+        raise ValueError("no validation clips: set val_speakers in the config or pass --val DIR")
+    run = Path(run)
+    run.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(cfg.seed)
+    model = MouthNet(cfg.mouth).to(device)
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    ema_model = MouthNet(cfg.mouth).to(device).eval()  # built before any RNG state is restored
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    step, best = 0, -math.inf
+    if resume:
+        rngs, meta = load_training(run, model, ema, opt)
+        if meta["config"] != cfg.to_dict():
+            raise ValueError(f"{run}/last.json: the run's config differs from --config; resume with the same config")
+        gen.set_state(rngs["gen"])
+        torch.set_rng_state(rngs["torch"])
+        step, best = int(meta["step"]), float(meta["best_score"])
+        for name in ("train.csv", "val.csv"):
+            _truncate(run / name, step)
+    info = {"kind": KIND, "model": cfg.mouth.to_dict(), "train_config": cfg.to_dict()}
+    use_amp = device.startswith("cuda")
+    end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
+    t0, first = time.perf_counter(), step
+    bar = tqdm(total=cfg.steps, initial=step, desc="train-motion", unit="step", disable=not progress)
+
+    def checkpoint() -> None:
+        meta = {"kind": KIND, "step": step, "config": cfg.to_dict(), "best_score": best}
+        save_training(run, model, ema, opt, {"gen": gen.get_state(), "torch": torch.get_rng_state()}, meta)
+
+    while step < end:
+        lr = lr_at(step, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y, m = (t.to(device) for t in batch(clips, cfg, gen))
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            out, _ = model(x)
+        parts = losses(out, y, m, cfg.mouth.lookahead)
+        loss = sum(parts.values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad))
+        opt.step()
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                ema[k].mul_(cfg.ema).add_(v.detach(), alpha=1 - cfg.ema) if v.is_floating_point() else ema[k].copy_(v)
+        step += 1
+        row = {k: f"{float(v.detach()):.6f}" for k, v in parts.items()}
+        row.update(step=step, loss=f"{float(loss.detach()):.6f}", lr=f"{lr:.6g}", grad_norm=f"{gnorm:.4f}")
+        _append(run / "train.csv", TRAIN_COLUMNS, row)
+        bar.update(1)
+        bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            ema_model.load_state_dict(ema)
+            s = validate(ema_model, val)
+            _append(run / "val.csv", VAL_COLUMNS, {"step": step, **s})
+            if s["score"] > best:
+                best = s["score"]
+                save_weights(ema, {**info, "step": step, "validation": s}, run / "best.safetensors")
+        if step % cfg.ckpt_every == 0 or step == end:
+            checkpoint()
+    bar.close()
+    if step == cfg.steps:
+        save_weights(ema, {**info, "step": step}, run / "final.safetensors")
+    secs = time.perf_counter() - t0
+    return {"step": step, "best_score": best, "steps_per_s": round((step - first) / secs, 2) if secs > 0 else 0.0,
+            "train_clips": len(clips), "val_clips": len(val)}  # fmt: skip

@@ -1,0 +1,130 @@
+"""End to end: synth -> align -> train -> resume -> evaluate, on a few clips and tens of steps (CPU)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from safetensors.torch import load_file
+
+from pyavatar.cli import main
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("festival") is None or shutil.which("flite") is None,
+                                                  reason="festival and flite are installed by .ci/run")]  # fmt: skip
+
+CONFIG = {"steps": 24, "batch": 4, "crop_frames": 120, "lr": 0.003, "warmup": 4, "val_every": 12,
+          "ckpt_every": 12, "threads": 1, "val_speakers": ["flite/kal16"],
+          "arch": {"hidden": 24, "layers": 3}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "data"
+    assert main(["data", "synth", str(data), "--engines", "espeak-ng,festival,flite", "--n", "6", "--seed", "2",
+                 "--voices", "espeak-ng=en-us+m1,festival=kal_diphone,flite=kal"]) == 0  # fmt: skip
+    assert main(["data", "synth", str(data), "--engines", "flite", "--n", "2", "--seed", "3",
+                 "--voices", "flite=kal16"]) == 0  # fmt: skip
+    # a "recording": festival speech with its transcript, aligned into the set as a user would
+    from pyavatar.data.engines import festival
+
+    text = "Please put the heavy boxes by the back door."
+    sp = festival(text, rate=1.1)
+    wav = root / "me.wav"
+    sf.write(wav, sp.samples, sp.sample_rate)
+    (root / "me.txt").write_text(text)
+    assert main(["data", "align", str(wav), str(root / "me.txt"), "--out", str(data), "--speaker", "me"]) == 0
+    (root / "cfg.json").write_text(json.dumps(CONFIG))
+    return root
+
+
+def _train(root: Path, run: str, *extra: str) -> None:
+    args = ["train-motion", "--data", str(root / "data"), "--out", str(root / run), "--config", str(root / "cfg.json"),
+            "--device", "cpu", *extra]  # fmt: skip
+    assert main(args) == 0
+
+
+def test_train_resume_is_bit_exact_and_loss_falls(workdir: Path) -> None:
+    _train(workdir, "full")
+    _train(workdir, "split", "--stop-at", "12")
+    assert json.loads((workdir / "split" / "last.json").read_text())["step"] == 12
+    _train(workdir, "split", "--resume")
+    a, b = load_file(str(workdir / "full" / "last.safetensors")), load_file(str(workdir / "split" / "last.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    full_log = (workdir / "full" / "train.csv").read_text()
+    assert full_log == (workdir / "split" / "train.csv").read_text()
+    rows = list(csv.DictReader(full_log.splitlines()))
+    loss = np.array([float(r["loss"]) for r in rows])
+    assert len(loss) == CONFIG["steps"] and loss[-6:].mean() < loss[:6].mean() * 0.9
+    val = list(csv.DictReader((workdir / "full" / "val.csv").read_text().splitlines()))
+    assert [int(r["step"]) for r in val] == [12, 24]
+    best = json.loads((workdir / "full" / "best.json").read_text())
+    assert best["kind"] == "mouthnet" and best["validation"]["score"] == max(float(r["score"]) for r in val)
+
+
+def test_eval_scores_the_checkpoint_per_family(workdir: Path) -> None:
+    out = workdir / "report.json"
+    weights = workdir / "full" / "best.safetensors"
+    assert main(["eval", "lipsync", str(workdir / "data"), "--motion", "learned", "--motion-weights", str(weights),
+                 "--compare", "dsp", "--json", str(out)]) == 0  # fmt: skip
+    rep = json.loads(out.read_text())
+    assert set(rep["per_family"]) == {"espeak-ng", "festival", "flite", "me"}
+    for fam in rep["per_family"].values():
+        assert set(fam) == {"learned", "dsp", "baseline", "files"}
+    pooled = rep["pooled"]
+    assert pooled["learned"]["frames"] == pooled["dsp"]["frames"] == pooled["baseline"]["frames"] > 100
+    assert pooled["learned"] != pooled["dsp"]
+
+
+def test_streaming_engine_matches_offline_prediction(workdir: Path) -> None:
+    from pyavatar.audio.analyzer import analyze
+    from pyavatar.audio.sources import FileSource
+    from pyavatar.evaluation.lipsync import run_engine
+    from pyavatar.motion.learned import LearnedLipEngine, load_model
+    from pyavatar.motion.learned.model import InputNorm
+    from pyavatar.packets import FeatureChunk
+    from pyavatar.training.trainer import predict
+
+    model = load_model(workdir / "full" / "best.safetensors")
+    wav = sorted((workdir / "data").glob("*.wav"))[0]
+    feats = analyze(FileSource(wav, chunk_ms=100), FileSource(wav).sample_rate)
+    offline = predict(model, InputNorm()(feats.log_mel, feats.voicing))
+    engine = LearnedLipEngine(model)
+    parts = []
+    for a in range(0, len(feats), 7):  # odd chunking
+        sl = slice(a, a + 7)
+        chunk = FeatureChunk(feats.pts_ns + a * 10_000_000, 100.0, feats.log_mel[sl], feats.mfcc[sl], feats.rms[sl],
+                             feats.voicing[sl], feats.f0[sl])  # fmt: skip
+        out = engine.process(chunk)
+        if out is not None:
+            parts.append(out.jaw_open)
+    tail = engine.flush()
+    streamed = np.concatenate(parts + ([tail.jaw_open] if tail is not None else []))
+    assert len(streamed) == len(offline.jaw_open)
+    np.testing.assert_allclose(streamed, offline.jaw_open, atol=1e-5)
+    whole = run_engine(LearnedLipEngine(model), feats)
+    np.testing.assert_allclose(whole.jaw_open, streamed, atol=1e-5)
+
+
+def test_bad_weights_are_rejected_naming_file_and_key(workdir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from pyavatar.motion.learned import load_model
+
+    src = workdir / "full" / "best.safetensors"
+    state = load_file(str(src))
+    key = sorted(state)[0]
+    state[key] = state[key].clone().fill_(float("nan"))
+    bad = tmp_path / "bad.safetensors"
+    save_file(state, str(bad))
+    shutil.copy(src.with_suffix(".json"), bad.with_suffix(".json"))
+    with pytest.raises(ValueError, match=f"bad.safetensors: tensor '{key}'"):
+        load_model(bad)
