@@ -7,11 +7,11 @@ module links the CUDA runtime statically, so it needs only the driver.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 import torch
 
+from pyavatar._native import load
 from pyavatar.kernels._native import native_args
 from pyavatar.kernels.spec import SPECS, Outputs
 
@@ -49,15 +49,9 @@ class CudaBackend:
     def module(self) -> ModuleType:
         """The loaded ``pyavatar._cuda`` (raises ImportError with the reason when missing)."""
         if self._module is None:
-            try:
-                self._module = importlib.import_module("pyavatar._cuda")
-            except ModuleNotFoundError as exc:
-                raise ImportError(
-                    "pyavatar._cuda was not built (no CUDA compiler at install time; "
-                    "reinstall with nvcc on PATH or PYAVATAR_CUDA=ON)"
-                ) from exc
-            except ImportError as exc:
-                raise ImportError(f"pyavatar._cuda failed to load ({exc})") from exc
+            self._module = load(
+                "_cuda", missing="no CUDA compiler at install time: reinstall with nvcc on PATH or PYAVATAR_CUDA=ON"
+            )
         return self._module
 
     def unavailable_reason(self) -> str | None:
