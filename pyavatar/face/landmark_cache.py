@@ -15,8 +15,10 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pyavatar.face.landmarks import FaceLandmarks, LandmarkBackend
 
@@ -45,7 +47,7 @@ class CachedLandmarks:
     def name(self) -> str:
         return f"cached:{self.settings}"
 
-    def detect(self, image: np.ndarray) -> list[FaceLandmarks]:
+    def detect(self, image: NDArray[Any]) -> list[FaceLandmarks]:
         path = None if self.folder is None else self.folder / f"{content_key(self.settings, (image,))}.npz"
         if path is not None and path.is_file():
             faces = _read(path)
@@ -68,7 +70,7 @@ class CachedLandmarks:
         self._backend = None
 
 
-def content_key(settings: str, arrays: Sequence[np.ndarray]) -> str:
+def content_key(settings: str, arrays: Sequence[NDArray[Any]]) -> str:
     """SHA-256 over ``settings`` and each array's dtype, shape and bytes."""
     h = hashlib.sha256(f"{FORMAT}|{settings}".encode())
     for a in arrays:
@@ -79,8 +81,8 @@ def content_key(settings: str, arrays: Sequence[np.ndarray]) -> str:
 
 
 def cached_array(
-    folder: Path | None, settings: str, inputs: Sequence[np.ndarray], compute: Callable[[], np.ndarray | None]
-) -> np.ndarray | None:
+    folder: Path | None, settings: str, inputs: Sequence[NDArray[Any]], compute: Callable[[], NDArray[Any] | None]
+) -> NDArray[Any] | None:
     """``compute()`` remembered on disk per ``settings`` and ``inputs`` content (None is remembered too)."""
     path = None if folder is None else folder / f"{content_key(settings, inputs)}.npz"
     if path is not None and path.is_file():
@@ -113,7 +115,7 @@ def _write(path: Path, faces: list[FaceLandmarks]) -> None:
     _save(path, meta=np.array(json.dumps(meta)), **arrays)
 
 
-def _save(path: Path, **arrays: np.ndarray) -> None:
+def _save(path: Path, **arrays: NDArray[Any]) -> None:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

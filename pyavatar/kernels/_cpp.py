@@ -12,7 +12,7 @@ import torch
 
 from pyavatar._native import core
 from pyavatar.kernels._native import native_args
-from pyavatar.kernels.spec import SPECS, Outputs
+from pyavatar.kernels.spec import SPECS, Args, Outputs
 
 
 class CppBackend:
@@ -44,7 +44,7 @@ class CppBackend:
             return f"float32 only on CPU, got {str(dtype).replace('torch.', '')}"
         return None
 
-    def run(self, op: str, args: tuple) -> Outputs:
+    def run(self, op: str, args: Args) -> Outputs:
         outputs = SPECS[op].outputs(args)
         getattr(self.module(), op)(*native_args(op, args, outputs))
         return outputs

@@ -13,7 +13,7 @@ import torch
 
 from pyavatar._native import load
 from pyavatar.kernels._native import native_args
-from pyavatar.kernels.spec import SPECS, Outputs
+from pyavatar.kernels.spec import SPECS, Args, Outputs
 
 DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 MAX_GRID_YZ = 65535  # relpos_attention launches H x B blocks on grid axes y and z
@@ -30,7 +30,7 @@ def check_attention_grid(op: str, batch: int, heads: int) -> None:
             raise ValueError(f"{op}: {name}={value} exceeds the CUDA kernel limit {MAX_GRID_YZ}")
 
 
-def cuda_outputs(op: str, args: tuple) -> Outputs:
+def cuda_outputs(op: str, args: Args) -> Outputs:
     """``op``'s outputs, after the launch limits the CUDA kernels share (``pyavatar._cuda`` and CuPy)."""
     if op == "relpos_attention":
         check_attention_grid(op, args[0].shape[0], args[0].shape[2])
@@ -82,7 +82,7 @@ class CudaBackend:
             self._device_reasons[index] = self.module().probe_device(index) or None
         return self._device_reasons[index]
 
-    def run(self, op: str, args: tuple) -> Outputs:
+    def run(self, op: str, args: Args) -> Outputs:
         ref = args[0]
         outputs = cuda_outputs(op, args)
         index = _device_index(ref.device)

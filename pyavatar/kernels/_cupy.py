@@ -25,6 +25,7 @@ from torch import Tensor
 
 from pyavatar.kernels._cuda import cuda_outputs
 from pyavatar.kernels.spec import (
+    Args,
     DeformFeaturesArgs,
     DenseWarpArgs,
     GridSample3dArgs,
@@ -287,7 +288,7 @@ class CupyBackend:
         with cupy.cuda.Device(index), cupy.cuda.ExternalStream(stream):
             kernel(launch.grid, launch.block, launch.args)
 
-    def run(self, op: str, args: tuple) -> Outputs:
+    def run(self, op: str, args: Args) -> Outputs:
         outputs = cuda_outputs(op, args)
         self._launch(op, PLANS[op](args, outputs), args[0].device)
         return outputs

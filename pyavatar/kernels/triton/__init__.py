@@ -22,7 +22,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from pyavatar.kernels.spec import Outputs
+from pyavatar.kernels.spec import Args, Outputs
 
 _SUPPORTED = (torch.float32, torch.float16, torch.bfloat16)
 _MODULES = {  # the module holding each op's kernels; each takes the op's args in spec order
@@ -88,7 +88,7 @@ class TritonBackend:
     def _kernels(name: str) -> ModuleType:
         return importlib.import_module(f"pyavatar.kernels.triton.{name}")
 
-    def run(self, op: str, args: tuple) -> Outputs:
+    def run(self, op: str, args: Args) -> Outputs:
         result = getattr(self._kernels(_MODULES[op]), op)(*args)
         return (result,) if isinstance(result, Tensor) else tuple(t for t in result if t is not None)
 
