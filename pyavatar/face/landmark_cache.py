@@ -1,5 +1,7 @@
-"""Detections remembered per image content, so a portrait prepared once starts again without loading
-the detector at all (MediaPipe's import alone takes seconds).
+"""Detections remembered per image content.
+
+A portrait prepared once starts again without loading the detector at all (MediaPipe's import alone
+takes seconds).
 
 Entries are ``.npz`` files (no pickles: ``allow_pickle=False``) named by the SHA-256 of the settings and
 the input arrays, written atomically; an unreadable entry is ignored and rewritten, and a cache folder
@@ -45,9 +47,11 @@ class CachedLandmarks:
 
     @property
     def name(self) -> str:
+        """``cached:`` and the settings the cache key is made from."""
         return f"cached:{self.settings}"
 
     def detect(self, image: NDArray[Any]) -> list[FaceLandmarks]:
+        """The faces in ``image``: read from the cache entry of its content, else detected and stored."""
         path = None if self.folder is None else self.folder / f"{content_key(self.settings, (image,))}.npz"
         if path is not None and path.is_file():
             faces = _read(path)

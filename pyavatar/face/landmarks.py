@@ -118,6 +118,7 @@ class MediaPipeLandmarks:
         return np.array([(p.x * w, p.y * h) for p in lm], dtype=np.float64)
 
     def detect(self, image: NDArray[Any]) -> list[FaceLandmarks]:
+        """The faces in an RGB uint8 ``image`` (H, W, 3), largest first; empty when none is found."""
         if not self._warm:
             with native_stderr_quiet():
                 faces = self._detect(image)

@@ -182,7 +182,8 @@ def dense_warp(
     Args:
         feature: (N, C, Df, Hf, Wf) appearance volume.
         mask: (N, K+1, D, H, W) softmaxed motion mask (D, H, W ≥ 2).
-        kp_source, kp_driving: (N, K, 3).
+        kp_source: (N, K, 3) source keypoints.
+        kp_driving: (N, K, 3) driving keypoints.
         return_deformation: also return the (N, D, H, W, 3) deformation.
         backend: force a backend.
 
@@ -227,10 +228,13 @@ def relpos_attention(
     """Fused relative-position self-attention core (conformer / Transformer-XL).
 
     Args:
-        q, k, v: (B, T, H, Dk) projected queries/keys/values (Dk ≤ 512), any strides.
+        q: (B, T, H, Dk) projected queries (Dk ≤ 512), any strides.
+        k: (B, T, H, Dk) projected keys, any strides.
+        v: (B, T, H, Dk) projected values, any strides.
         pos: (2T−1, H, Dk) or (Bp, 2T−1, H, Dk), Bp ∈ {1, B}: projected relative
             position embeddings, row m = distance T−1−m.
-        pos_bias_u, pos_bias_v: (H, Dk).
+        pos_bias_u: (H, Dk) content bias.
+        pos_bias_v: (H, Dk) position bias.
         key_mask: optional (B, T), nonzero/True = valid key.
         context: optional (left, right) window: query i sees keys
             i − left … i + right (−1 = unlimited; (−1, 0) is causal).

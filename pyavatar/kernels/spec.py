@@ -53,8 +53,10 @@ class DenseWarpArgs(NamedTuple):
 
 
 class RelposAttentionArgs(NamedTuple):
-    """q, k, v (B, T, H, Dk); pos 4-D (B or broadcast, 2T−1, H, Dk); key_mask uint8 (B, T) or None;
-    window ``left``/``right`` (−1 = unlimited)."""
+    """q, k, v (B, T, H, Dk); pos 4-D (B or broadcast, 2T−1, H, Dk); key_mask uint8 (B, T) or None.
+
+    The attention window is ``left``/``right`` (−1 = unlimited).
+    """
 
     q: Tensor
     k: Tensor
