@@ -22,7 +22,7 @@ def test_microphone_without_sounddevice_names_the_mic_extra(monkeypatch):
     from pyavatar.audio.mic import AudioDeviceError
 
     monkeypatch.setitem(sys.modules, "sounddevice", None)
-    with pytest.raises(AudioDeviceError, match=r"pip install 'pyavatar\[mic\]'"):
+    with pytest.raises(AudioDeviceError, match=r"pyavatar\[mic\]"):
         mic._sounddevice()
 
 

@@ -51,10 +51,7 @@ def _sounddevice() -> ModuleType:
     try:
         import sounddevice
     except (ImportError, OSError) as e:  # OSError: PortAudio library missing
-        raise AudioDeviceError(
-            f"microphone input needs sounddevice and PortAudio ({e}): pip install 'pyavatar[mic]' "
-            "(and the system's PortAudio, e.g. Debian/Ubuntu libportaudio2)"
-        ) from e
+        raise AudioDeviceError(f"microphone input needs sounddevice and PortAudio: {e}") from e
     return sounddevice
 
 
