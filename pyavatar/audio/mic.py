@@ -51,7 +51,8 @@ def _sounddevice() -> ModuleType:
     try:
         import sounddevice
     except (ImportError, OSError) as e:  # OSError: PortAudio library missing
-        raise AudioDeviceError(f"microphone input needs sounddevice and PortAudio: {e}") from e
+        raise AudioDeviceError(f"microphone input needs sounddevice and PortAudio: pip install \"pyavatar[mic]\" "
+                               f"(and on Debian/Ubuntu `apt install libportaudio2`) ({e})") from e
     return sounddevice
 
 

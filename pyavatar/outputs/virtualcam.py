@@ -182,7 +182,7 @@ class VirtualCamSink:
             import pyvirtualcam
         except ImportError as e:
             raise VirtualCamError(
-                f"the virtual webcam output needs pyvirtualcam: pip install pyvirtualcam ({e})"
+                f"the virtual webcam output needs pyvirtualcam: pip install \"pyavatar[webcam]\" ({e})"
             ) from e
         width, height = self.width or info.width, self.height or info.height
         if self.backend is not None and self.backend not in pyvirtualcam.camera.BACKENDS:
