@@ -61,8 +61,8 @@ void grid_sample_3d(const PyView& input, const PyView& grid, const std::string& 
   cpu::grid_sample_3d(p);
 }
 
-void deform_features(const PyView& feature, const PyView& kp_source, const PyView& kp_driving,
-                     float kp_variance, uintptr_t output) {
+void deform_features(const PyView& feature, const PyView& kp_source, const PyView& kp_driving, float kp_variance,
+                     uintptr_t output) {
   cpu::DeformFeaturesParams p;
   p.feature = to_view<const float, 5>(feature, "feature");
   p.kp_source = to_view<const float, 3>(kp_source, "kp_source");
@@ -87,10 +87,9 @@ void dense_warp(const PyView& feature, const PyView& mask, const PyView& kp_sour
   cpu::dense_warp(p);
 }
 
-void relpos_attention(const PyView& q, const PyView& k, const PyView& v, const PyView& pos,
-                      const PyView& pos_bias_u, const PyView& pos_bias_v,
-                      const std::optional<PyView>& key_mask, int64_t left, int64_t right, float scale,
-                      uintptr_t output) {
+void relpos_attention(const PyView& q, const PyView& k, const PyView& v, const PyView& pos, const PyView& pos_bias_u,
+                      const PyView& pos_bias_v, const std::optional<PyView>& key_mask, int64_t left, int64_t right,
+                      float scale, uintptr_t output) {
   cpu::RelPosAttentionParams p;
   p.q = to_view<const float, 4>(q, "q");
   p.k = to_view<const float, 4>(k, "k");
@@ -107,10 +106,10 @@ void relpos_attention(const PyView& q, const PyView& k, const PyView& v, const P
   cpu::relpos_attention(p);
 }
 
-void raster_flow(uintptr_t positions, uintptr_t source, uintptr_t overlay, int64_t num_vertices,
-                 uintptr_t triangles, int64_t num_triangles, int64_t height, int64_t width, uintptr_t flow,
-                 uintptr_t overlay_out, uintptr_t image, int64_t src_height, int64_t src_width, int64_t channels,
-                 int64_t src_row_stride, uintptr_t output) {
+void raster_flow(uintptr_t positions, uintptr_t source, uintptr_t overlay, int64_t num_vertices, uintptr_t triangles,
+                 int64_t num_triangles, int64_t height, int64_t width, uintptr_t flow, uintptr_t overlay_out,
+                 uintptr_t image, int64_t src_height, int64_t src_width, int64_t channels, int64_t src_row_stride,
+                 uintptr_t output) {
   cpu::FlowRasterParams p;
   p.positions = reinterpret_cast<const float*>(positions);
   p.source = reinterpret_cast<const float*>(source);
@@ -141,9 +140,8 @@ void raster_flow(uintptr_t positions, uintptr_t source, uintptr_t overlay, int64
   cpu::rasterize_flow(p);
 }
 
-void remap_image(uintptr_t image, int64_t src_height, int64_t src_width, int64_t channels,
-                 int64_t src_row_stride, uintptr_t flow, uintptr_t overlay, int64_t height, int64_t width,
-                 uintptr_t output) {
+void remap_image(uintptr_t image, int64_t src_height, int64_t src_width, int64_t channels, int64_t src_row_stride,
+                 uintptr_t flow, uintptr_t overlay, int64_t height, int64_t width, uintptr_t output) {
   cpu::RemapParams p;
   p.image = reinterpret_cast<const uint8_t*>(image);
   p.src_height = src_height;
@@ -155,7 +153,8 @@ void remap_image(uintptr_t image, int64_t src_height, int64_t src_width, int64_t
   p.height = height;
   p.width = width;
   p.output = reinterpret_cast<uint8_t*>(output);
-  if (!p.image || !p.flow || !p.output) throw std::invalid_argument("remap_image: image, flow and output must not be null");
+  if (!p.image || !p.flow || !p.output)
+    throw std::invalid_argument("remap_image: image, flow and output must not be null");
   if (src_height < 1 || src_width < 1 || channels < 1 || channels > cpu::kRemapMaxChannels)
     throw std::invalid_argument("remap_image: the source image must be non-empty with 1..8 channels");
   py::gil_scoped_release release;
@@ -175,21 +174,20 @@ PYBIND11_MODULE(_core, m) {
   // Kernel bindings: the op's args in pyavatar.kernels.spec order, then one pointer per output.
   m.def("grid_sample_3d", &grid_sample_3d, py::arg("input"), py::arg("grid"), py::arg("padding_mode"),
         py::arg("align_corners"), py::arg("output"));
-  m.def("deform_features", &deform_features, py::arg("feature"), py::arg("kp_source"),
-        py::arg("kp_driving"), py::arg("kp_variance"), py::arg("output"));
-  m.def("dense_warp", &dense_warp, py::arg("feature"), py::arg("mask"), py::arg("kp_source"),
-        py::arg("kp_driving"), py::arg("return_deformation"), py::arg("output"), py::arg("deformation"));
-  m.def("relpos_attention", &relpos_attention, py::arg("q"), py::arg("k"), py::arg("v"),
-        py::arg("pos"), py::arg("pos_bias_u"), py::arg("pos_bias_v"), py::arg("key_mask"),
-        py::arg("left"), py::arg("right"), py::arg("scale"), py::arg("output"));
+  m.def("deform_features", &deform_features, py::arg("feature"), py::arg("kp_source"), py::arg("kp_driving"),
+        py::arg("kp_variance"), py::arg("output"));
+  m.def("dense_warp", &dense_warp, py::arg("feature"), py::arg("mask"), py::arg("kp_source"), py::arg("kp_driving"),
+        py::arg("return_deformation"), py::arg("output"), py::arg("deformation"));
+  m.def("relpos_attention", &relpos_attention, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("pos"),
+        py::arg("pos_bias_u"), py::arg("pos_bias_v"), py::arg("key_mask"), py::arg("left"), py::arg("right"),
+        py::arg("scale"), py::arg("output"));
   m.def("raster_flow", &raster_flow, py::arg("positions"), py::arg("source"), py::arg("overlay"),
-        py::arg("num_vertices"), py::arg("triangles"), py::arg("num_triangles"), py::arg("height"),
-        py::arg("width"), py::arg("flow"), py::arg("overlay_out"), py::arg("image") = 0,
-        py::arg("src_height") = 0, py::arg("src_width") = 0, py::arg("channels") = 0,
-        py::arg("src_row_stride") = 0, py::arg("output") = 0);
-  m.def("remap_image", &remap_image, py::arg("image"), py::arg("src_height"), py::arg("src_width"),
-        py::arg("channels"), py::arg("src_row_stride"), py::arg("flow"), py::arg("overlay"), py::arg("height"),
-        py::arg("width"), py::arg("output"));
+        py::arg("num_vertices"), py::arg("triangles"), py::arg("num_triangles"), py::arg("height"), py::arg("width"),
+        py::arg("flow"), py::arg("overlay_out"), py::arg("image") = 0, py::arg("src_height") = 0,
+        py::arg("src_width") = 0, py::arg("channels") = 0, py::arg("src_row_stride") = 0, py::arg("output") = 0);
+  m.def("remap_image", &remap_image, py::arg("image"), py::arg("src_height"), py::arg("src_width"), py::arg("channels"),
+        py::arg("src_row_stride"), py::arg("flow"), py::arg("overlay"), py::arg("height"), py::arg("width"),
+        py::arg("output"));
   {  // OSC/VMC frame encoder (csrc/osc), bound in bindings/core_osc.cpp
     void register_osc_bindings(py::module_ & m);
     register_osc_bindings(m);

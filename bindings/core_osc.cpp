@@ -15,9 +15,7 @@ namespace osc = pyavatar::osc;
 
 namespace {
 
-py::bytes to_bytes(const osc::Bytes& b) {
-  return py::bytes(reinterpret_cast<const char*>(b.data()), b.size());
-}
+py::bytes to_bytes(const osc::Bytes& b) { return py::bytes(reinterpret_cast<const char*>(b.data()), b.size()); }
 
 py::list to_list(const std::vector<osc::Bytes>& dgrams) {
   py::list out;
@@ -88,8 +86,8 @@ void register_osc_bindings(py::module_& m) {
       py::arg("messages"), py::arg("max_bytes") = 1500, py::arg("bundle") = true,
       "Encoded messages -> datagrams (bundles of at most max_bytes, or one per message).");
   py::class_<osc::VmcEncoder>(m, "VmcEncoder", "Serializes whole VMC frames (see csrc/osc/osc.h).")
-      .def(py::init([](std::vector<std::string> bones, std::vector<std::string> blends, bool root,
-                       bool ok_extended, size_t max_bytes, bool bundle) {
+      .def(py::init([](std::vector<std::string> bones, std::vector<std::string> blends, bool root, bool ok_extended,
+                       size_t max_bytes, bool bundle) {
              osc::VmcLayout l;
              l.bones = std::move(bones);
              l.blends = std::move(blends);

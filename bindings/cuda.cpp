@@ -34,10 +34,10 @@ namespace cuda {
 cudaError_t grid_sample_3d(int dtype, const void* input, const int64_t* input_size, const int64_t* input_stride,
                            const void* grid, const int64_t* grid_size, const int64_t* grid_stride, void* output,
                            int padding, bool align_corners, cudaStream_t stream);
-cudaError_t deform_features(int dtype, const void* feature, const int64_t* feature_size,
-                            const int64_t* feature_stride, const void* kp_source, const int64_t* kp_source_size,
-                            const int64_t* kp_source_stride, const void* kp_driving,
-                            const int64_t* kp_driving_stride, float kp_variance, void* output, cudaStream_t stream);
+cudaError_t deform_features(int dtype, const void* feature, const int64_t* feature_size, const int64_t* feature_stride,
+                            const void* kp_source, const int64_t* kp_source_size, const int64_t* kp_source_stride,
+                            const void* kp_driving, const int64_t* kp_driving_stride, float kp_variance, void* output,
+                            cudaStream_t stream);
 cudaError_t dense_warp(int dtype, const void* feature, const int64_t* feature_size, const int64_t* feature_stride,
                        const void* mask, const int64_t* mask_size, const int64_t* mask_stride, const void* kp_source,
                        const int64_t* kp_source_stride, const void* kp_driving, const int64_t* kp_driving_stride,
@@ -56,9 +56,7 @@ namespace cuda = pyavatar::cuda;
 
 namespace {
 
-std::string error_text(cudaError_t err) {
-  return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
-}
+std::string error_text(cudaError_t err) { return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err); }
 
 std::string version_text(int version) {
   return std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 10);
@@ -92,9 +90,9 @@ std::tuple<bool, std::string> available() {
     const int driver = driver_version();
     if (driver == 0) return {false, "no NVIDIA driver found (" + error_text(err) + ")"};
     if (driver < CUDART_VERSION)
-      return {false, "the NVIDIA driver supports CUDA " + version_text(driver) + " but this module was built with CUDA " +
-                         version_text(CUDART_VERSION) + ": update the driver or rebuild with an older toolkit (" +
-                         error_text(err) + ")"};
+      return {false, "the NVIDIA driver supports CUDA " + version_text(driver) +
+                         " but this module was built with CUDA " + version_text(CUDART_VERSION) +
+                         ": update the driver or rebuild with an older toolkit (" + error_text(err) + ")"};
     return {false, "cudaGetDeviceCount failed (" + error_text(err) + ")"};
   }
   if (n == 0) return {false, "no CUDA device found"};
@@ -176,9 +174,8 @@ void deform_features(int dtype, const PyView& feature, const PyView& kp_source, 
   });
 }
 
-void dense_warp(int dtype, const PyView& feature, const PyView& mask, const PyView& kp_source,
-                const PyView& kp_driving, bool return_deformation, uintptr_t output, uintptr_t deformation, int device,
-                uintptr_t stream) {
+void dense_warp(int dtype, const PyView& feature, const PyView& mask, const PyView& kp_source, const PyView& kp_driving,
+                bool return_deformation, uintptr_t output, uintptr_t deformation, int device, uintptr_t stream) {
   pyavatar::bind::check_optional_output("deformation", return_deformation, deformation);
   const auto f = to_view<const void, 5>(feature, "feature");
   const auto m = to_view<const void, 5>(mask, "mask");
@@ -195,15 +192,15 @@ void relpos_attention(int dtype, const PyView& q, const PyView& k, const PyView&
                       const PyView& pos_bias_u, const PyView& pos_bias_v, const std::optional<PyView>& key_mask,
                       int64_t left, int64_t right, float scale, uintptr_t output, int device, uintptr_t stream) {
   const StridedView<const void, 4> views4[4] = {to_view<const void, 4>(q, "q"), to_view<const void, 4>(k, "k"),
-                                               to_view<const void, 4>(v, "v"), to_view<const void, 4>(pos, "pos")};
+                                                to_view<const void, 4>(v, "v"), to_view<const void, 4>(pos, "pos")};
   const StridedView<const void, 2> views2[2] = {to_view<const void, 2>(pos_bias_u, "pos_bias_u"),
-                                               to_view<const void, 2>(pos_bias_v, "pos_bias_v")};
+                                                to_view<const void, 2>(pos_bias_v, "pos_bias_v")};
   StridedView<const uint8_t, 2> mask;
   if (key_mask) mask = to_view<const uint8_t, 2>(*key_mask, "key_mask");
-  const void* data[6] = {views4[0].data, views4[1].data, views4[2].data, views4[3].data, views2[0].data,
-                         views2[1].data};
-  const int64_t* stride[6] = {views4[0].stride, views4[1].stride, views4[2].stride, views4[3].stride,
-                              views2[0].stride, views2[1].stride};
+  const void* data[6] = {views4[0].data, views4[1].data, views4[2].data,
+                         views4[3].data, views2[0].data, views2[1].data};
+  const int64_t* stride[6] = {views4[0].stride, views4[1].stride, views4[2].stride,
+                              views4[3].stride, views2[0].stride, views2[1].stride};
   run("relpos_attention", device, [&] {
     return cuda::relpos_attention(dtype, data, stride, views4[0].size, mask.data, mask.stride, left, right, scale,
                                   reinterpret_cast<void*>(output), as_stream(stream));
@@ -220,8 +217,8 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("probe_device", &probe_device, py::arg("index"),
         "'' when the kernels can run on device `index`, else the reason.");
   // Kernel bindings: dtype code, the op's args in pyavatar.kernels.spec order, one pointer per output, device, stream.
-  m.def("grid_sample_3d", &grid_sample_3d, py::arg("dtype"), py::arg("input"), py::arg("grid"),
-        py::arg("padding_mode"), py::arg("align_corners"), py::arg("output"), py::arg("device"), py::arg("stream"));
+  m.def("grid_sample_3d", &grid_sample_3d, py::arg("dtype"), py::arg("input"), py::arg("grid"), py::arg("padding_mode"),
+        py::arg("align_corners"), py::arg("output"), py::arg("device"), py::arg("stream"));
   m.def("deform_features", &deform_features, py::arg("dtype"), py::arg("feature"), py::arg("kp_source"),
         py::arg("kp_driving"), py::arg("kp_variance"), py::arg("output"), py::arg("device"), py::arg("stream"));
   m.def("dense_warp", &dense_warp, py::arg("dtype"), py::arg("feature"), py::arg("mask"), py::arg("kp_source"),

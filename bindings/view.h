@@ -25,8 +25,8 @@ StridedView<T, R> to_view(const PyView& v, const char* name) {
   const auto& sizes = std::get<1>(v);
   const auto& strides = std::get<2>(v);
   if (static_cast<int>(sizes.size()) != R || static_cast<int>(strides.size()) != R)
-    throw std::invalid_argument(std::string(name) + ": expected " + std::to_string(R) +
-                                "-D sizes and strides, got " + std::to_string(sizes.size()) + "-D");
+    throw std::invalid_argument(std::string(name) + ": expected " + std::to_string(R) + "-D sizes and strides, got " +
+                                std::to_string(sizes.size()) + "-D");
   StridedView<T, R> out;
   out.data = reinterpret_cast<T*>(std::get<0>(v));
   bool empty = false;
@@ -50,8 +50,8 @@ inline int padding_code(const std::string& mode) {
 // An optional output is asked for exactly when its pointer is given.
 inline void check_optional_output(const char* name, bool requested, uintptr_t pointer) {
   if (requested != (pointer != 0))
-    throw std::invalid_argument(std::string(name) + (requested ? ": requested but no pointer given"
-                                                               : ": pointer given but not requested"));
+    throw std::invalid_argument(std::string(name) +
+                                (requested ? ": requested but no pointer given" : ": pointer given but not requested"));
 }
 
 }  // namespace bind

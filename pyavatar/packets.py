@@ -15,8 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 NS_PER_S = 1_000_000_000
+
+#: The array type of every packet field (all float32).
+Float32Array = npt.NDArray[np.float32]
 
 #: VRM 1.0 lip-sync expressions, the column order of :attr:`LipChunk.visemes`.
 VRM_VISEMES: tuple[str, ...] = ("aa", "ih", "ou", "ee", "oh")
@@ -26,7 +30,7 @@ OVR_VISEMES: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def _frames(name: str, a: np.ndarray, n: int, cols: int | None = None) -> None:
+def _frames(name: str, a: npt.NDArray[np.generic], n: int, cols: int | None = None) -> None:
     want = (n,) if cols is None else (n, cols)
     if a.shape != want:
         raise ValueError(f"{name}: expected shape {want}, got {a.shape}")
@@ -38,7 +42,7 @@ class AudioChunk:
 
     pts_ns: int
     sample_rate: int
-    samples: np.ndarray
+    samples: Float32Array
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0:
@@ -73,11 +77,11 @@ class FeatureChunk:
 
     pts_ns: int
     frame_rate: float
-    log_mel: np.ndarray
-    mfcc: np.ndarray
-    rms: np.ndarray
-    voicing: np.ndarray
-    f0: np.ndarray
+    log_mel: Float32Array
+    mfcc: Float32Array
+    rms: Float32Array
+    voicing: Float32Array
+    f0: Float32Array
 
     def __post_init__(self) -> None:
         n = len(self.rms)
@@ -101,12 +105,12 @@ class LipChunk:
 
     pts_ns: int
     frame_rate: float
-    visemes: np.ndarray
-    jaw_open: np.ndarray
-    mouth_wide: np.ndarray
-    mouth_round: np.ndarray
-    speaking: np.ndarray
-    ovr: np.ndarray | None = None
+    visemes: Float32Array
+    jaw_open: Float32Array
+    mouth_wide: Float32Array
+    mouth_round: Float32Array
+    speaking: Float32Array
+    ovr: Float32Array | None = None
 
     def __post_init__(self) -> None:
         n = len(self.jaw_open)
@@ -132,8 +136,8 @@ class MotionChunk:
     pts_ns: int
     frame_rate: float
     space: str
-    values: np.ndarray
-    keypoints: np.ndarray | None = None
+    values: Float32Array
+    keypoints: Float32Array | None = None
 
     def __post_init__(self) -> None:
         if self.values.ndim != 2:
@@ -169,13 +173,13 @@ class MotionFrame:
     pts_ns: int
     fps: float
     capture_ns: int
-    params: np.ndarray
-    visemes: np.ndarray
+    params: Float32Array
+    visemes: Float32Array
     speaking: float = 0.0
     emotion: str = "neutral"
     intensity: float = 0.0
-    keypoints: np.ndarray | None = None
-    keypoints_ref: np.ndarray | None = None
+    keypoints: Float32Array | None = None
+    keypoints_ref: Float32Array | None = None
 
     @property
     def time(self) -> float:

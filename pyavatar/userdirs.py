@@ -1,7 +1,7 @@
-"""Per-user folders: where pyavatar keeps caches and settings (one definition for every module).
+r"""Per-user folders: where pyavatar keeps caches and settings (one definition for every module).
 
 ``PYAVATAR_CACHE_DIR`` / ``PYAVATAR_CONFIG_DIR`` override the platform defaults (``PYAVATAR_CACHE_DIR=off``
-turns caching off): Windows ``%LOCALAPPDATA%\\pyavatar\\Cache`` and ``%APPDATA%\\pyavatar``, macOS
+turns caching off): Windows ``%LOCALAPPDATA%\pyavatar\Cache`` and ``%APPDATA%\pyavatar``, macOS
 ``~/Library/{Caches,Application Support}/pyavatar``, elsewhere ``$XDG_CACHE_HOME/pyavatar`` (``~/.cache``)
 and ``$XDG_CONFIG_HOME/pyavatar`` (``~/.config``).
 """

@@ -25,7 +25,8 @@
 #include "common/parallel.h"
 
 #if defined(__FAST_MATH__)
-#error "relpos_attention.cpp needs IEEE float semantics (its exp rounds with a magic constant); build without -ffast-math"
+#error \
+    "relpos_attention.cpp needs IEEE float semantics (its exp rounds with a magic constant); build without -ffast-math"
 #endif
 
 namespace pyavatar {
@@ -338,7 +339,9 @@ void attend_panel(const PanelContext& c, PanelScratch& w, const HeadOperands& op
       mhi[mb] = std::max(mhi[mb], w.row_hi[r]);
     }
   }
-  auto overlaps = [&](int64_t x0, int64_t first, int64_t last) { return first <= last && x0 + kNR > first && x0 <= last; };
+  auto overlaps = [&](int64_t x0, int64_t first, int64_t last) {
+    return first <= last && x0 + kNR > first && x0 <= last;
+  };
 
   // Positional band: G[rr][y] = (q_rr + v) . P[pb + y], pb a tile boundary. Row rr pairs key
   // column x with y = x + (rows - 1 - rr) + dlt.
@@ -377,8 +380,8 @@ void attend_panel(const PanelContext& c, PanelScratch& w, const HeadOperands& op
             VecF sv = (acc[r][v] + vload(gr + x)) * vscale + vload(key_bias + x);
             if (x < xl || x + kVW - 1 > xh) {
               const VecI idx = viota() + vsplat_i(static_cast<int32_t>(x));
-              const VecI outside = vless_i(idx, vsplat_i(static_cast<int32_t>(xl))) |
-                                   vless_i(vsplat_i(static_cast<int32_t>(xh)), idx);
+              const VecI outside =
+                  vless_i(idx, vsplat_i(static_cast<int32_t>(xl))) | vless_i(vsplat_i(static_cast<int32_t>(xh)), idx);
               sv = vselect(outside, neg_inf, sv);
             }
             vstore(s + rr * lds + x, sv);

@@ -35,12 +35,12 @@ using pyavatar_cuda::to_float;
 
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
-constexpr int kQueries = 16;                  // queries per block
-constexpr int kRows = kQueries / kWarps;      // queries per warp
-constexpr int kKeys = 32;                     // keys per tile (one per lane)
-constexpr int kChunk = 32;                    // Dk chunk staged in shared memory
-constexpr int kPad = kChunk + 1;              // row pitch: lanes reading different rows hit different banks
-constexpr int kBand = kQueries + kKeys - 1;   // pos rows used by one (query tile, key tile)
+constexpr int kQueries = 16;                 // queries per block
+constexpr int kRows = kQueries / kWarps;     // queries per warp
+constexpr int kKeys = 32;                    // keys per tile (one per lane)
+constexpr int kChunk = 32;                   // Dk chunk staged in shared memory
+constexpr int kPad = kChunk + 1;             // row pitch: lanes reading different rows hit different banks
+constexpr int kBand = kQueries + kKeys - 1;  // pos rows used by one (query tile, key tile)
 constexpr unsigned kFullMask = 0xffffffffu;
 
 __device__ __forceinline__ float warp_max(float x) {
@@ -56,12 +56,14 @@ __device__ __forceinline__ float warp_sum(float x) {
 }
 
 template <typename T, int NC>
-__device__ __forceinline__ void relpos_attention(
-    const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, const T* __restrict__ pos,
-    const T* __restrict__ bias_u, const T* __restrict__ bias_v, const unsigned char* __restrict__ key_mask,
-    T* __restrict__ out, i64 seq, i64 heads, i64 dk, i64 qs0, i64 qs1, i64 qs2, i64 qs3, i64 ks0, i64 ks1,
-    i64 ks2, i64 ks3, i64 vs0, i64 vs1, i64 vs2, i64 vs3, i64 ps0, i64 ps1, i64 ps2, i64 ps3, i64 us0, i64 us1,
-    i64 bs0, i64 bs1, i64 ms0, i64 ms1, i64 left, i64 right, float scale) {
+__device__ __forceinline__ void relpos_attention(const T* __restrict__ q, const T* __restrict__ k,
+                                                 const T* __restrict__ v, const T* __restrict__ pos,
+                                                 const T* __restrict__ bias_u, const T* __restrict__ bias_v,
+                                                 const unsigned char* __restrict__ key_mask, T* __restrict__ out,
+                                                 i64 seq, i64 heads, i64 dk, i64 qs0, i64 qs1, i64 qs2, i64 qs3,
+                                                 i64 ks0, i64 ks1, i64 ks2, i64 ks3, i64 vs0, i64 vs1, i64 vs2, i64 vs3,
+                                                 i64 ps0, i64 ps1, i64 ps2, i64 ps3, i64 us0, i64 us1, i64 bs0, i64 bs1,
+                                                 i64 ms0, i64 ms1, i64 left, i64 right, float scale) {
   __shared__ float s_qu[kQueries][kPad];
   __shared__ float s_qv[kQueries][kPad];
   __shared__ float s_k[kKeys][kPad];
@@ -198,17 +200,17 @@ __device__ __forceinline__ void relpos_attention(
 
 }  // namespace pyavatar_attn
 
-#define PYAVATAR_RELPOS_ATTENTION_KERNEL(suffix, T, NC)                                                             \
-  extern "C" __global__ void __launch_bounds__(pyavatar_attn::kThreads) pyavatar_relpos_attention_##suffix(         \
-      const T* q, const T* k, const T* v, const T* pos, const T* bias_u, const T* bias_v,                           \
-      const unsigned char* key_mask, T* out, long long seq, long long heads, long long dk, long long qs0,          \
-      long long qs1, long long qs2, long long qs3, long long ks0, long long ks1, long long ks2, long long ks3,      \
-      long long vs0, long long vs1, long long vs2, long long vs3, long long ps0, long long ps1, long long ps2,      \
-      long long ps3, long long us0, long long us1, long long bs0, long long bs1, long long ms0, long long ms1,      \
-      long long left, long long right, float scale) {                                                              \
-    pyavatar_attn::relpos_attention<T, NC>(q, k, v, pos, bias_u, bias_v, key_mask, out, seq, heads, dk, qs0, qs1,  \
-                                           qs2, qs3, ks0, ks1, ks2, ks3, vs0, vs1, vs2, vs3, ps0, ps1, ps2, ps3,   \
-                                           us0, us1, bs0, bs1, ms0, ms1, left, right, scale);                       \
+#define PYAVATAR_RELPOS_ATTENTION_KERNEL(suffix, T, NC)                                                                \
+  extern "C" __global__ void __launch_bounds__(pyavatar_attn::kThreads) pyavatar_relpos_attention_##suffix(            \
+      const T* q, const T* k, const T* v, const T* pos, const T* bias_u, const T* bias_v,                              \
+      const unsigned char* key_mask, T* out, long long seq, long long heads, long long dk, long long qs0,              \
+      long long qs1, long long qs2, long long qs3, long long ks0, long long ks1, long long ks2, long long ks3,         \
+      long long vs0, long long vs1, long long vs2, long long vs3, long long ps0, long long ps1, long long ps2,         \
+      long long ps3, long long us0, long long us1, long long bs0, long long bs1, long long ms0, long long ms1,         \
+      long long left, long long right, float scale) {                                                                  \
+    pyavatar_attn::relpos_attention<T, NC>(q, k, v, pos, bias_u, bias_v, key_mask, out, seq, heads, dk, qs0, qs1, qs2, \
+                                           qs3, ks0, ks1, ks2, ks3, vs0, vs1, vs2, vs3, ps0, ps1, ps2, ps3, us0, us1,  \
+                                           bs0, bs1, ms0, ms1, left, right, scale);                                    \
   }
 
 #define PYAVATAR_RELPOS_ATTENTION_DTYPE(suffix, T)      \

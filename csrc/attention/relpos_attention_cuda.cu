@@ -43,9 +43,9 @@ cudaError_t launch(const Kernels<Fn>& kernels, const void* const* data, const in
   const int64_t *qs = stride[0], *ks = stride[1], *vs = stride[2], *ps = stride[3], *us = stride[4], *bs = stride[5];
   const int64_t ms0 = key_mask ? key_mask_stride[0] : 0, ms1 = key_mask ? key_mask_stride[1] : 0;
   kernels.by_bound[bound]<<<grid, pyavatar_attn::kThreads, 0, stream>>>(
-      in[0], in[1], in[2], in[3], in[4], in[5], key_mask, static_cast<T*>(output), seq, heads, dk, qs[0], qs[1],
-      qs[2], qs[3], ks[0], ks[1], ks[2], ks[3], vs[0], vs[1], vs[2], vs[3], ps[0], ps[1], ps[2], ps[3], us[0], us[1],
-      bs[0], bs[1], ms0, ms1, left, right, scale);
+      in[0], in[1], in[2], in[3], in[4], in[5], key_mask, static_cast<T*>(output), seq, heads, dk, qs[0], qs[1], qs[2],
+      qs[3], ks[0], ks[1], ks[2], ks[3], vs[0], vs[1], vs[2], vs[3], ps[0], ps[1], ps[2], ps[3], us[0], us[1], bs[0],
+      bs[1], ms0, ms1, left, right, scale);
   return cudaGetLastError();
 }
 

@@ -20,8 +20,8 @@ bool detect_v3() {
   __cpuid(r, 0);
   if (r[0] < 7) return false;
   __cpuid(r, 1);
-  const bool fma = (r[2] >> 12) & 1, movbe = (r[2] >> 22) & 1, osxsave = (r[2] >> 27) & 1,
-             avx = (r[2] >> 28) & 1, f16c = (r[2] >> 29) & 1;
+  const bool fma = (r[2] >> 12) & 1, movbe = (r[2] >> 22) & 1, osxsave = (r[2] >> 27) & 1, avx = (r[2] >> 28) & 1,
+             f16c = (r[2] >> 29) & 1;
   if (!(fma && movbe && osxsave && avx && f16c)) return false;
   if ((_xgetbv(0) & 0x6) != 0x6) return false;  // OS saves YMM state
   __cpuidex(r, 7, 0);
@@ -31,9 +31,8 @@ bool detect_v3() {
   return avx2 && bmi1 && bmi2 && lzcnt;
 #else
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
-         __builtin_cpu_supports("f16c") && __builtin_cpu_supports("movbe");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi") &&
+         __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("movbe");
 #endif
 }
 #endif
@@ -79,9 +78,12 @@ Isa active_isa() { return static_cast<Isa>(isa_state().load(std::memory_order_re
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::v2: return "v2";
-    case Isa::v3: return "v3";
-    default: return "base";
+    case Isa::v2:
+      return "v2";
+    case Isa::v3:
+      return "v3";
+    default:
+      return "base";
   }
 }
 
@@ -101,8 +103,7 @@ void set_active_isa(const std::string& name) {
     isa = name == "v2" ? Isa::v2 : name == "v3" ? Isa::v3 : Isa::base;
     bool compiled = false;
     for (const auto& c : compiled_isas()) compiled = compiled || c == name;
-    if (!compiled)
-      throw std::invalid_argument("CPU ISA '" + name + "' is not compiled into pyavatar._core");
+    if (!compiled) throw std::invalid_argument("CPU ISA '" + name + "' is not compiled into pyavatar._core");
     if (isa == Isa::v3 && !cpu_supports_v3())
       throw std::invalid_argument("this CPU cannot run the 'v3' (AVX2/FMA) kernels");
   } else {

@@ -31,15 +31,14 @@ const char* isa_name(Isa isa);
 }  // namespace pyavatar
 
 #if defined(PYAVATAR_MULTI_ISA)
-#define PYAVATAR_ISA_DISPATCH(fn, ...)                                      \
-  do {                                                                      \
-    if (::pyavatar::cpu::active_isa() == ::pyavatar::cpu::Isa::v3)          \
-      return ::pyavatar::cpu::v3::fn(__VA_ARGS__);                          \
-    return ::pyavatar::cpu::v2::fn(__VA_ARGS__);                            \
+#define PYAVATAR_ISA_DISPATCH(fn, ...)                                                                          \
+  do {                                                                                                          \
+    if (::pyavatar::cpu::active_isa() == ::pyavatar::cpu::Isa::v3) return ::pyavatar::cpu::v3::fn(__VA_ARGS__); \
+    return ::pyavatar::cpu::v2::fn(__VA_ARGS__);                                                                \
   } while (0)
 #else
-#define PYAVATAR_ISA_DISPATCH(fn, ...) \
-  do {                                 \
+#define PYAVATAR_ISA_DISPATCH(fn, ...)             \
+  do {                                             \
     return ::pyavatar::cpu::base::fn(__VA_ARGS__); \
   } while (0)
 #endif

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <exception>
 #include <cstdint>
+#include <exception>
 #include <thread>
 #include <vector>
 

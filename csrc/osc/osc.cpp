@@ -26,8 +26,7 @@ uint32_t float_bits(float v) {
 void check_address(const std::string& address) {
   if (address.empty() || address[0] != '/')
     throw std::invalid_argument("OSC address must start with '/', got '" + address + "'");
-  if (address.find('\0') != std::string::npos)
-    throw std::invalid_argument("OSC address contains a NUL byte");
+  if (address.find('\0') != std::string::npos) throw std::invalid_argument("OSC address contains a NUL byte");
 }
 
 // Address and type tags of a message whose arguments follow.
@@ -67,9 +66,12 @@ Bytes message(const std::string& address, const std::vector<Arg>& args) {
   Bytes out = header(address, tags);
   Writer w(out);
   for (const Arg& a : args) {
-    if (a.type == 'f') w.f32(a.f);
-    else if (a.type == 'i') w.i32(a.i);
-    else if (a.type == 's') w.str(a.s);
+    if (a.type == 'f')
+      w.f32(a.f);
+    else if (a.type == 'i')
+      w.i32(a.i);
+    else if (a.type == 's')
+      w.str(a.s);
   }
   return out;
 }
@@ -139,8 +141,7 @@ VmcEncoder::VmcEncoder(VmcLayout layout) : layout_(std::move(layout)) {
   apply_ = header("/VMC/Ext/Blend/Apply", "");
 }
 
-std::vector<Bytes> VmcEncoder::encode(float time, const float* root, const float* bones,
-                                      const float* blends) const {
+std::vector<Bytes> VmcEncoder::encode(float time, const float* root, const float* bones, const float* blends) const {
   std::vector<Bytes> msgs;
   msgs.reserve(4 + bone_prefix_.size() + blend_prefix_.size());
   msgs.push_back(ok_);

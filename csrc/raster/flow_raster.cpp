@@ -246,8 +246,6 @@ void rasterize_flow(const FlowRasterParams& p) {
   if (p.sample) for_bands(H, kBandRows, [&](int64_t r0, int64_t r1) { remap_band(sample, r0, r1); });
 }
 
-
-
 void remap_image(const RemapParams& p) {
   for_bands(p.height, kBandRows, [&](int64_t r0, int64_t r1) { remap_band(p, r0, r1); });
 }

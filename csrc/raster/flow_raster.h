@@ -42,16 +42,16 @@ struct RemapParams {
 };
 
 struct FlowRasterParams {
-  const float* positions = nullptr;   // (V, 3): output x, y in pixels and depth z
-  const float* source = nullptr;      // (V, 2): source x, y in pixels
-  const float* overlay = nullptr;     // (V, 4): premultiplied RGBA in [0, 1], or nullptr
-  const int32_t* triangles = nullptr; // (T, 3) vertex indices in [0, V)
+  const float* positions = nullptr;    // (V, 3): output x, y in pixels and depth z
+  const float* source = nullptr;       // (V, 2): source x, y in pixels
+  const float* overlay = nullptr;      // (V, 4): premultiplied RGBA in [0, 1], or nullptr
+  const int32_t* triangles = nullptr;  // (T, 3) vertex indices in [0, V)
   int64_t num_vertices = 0;
   int64_t num_triangles = 0;
   int64_t height = 0;
   int64_t width = 0;
-  float* flow = nullptr;         // (H, W, 2), contiguous
-  float* overlay_out = nullptr;  // (H, W, 4), contiguous; required when overlay is given
+  float* flow = nullptr;                // (H, W, 2), contiguous
+  float* overlay_out = nullptr;         // (H, W, 4), contiguous; required when overlay is given
   const RemapParams* sample = nullptr;  // optional fused sampling (its flow/overlay/size are taken from here)
 };
 

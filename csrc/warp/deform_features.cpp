@@ -24,9 +24,7 @@ namespace {
 using trilinear::Scratch;
 
 // LivePortrait's lattice value 2 * (i / (n - 1)) - 1 in float32.
-inline float lattice(int64_t i, int64_t n) {
-  return 2.f * (static_cast<float>(i) / static_cast<float>(n - 1)) - 1.f;
-}
+inline float lattice(int64_t i, int64_t n) { return 2.f * (static_cast<float>(i) / static_cast<float>(n - 1)) - 1.f; }
 
 // One axis of group k: for output index i, the taps t0 = floor(u), t1 = t0 + 1
 // of the voxel coordinate u and their weights; valid[] says whether the tap
@@ -63,8 +61,13 @@ void gaussian_axis(int64_t n, float kp, float variance, float* g) {
 class PlaneWorkspace {
  public:
   PlaneWorkspace(int64_t D, int64_t H, int64_t W)
-      : taps_(2 * (D + H + W)), weights_(2 * (D + H + W)), valid_(2 * (D + H + W)), gauss_(2 * (D + H + W)),
-        rows_(D * H * W + W), padded_row_(W + 1), padded_tap_(2 * W) {
+      : taps_(2 * (D + H + W)),
+        weights_(2 * (D + H + W)),
+        valid_(2 * (D + H + W)),
+        gauss_(2 * (D + H + W)),
+        rows_(D * H * W + W),
+        padded_row_(W + 1),
+        padded_tap_(2 * W) {
     const int64_t sizes[3] = {W, H, D};
     int64_t at = 0;
     for (int a = 0; a < 3; ++a) {

@@ -18,10 +18,10 @@ namespace pyavatar_warp {
 
 template <typename T>
 __device__ __forceinline__ void deform_features(const T* __restrict__ feature, const T* __restrict__ kp_source,
-                                                const T* __restrict__ kp_driving, T* __restrict__ output,
-                                                i64 n_batch, i64 channels, i64 d, i64 h, i64 w, i64 fs0, i64 fs1,
-                                                i64 fs2, i64 fs3, i64 fs4, i64 n_kp, i64 ss0, i64 ss1, i64 ss2,
-                                                i64 ds0, i64 ds1, i64 ds2, float kp_variance) {
+                                                const T* __restrict__ kp_driving, T* __restrict__ output, i64 n_batch,
+                                                i64 channels, i64 d, i64 h, i64 w, i64 fs0, i64 fs1, i64 fs2, i64 fs3,
+                                                i64 fs4, i64 n_kp, i64 ss0, i64 ss1, i64 ss2, i64 ds0, i64 ds1, i64 ds2,
+                                                float kp_variance) {
   const i64 spatial = d * h * w;
   const i64 groups = n_kp + 1;
   const i64 total = n_batch * groups * spatial;
@@ -58,14 +58,14 @@ __device__ __forceinline__ void deform_features(const T* __restrict__ feature, c
 
 }  // namespace pyavatar_warp
 
-#define PYAVATAR_DEFORM_FEATURES_KERNEL(suffix, T)                                                                \
-  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads) pyavatar_deform_features_##suffix(                            \
-      const T* feature, const T* kp_source, const T* kp_driving, T* output, long long n_batch, long long channels, \
-      long long d, long long h, long long w, long long fs0, long long fs1, long long fs2, long long fs3,          \
-      long long fs4, long long n_kp, long long ss0, long long ss1, long long ss2, long long ds0, long long ds1,   \
-      long long ds2, float kp_variance) {                                                                        \
+#define PYAVATAR_DEFORM_FEATURES_KERNEL(suffix, T)                                                                  \
+  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads) pyavatar_deform_features_##suffix(      \
+      const T* feature, const T* kp_source, const T* kp_driving, T* output, long long n_batch, long long channels,  \
+      long long d, long long h, long long w, long long fs0, long long fs1, long long fs2, long long fs3,            \
+      long long fs4, long long n_kp, long long ss0, long long ss1, long long ss2, long long ds0, long long ds1,     \
+      long long ds2, float kp_variance) {                                                                           \
     pyavatar_warp::deform_features<T>(feature, kp_source, kp_driving, output, n_batch, channels, d, h, w, fs0, fs1, \
-                                      fs2, fs3, fs4, n_kp, ss0, ss1, ss2, ds0, ds1, ds2, kp_variance);           \
+                                      fs2, fs3, fs4, n_kp, ss0, ss1, ss2, ds0, ds1, ds2, kp_variance);              \
   }
 
 PYAVATAR_DEFORM_FEATURES_KERNEL(f32, float)

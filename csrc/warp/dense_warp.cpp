@@ -19,14 +19,12 @@ namespace {
 using trilinear::kBlock;
 using trilinear::Scratch;
 
-inline float lattice(int64_t i, int64_t n) {
-  return 2.f * (static_cast<float>(i) / static_cast<float>(n - 1)) - 1.f;
-}
+inline float lattice(int64_t i, int64_t n) { return 2.f * (static_cast<float>(i) / static_cast<float>(n - 1)) - 1.f; }
 
 // Deformation of output points [s0, s0 + count) of batch item n, as normalised
 // (x, y, z); `shift` holds kp_source - kp_driving of item n, (K, 3).
-void deformation_block(const DenseWarpParams& p, int64_t n, int64_t s0, int64_t count, const float* shift,
-                       float* x, float* y, float* z) {
+void deformation_block(const DenseWarpParams& p, int64_t n, int64_t s0, int64_t count, const float* shift, float* x,
+                       float* y, float* z) {
   const auto& m = p.mask;
   const int64_t K1 = m.size[1], D = m.size[2], H = m.size[3], W = m.size[4];
   int64_t offset[kBlock];
@@ -83,8 +81,10 @@ void dense_warp(const DenseWarpParams& p) {
   for (int64_t n = 0; n < N; ++n)
     for (int64_t k = 0; k < K; ++k)
       for (int a = 0; a < 3; ++a) {
-        const float ks = p.kp_source.data[n * p.kp_source.stride[0] + k * p.kp_source.stride[1] + a * p.kp_source.stride[2]];
-        const float kd = p.kp_driving.data[n * p.kp_driving.stride[0] + k * p.kp_driving.stride[1] + a * p.kp_driving.stride[2]];
+        const float ks =
+            p.kp_source.data[n * p.kp_source.stride[0] + k * p.kp_source.stride[1] + a * p.kp_source.stride[2]];
+        const float kd =
+            p.kp_driving.data[n * p.kp_driving.stride[0] + k * p.kp_driving.stride[1] + a * p.kp_driving.stride[2]];
         shift.get()[(n * K + k) * 3 + a] = ks - kd;
       }
   // Output blocks [b, e), sampled from `volume` or, when null, directly from the feature.

@@ -21,10 +21,9 @@ template <typename T>
 __device__ __forceinline__ void dense_warp(const T* __restrict__ feature, const T* __restrict__ mask,
                                            const T* __restrict__ kp_source, const T* __restrict__ kp_driving,
                                            T* __restrict__ output, T* __restrict__ deformation, i64 n_batch,
-                                           i64 channels, i64 df, i64 hf, i64 wf, i64 fs0, i64 fs1, i64 fs2,
-                                           i64 fs3, i64 fs4, i64 groups, i64 d, i64 h, i64 w, i64 ms0, i64 ms1,
-                                           i64 ms2, i64 ms3, i64 ms4, i64 ss0, i64 ss1, i64 ss2, i64 ds0,
-                                           i64 ds1, i64 ds2) {
+                                           i64 channels, i64 df, i64 hf, i64 wf, i64 fs0, i64 fs1, i64 fs2, i64 fs3,
+                                           i64 fs4, i64 groups, i64 d, i64 h, i64 w, i64 ms0, i64 ms1, i64 ms2, i64 ms3,
+                                           i64 ms4, i64 ss0, i64 ss1, i64 ss2, i64 ds0, i64 ds1, i64 ds2) {
   const i64 spatial = d * h * w;
   const i64 total = n_batch * spatial;
   const i64 c_begin = static_cast<i64>(blockIdx.y) * kChannelChunk, c_end = chunk_end(c_begin, channels);
@@ -61,16 +60,16 @@ __device__ __forceinline__ void dense_warp(const T* __restrict__ feature, const 
 
 }  // namespace pyavatar_warp
 
-#define PYAVATAR_DENSE_WARP_KERNEL(suffix, T)                                                                       \
-  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads) pyavatar_dense_warp_##suffix(                                   \
-      const T* feature, const T* mask, const T* kp_source, const T* kp_driving, T* output, T* deformation,          \
-      long long n_batch, long long channels, long long df, long long hf, long long wf, long long fs0, long long fs1, \
-      long long fs2, long long fs3, long long fs4, long long groups, long long d, long long h, long long w,        \
-      long long ms0, long long ms1, long long ms2, long long ms3, long long ms4, long long ss0, long long ss1,     \
-      long long ss2, long long ds0, long long ds1, long long ds2) {                                               \
-    pyavatar_warp::dense_warp<T>(feature, mask, kp_source, kp_driving, output, deformation, n_batch, channels, df,  \
-                                 hf, wf, fs0, fs1, fs2, fs3, fs4, groups, d, h, w, ms0, ms1, ms2, ms3, ms4, ss0,    \
-                                 ss1, ss2, ds0, ds1, ds2);                                                         \
+#define PYAVATAR_DENSE_WARP_KERNEL(suffix, T)                                                                          \
+  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads) pyavatar_dense_warp_##suffix(              \
+      const T* feature, const T* mask, const T* kp_source, const T* kp_driving, T* output, T* deformation,             \
+      long long n_batch, long long channels, long long df, long long hf, long long wf, long long fs0, long long fs1,   \
+      long long fs2, long long fs3, long long fs4, long long groups, long long d, long long h, long long w,            \
+      long long ms0, long long ms1, long long ms2, long long ms3, long long ms4, long long ss0, long long ss1,         \
+      long long ss2, long long ds0, long long ds1, long long ds2) {                                                    \
+    pyavatar_warp::dense_warp<T>(feature, mask, kp_source, kp_driving, output, deformation, n_batch, channels, df, hf, \
+                                 wf, fs0, fs1, fs2, fs3, fs4, groups, d, h, w, ms0, ms1, ms2, ms3, ms4, ss0, ss1, ss2, \
+                                 ds0, ds1, ds2);                                                                       \
   }
 
 PYAVATAR_DENSE_WARP_KERNEL(f32, float)

@@ -18,8 +18,8 @@ struct DenseWarpParams {
   StridedView<const float, 5> mask;        // (N, K+1, D, H, W)
   StridedView<const float, 3> kp_source;   // (N, K, 3)
   StridedView<const float, 3> kp_driving;  // (N, K, 3)
-  float* output = nullptr;       // (N, C, D, H, W), contiguous
-  float* deformation = nullptr;  // (N, D, H, W, 3), contiguous, or nullptr when not wanted
+  float* output = nullptr;                 // (N, C, D, H, W), contiguous
+  float* deformation = nullptr;            // (N, D, H, W, 3), contiguous, or nullptr when not wanted
 };
 
 PYAVATAR_DECLARE_ISA_VARIANTS(void dense_warp(const DenseWarpParams& p))

@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "warp/dense_warp.cuh"
 #include "common/cuda_launch.h"
+#include "warp/dense_warp.cuh"
 #include "warp/warp_launch.h"
 
 namespace pyavatar {
@@ -23,8 +23,8 @@ cudaError_t launch(Kernel kernel, const void* feature, const int64_t* fs, const 
   kernel<<<warp_blocks(work, fs[1]), pyavatar_warp::kWarpThreads, 0, stream>>>(
       static_cast<const T*>(feature), static_cast<const T*>(mask), static_cast<const T*>(kp_source),
       static_cast<const T*>(kp_driving), static_cast<T*>(output), static_cast<T*>(deformation), fs[0], fs[1], fs[2],
-      fs[3], fs[4], fst[0], fst[1], fst[2], fst[3], fst[4], ms[1], ms[2], ms[3], ms[4], mst[0], mst[1], mst[2],
-      mst[3], mst[4], sst[0], sst[1], sst[2], dst[0], dst[1], dst[2]);
+      fs[3], fs[4], fst[0], fst[1], fst[2], fst[3], fst[4], ms[1], ms[2], ms[3], ms[4], mst[0], mst[1], mst[2], mst[3],
+      mst[4], sst[0], sst[1], sst[2], dst[0], dst[1], dst[2]);
   return cudaGetLastError();
 }
 
@@ -42,13 +42,12 @@ cudaError_t dense_warp(int dtype, const void* feature, const int64_t* feature_si
                        const void* mask, const int64_t* mask_size, const int64_t* mask_stride, const void* kp_source,
                        const int64_t* kp_source_stride, const void* kp_driving, const int64_t* kp_driving_stride,
                        void* output, void* deformation, cudaStream_t stream) {
-  return launch_for_dtype(dtype, pyavatar_dense_warp_f32, pyavatar_dense_warp_f16, pyavatar_dense_warp_bf16,
-                          [&](auto tag, auto kernel) {
-                            return launch<element_of<decltype(tag)>>(
-                                kernel, feature, feature_size, feature_stride, mask, mask_size, mask_stride,
-                                kp_source, kp_source_stride, kp_driving, kp_driving_stride, output, deformation,
-                                stream);
-                          });
+  return launch_for_dtype(
+      dtype, pyavatar_dense_warp_f32, pyavatar_dense_warp_f16, pyavatar_dense_warp_bf16, [&](auto tag, auto kernel) {
+        return launch<element_of<decltype(tag)>>(kernel, feature, feature_size, feature_stride, mask, mask_size,
+                                                 mask_stride, kp_source, kp_source_stride, kp_driving,
+                                                 kp_driving_stride, output, deformation, stream);
+      });
 }
 
 }  // namespace cuda

@@ -16,8 +16,7 @@ namespace PYAVATAR_ISA {
 namespace {
 
 // Voxel coordinates of output points [s0, s0 + count) of batch item n.
-void grid_coordinates(const GridSample3dParams& p, int64_t n, int64_t s0, int64_t count, float* x, float* y,
-                      float* z) {
+void grid_coordinates(const GridSample3dParams& p, int64_t n, int64_t s0, int64_t count, float* x, float* y, float* z) {
   const auto& g = p.grid;
   const auto& in = p.input;
   const int64_t Ho = g.size[2], Wo = g.size[3];

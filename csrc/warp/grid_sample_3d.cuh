@@ -17,10 +17,10 @@ namespace pyavatar_warp {
 
 template <typename T>
 __device__ __forceinline__ void grid_sample_3d(const T* __restrict__ input, const T* __restrict__ grid,
-                                               T* __restrict__ output, i64 n_batch, i64 channels, i64 d, i64 h,
-                                               i64 w, i64 is0, i64 is1, i64 is2, i64 is3, i64 is4, i64 d_out,
-                                               i64 h_out, i64 w_out, i64 gs0, i64 gs1, i64 gs2, i64 gs3, i64 gs4,
-                                               i64 padding, i64 align_corners) {
+                                               T* __restrict__ output, i64 n_batch, i64 channels, i64 d, i64 h, i64 w,
+                                               i64 is0, i64 is1, i64 is2, i64 is3, i64 is4, i64 d_out, i64 h_out,
+                                               i64 w_out, i64 gs0, i64 gs1, i64 gs2, i64 gs3, i64 gs4, i64 padding,
+                                               i64 align_corners) {
   const i64 spatial = d_out * h_out * w_out;
   const i64 total = n_batch * spatial;
   const bool border = padding == 1, align = align_corners != 0;
@@ -41,14 +41,14 @@ __device__ __forceinline__ void grid_sample_3d(const T* __restrict__ input, cons
 
 }  // namespace pyavatar_warp
 
-#define PYAVATAR_GRID_SAMPLE_3D_KERNEL(suffix, T)                                                                  \
-  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads) pyavatar_grid_sample_3d_##suffix(                              \
-      const T* input, const T* grid, T* output, long long n_batch, long long channels, long long d, long long h,  \
-      long long w, long long is0, long long is1, long long is2, long long is3, long long is4, long long d_out,     \
-      long long h_out, long long w_out, long long gs0, long long gs1, long long gs2, long long gs3, long long gs4, \
-      long long padding, long long align_corners) {                                                               \
-    pyavatar_warp::grid_sample_3d<T>(input, grid, output, n_batch, channels, d, h, w, is0, is1, is2, is3, is4,     \
-                                     d_out, h_out, w_out, gs0, gs1, gs2, gs3, gs4, padding, align_corners);       \
+#define PYAVATAR_GRID_SAMPLE_3D_KERNEL(suffix, T)                                                                     \
+  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads) pyavatar_grid_sample_3d_##suffix(         \
+      const T* input, const T* grid, T* output, long long n_batch, long long channels, long long d, long long h,      \
+      long long w, long long is0, long long is1, long long is2, long long is3, long long is4, long long d_out,        \
+      long long h_out, long long w_out, long long gs0, long long gs1, long long gs2, long long gs3, long long gs4,    \
+      long long padding, long long align_corners) {                                                                   \
+    pyavatar_warp::grid_sample_3d<T>(input, grid, output, n_batch, channels, d, h, w, is0, is1, is2, is3, is4, d_out, \
+                                     h_out, w_out, gs0, gs1, gs2, gs3, gs4, padding, align_corners);                  \
   }
 
 PYAVATAR_GRID_SAMPLE_3D_KERNEL(f32, float)

@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "warp/grid_sample_3d.cuh"
 #include "common/cuda_launch.h"
+#include "warp/grid_sample_3d.cuh"
 #include "warp/warp_launch.h"
 
 namespace pyavatar {
@@ -39,8 +39,8 @@ cudaError_t grid_sample_3d_probe() {
 cudaError_t grid_sample_3d(int dtype, const void* input, const int64_t* input_size, const int64_t* input_stride,
                            const void* grid, const int64_t* grid_size, const int64_t* grid_stride, void* output,
                            int padding, bool align_corners, cudaStream_t stream) {
-  return launch_for_dtype(dtype, pyavatar_grid_sample_3d_f32, pyavatar_grid_sample_3d_f16,
-                          pyavatar_grid_sample_3d_bf16, [&](auto tag, auto kernel) {
+  return launch_for_dtype(dtype, pyavatar_grid_sample_3d_f32, pyavatar_grid_sample_3d_f16, pyavatar_grid_sample_3d_bf16,
+                          [&](auto tag, auto kernel) {
                             return launch<element_of<decltype(tag)>>(kernel, input, input_size, input_stride, grid,
                                                                      grid_size, grid_stride, output, padding,
                                                                      align_corners, stream);

@@ -129,7 +129,10 @@ class PaddedVolume {
  public:
   explicit PaddedVolume(const StridedView<const float, 5>& v)
       : v_(v),
-        c_(v.size[1]), d_(v.size[2]), h_(v.size[3]), w_(v.size[4]),
+        c_(v.size[1]),
+        d_(v.size[2]),
+        h_(v.size[3]),
+        w_(v.size[4]),
         item_((d_ + 2) * (h_ + 2) * (w_ + 2) * c_),
         data_(v.size[0] * item_) {}
 
@@ -168,8 +171,8 @@ class PaddedVolume {
 
   // Samples `count` <= kBlock points of batch item n at voxel coordinates
   // (x, y, z) and writes channel c of point i to out[c * out_stride + i].
-  void sample(int64_t n, const float* x, const float* y, const float* z, int64_t count, float* out,
-              int64_t out_stride, const Workspace& ws) const {
+  void sample(int64_t n, const float* x, const float* y, const float* z, int64_t count, float* out, int64_t out_stride,
+              const Workspace& ws) const {
     const int32_t C = static_cast<int32_t>(c_);
     const int32_t sy = static_cast<int32_t>((w_ + 2) * c_), sz = static_cast<int32_t>((h_ + 2) * (w_ + 2) * c_);
     const int32_t D = static_cast<int32_t>(d_), H = static_cast<int32_t>(h_), W = static_cast<int32_t>(w_);
@@ -258,7 +261,8 @@ inline void sample_direct(const StridedView<const float, 5>& v, int64_t n, const
     const float cx = clamp_coord(x[i], W), cy = clamp_coord(y[i], H), cz = clamp_coord(z[i], D);
     const int64_t ix = floor_int(cx), iy = floor_int(cy), iz = floor_int(cz);
     const float fx = static_cast<float>(ix), fy = static_cast<float>(iy), fz = static_cast<float>(iz);
-    const float wx[2] = {(fx + 1.f) - cx, cx - fx}, wy[2] = {(fy + 1.f) - cy, cy - fy}, wz[2] = {(fz + 1.f) - cz, cz - fz};
+    const float wx[2] = {(fx + 1.f) - cx, cx - fx}, wy[2] = {(fy + 1.f) - cy, cy - fy},
+                wz[2] = {(fz + 1.f) - cz, cz - fz};
     int64_t offset[8];
     float weight[8];
     int taps = 0;

@@ -35,9 +35,7 @@ __device__ __forceinline__ i64 chunk_end(i64 begin, i64 channels) {
 }
 
 // First index and stride of a grid-stride loop over grid axis x.
-__device__ __forceinline__ i64 global_thread() {
-  return static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
+__device__ __forceinline__ i64 global_thread() { return static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ i64 global_stride() { return static_cast<i64>(gridDim.x) * blockDim.x; }
 
 // LivePortrait's make_coordinate_grid: 2 * (i / (n - 1)) - 1.
@@ -64,8 +62,7 @@ struct Taps {
   unsigned valid;  // bit t set when tap t lies inside the volume
 };
 
-__device__ __forceinline__ Taps make_taps(float x, float y, float z, i64 w, i64 h, i64 d, i64 sx, i64 sy,
-                                          i64 sz) {
+__device__ __forceinline__ Taps make_taps(float x, float y, float z, i64 w, i64 h, i64 d, i64 sx, i64 sy, i64 sz) {
   const float fx = floorf(x), fy = floorf(y), fz = floorf(z);
   const i64 x0 = static_cast<i64>(fx), y0 = static_cast<i64>(fy), z0 = static_cast<i64>(fz);
   const float wx[2] = {(fx + 1.0f) - x, x - fx};

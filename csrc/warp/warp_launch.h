@@ -24,9 +24,7 @@ inline dim3 warp_blocks(int64_t work, int64_t channels) {
 }
 
 // Whether one launch covers `channels` (grid axis y holds at most kMaxChannelChunks chunks).
-inline bool warp_channels_fit(int64_t channels) {
-  return channels <= kMaxChannelChunks * pyavatar_warp::kChannelChunk;
-}
+inline bool warp_channels_fit(int64_t channels) { return channels <= kMaxChannelChunks * pyavatar_warp::kChannelChunk; }
 
 }  // namespace cuda
 }  // namespace pyavatar

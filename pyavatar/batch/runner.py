@@ -93,11 +93,14 @@ def run_batch(
     """Render ``jobs`` into ``out_dir`` (created), resuming from its manifest.
 
     Args:
+        jobs: validated jobs, their outputs relative to ``out_dir``.
+        out_dir: the output folder; its manifest records finished jobs, so a rerun resumes.
         workers: local worker processes (default: the cores), or Ray tasks in flight (default: the cluster's CPUs).
         ray: None for local mode, ``"auto"`` or a cluster address for Ray mode.
         retries: further attempts after a job fails or its worker dies.
         gpus_per_job: GPUs a neural job requests in Ray mode.
         task: what runs per job (default: render it).
+        progress: show a progress bar.
     """
     if retries < 0:
         raise ValueError(f"--retries must be >= 0, got {retries}")

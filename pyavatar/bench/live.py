@@ -133,7 +133,7 @@ def _run_one(args: argparse.Namespace, avatar: Any, motion: str) -> dict[str, An
             import pyvirtualcam
         except ImportError as e:
             raise RuntimeError(
-                f"--camera {args.camera} needs pyvirtualcam (pip install pyvirtualcam) or use --camera none"
+                f"--camera {args.camera} needs pyvirtualcam (pip install 'pyavatar[webcam]') or use --camera none"
             ) from e
 
         from pyavatar.outputs.virtualcam import VirtualCamSink

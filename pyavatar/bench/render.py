@@ -144,7 +144,7 @@ def _classical_cases(args: argparse.Namespace, device: torch.device) -> list[Cas
             from skimage.data import astronaut
         except ImportError:
             raise SystemExit(
-                "bench render --renderer classical: pass --image PORTRAIT (or install scikit-image)"
+                "bench render --renderer classical: pass --image PORTRAIT (or pip install 'pyavatar[bench]')"
             ) from None
         image = astronaut()
     renderer = ClassicalRenderer(output="crop", crop_size=CLASSICAL_SIZE, threads=args.threads)

@@ -108,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.minutes <= 0:
         raise SystemExit(f"bench soak: --minutes must be positive, got {args.minutes}")
-    import pyvirtualcam
+    try:
+        import pyvirtualcam
+    except ImportError as e:
+        raise SystemExit(f"bench soak drives a virtual webcam: pip install 'pyavatar[webcam]' ({e})") from e
 
     set_threads(args.threads)
     seconds = args.minutes * 60.0

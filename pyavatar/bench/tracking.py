@@ -39,17 +39,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def portrait_image(name: str) -> np.ndarray:
     """RGB pixels of a sample portrait: ``astronaut`` (scikit-image) or ``grace_hopper`` (matplotlib)."""
-    if name == "astronaut":
-        from skimage import data
+    if name not in PORTRAITS:
+        raise ValueError(f"unknown sample portrait {name!r}; choose from {PORTRAITS}")
+    try:
+        if name == "astronaut":
+            from skimage import data
 
-        return data.astronaut()
-    if name == "grace_hopper":
+            return data.astronaut()
         import matplotlib.cbook
-        from PIL import Image
+    except ImportError as e:
+        raise SystemExit(f"the sample portrait {name!r} needs {e.name}: pip install 'pyavatar[bench]'") from e
+    from PIL import Image
 
-        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
-            return np.array(Image.open(f).convert("RGB"))
-    raise ValueError(f"unknown sample portrait {name!r}; choose from {PORTRAITS}")
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+        return np.array(Image.open(f).convert("RGB"))
 
 
 def render_sequence(image: np.ndarray, params: Any, size: int) -> np.ndarray:

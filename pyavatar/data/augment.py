@@ -8,8 +8,8 @@ samples (not the silent padding).
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import butter, resample_poly, sosfilt
 
+from pyavatar.data._signal import butter, resample_poly, sosfilt
 from pyavatar.evaluation.synthetic import pink_noise, reverb, sox_tempo
 
 

@@ -119,7 +119,7 @@ def festival(text: str, voice: str = "kal_diphone", *, rate: float = 1.0, pitch:
 
 
 def flite(text: str, voice: str = "kal16", *, rate: float = 1.0, pitch: int = 100) -> Speech:
-    """flite with ``voice`` (``kal`` or ``kal16``); ``pitch`` is the target mean F0 in Hz."""
+    """Flite with ``voice`` (``kal`` or ``kal16``); ``pitch`` is the target mean F0 in Hz."""
     check_voice("flite", voice)
     exe = _need("flite", "flite")
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,10 +18,10 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 from tqdm import tqdm
 
 from pyavatar.data import augment
+from pyavatar.data._signal import resample_poly
 from pyavatar.data.engines import ENGINES, VOICES, synthesize
 from pyavatar.data.policy import check_voice
 from pyavatar.evaluation.dataset import read_manifest, reference_from_phones, save_item, write_manifest

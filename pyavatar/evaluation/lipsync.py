@@ -53,9 +53,13 @@ def baseline(feats: FeatureChunk) -> Prediction:
 class LipEngine(Protocol):
     """What a motion source offers the evaluation: the DSP engine's streaming interface."""
 
-    def process(self, feats: FeatureChunk) -> LipChunk | None: ...
+    def process(self, feats: FeatureChunk) -> LipChunk | None:
+        """Lip motion for the frames ``feats`` completes (None while it buffers)."""
+        ...
 
-    def flush(self) -> LipChunk | None: ...
+    def flush(self) -> LipChunk | None:
+        """Lip motion for the frames still buffered at the end of a stream."""
+        ...
 
 
 def _dsp(weights: Path | None, profile: VowelProfile | None) -> LipEngine:

@@ -1,11 +1,11 @@
-"""Train a generic vowel profile from labelled sets (how the shipped default profile is made).
+r"""Train a generic vowel profile from labelled sets (how the shipped default profile is made).
 
 Vowel frames are the 100 Hz frames labelled aa/ih/ou/ee/oh by the phone
 timings stored in each file's ``meta.phones``. The metric is the whitening of
 their pooled within-vowel covariance; each vowel gets ``k`` templates from
 k-means in the whitened space. The shipped profile came from::
 
-    pyavatar eval make-synthetic /tmp/lips-train --n 64 --seed 101 --noisy 0.25 \\
+    pyavatar eval make-synthetic /tmp/lips-train --n 64 --seed 101 --noisy 0.25 \
         --voices en-us+f5,en+m5,de+m7,es+f4,fr+m2,de+f1,es+m6,en-us+m2
     pyavatar eval train-profile /tmp/lips-train pyavatar/motion/lips/default_profile.json
 

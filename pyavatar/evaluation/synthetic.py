@@ -108,6 +108,7 @@ class BoundaryStats:
     total_shift_ms: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
+        """The counts and the mean absolute shift (ms), for a JSON report."""
         mean = self.total_shift_ms / self.moved if self.moved else 0.0
         return {"checked": self.checked, "moved": self.moved, "mean_abs_shift_ms": round(mean, 1)}
 

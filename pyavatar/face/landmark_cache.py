@@ -1,5 +1,7 @@
-"""Detections remembered per image content, so a portrait prepared once starts again without loading
-the detector at all (MediaPipe's import alone takes seconds).
+"""Detections remembered per image content.
+
+A portrait prepared once starts again without loading the detector at all (MediaPipe's import alone
+takes seconds).
 
 Entries are ``.npz`` files (no pickles: ``allow_pickle=False``) named by the SHA-256 of the settings and
 the input arrays, written atomically; an unreadable entry is ignored and rewritten, and a cache folder
@@ -15,8 +17,10 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pyavatar.face.landmarks import FaceLandmarks, LandmarkBackend
 
@@ -43,9 +47,11 @@ class CachedLandmarks:
 
     @property
     def name(self) -> str:
+        """``cached:`` and the settings the cache key is made from."""
         return f"cached:{self.settings}"
 
-    def detect(self, image: np.ndarray) -> list[FaceLandmarks]:
+    def detect(self, image: NDArray[Any]) -> list[FaceLandmarks]:
+        """The faces in ``image``: read from the cache entry of its content, else detected and stored."""
         path = None if self.folder is None else self.folder / f"{content_key(self.settings, (image,))}.npz"
         if path is not None and path.is_file():
             faces = _read(path)
@@ -68,7 +74,7 @@ class CachedLandmarks:
         self._backend = None
 
 
-def content_key(settings: str, arrays: Sequence[np.ndarray]) -> str:
+def content_key(settings: str, arrays: Sequence[NDArray[Any]]) -> str:
     """SHA-256 over ``settings`` and each array's dtype, shape and bytes."""
     h = hashlib.sha256(f"{FORMAT}|{settings}".encode())
     for a in arrays:
@@ -79,8 +85,8 @@ def content_key(settings: str, arrays: Sequence[np.ndarray]) -> str:
 
 
 def cached_array(
-    folder: Path | None, settings: str, inputs: Sequence[np.ndarray], compute: Callable[[], np.ndarray | None]
-) -> np.ndarray | None:
+    folder: Path | None, settings: str, inputs: Sequence[NDArray[Any]], compute: Callable[[], NDArray[Any] | None]
+) -> NDArray[Any] | None:
     """``compute()`` remembered on disk per ``settings`` and ``inputs`` content (None is remembered too)."""
     path = None if folder is None else folder / f"{content_key(settings, inputs)}.npz"
     if path is not None and path.is_file():
@@ -113,7 +119,7 @@ def _write(path: Path, faces: list[FaceLandmarks]) -> None:
     _save(path, meta=np.array(json.dumps(meta)), **arrays)
 
 
-def _save(path: Path, **arrays: np.ndarray) -> None:
+def _save(path: Path, **arrays: NDArray[Any]) -> None:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

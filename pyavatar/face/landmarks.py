@@ -10,9 +10,10 @@ full-range face detector finds faces of any size, then the attention face mesh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pyavatar.face.quiet import native_stderr_quiet
 
@@ -34,7 +35,7 @@ class FaceLandmarks:
     """
 
     box: tuple[float, float, float, float]
-    points: np.ndarray
+    points: NDArray[Any]
     score: float
     scheme: str
 
@@ -43,18 +44,19 @@ class FaceLandmarks:
         """Box area in pixels²."""
         return self.box[2] * self.box[3]
 
-    def eye_centers(self) -> tuple[np.ndarray, np.ndarray]:
+    def eye_centers(self) -> tuple[NDArray[Any], NDArray[Any]]:
         """Centres of the two eyes (image-left first)."""
         if self.scheme != MEDIAPIPE_478:
             raise ValueError(f"eye_centers: unknown landmark scheme {self.scheme!r}")
         a, b = self.points[MP_LEFT_IRIS], self.points[MP_RIGHT_IRIS]
         return (a, b) if a[0] <= b[0] else (b, a)
 
-    def mouth_center(self) -> np.ndarray:
+    def mouth_center(self) -> NDArray[Any]:
         """Centre of the mouth."""
         if self.scheme != MEDIAPIPE_478:
             raise ValueError(f"mouth_center: unknown landmark scheme {self.scheme!r}")
-        return self.points[list(MP_MOUTH)].mean(axis=0)
+        center: NDArray[Any] = self.points[list(MP_MOUTH)].mean(axis=0)
+        return center
 
 
 @runtime_checkable
@@ -63,7 +65,7 @@ class LandmarkBackend(Protocol):
 
     name: str
 
-    def detect(self, image: np.ndarray) -> list[FaceLandmarks]:
+    def detect(self, image: NDArray[Any]) -> list[FaceLandmarks]:
         """Faces in an RGB uint8 (H, W, 3) image, largest first (empty list when none)."""
 
 
@@ -107,7 +109,7 @@ class MediaPipeLandmarks:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _mesh_points(self, image: np.ndarray) -> np.ndarray | None:
+    def _mesh_points(self, image: NDArray[Any]) -> NDArray[Any] | None:
         result = self._mesh.process(np.ascontiguousarray(image))
         if not result.multi_face_landmarks:
             return None
@@ -115,7 +117,8 @@ class MediaPipeLandmarks:
         lm = result.multi_face_landmarks[0].landmark
         return np.array([(p.x * w, p.y * h) for p in lm], dtype=np.float64)
 
-    def detect(self, image: np.ndarray) -> list[FaceLandmarks]:
+    def detect(self, image: NDArray[Any]) -> list[FaceLandmarks]:
+        """The faces in an RGB uint8 ``image`` (H, W, 3), largest first; empty when none is found."""
         if not self._warm:
             with native_stderr_quiet():
                 faces = self._detect(image)
@@ -123,7 +126,7 @@ class MediaPipeLandmarks:
             return faces
         return self._detect(image)
 
-    def _detect(self, image: np.ndarray) -> list[FaceLandmarks]:
+    def _detect(self, image: NDArray[Any]) -> list[FaceLandmarks]:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(
                 f"MediaPipeLandmarks.detect: expected RGB uint8 (H, W, 3), got {image.dtype} {image.shape}"

@@ -24,13 +24,15 @@ Conventions (see the module constants):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pyavatar.face.params import NAMES, FaceParams
 
-Values = Mapping[str, "float | np.ndarray"]
+Values = Mapping[str, "float | NDArray[Any]"]
 
 GAZE_FULL_DEG = 30.0  # gaze angle that maps to a full look value (ARKit eyeLook*, VRM Look*, VTS EyeX/Y)
 VTS_ANGLE_RANGE = 30.0  # VTube Studio FaceAngleX/Y input range ±30° (Live2D ParamAngleX/Y)
@@ -94,9 +96,9 @@ def _frames(values: Values, n: int | None) -> int:
     return sizes.pop() if sizes else 1
 
 
-def _getter(values: Values, t: int, normalize: bool = False):
+def _getter(values: Values, t: int, normalize: bool = False) -> Callable[[str], NDArray[np.float64]]:
     """get(name) → (t,) float64 array from ``values`` (0 when missing); rejects NaN/inf naming the key."""
-    table: dict[str, np.ndarray] = {}
+    table: dict[str, NDArray[np.float64]] = {}
     for k, v in values.items():
         arr = np.broadcast_to(np.asarray(v, dtype=np.float64), (t,))
         if not np.isfinite(arr).all():
@@ -104,29 +106,29 @@ def _getter(values: Values, t: int, normalize: bool = False):
         key = _normalize_arkit(k) if normalize else k
         table[key] = table.get(key, 0.0) + arr
 
-    def get(name: str) -> np.ndarray:
+    def get(name: str) -> NDArray[np.float64]:
         return table.get(name, np.zeros(t))
 
     return get
 
 
-def _out(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _out(d: dict[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
     """Every value clamped to 0..1 as float32 (one array op for all names: outputs call this every frame)."""
     stacked = np.clip(np.stack([np.asarray(v, np.float64) for v in d.values()]), 0.0, 1.0).astype(np.float32)
     return dict(zip(d, stacked, strict=True))
 
 
-def _fields(params: FaceParams) -> dict[str, np.ndarray]:
+def _fields(params: FaceParams) -> dict[str, NDArray[Any]]:
     """Every field as a (T,) float64 column."""
     values = params.values.astype(np.float64)
     return {k: values[:, i] for i, k in enumerate(NAMES)}
 
 
-def _pos(x: np.ndarray) -> np.ndarray:
+def _pos(x: NDArray[Any]) -> NDArray[Any]:
     return np.maximum(x, 0.0)
 
 
-def _look(gaze_yaw: np.ndarray, gaze_pitch: np.ndarray) -> dict[str, np.ndarray]:
+def _look(gaze_yaw: NDArray[Any], gaze_pitch: NDArray[Any]) -> dict[str, NDArray[Any]]:
     """Look amounts toward the avatar's left/right and up/down (0..1)."""
     return {
         "left": _pos(gaze_yaw) / GAZE_FULL_DEG,
@@ -139,7 +141,7 @@ def _look(gaze_yaw: np.ndarray, gaze_pitch: np.ndarray) -> dict[str, np.ndarray]
 # ----------------------------------------------------------------------------------------------- visemes
 
 
-def to_visemes(params: FaceParams) -> dict[str, np.ndarray]:
+def to_visemes(params: FaceParams) -> dict[str, NDArray[Any]]:
     """Split each frame's (jaw_open, mouth_wide, mouth_round) into aa/ih/ou/ee/oh weights.
 
     Rounding is shared by ou (closed) and oh (open), spreading by ih (closed)
@@ -157,7 +159,7 @@ def to_visemes(params: FaceParams) -> dict[str, np.ndarray]:
     return _out({"aa": extra - f * room, "ih": (1 - f) * w, "ou": (1 - f) * r, "ee": f * w, "oh": f * r})
 
 
-def from_visemes(visemes: Values, n: int | None = None) -> dict[str, np.ndarray]:
+def from_visemes(visemes: Values, n: int | None = None) -> dict[str, NDArray[Any]]:
     """(jaw_open, mouth_wide, mouth_round) as ``{field: (T,) array}`` from viseme weights (sum of shapes, clamped)."""
     t = _frames(visemes, n)
     get = _getter(visemes, t)
@@ -181,7 +183,7 @@ def _normalize_arkit(name: str) -> str:
     return _ARKIT_LOOKUP.get(key.lower(), name)
 
 
-def to_arkit(params: FaceParams, *, case: str = "lower") -> dict[str, np.ndarray]:
+def to_arkit(params: FaceParams, *, case: str = "lower") -> dict[str, NDArray[Any]]:
     """All 52 ARKit blendshapes (0..1); ``case`` ``"lower"`` (eyeBlinkLeft) or ``"upper"`` (Perfect Sync EyeBlinkLeft).
 
     Shapes FaceParams cannot express are sent as 0 (the full set every frame).
@@ -224,7 +226,7 @@ def from_arkit(values: Values, n: int | None = None) -> FaceParams:
     t = _frames(values, n)
     get = _getter(values, t, normalize=True)
 
-    def mean(a: str, b: str) -> np.ndarray:
+    def mean(a: str, b: str) -> NDArray[np.float64]:
         return (get(a) + get(b)) / 2
 
     yaw = (mean("eyeLookOutLeft", "eyeLookInRight") - mean("eyeLookInLeft", "eyeLookOutRight")) * GAZE_FULL_DEG
@@ -248,7 +250,7 @@ def from_arkit(values: Values, n: int | None = None) -> FaceParams:
 # --------------------------------------------------------------------------------------------------- VRM
 
 
-def _viseme_weights(params: FaceParams, visemes: np.ndarray | None) -> dict[str, np.ndarray]:
+def _viseme_weights(params: FaceParams, visemes: NDArray[Any] | None) -> dict[str, NDArray[Any]]:
     """aa/ih/ou/ee/oh: the lip engine's (T, 5) weights when given, else :func:`to_visemes` of the mouth fields."""
     if visemes is None:
         return to_visemes(params)
@@ -261,12 +263,12 @@ def _viseme_weights(params: FaceParams, visemes: np.ndarray | None) -> dict[str,
     return {name: v[:, i] for i, name in enumerate(VISEMES)}
 
 
-def _vrm(params: FaceParams, names: Mapping[str, str], visemes: np.ndarray | None) -> dict[str, np.ndarray]:
+def _vrm(params: FaceParams, names: Mapping[str, str], visemes: NDArray[Any] | None) -> dict[str, NDArray[Any]]:
     """Shared VRM 0.x / 1.0 body; ``names`` maps canonical keys to the target vocabulary."""
     p = _fields(params)
     both = np.minimum(p["blink_left"], p["blink_right"])
     look = _look(p["gaze_yaw"], p["gaze_pitch"])
-    d: dict[str, np.ndarray] = {names["neutral"]: np.zeros(len(params))}
+    d: dict[str, NDArray[Any]] = {names["neutral"]: np.zeros(len(params))}
     d.update({names[v]: w for v, w in _viseme_weights(params, visemes).items()})
     d[names["blink"]] = both
     d[names["blink_left"]] = p["blink_left"] - both
@@ -306,7 +308,7 @@ VRM1_KEYS = {
 }  # fmt: skip
 
 
-def to_vrm0(params: FaceParams, visemes: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def to_vrm0(params: FaceParams, visemes: NDArray[Any] | None = None) -> dict[str, NDArray[Any]]:
     """VRM 0.x BlendShape presets as sent over VMC (A/I/U/E/O, Blink, Joy, …, Look*; plus VSeeFace's Surprised).
 
     Blink = min(left, right) with the residuals on Blink_L / Blink_R; LookLeft
@@ -321,7 +323,7 @@ def from_vrm0(values: Values, n: int | None = None) -> FaceParams:
     return _from_vrm(values, n, VRM0_KEYS)
 
 
-def to_vrm1(params: FaceParams, visemes: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def to_vrm1(params: FaceParams, visemes: NDArray[Any] | None = None) -> dict[str, NDArray[Any]]:
     """VRM 1.0 expressions (aa/ih/ou/ee/oh, blink*, happy/angry/sad/relaxed/surprised, look*, neutral)."""
     return _vrm(params, VRM1_KEYS, visemes)
 
@@ -335,8 +337,8 @@ def from_vrm1(values: Values, n: int | None = None) -> FaceParams:
 
 
 def to_vtube_studio(
-    params: FaceParams, visemes: np.ndarray | None = None, *, invert: tuple[bool, bool, bool] = (False, False, False)
-) -> dict[str, np.ndarray]:
+    params: FaceParams, visemes: NDArray[Any] | None = None, *, invert: tuple[bool, bool, bool] = (False, False, False)
+) -> dict[str, NDArray[Any]]:
     """VTube Studio default input parameters in their default ranges.
 
     Signs follow Live2D's standard parameters, which VTS's default bindings
@@ -401,7 +403,7 @@ def from_vtube_studio(
     t = _frames(values, n)
     get = _getter(values, t)
 
-    def rest(name: str, default: float) -> np.ndarray:
+    def rest(name: str, default: float) -> NDArray[Any]:
         return get(name) if name in values else np.full(t, default)
 
     sx, sy, sz = (-1.0 if f else 1.0 for f in invert)
@@ -427,7 +429,7 @@ def from_vtube_studio(
 # ---------------------------------------------------------------------------------------- Unity / VMC
 
 
-def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def quat_mul(a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
     """Hamilton product of (…, 4) quaternions stored (x, y, z, w): rotation b first, then a."""
     ax, ay, az, aw = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
     bx, by, bz, bw = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
@@ -442,7 +444,7 @@ def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     )
 
 
-def unity_euler_to_quat(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+def unity_euler_to_quat(x: NDArray[Any], y: NDArray[Any], z: NDArray[Any]) -> NDArray[Any]:
     """``Quaternion.Euler(x, y, z)`` for (T,) degree arrays: rotate about z, then x, then y → (T, 4) (x, y, z, w)."""
     rad = np.radians(np.stack(np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, np.float64)) for v in (x, y, z)))))
     (cx, cy, cz), (sx, sy, sz) = np.cos(rad / 2), np.sin(rad / 2)
@@ -451,7 +453,7 @@ def unity_euler_to_quat(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarr
                      cy * cx * cz + sy * sx * sz], axis=-1)  # fmt: skip
 
 
-def quat_to_unity_euler(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def quat_to_unity_euler(q: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     """Inverse of :func:`unity_euler_to_quat`: (T, 4) → x, y, z degrees (x in ±90)."""
     q = np.asarray(q, np.float64).reshape(-1, 4)
     q = q / np.linalg.norm(q, axis=1, keepdims=True)
@@ -470,7 +472,7 @@ def quat_to_unity_euler(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
 _HY, _HP, _HR, _GY, _GP = (NAMES.index(n) for n in ("head_yaw", "head_pitch", "head_roll", "gaze_yaw", "gaze_pitch"))
 
 
-def _quat_power(q: np.ndarray, share: float | np.ndarray) -> np.ndarray:
+def _quat_power(q: NDArray[Any], share: float | NDArray[Any]) -> NDArray[Any]:
     """Rotation by ``share`` (scalar or (T,)) of the angle of unit quaternions q (T, 4) about the same axis."""
     q = np.where(q[:, 3:4] < 0, -q, q)
     angle = 2 * np.arccos(np.clip(q[:, 3], -1, 1))
@@ -480,7 +482,7 @@ def _quat_power(q: np.ndarray, share: float | np.ndarray) -> np.ndarray:
     return np.concatenate([axis * np.sin(half)[:, None], np.cos(half)[:, None]], axis=1)
 
 
-def to_unity_bones(params: FaceParams, *, neck_share: float = NECK_SHARE) -> dict[str, np.ndarray]:
+def to_unity_bones(params: FaceParams, *, neck_share: float = NECK_SHARE) -> dict[str, NDArray[Any]]:
     """Local rotations (T, 4) (x, y, z, w) of HumanBodyBones Neck, Head, LeftEye and RightEye.
 
     The head rotation (Unity Euler: yaw = −head_yaw, pitch = head_pitch, roll
@@ -502,7 +504,7 @@ def to_unity_bones(params: FaceParams, *, neck_share: float = NECK_SHARE) -> dic
     return {b: out[i * t : (i + 1) * t] for i, b in enumerate(("Neck", "Head", "LeftEye", "RightEye"))}
 
 
-def from_unity_bones(bones: Mapping[str, np.ndarray]) -> FaceParams:
+def from_unity_bones(bones: Mapping[str, NDArray[Any]]) -> FaceParams:
     """Head angles from Neck·Head local rotations and gaze from the eye bones (mean of both when given).
 
     Missing bones count as identity; other fields are 0.
@@ -516,8 +518,12 @@ def from_unity_bones(bones: Mapping[str, np.ndarray]) -> FaceParams:
     neck, head = arrays.get("Neck", ident), arrays.get("Head", ident)
     px, py, pz = quat_to_unity_euler(quat_mul(neck, head))
     eyes = [arrays[k] for k in ("LeftEye", "RightEye") if k in arrays]
+    ex: NDArray[np.float64]
+    ey: NDArray[np.float64]
     if eyes:
-        ex, ey, _ = (sum(parts) / len(eyes) for parts in zip(*(quat_to_unity_euler(e) for e in eyes), strict=True))
+        ex, ey, _ = (
+            np.asarray(sum(parts)) / len(eyes) for parts in zip(*(quat_to_unity_euler(e) for e in eyes), strict=True)
+        )
     else:
         ex, ey = np.zeros(t), np.zeros(t)
     return FaceParams.from_fields(t, head_pitch=px, head_yaw=-py, head_roll=-pz, gaze_pitch=ex, gaze_yaw=-ey)

@@ -25,8 +25,10 @@ naming the field. Sides are anatomical (the avatar's own left).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
 FIELDS: dict[str, tuple[float, float]] = {
     "head_yaw": (-90.0, 90.0), "head_pitch": (-90.0, 90.0), "head_roll": (-90.0, 90.0),
@@ -45,7 +47,7 @@ _LO = np.array([lo for lo, _ in FIELDS.values()], dtype=np.float32)
 _HI = np.array([hi for _, hi in FIELDS.values()], dtype=np.float32)
 
 
-def _check_finite(values: np.ndarray) -> None:
+def _check_finite(values: NDArray[Any]) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         col = int(np.argwhere(bad)[0][-1])
@@ -62,7 +64,7 @@ class FaceParams:
 
     __slots__ = ("_values",)
 
-    def __init__(self, values: np.ndarray) -> None:
+    def __init__(self, values: NDArray[Any]) -> None:
         values = np.array(values, dtype=np.float32, copy=True)
         if values.ndim != 2 or values.shape[1] != len(NAMES):
             raise ValueError(f"FaceParams: expected (T, {len(NAMES)}) values, got {values.shape}")
@@ -77,13 +79,13 @@ class FaceParams:
         return cls(np.zeros((n, len(NAMES)), np.float32))
 
     @classmethod
-    def from_array(cls, values: np.ndarray) -> FaceParams:
+    def from_array(cls, values: NDArray[Any]) -> FaceParams:
         """From (T, F) or (F,) values in :data:`NAMES` order."""
         values = np.asarray(values, dtype=np.float32)
         return cls(values[None, :] if values.ndim == 1 else values)
 
     @classmethod
-    def from_fields(cls, n: int | None = None, **fields: float | np.ndarray) -> FaceParams:
+    def from_fields(cls, n: int | None = None, **fields: float | NDArray[Any]) -> FaceParams:
         """From named fields (scalars broadcast, arrays of length ``T``); missing fields are 0."""
         unknown = sorted(set(fields) - set(NAMES))
         if unknown:
@@ -102,14 +104,19 @@ class FaceParams:
         return cls(values)
 
     @property
-    def values(self) -> np.ndarray:
+    def values(self) -> NDArray[Any]:
         """The read-only (T, F) array."""
         return self._values
 
     def __len__(self) -> int:
         return len(self._values)
 
-    def __getitem__(self, key: str | int | slice) -> np.ndarray | FaceParams:
+    @overload
+    def __getitem__(self, key: str) -> NDArray[Any]: ...
+    @overload
+    def __getitem__(self, key: int | slice) -> FaceParams: ...
+    def __getitem__(self, key: str | int | slice) -> NDArray[Any] | FaceParams:
+        """A field's (T,) column by name, or the frames at an index or slice as FaceParams."""
         if isinstance(key, str):
             if key not in _INDEX:
                 raise KeyError(f"FaceParams: unknown field {key!r}")
@@ -117,7 +124,7 @@ class FaceParams:
         rows = self._values[key]
         return FaceParams(rows[None, :] if rows.ndim == 1 else rows)
 
-    def __getattr__(self, name: str) -> np.ndarray:
+    def __getattr__(self, name: str) -> NDArray[Any]:
         if name in _INDEX:
             return self._values[:, _INDEX[name]]
         raise AttributeError(f"FaceParams has no field {name!r}")
@@ -129,7 +136,7 @@ class FaceParams:
         """One frame as ``{field: value}``."""
         return {n: float(v) for n, v in zip(NAMES, self._values[frame])}
 
-    def replace(self, **fields: float | np.ndarray) -> FaceParams:
+    def replace(self, **fields: float | NDArray[Any]) -> FaceParams:
         """A copy with some fields set (scalars broadcast over frames)."""
         unknown = sorted(set(fields) - set(NAMES))
         if unknown:

@@ -6,38 +6,29 @@ time of the call, so ``torch.set_num_threads`` governs both.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 import torch
 
+from pyavatar._native import core
 from pyavatar.kernels._native import native_args
-from pyavatar.kernels.spec import SPECS, Outputs
+from pyavatar.kernels.spec import SPECS, Args, Outputs
 
 
 class CppBackend:
     name = "cpp"
 
     def __init__(self) -> None:
-        self._module: ModuleType | None = None
-        self._error: str | None = None
         self._threads = -1
 
     def module(self) -> ModuleType:
         """The loaded ``pyavatar._core`` (raises ImportError with the reason when missing)."""
-        if self._module is None:
-            if self._error is not None:
-                raise ImportError(self._error)
-            try:
-                self._module = importlib.import_module("pyavatar._core")
-            except ImportError as exc:
-                self._error = f"pyavatar._core is not importable ({exc}); reinstall with `pip install .`"
-                raise ImportError(self._error) from exc
+        module = core()
         n = torch.get_num_threads()
         if n != self._threads:
-            self._module.set_num_threads(n)
+            module.set_num_threads(n)
             self._threads = n
-        return self._module
+        return module
 
     def unavailable_reason(self) -> str | None:
         try:
@@ -53,7 +44,7 @@ class CppBackend:
             return f"float32 only on CPU, got {str(dtype).replace('torch.', '')}"
         return None
 
-    def run(self, op: str, args: tuple) -> Outputs:
+    def run(self, op: str, args: Args) -> Outputs:
         outputs = SPECS[op].outputs(args)
         getattr(self.module(), op)(*native_args(op, args, outputs))
         return outputs

@@ -7,13 +7,13 @@ module links the CUDA runtime statically, so it needs only the driver.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 import torch
 
+from pyavatar._native import load
 from pyavatar.kernels._native import native_args
-from pyavatar.kernels.spec import SPECS, Outputs
+from pyavatar.kernels.spec import SPECS, Args, Outputs
 
 DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 MAX_GRID_YZ = 65535  # relpos_attention launches H x B blocks on grid axes y and z
@@ -30,7 +30,7 @@ def check_attention_grid(op: str, batch: int, heads: int) -> None:
             raise ValueError(f"{op}: {name}={value} exceeds the CUDA kernel limit {MAX_GRID_YZ}")
 
 
-def cuda_outputs(op: str, args: tuple) -> Outputs:
+def cuda_outputs(op: str, args: Args) -> Outputs:
     """``op``'s outputs, after the launch limits the CUDA kernels share (``pyavatar._cuda`` and CuPy)."""
     if op == "relpos_attention":
         check_attention_grid(op, args[0].shape[0], args[0].shape[2])
@@ -49,15 +49,9 @@ class CudaBackend:
     def module(self) -> ModuleType:
         """The loaded ``pyavatar._cuda`` (raises ImportError with the reason when missing)."""
         if self._module is None:
-            try:
-                self._module = importlib.import_module("pyavatar._cuda")
-            except ModuleNotFoundError as exc:
-                raise ImportError(
-                    "pyavatar._cuda was not built (no CUDA compiler at install time; "
-                    "reinstall with nvcc on PATH or PYAVATAR_CUDA=ON)"
-                ) from exc
-            except ImportError as exc:
-                raise ImportError(f"pyavatar._cuda failed to load ({exc})") from exc
+            self._module = load(
+                "_cuda", missing="no CUDA compiler at install time: reinstall with nvcc on PATH or PYAVATAR_CUDA=ON"
+            )
         return self._module
 
     def unavailable_reason(self) -> str | None:
@@ -88,7 +82,7 @@ class CudaBackend:
             self._device_reasons[index] = self.module().probe_device(index) or None
         return self._device_reasons[index]
 
-    def run(self, op: str, args: tuple) -> Outputs:
+    def run(self, op: str, args: Args) -> Outputs:
         ref = args[0]
         outputs = cuda_outputs(op, args)
         index = _device_index(ref.device)

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from pyavatar.kernels._cuda import cuda_outputs
 from pyavatar.kernels.spec import (
+    Args,
     DeformFeaturesArgs,
     DenseWarpArgs,
     GridSample3dArgs,
@@ -137,12 +138,26 @@ def plan_grid_sample_3d(a: GridSample3dArgs, outputs: Outputs) -> Launch:
     (out,) = outputs
     n, c, d_out, h_out, w_out = out.shape
     args = (
-        _ptr(a.input), _ptr(a.grid), _ptr(out),
-        *_ints(*a.input.shape, *a.input.stride(), d_out, h_out, w_out, *a.grid.stride(),
-               _PADDING[a.padding_mode], int(a.align_corners)),
+        _ptr(a.input),
+        _ptr(a.grid),
+        _ptr(out),
+        *_ints(
+            *a.input.shape,
+            *a.input.stride(),
+            d_out,
+            h_out,
+            w_out,
+            *a.grid.stride(),
+            _PADDING[a.padding_mode],
+            int(a.align_corners),
+        ),
     )
-    return Launch(f"pyavatar_grid_sample_3d_{SUFFIX[a.input.dtype]}", _warp_grid(n * d_out * h_out * w_out, c),
-                  (WARP_THREADS, 1, 1), args)
+    return Launch(
+        f"pyavatar_grid_sample_3d_{SUFFIX[a.input.dtype]}",
+        _warp_grid(n * d_out * h_out * w_out, c),
+        (WARP_THREADS, 1, 1),
+        args,
+    )
 
 
 def plan_deform_features(a: DeformFeaturesArgs, outputs: Outputs) -> Launch:
@@ -151,12 +166,19 @@ def plan_deform_features(a: DeformFeaturesArgs, outputs: Outputs) -> Launch:
     n, _, d, h, w = a.feature.shape
     k = a.kp_source.shape[1]
     args = (
-        _ptr(a.feature), _ptr(a.kp_source), _ptr(a.kp_driving), _ptr(out),
+        _ptr(a.feature),
+        _ptr(a.kp_source),
+        _ptr(a.kp_driving),
+        _ptr(out),
         *_ints(*a.feature.shape, *a.feature.stride(), k, *a.kp_source.stride(), *a.kp_driving.stride()),
         np.float32(a.kp_variance),
     )
-    return Launch(f"pyavatar_deform_features_{SUFFIX[a.feature.dtype]}", _warp_grid(n * (k + 1) * d * h * w),
-                  (WARP_THREADS, 1, 1), args)
+    return Launch(
+        f"pyavatar_deform_features_{SUFFIX[a.feature.dtype]}",
+        _warp_grid(n * (k + 1) * d * h * w),
+        (WARP_THREADS, 1, 1),
+        args,
+    )
 
 
 def plan_dense_warp(a: DenseWarpArgs, outputs: Outputs) -> Launch:
@@ -164,9 +186,23 @@ def plan_dense_warp(a: DenseWarpArgs, outputs: Outputs) -> Launch:
     out, deformation = outputs if a.return_deformation else (outputs[0], None)
     n, groups, d, h, w = a.mask.shape
     args = (
-        _ptr(a.feature), _ptr(a.mask), _ptr(a.kp_source), _ptr(a.kp_driving), _ptr(out), _ptr(deformation),
-        *_ints(*a.feature.shape, *a.feature.stride(), groups, d, h, w, *a.mask.stride(), *a.kp_source.stride(),
-               *a.kp_driving.stride()),
+        _ptr(a.feature),
+        _ptr(a.mask),
+        _ptr(a.kp_source),
+        _ptr(a.kp_driving),
+        _ptr(out),
+        _ptr(deformation),
+        *_ints(
+            *a.feature.shape,
+            *a.feature.stride(),
+            groups,
+            d,
+            h,
+            w,
+            *a.mask.stride(),
+            *a.kp_source.stride(),
+            *a.kp_driving.stride(),
+        ),
     )
     grid = _warp_grid(n * d * h * w, a.feature.shape[1])
     return Launch(f"pyavatar_dense_warp_{SUFFIX[a.feature.dtype]}", grid, (WARP_THREADS, 1, 1), args)
@@ -179,10 +215,28 @@ def plan_relpos_attention(a: RelposAttentionArgs, outputs: Outputs) -> Launch:
     bound = next(x for x in ATTENTION_HEAD_DIMS if dk <= x)
     mask_stride = (0, 0) if a.key_mask is None else a.key_mask.stride()
     args = (
-        _ptr(a.q), _ptr(a.k), _ptr(a.v), _ptr(a.pos), _ptr(a.pos_bias_u), _ptr(a.pos_bias_v), _ptr(a.key_mask),
+        _ptr(a.q),
+        _ptr(a.k),
+        _ptr(a.v),
+        _ptr(a.pos),
+        _ptr(a.pos_bias_u),
+        _ptr(a.pos_bias_v),
+        _ptr(a.key_mask),
         _ptr(out),
-        *_ints(t, h, dk, *a.q.stride(), *a.k.stride(), *a.v.stride(), *a.pos.stride(), *a.pos_bias_u.stride(),
-               *a.pos_bias_v.stride(), *mask_stride, a.left, a.right),
+        *_ints(
+            t,
+            h,
+            dk,
+            *a.q.stride(),
+            *a.k.stride(),
+            *a.v.stride(),
+            *a.pos.stride(),
+            *a.pos_bias_u.stride(),
+            *a.pos_bias_v.stride(),
+            *mask_stride,
+            a.left,
+            a.right,
+        ),
         np.float32(a.scale),
     )
     grid = (-(-t // ATTENTION_QUERIES), h, b)
@@ -287,7 +341,7 @@ class CupyBackend:
         with cupy.cuda.Device(index), cupy.cuda.ExternalStream(stream):
             kernel(launch.grid, launch.block, launch.args)
 
-    def run(self, op: str, args: tuple) -> Outputs:
+    def run(self, op: str, args: Args) -> Outputs:
         outputs = cuda_outputs(op, args)
         self._launch(op, PLANS[op](args, outputs), args[0].device)
         return outputs

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from pyavatar.kernels.spec import SPECS, Outputs
+from pyavatar.kernels.spec import SPECS, Args, Outputs
 
 
-def native_args(op: str, args: tuple, outputs: Outputs) -> list[object]:
+def native_args(op: str, args: Args, outputs: Outputs) -> list[object]:
     """The positional arguments of the binding of ``op``."""
     packed = [(v.data_ptr(), list(v.shape), list(v.stride())) if isinstance(v, Tensor) else v for v in args]
     pointers = [t.data_ptr() for t in outputs]

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from pyavatar.kernels import reference
-from pyavatar.kernels.spec import DenseWarpArgs, Outputs, RelposAttentionArgs
+from pyavatar.kernels.spec import Args, DenseWarpArgs, Outputs, RelposAttentionArgs
 
 
 def _dense_warp(a: DenseWarpArgs) -> Outputs:
@@ -39,7 +39,7 @@ class TorchBackend:
     def unsupported_reason(self, op: str, device: torch.device, dtype: torch.dtype) -> str | None:
         return None if dtype.is_floating_point else f"dtype {dtype} is not floating point"
 
-    def run(self, op: str, args: tuple) -> Outputs:
+    def run(self, op: str, args: Args) -> Outputs:
         return _REFERENCE[op](args)
 
 

@@ -18,6 +18,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from pyavatar.kernels.spec import Args
+
 ENV_BACKEND = "PYAVATAR_KERNEL_BACKEND"
 PRIORITY: dict[str, tuple[str, ...]] = {
     "cpu": ("cpp", "torch"),
@@ -40,7 +42,7 @@ class KernelBackend(Protocol):
     def unsupported_reason(self, op: str, device: torch.device, dtype: torch.dtype) -> str | None:
         """None when ``op`` runs on tensors of this device and dtype, else why not."""
 
-    def run(self, op: str, args: tuple) -> tuple[Tensor, ...]:
+    def run(self, op: str, args: Args) -> tuple[Tensor, ...]:
         """Run ``op`` on its args (an instance of ``SPECS[op].args``); returns ``SPECS[op].outputs(args)`` written."""
 
 
@@ -68,9 +70,7 @@ def get_backend(name: str) -> KernelBackend:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise BackendUnavailable(
-            f"unknown kernel backend '{name}' (known: {', '.join(sorted(_REGISTRY))})"
-        ) from None
+        raise BackendUnavailable(f"unknown kernel backend '{name}' (known: {', '.join(sorted(_REGISTRY))})") from None
 
 
 def _why_not(backend: KernelBackend, op: str, device: torch.device, dtype: torch.dtype) -> str | None:

@@ -9,6 +9,7 @@ registered op is what gets traced.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -17,6 +18,7 @@ from pyavatar.kernels._checks import check_equal, check_tensor
 from pyavatar.kernels.dispatch import select
 from pyavatar.kernels.spec import (
     SPECS,
+    Args,
     DeformFeaturesArgs,
     DenseWarpArgs,
     GridSample3dArgs,
@@ -28,7 +30,7 @@ from pyavatar.kernels.spec import (
 _FLOATS = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 MAX_HEAD_DIM = 512
 
-_LIBRARY = torch.library.Library("pyavatar", "DEF")
+_LIBRARY = torch.library.Library("pyavatar", "DEF")  # type: ignore[no-untyped-call]  # torch leaves it unannotated
 
 
 def _to_schema(spec: OpSpec, outputs: Outputs, like: Tensor) -> Tensor | tuple[Tensor, ...]:
@@ -41,19 +43,19 @@ def _to_schema(spec: OpSpec, outputs: Outputs, like: Tensor) -> Tensor | tuple[T
 def _register(spec: OpSpec) -> None:
     """Define ``torch.ops.pyavatar.<op>`` from its spec: a backend call and a shape-only fake."""
 
-    def call(*values: object) -> Tensor | tuple[Tensor, ...]:
+    def call(*values: Any) -> Tensor | tuple[Tensor, ...]:
         *fields, backend = values
         args = spec.args(*fields)
         ref = args[0]
         outputs = select(spec.name, ref.device, ref.dtype, str(backend) or None).run(spec.name, args)
         return _to_schema(spec, outputs, ref)
 
-    def fake(*values: object) -> Tensor | tuple[Tensor, ...]:
+    def fake(*values: Any) -> Tensor | tuple[Tensor, ...]:
         args = spec.args(*values[:-1])
         return _to_schema(spec, spec.outputs(args), args[0])
 
-    _LIBRARY.define(spec.name + spec.schema())
-    _LIBRARY.impl(spec.name, call, "CompositeExplicitAutograd")
+    _LIBRARY.define(spec.name + spec.schema())  # type: ignore[no-untyped-call]  # unannotated in torch
+    _LIBRARY.impl(spec.name, call, "CompositeExplicitAutograd")  # type: ignore[no-untyped-call]  # unannotated in torch
     torch.library.register_fake(f"pyavatar::{spec.name}", fake, lib=_LIBRARY)
 
 
@@ -61,7 +63,7 @@ for _spec in SPECS.values():
     _register(_spec)
 
 
-def _run(op: str, args: tuple, backend: str | None) -> Outputs:
+def _run(op: str, args: Args, backend: str | None) -> Outputs:
     """Run validated ``args`` of ``op``: through the registered op under ``torch.compile``, else directly."""
     ref = args[0]
     if torch.compiler.is_compiling():
@@ -180,7 +182,8 @@ def dense_warp(
     Args:
         feature: (N, C, Df, Hf, Wf) appearance volume.
         mask: (N, K+1, D, H, W) softmaxed motion mask (D, H, W ≥ 2).
-        kp_source, kp_driving: (N, K, 3).
+        kp_source: (N, K, 3) source keypoints.
+        kp_driving: (N, K, 3) driving keypoints.
         return_deformation: also return the (N, D, H, W, 3) deformation.
         backend: force a backend.
 
@@ -203,7 +206,7 @@ def dense_warp(
         deformation = feature.new_zeros((f["N"], m["D"], m["H"], m["W"], 3))
         return (warped, deformation) if return_deformation else warped
     outputs = _run(op, DenseWarpArgs(feature, mask, kp_source, kp_driving, bool(return_deformation)), backend)
-    return outputs if return_deformation else outputs[0]
+    return (outputs[0], outputs[1]) if return_deformation else outputs[0]
 
 
 # ----------------------------------------------------------------------------- relpos_attention
@@ -225,10 +228,13 @@ def relpos_attention(
     """Fused relative-position self-attention core (conformer / Transformer-XL).
 
     Args:
-        q, k, v: (B, T, H, Dk) projected queries/keys/values (Dk ≤ 512), any strides.
+        q: (B, T, H, Dk) projected queries (Dk ≤ 512), any strides.
+        k: (B, T, H, Dk) projected keys, any strides.
+        v: (B, T, H, Dk) projected values, any strides.
         pos: (2T−1, H, Dk) or (Bp, 2T−1, H, Dk), Bp ∈ {1, B}: projected relative
             position embeddings, row m = distance T−1−m.
-        pos_bias_u, pos_bias_v: (H, Dk).
+        pos_bias_u: (H, Dk) content bias.
+        pos_bias_v: (H, Dk) position bias.
         key_mask: optional (B, T), nonzero/True = valid key.
         context: optional (left, right) window: query i sees keys
             i − left … i + right (−1 = unlimited; (−1, 0) is causal).

@@ -23,9 +23,7 @@ __all__ = [
 ]
 
 
-def grid_sample_3d(
-    input: Tensor, grid: Tensor, padding_mode: str = "zeros", align_corners: bool = False
-) -> Tensor:
+def grid_sample_3d(input: Tensor, grid: Tensor, padding_mode: str = "zeros", align_corners: bool = False) -> Tensor:
     """Trilinear sampling of ``input`` (N, C, D, H, W) at ``grid`` (N, Do, Ho, Wo, 3).
 
     The grid's last axis is (x, y, z) = (W, H, D) in normalised coordinates
@@ -33,9 +31,7 @@ def grid_sample_3d(
     (N, C, Do, Ho, Wo); identical to ``torch.nn.functional.grid_sample`` with
     ``mode="bilinear"`` on 5-D input.
     """
-    return F.grid_sample(
-        input, grid, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners
-    )
+    return F.grid_sample(input, grid, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
 
 
 def align_corners_lattice(d: int, h: int, w: int, *, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -81,9 +77,7 @@ def _heatmap_differences(
     return torch.cat([zeros, heat], dim=1).unsqueeze(2)
 
 
-def deform_features(
-    feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float = 0.01
-) -> Tensor:
+def deform_features(feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_variance: float = 0.01) -> Tensor:
     """Hourglass input of LivePortrait's dense-motion network.
 
     Args:
@@ -105,8 +99,11 @@ def deform_features(
     motions = sparse_motions(kp_source, kp_driving, (d, h, w))  # (N, K+1, D, H, W, 3)
     repeated = feature.unsqueeze(1).expand(n, k + 1, c, d, h, w).reshape(n * (k + 1), c, d, h, w)
     deformed = F.grid_sample(
-        repeated, motions.reshape(n * (k + 1), d, h, w, 3), mode="bilinear",
-        padding_mode="zeros", align_corners=False,
+        repeated,
+        motions.reshape(n * (k + 1), d, h, w, 3),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
     ).view(n, k + 1, c, d, h, w)
     heat = _heatmap_differences(kp_source, kp_driving, (d, h, w), kp_variance)
     return torch.cat([heat, deformed], dim=2)
@@ -124,7 +121,8 @@ def dense_warp(
     Args:
         feature: (N, C, Df, Hf, Wf) full appearance volume.
         mask: (N, K+1, D, H, W) softmaxed motion mask (group 0 = background).
-        kp_source, kp_driving: (N, K, 3).
+        kp_source: (N, K, 3) source keypoints.
+        kp_driving: (N, K, 3) driving keypoints.
         return_deformation: also return the deformation.
 
     Returns:
@@ -135,14 +133,12 @@ def dense_warp(
     d, h, w = mask.shape[2:]
     motions = sparse_motions(kp_source, kp_driving, (d, h, w))  # (N, K+1, D, H, W, 3)
     deformation = (motions * mask.unsqueeze(-1)).sum(dim=1)
-    warped = F.grid_sample(
-        feature, deformation, mode="bilinear", padding_mode="zeros", align_corners=False
-    )
+    warped = F.grid_sample(feature, deformation, mode="bilinear", padding_mode="zeros", align_corners=False)
     return (warped, deformation) if return_deformation else warped
 
 
 def _rel_shift(x: Tensor) -> Tensor:
-    """espnet's rel_shift: (B, H, T, 2T−1) → (B, H, T, T) with out[i, j] = x[i, T−1−i+j]."""
+    """The rel_shift of espnet: (B, H, T, 2T−1) → (B, H, T, T) with out[i, j] = x[i, T−1−i+j]."""
     b, h, t, m = x.shape
     padded = torch.cat([x.new_zeros(b, h, t, 1), x], dim=-1).view(b, h, m + 1, t)
     return padded[:, :, 1:].reshape(b, h, t, m)[:, :, :, : m // 2 + 1]
@@ -199,11 +195,14 @@ def relpos_attention(
     """Relative-position multi-head attention core (Transformer-XL / espnet "new").
 
     Args:
-        q, k, v: (B, T, H, Dk) projected queries, keys, values.
+        q: (B, T, H, Dk) projected queries.
+        k: (B, T, H, Dk) projected keys.
+        v: (B, T, H, Dk) projected values.
         pos: (2T−1, H, Dk) or (Bp, 2T−1, H, Dk) with Bp ∈ {1, B}: projected
             relative position embeddings; row m encodes distance T−1−m (row 0 =
             +(T−1), row T−1 = 0).
-        pos_bias_u, pos_bias_v: (H, Dk) learned biases.
+        pos_bias_u: (H, Dk) learned content bias.
+        pos_bias_v: (H, Dk) learned position bias.
         key_mask: optional (B, T), nonzero = valid key.
         context: optional (left, right): query i attends keys j with
             i − left ≤ j ≤ i + right (−1 = unlimited; right = 0 is causal).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from torch import Tensor
 
@@ -53,8 +53,10 @@ class DenseWarpArgs(NamedTuple):
 
 
 class RelposAttentionArgs(NamedTuple):
-    """q, k, v (B, T, H, Dk); pos 4-D (B or broadcast, 2T−1, H, Dk); key_mask uint8 (B, T) or None;
-    window ``left``/``right`` (−1 = unlimited)."""
+    """q, k, v (B, T, H, Dk); pos 4-D (B or broadcast, 2T−1, H, Dk); key_mask uint8 (B, T) or None.
+
+    The attention window is ``left``/``right`` (−1 = unlimited).
+    """
 
     q: Tensor
     k: Tensor
@@ -69,19 +71,25 @@ class RelposAttentionArgs(NamedTuple):
 
 
 Outputs = tuple[Tensor, ...]
+#: What a backend's ``run(op, args)`` receives: one of the ``*Args`` classes above (fields by position).
+Args = tuple[Any, ...]
+#: The args classes, one per op.
+KernelArgs = GridSample3dArgs | DeformFeaturesArgs | DenseWarpArgs | RelposAttentionArgs
 
 
-def _outputs_of(allocate: Callable[..., Tensor | tuple[Tensor, Tensor | None]], *fields: str):
+def _outputs_of(
+    allocate: Callable[..., Tensor | tuple[Tensor, Tensor | None]], *fields: str
+) -> Callable[[Args], Outputs]:
     """``args -> outputs``: ``allocate`` (:mod:`._outputs`) on the named fields, absent optional outputs dropped."""
 
-    def outputs(a: tuple) -> Outputs:
+    def outputs(a: Args) -> Outputs:
         made = allocate(*(getattr(a, f) for f in fields))
         return (made,) if isinstance(made, Tensor) else tuple(t for t in made if t is not None)
 
     return outputs
 
 
-_SCHEMA_TYPES = {Tensor: "Tensor", float: "float", int: "int", bool: "bool", str: "str"}
+_SCHEMA_TYPES: dict[object, str] = {Tensor: "Tensor", float: "float", int: "int", bool: "bool", str: "str"}
 
 
 def _schema_type(hint: object) -> str:
@@ -101,8 +109,8 @@ class OpSpec:
     """
 
     name: str
-    args: type[NamedTuple]
-    outputs: Callable[[typing.Any], Outputs]
+    args: type[KernelArgs]
+    outputs: Callable[[Args], Outputs]
     max_outputs: int = 1
 
     def schema(self) -> str:
@@ -128,4 +136,3 @@ SPECS: dict[str, OpSpec] = {
     )
 }
 OPS = tuple(SPECS)
-

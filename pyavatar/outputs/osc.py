@@ -13,6 +13,7 @@ import struct
 import threading
 from typing import Any
 
+from pyavatar._native import core
 from pyavatar.packets import MotionFrame
 from pyavatar.runtime.clock import Clock, MonotonicClock
 from pyavatar.runtime.frames import StreamInfo
@@ -31,9 +32,7 @@ class OscError(ValueError):
 
 
 def _core() -> Any:
-    from pyavatar import _core
-
-    return _core
+    return core()
 
 
 def message(address: str, *args: float | int | str | bool) -> bytes:

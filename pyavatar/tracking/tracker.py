@@ -103,8 +103,10 @@ _INDEX = {n: i for i, n in enumerate(CHANNELS)}
 
 
 def measure(geometry: Geometry, points: np.ndarray, gains: Gains) -> tuple[np.ndarray, float]:
-    """:data:`CHANNELS` values of one (478, 3) mesh against a neutral ``geometry`` (gaze NaN with both eyes
-    closed), and the head-fit error."""
+    """:data:`CHANNELS` values of one (478, 3) mesh against a neutral ``geometry``, and the head-fit error.
+
+    Gaze is NaN when both eyes are closed.
+    """
     g = geometry
     rigid = list(m.RIGID)
     fit = fit_pose(g.points[rigid], points[rigid])

@@ -45,6 +45,7 @@ class TrainConfig:
         self.mouth = MouthConfig(**self.arch)
 
     def to_dict(self) -> dict:
+        """The config as saved with a checkpoint (the derived ``mouth`` config left out)."""
         d = asdict(self)
         d.pop("mouth", None)
         return d

@@ -22,7 +22,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from pyavatar.kernels.spec import Outputs
+from pyavatar.kernels.spec import Args, Outputs
 
 _SUPPORTED = (torch.float32, torch.float16, torch.bfloat16)
 _MODULES = {  # the module holding each op's kernels; each takes the op's args in spec order
@@ -38,6 +38,8 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 class TritonBackend:
+    """The Triton backend: CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1`` (float32 only)."""
+
     name = "triton"
 
     def __init__(self) -> None:
@@ -45,6 +47,7 @@ class TritonBackend:
         self._checked = False
 
     def unavailable_reason(self) -> str | None:
+        """Why Triton cannot be used in this process (not importable), or None."""
         if not self._checked:
             try:
                 importlib.import_module("triton")
@@ -60,6 +63,7 @@ class TritonBackend:
         return None if launch is None else launch.INTERPRETED
 
     def unsupported_reason(self, op: str, device: torch.device, dtype: torch.dtype) -> str | None:
+        """Why ``op`` cannot run here on ``device``/``dtype`` (no GPU, interpreter mode, dtype), or None."""
         loaded = self._loaded_mode()
         interpreting = os.environ.get("TRITON_INTERPRET") == "1" if loaded is None else loaded
         if device.type == "cuda":
@@ -79,8 +83,7 @@ class TritonBackend:
             return f"float32, float16 or bfloat16 only, got {_dtype_name(dtype)}"
         if interpreting and dtype != torch.float32:
             return (
-                f"the Triton interpreter runs float32 only (no float16/bfloat16 arithmetic), "
-                f"got {_dtype_name(dtype)}"
+                f"the Triton interpreter runs float32 only (no float16/bfloat16 arithmetic), got {_dtype_name(dtype)}"
             )
         return None
 
@@ -88,7 +91,8 @@ class TritonBackend:
     def _kernels(name: str) -> ModuleType:
         return importlib.import_module(f"pyavatar.kernels.triton.{name}")
 
-    def run(self, op: str, args: tuple) -> Outputs:
+    def run(self, op: str, args: Args) -> Outputs:
+        """Run ``op``'s Triton kernel on the checked ``args``; absent optional outputs are dropped."""
         result = getattr(self._kernels(_MODULES[op]), op)(*args)
         return (result,) if isinstance(result, Tensor) else tuple(t for t in result if t is not None)
 

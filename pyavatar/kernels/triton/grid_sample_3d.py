@@ -25,10 +25,25 @@ def _corner(base, offset, ok, weight, c_ok):
 
 @triton.jit
 def sample_channels(
-    src, stride_c, stride_d, stride_h, stride_w, C, D, H, W,
-    x, y, z, valid,
-    dst, dst_stride_c, dst_offsets,
-    BORDER: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_C: tl.constexpr,
+    src,
+    stride_c,
+    stride_d,
+    stride_h,
+    stride_w,
+    C,
+    D,
+    H,
+    W,
+    x,
+    y,
+    z,
+    valid,
+    dst,
+    dst_stride_c,
+    dst_offsets,
+    BORDER: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_C: tl.constexpr,
 ):
     """Trilinear samples of all C channels of one (C, D, H, W) volume.
 
@@ -94,10 +109,30 @@ def sample_channels(
 
 @triton.jit
 def _grid_sample_3d_kernel(
-    inp, in_n, in_c, in_d, in_h, in_w, C, D, H, W,
-    grid, g_n, g_d, g_h, g_w, g_k, Do, Ho, Wo,
+    inp,
+    in_n,
+    in_c,
+    in_d,
+    in_h,
+    in_w,
+    C,
+    D,
+    H,
+    W,
+    grid,
+    g_n,
+    g_d,
+    g_h,
+    g_w,
+    g_k,
+    Do,
+    Ho,
+    Wo,
     out,
-    BORDER: tl.constexpr, ALIGN_CORNERS: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_C: tl.constexpr,
+    BORDER: tl.constexpr,
+    ALIGN_CORNERS: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_C: tl.constexpr,
 ):
     n = tl.program_id(1).to(tl.int64)
     points = Do * Ho * Wo
@@ -119,10 +154,25 @@ def _grid_sample_3d_kernel(
         y = ((gy + 1.0) * H - 1.0) / 2.0
         z = ((gz + 1.0) * D - 1.0) / 2.0
     sample_channels(
-        inp + n * in_n, in_c, in_d, in_h, in_w, C, D, H, W,
-        x, y, z, valid,
-        out + n * C * points, points, s,
-        BORDER, BLOCK_S, BLOCK_C,
+        inp + n * in_n,
+        in_c,
+        in_d,
+        in_h,
+        in_w,
+        C,
+        D,
+        H,
+        W,
+        x,
+        y,
+        z,
+        valid,
+        out + n * C * points,
+        points,
+        s,
+        BORDER,
+        BLOCK_S,
+        BLOCK_C,
     )
 
 
@@ -135,10 +185,22 @@ def grid_sample_3d(input: Tensor, grid: Tensor, padding_mode: str, align_corners
     launch = (triton.cdiv(do * ho * wo, block_s), n)
     with on_device(input):
         _grid_sample_3d_kernel[launch](
-            input, *input.stride(), c, d, h, w,
-            grid, *grid.stride(), do, ho, wo,
+            input,
+            *input.stride(),
+            c,
+            d,
+            h,
+            w,
+            grid,
+            *grid.stride(),
+            do,
+            ho,
+            wo,
             out,
-            BORDER=padding_mode == "border", ALIGN_CORNERS=bool(align_corners),
-            BLOCK_S=block_s, BLOCK_C=block_c, num_warps=warps,
+            BORDER=padding_mode == "border",
+            ALIGN_CORNERS=bool(align_corners),
+            BLOCK_S=block_s,
+            BLOCK_C=block_c,
+            num_warps=warps,
         )
     return out

@@ -34,17 +34,49 @@ def _index(x, WIDE_INDEX: tl.constexpr):
 
 @triton.jit
 def _relpos_attention_kernel(
-    q, q_b, q_t, q_h, q_d,
-    k, k_b, k_t, k_h, k_d,
-    v, v_b, v_t, v_h, v_d,
-    pos, p_b, p_t, p_h, p_d,
-    bias_u, u_h, u_d,
-    bias_v, bv_h, bv_d,
-    key_mask, km_b, km_t,
+    q,
+    q_b,
+    q_t,
+    q_h,
+    q_d,
+    k,
+    k_b,
+    k_t,
+    k_h,
+    k_d,
+    v,
+    v_b,
+    v_t,
+    v_h,
+    v_d,
+    pos,
+    p_b,
+    p_t,
+    p_h,
+    p_d,
+    bias_u,
+    u_h,
+    u_d,
+    bias_v,
+    bv_h,
+    bv_d,
+    key_mask,
+    km_b,
+    km_t,
     out,
-    T, H, Dk, left, right, qk_scale,
-    HAS_MASK: tl.constexpr, WIDE_INDEX: tl.constexpr, PRECISION: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, DK_PAD: tl.constexpr,
+    T,
+    H,
+    Dk,
+    left,
+    right,
+    qk_scale,
+    HAS_MASK: tl.constexpr,
+    WIDE_INDEX: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    DK_PAD: tl.constexpr,
     BAND: tl.constexpr,
 ):
     m0 = tl.program_id(0) * BLOCK_M
@@ -116,8 +148,7 @@ def _relpos_attention_kernel(
         alpha = tl.exp2(m_i - shift)
         p = tl.exp2(scores - shift[:, None])
         l_i = l_i * alpha + tl.sum(p, 1)
-        vt = tl.load(v + j[:, None] * v_t + d_all[None, :] * v_d,
-                     mask=j_ok[:, None] & d_all_ok[None, :], other=0.0)
+        vt = tl.load(v + j[:, None] * v_t + d_all[None, :] * v_d, mask=j_ok[:, None] & d_all_ok[None, :], other=0.0)
         acc = tl.dot(p.to(dot_ty), vt, acc * alpha[:, None], input_precision=PRECISION)
         m_i = m_new
 
@@ -155,9 +186,18 @@ def _max_offset(t: Tensor) -> int:
 
 
 def relpos_attention(
-    q: Tensor, k: Tensor, v: Tensor, pos: Tensor, pos_bias_u: Tensor, pos_bias_v: Tensor,
-    key_mask: Tensor | None, left: int, right: int, scale: float,
-    *, blocks: tuple[int, int, int] | None = None,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    pos: Tensor,
+    pos_bias_u: Tensor,
+    pos_bias_v: Tensor,
+    key_mask: Tensor | None,
+    left: int,
+    right: int,
+    scale: float,
+    *,
+    blocks: tuple[int, int, int] | None = None,
 ) -> Tensor:
     """(B, T, H, Dk) attention output in ``q``'s dtype; inputs as ``KernelBackend.relpos_attention``.
 
@@ -179,15 +219,36 @@ def relpos_attention(
     # left/right are clipped to T (same window, no int32 overflow in the kernel's bounds).
     with on_device(q):
         _relpos_attention_kernel[launch](
-            q, *q.stride(), k, *k.stride(), v, *v.stride(), pos, *pos.stride(),
-            pos_bias_u, *pos_bias_u.stride(), pos_bias_v, *pos_bias_v.stride(),
-            key_mask, *km_strides,
+            q,
+            *q.stride(),
+            k,
+            *k.stride(),
+            v,
+            *v.stride(),
+            pos,
+            *pos.stride(),
+            pos_bias_u,
+            *pos_bias_u.stride(),
+            pos_bias_v,
+            *pos_bias_v.stride(),
+            key_mask,
+            *km_strides,
             out,
-            t, h, dk, min(int(left), t), min(int(right), t), float(scale) * _LOG2E,
-            HAS_MASK=key_mask is not None, WIDE_INDEX=wide,
+            t,
+            h,
+            dk,
+            min(int(left), t),
+            min(int(right), t),
+            float(scale) * _LOG2E,
+            HAS_MASK=key_mask is not None,
+            WIDE_INDEX=wide,
             PRECISION="tf32x3" if q.dtype == torch.float32 else "tf32",
-            BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, DK_PAD=dk_pad,
+            BLOCK_M=block_m,
+            BLOCK_N=block_n,
+            BLOCK_D=block_d,
+            DK_PAD=dk_pad,
             BAND=next_pow2(block_m + block_n - 1),
-            num_warps=warps, num_stages=2,
+            num_warps=warps,
+            num_stages=2,
         )
     return out

@@ -43,12 +43,29 @@ def _keypoint(kp, kp_n, kp_k, kp_a, n, k, present):
 
 @triton.jit
 def _deform_features_kernel(
-    feat, f_n, f_c, f_d, f_h, f_w, C, D, H, W,
-    kp_src, ks_n, ks_k, ks_a,
-    kp_drv, kd_n, kd_k, kd_a,
-    K, kp_variance,
+    feat,
+    f_n,
+    f_c,
+    f_d,
+    f_h,
+    f_w,
+    C,
+    D,
+    H,
+    W,
+    kp_src,
+    ks_n,
+    ks_k,
+    ks_a,
+    kp_drv,
+    kd_n,
+    kd_k,
+    kd_a,
+    K,
+    kp_variance,
     out,
-    BLOCK_S: tl.constexpr, BLOCK_C: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_C: tl.constexpr,
 ):
     group = tl.program_id(1)  # 0 = identity lattice, k ≥ 1 = keypoint k − 1
     n = tl.program_id(2).to(tl.int64)
@@ -78,22 +95,63 @@ def _deform_features_kernel(
     y = ((py - dy + sy + 1.0) * H - 1.0) / 2.0
     z = ((pz - dz + sz + 1.0) * D - 1.0) / 2.0
     sample_channels(
-        feat + n * f_n, f_c, f_d, f_h, f_w, C, D, H, W,
-        x, y, z, valid,
-        base + points, points, s,
-        False, BLOCK_S, BLOCK_C,
+        feat + n * f_n,
+        f_c,
+        f_d,
+        f_h,
+        f_w,
+        C,
+        D,
+        H,
+        W,
+        x,
+        y,
+        z,
+        valid,
+        base + points,
+        points,
+        s,
+        False,
+        BLOCK_S,
+        BLOCK_C,
     )
 
 
 @triton.jit
 def _dense_warp_kernel(
-    feat, f_n, f_c, f_d, f_h, f_w, C, Df, Hf, Wf,
-    mask, m_n, m_k, m_d, m_h, m_w, D, H, W,
-    kp_src, ks_n, ks_k, ks_a,
-    kp_drv, kd_n, kd_k, kd_a,
+    feat,
+    f_n,
+    f_c,
+    f_d,
+    f_h,
+    f_w,
+    C,
+    Df,
+    Hf,
+    Wf,
+    mask,
+    m_n,
+    m_k,
+    m_d,
+    m_h,
+    m_w,
+    D,
+    H,
+    W,
+    kp_src,
+    ks_n,
+    ks_k,
+    ks_a,
+    kp_drv,
+    kd_n,
+    kd_k,
+    kd_a,
     K,
-    out, deformation,
-    WRITE_DEFORMATION: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_C: tl.constexpr,
+    out,
+    deformation,
+    WRITE_DEFORMATION: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_C: tl.constexpr,
 ):
     n = tl.program_id(1).to(tl.int64)
     points = D * H * W
@@ -124,10 +182,25 @@ def _dense_warp_kernel(
     y = ((gy + 1.0) * Hf - 1.0) / 2.0
     z = ((gz + 1.0) * Df - 1.0) / 2.0
     sample_channels(
-        feat + n * f_n, f_c, f_d, f_h, f_w, C, Df, Hf, Wf,
-        x, y, z, valid,
-        out + n * C * points, points, s,
-        False, BLOCK_S, BLOCK_C,
+        feat + n * f_n,
+        f_c,
+        f_d,
+        f_h,
+        f_w,
+        C,
+        Df,
+        Hf,
+        Wf,
+        x,
+        y,
+        z,
+        valid,
+        out + n * C * points,
+        points,
+        s,
+        False,
+        BLOCK_S,
+        BLOCK_C,
     )
 
 
@@ -140,12 +213,22 @@ def deform_features(feature: Tensor, kp_source: Tensor, kp_driving: Tensor, kp_v
     launch = (triton.cdiv(d * h * w, block_s), k + 1, n)
     with on_device(feature):
         _deform_features_kernel[launch](
-            feature, *feature.stride(), c, d, h, w,
-            kp_source, *kp_source.stride(),
-            kp_driving, *kp_driving.stride(),
-            k, float(kp_variance),
+            feature,
+            *feature.stride(),
+            c,
+            d,
+            h,
+            w,
+            kp_source,
+            *kp_source.stride(),
+            kp_driving,
+            *kp_driving.stride(),
+            k,
+            float(kp_variance),
             out,
-            BLOCK_S=block_s, BLOCK_C=block_c, num_warps=warps,
+            BLOCK_S=block_s,
+            BLOCK_C=block_c,
+            num_warps=warps,
         )
     return out
 
@@ -161,12 +244,25 @@ def dense_warp(
     launch = (triton.cdiv(d * h * w, block_s), n)
     with on_device(feature):
         _dense_warp_kernel[launch](
-            feature, *feature.stride(), c, *feature.shape[2:],
-            mask, *mask.stride(), d, h, w,
-            kp_source, *kp_source.stride(),
-            kp_driving, *kp_driving.stride(),
+            feature,
+            *feature.stride(),
+            c,
+            *feature.shape[2:],
+            mask,
+            *mask.stride(),
+            d,
+            h,
+            w,
+            kp_source,
+            *kp_source.stride(),
+            kp_driving,
+            *kp_driving.stride(),
             k1 - 1,
-            out, deformation,
-            WRITE_DEFORMATION=return_deformation, BLOCK_S=block_s, BLOCK_C=block_c, num_warps=warps,
+            out,
+            deformation,
+            WRITE_DEFORMATION=return_deformation,
+            BLOCK_S=block_s,
+            BLOCK_C=block_c,
+            num_warps=warps,
         )
     return out, deformation

@@ -8,23 +8,9 @@ the overlay. Arrays are checked here, the kernels trust them.
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-
 import numpy as np
 
-_core: ModuleType | None = None
-
-
-def core() -> ModuleType:
-    """The compiled ``pyavatar._core`` (ImportError with the reason when it is missing)."""
-    global _core
-    if _core is None:
-        try:
-            _core = importlib.import_module("pyavatar._core")
-        except ImportError as exc:
-            raise ImportError(f"pyavatar._core is not importable ({exc}); reinstall with `pip install .`") from exc
-    return _core
+from pyavatar._native import core
 
 
 def set_threads(n: int) -> None:
