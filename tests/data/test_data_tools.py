@@ -41,8 +41,9 @@ def test_held_out_material_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
         with pytest.raises(HeldOutError):
             check_path(path)
     check_path("/usr/share/asterisk/sounds/en_US_f_Allison/added.g722")
-    for argv in (["data", "asterisk", str(tmp_path), "--languages", "it"],
-                 ["data", "synth", str(tmp_path), "--engines", "flite", "--voices", "flite=slt", "--n", "1"]):  # fmt: skip
+    asterisk_it = ["data", "asterisk", str(tmp_path), "--languages", "it"]
+    flite_slt = ["data", "synth", str(tmp_path), "--engines", "flite", "--voices", "flite=slt", "--n", "1"]
+    for argv in (asterisk_it, flite_slt):
         assert main(argv) == 1
         err = capsys.readouterr().err
         assert err.startswith("pyavatar data: error: ") and "held" in err and "out" in err, err
