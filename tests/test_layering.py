@@ -16,7 +16,7 @@ ALLOWED = {
     "kernels": set(),
     "face": set(),
     "audio": {"packets"},
-    "motion": {"audio", "face", "packets", "kernels"},
+    "motion": {"audio", "face", "packets", "kernels", "tracking", "video"},
     "render": {"face", "kernels", "userdirs"},
     "evaluation": {"audio", "motion", "packets"},
     "runtime": {"packets"},
