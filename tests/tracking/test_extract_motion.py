@@ -30,7 +30,7 @@ def test_extract_motion_round_trip_and_checks(rendered, tmp_path: Path, capsys):
     spliced = write_video(tmp_path / "spliced.mp4", cut, FPS, audio=_speech_like(len(cut), known.jaw_open))
     silent_video = write_video(tmp_path / "novoice.mp4", video[:20], FPS)
     out = tmp_path / "data"
-    code = main(["extract-motion", str(good), str(spliced), str(silent_video), str(out), "--quiet"])
+    code = main(["extract-motion", str(good), str(spliced), str(silent_video), str(out), "--no-progress"])
     text = capsys.readouterr().out
     assert code == 0, text
     manifest = json.loads((out / "manifest.json").read_text())

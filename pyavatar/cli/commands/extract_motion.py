@@ -26,7 +26,7 @@ def _run(args: argparse.Namespace) -> int:
         except ValueError as e:
             print(f"error: {e}")
             return 1
-        with tqdm(total=total, desc=path.name, unit="frame", leave=False, disable=args.quiet) as bar:
+        with tqdm(total=total, desc=path.name, unit="frame", leave=False, disable=not args.progress) as bar:
             report = extract_clip(path, out, clip_name(path, taken), checks=checks, progress=lambda _i: bar.update())
         reports.append(report)
         verdict = "ok" if report.accepted else "rejected: " + "; ".join(report.reasons)
@@ -44,5 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-found", type=float, default=0.95, help="fraction of frames that must show the face")
     p.add_argument("--min-confidence", type=float, default=0.6, help="face-detector confidence every sample needs")
     p.add_argument("--max-faces", type=int, default=1, help="faces allowed in a frame")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="show progress bars (default: on)")  # fmt: skip
     p.set_defaults(func=_run)
