@@ -1,0 +1,161 @@
+"""The ``video`` and ``hybrid`` motion sources: tracked motion on the output grid, controls, hybrid mixing,
+and ``pyavatar render IMAGE --driving VIDEO`` end to end (a video recorded by our classical renderer from
+known parameters drives a render whose own tracked motion follows the known one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyavatar.face.params import NAMES
+from pyavatar.motion.registry import CONTROLS, UnsupportedControl, make_motion_source
+from pyavatar.motion.sources.dsp import DspMotionSource
+from pyavatar.packets import AudioChunk, MotionFrame
+from pyavatar.tracking.tracker import TrackerSettings
+from tests.motion.fixture_models import speech
+from tests.tracking.conftest import FPS, LEAD
+
+RATE = 16_000
+IDX = {n: i for i, n in enumerate(NAMES)}
+QUICK = TrackerSettings(calibrate_s=LEAD / FPS)
+
+
+def _run(source, audio: np.ndarray, control: tuple[str, dict] | None = None) -> list[MotionFrame]:
+    if control is not None:
+        source.apply_control(*control)
+    rng = np.random.default_rng(0)
+    out, i = [], 0
+    while i < len(audio):
+        n = int(rng.integers(200, 3000))
+        out += source.process(AudioChunk(i * 1_000_000_000 // RATE, RATE, audio[i : i + n]), False)
+        i += n
+    out += source.flush()
+    getattr(source, "close", lambda: None)()
+    return out
+
+
+def _field(frames: list[MotionFrame], name: str) -> np.ndarray:
+    return np.array([f.params[IDX[name]] for f in frames])
+
+
+def _known_at(known, name: str, times: np.ndarray) -> np.ndarray:
+    return np.interp(times, np.arange(len(known)) / FPS, known.values[:, IDX[name]])
+
+
+def _frames(video: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    return [(i / FPS, f) for i, f in enumerate(video)]
+
+
+def test_video_source_tracks_every_frame_onto_the_output_grid(rendered) -> None:
+    known, video = rendered("astronaut")
+    source = make_motion_source("video", fps=25.0, frames=_frames(video), tracker=QUICK)
+    frames = _run(source, np.zeros(round(len(video) / FPS * RATE), np.float32))
+    assert [f.index for f in frames] == list(range(round(len(video) / FPS * 25)))
+    assert source.stats()["video_frames_tracked"] == len(video)
+    times = np.array([f.index / 25.0 for f in frames])
+    for name in ("head_yaw", "head_pitch", "jaw_open", "blink_left"):
+        got, want = _field(frames, name), _known_at(known, name, times)
+        assert np.corrcoef(got, want)[0, 1] >= 0.9, name
+    assert np.abs(_field(frames, "head_yaw") - _known_at(known, "head_yaw", times)).mean() < 3.0
+
+
+CONTROL_VALUES = {
+    "emotion": {"name": "happy", "intensity": 1.0, "upper": None}, "intensity": {"intensity": 0.2},
+    "lip_scale": {"scale": 0.5}, "gaze": {"yaw": 20.0, "pitch": 10.0}, "mute": {"muted": True},
+    "head_amplitude": {"amplitude": 0.0}, "head_pose": {"pitch": 10.0, "yaw": 0.0, "roll": 0.0},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("control", CONTROLS)
+def test_video_source_honours_or_refuses_every_control_naming_itself(rendered, control: str) -> None:
+    _, video = rendered("astronaut")
+    clip = _frames(video[:30])
+    audio = np.zeros(RATE, np.float32)
+    source = make_motion_source("video", fps=30.0, frames=clip, tracker=QUICK)
+    values = CONTROL_VALUES[control]
+    if control not in source.controls:
+        with pytest.raises(UnsupportedControl, match=f"motion source 'video' cannot honour the {control} control"):
+            source.check_control(control, values)
+        source.close()
+        return
+    base = _run(source, audio)
+    ctrl = _run(make_motion_source("video", fps=30.0, frames=clip, tracker=QUICK), audio, (control, values))
+    assert len(base) == len(ctrl) == 30
+    if control == "lip_scale":
+        np.testing.assert_allclose(_field(ctrl, "jaw_open"), 0.5 * _field(base, "jaw_open"), atol=1e-5)
+    elif control == "mute":
+        assert _field(ctrl, "jaw_open").max() == 0.0 < _field(base, "jaw_open").max()
+    elif control == "gaze":
+        assert np.allclose(_field(ctrl, "gaze_yaw"), 20.0) and np.allclose(_field(ctrl, "gaze_pitch"), 10.0)
+    elif control == "head_amplitude":
+        assert np.ptp(_field(base, "head_yaw")) > 5.0 and np.ptp(_field(ctrl, "head_yaw")) == 0.0
+    elif control == "head_pose":
+        np.testing.assert_allclose(_field(ctrl, "head_pitch"), _field(base, "head_pitch") + 10.0, atol=1e-4)
+
+
+def test_hybrid_takes_the_mouth_from_audio_and_the_head_from_video(rendered) -> None:
+    known, video = rendered("astronaut")
+    audio = speech(len(video) / FPS, seed=3)
+    dsp = _run(DspMotionSource(30.0), audio)
+    hybrid = make_motion_source("hybrid", fps=30.0, frames=_frames(video), tracker=QUICK, fallback=False)
+    mixed = _run(hybrid, audio)
+    assert len(mixed) == len(dsp)
+    np.testing.assert_allclose(_field(mixed, "jaw_open"), _field(dsp, "jaw_open"), atol=1e-5)
+    times = np.array([f.index / 30.0 for f in mixed])
+    assert np.corrcoef(_field(mixed, "head_yaw"), _known_at(known, "head_yaw", times))[0, 1] >= 0.9
+    # the mouth's video share set live: the jaw follows the video from the next frame
+    source = make_motion_source("hybrid", fps=30.0, frames=_frames(video), tracker=QUICK, fallback=False)
+    source.set_region_weight("mouth", 1.0)
+    jaw = _field(_run(source, audio), "jaw_open")
+    assert np.corrcoef(jaw, _known_at(known, "jaw_open", times))[0, 1] >= 0.9
+    with pytest.raises(ValueError, match="unknown face region 'nose'"):
+        make_motion_source("hybrid", fps=30.0, frames=[], region_weights={"nose": 1.0})
+
+
+def test_hybrid_honours_emotion_through_its_audio_side(rendered) -> None:
+    _, video = rendered("astronaut")
+    clip, audio = _frames(video[:30]), speech(1.0, seed=1)
+    base = _run(make_motion_source("hybrid", fps=30.0, frames=clip, tracker=QUICK), audio)
+    happy = _run(make_motion_source("hybrid", fps=30.0, frames=clip, tracker=QUICK), audio,
+                 ("emotion", CONTROL_VALUES["emotion"]))  # fmt: skip
+    # the emotion weights come from the audio side; smiles and brows follow their regions' (video) weights
+    assert happy[-1].emotion == "happy" and _field(happy, "happy").mean() > _field(base, "happy").mean() + 0.5
+
+
+def test_video_input_errors_name_what_to_give(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="exactly one video input"):
+        make_motion_source("video", fps=30.0)
+    with pytest.raises(FileNotFoundError, match="missing.mp4"):
+        make_motion_source("video", fps=30.0, driving=tmp_path / "missing.mp4")
+    with pytest.raises(ValueError, match="'video' does not take \\['region_weights'\\]"):
+        make_motion_source("video", fps=30.0, frames=[], region_weights={"mouth": 1.0})
+
+
+@pytest.mark.slow
+def test_render_driving_video_follows_the_driving_motion(rendered, tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    from pyavatar.bench.tracking import portrait_image
+    from pyavatar.cli import main
+    from pyavatar.tracking import FaceTracker
+    from pyavatar.video import iter_video, probe_video, write_video
+
+    known, video = rendered("astronaut")
+    clip = write_video(tmp_path / "driving.mp4", video, FPS, audio=speech(len(video) / FPS), sample_rate=RATE)
+    portrait = tmp_path / "portrait.png"
+    Image.fromarray(portrait_image("grace_hopper")).save(portrait)
+    out = tmp_path / "out.mp4"
+    code = main(["render", str(portrait), "--driving", str(clip), "-o", str(out), "--fps", "25", "--no-progress"])
+    assert code == 0, capsys.readouterr().out
+    info = probe_video(out)
+    assert info.has_audio and info.frames == round(len(video) / FPS * 25)
+    output = [rgb for _, rgb in iter_video(out)]
+    with FaceTracker() as tracker:  # the output's own motion, tracked back
+        tracker.calibrate_frames(output[:5])
+        tracked = np.stack([tracker.process(f, i / 25.0).params.values[0] for i, f in enumerate(output)])
+    times = np.arange(len(output)) / 25.0
+    for name in ("head_yaw", "jaw_open"):
+        r = np.corrcoef(tracked[:, IDX[name]], _known_at(known, name, times))[0, 1]
+        assert r >= 0.85, (name, r)
