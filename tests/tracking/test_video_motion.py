@@ -52,7 +52,7 @@ def test_video_source_tracks_every_frame_onto_the_output_grid(rendered) -> None:
     known, video = rendered("astronaut")
     source = make_motion_source("video", fps=25.0, frames=_frames(video), tracker=QUICK)
     frames = _run(source, np.zeros(round(len(video) / FPS * RATE), np.float32))
-    assert [f.index for f in frames] == list(range(round(len(video) / FPS * 25)))
+    assert [f.index for f in frames] == list(range(int(np.ceil(len(video) / FPS * 25))))  # as dsp: ceil
     assert source.stats()["video_frames_tracked"] == len(video)
     times = np.array([f.index / 25.0 for f in frames])
     for name in ("head_yaw", "head_pitch", "jaw_open", "blink_left"):
@@ -150,7 +150,7 @@ def test_render_driving_video_follows_the_driving_motion(rendered, tmp_path: Pat
     code = main(["render", str(portrait), "--driving", str(clip), "-o", str(out), "--fps", "25", "--no-progress"])
     assert code == 0, capsys.readouterr().out
     info = probe_video(out)
-    assert info.has_audio and info.frames == round(len(video) / FPS * 25)
+    assert info.has_audio and abs(info.frames - len(video) / FPS * 25) <= 2  # AAC pads the audio a little
     output = [rgb for _, rgb in iter_video(out)]
     with FaceTracker() as tracker:  # the output's own motion, tracked back
         tracker.calibrate_frames(output[:5])

@@ -237,7 +237,7 @@ class VideoMotionSource:
         return self._slots(final=False)
 
     def flush(self) -> list[MotionFrame]:
-        """The tail: hybrid, the audio side's last frames; video, the last slot if its centre has audio."""
+        """The tail: hybrid, the audio side's last frames; video, a last frame for a partly covered slot."""
         if self.audio is not None:
             return [self._mixed(f) for f in self.audio.flush()]
         frames = self._slots(final=True) if self._grid is not None else []
@@ -259,7 +259,7 @@ class VideoMotionSource:
         while True:
             k = self._next
             start, end = self._pts(k), self._pts(k + 1)
-            if end > self._end and not (final and (start + end) // 2 < self._end):
+            if end > self._end and not (final and start < self._end):
                 return out
             self._next += 1
             out.append(self._frame(k, start, None, 0.0, "neutral", 0.0))
