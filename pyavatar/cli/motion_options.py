@@ -22,8 +22,6 @@ MOTION_DEFAULTS: dict[str, Any] = {
     "motion": "", "motion_weights": "", "motion_template": "", "hubert_dir": "", "steps": 0, "cfg": 0.0,
     "head_amplitude": 1.0, "gaze": "", "weights_config": "", "calibrate_neutral": "", "region_weights": "",
 }  # fmt: skip
-#: Video-input options (``render``: driving, ``live``: camera).
-VIDEO_DEFAULTS: dict[str, Any] = {"driving": "", "camera": ""}
 
 
 def add_motion_options(p: argparse.ArgumentParser) -> None:

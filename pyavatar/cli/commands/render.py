@@ -10,7 +10,6 @@ from typing import Any
 
 from pyavatar.cli.motion_options import (
     MOTION_DEFAULTS,
-    VIDEO_DEFAULTS,
     add_motion_options,
     add_video_input_option,
     driving_audio,
@@ -163,7 +162,7 @@ def _render(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     from pyavatar.config import register_options
 
-    register_options("render", {**AVATAR_DEFAULTS, **FILE_DEFAULTS, **VIDEO_DEFAULTS})
+    register_options("render", {**AVATAR_DEFAULTS, **FILE_DEFAULTS, "driving": ""})
     p = sub.add_parser(
         "render", help="animate a portrait with a speech file (video file or PNG frames)",
         description="Render IMAGE speaking AUDIO to OUT: .mp4/.m4v/.mkv (H.264 + AAC), .mov/.webm (alpha "

@@ -24,6 +24,7 @@ tracked expression).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,7 @@ class VideoMotionSource:
         self._end = 0
         self._live = False
         self._closed = False
+        self._lock = threading.Lock()  # close() (session stop, another thread) waits for the frame in progress
 
     @property
     def latency_s(self) -> float:
@@ -180,8 +182,12 @@ class VideoMotionSource:
         return self.audio.latency_s if self.audio is not None else 0.0
 
     def stats(self) -> dict[str, Any]:
-        """Latency and the number of video frames tracked."""
-        return {"source": self.name, "latency_ms": self.latency_s * 1e3, "video_frames_tracked": self.feed.tracked}
+        """Latency, video frames tracked and, on a camera, frames read and never seen (newest wins)."""
+        stats = {"source": self.name, "latency_ms": self.latency_s * 1e3, "video_frames_tracked": self.feed.tracked}
+        if isinstance(self.feed, CameraFeed):
+            stats["camera_frames"] = getattr(self.feed.camera, "frames_read", 0)
+            stats["camera_dropped"] = getattr(self.feed.camera, "dropped", 0)
+        return stats
 
     def set_region_weight(self, region: str, weight: float) -> None:
         """Hybrid: the video share (0..1) of ``region`` (head, eyes, brows, mouth, expression) from the next frame."""
@@ -224,7 +230,11 @@ class VideoMotionSource:
     # ---------------------------------------------------------------- streaming
 
     def process(self, chunk: AudioChunk, live: bool) -> list[MotionFrame]:
-        """Frames whose slot ``chunk`` completes (hybrid: the frames the audio side completes)."""
+        """Frames whose slot ``chunk`` completes (hybrid: the frames the audio side completes); none once closed."""
+        with self._lock:
+            return [] if self._closed else self._process(chunk, live)
+
+    def _process(self, chunk: AudioChunk, live: bool) -> list[MotionFrame]:
         self._live = live
         if self._origin is None:
             self._origin = chunk.pts_ns
@@ -238,6 +248,10 @@ class VideoMotionSource:
 
     def flush(self) -> list[MotionFrame]:
         """The tail: hybrid, the audio side's last frames; video, a last frame for a partly covered slot."""
+        with self._lock:
+            return [] if self._closed else self._flush()
+
+    def _flush(self) -> list[MotionFrame]:
         if self.audio is not None:
             return [self._mixed(f) for f in self.audio.flush()]
         frames = self._slots(final=True) if self._grid is not None else []
@@ -294,10 +308,11 @@ class VideoMotionSource:
 
     def close(self) -> None:
         """Release the camera (when the source opened it) and the tracker."""
-        if not self._closed:
-            self._closed = True
-            self.feed.close()
-            self.video.close()
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.feed.close()
+                self.video.close()
 
 
 def _feed(video: VideoMotion, driving: str | Path | None, camera: Any, frames: Any) -> FileFeed | CameraFeed:

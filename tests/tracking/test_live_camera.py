@@ -1,0 +1,44 @@
+"""``pyavatar live IMAGE --camera 0`` through the video-file-backed capture device (no webcam here: only the
+``cv2.VideoCapture`` call is replaced; capture thread, newest-wins, tracking, pacing and VMC are real)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyavatar.cli import main
+from pyavatar.video import VideoFileDevice, write_video
+from tests.outputs.osc_receiver import Receiver
+from tests.tracking.conftest import FPS
+
+
+@pytest.mark.slow
+def test_live_camera_drives_the_portrait_and_vmc(rendered, tmp_path: Path, monkeypatch, capsys) -> None:
+    import cv2
+    from PIL import Image
+
+    from pyavatar.bench.tracking import portrait_image
+
+    known, video = rendered("astronaut")
+    clip = write_video(tmp_path / "camera.mp4", video, FPS)
+    monkeypatch.setattr(cv2, "VideoCapture", lambda index: VideoFileDevice(clip, realtime=True, loop=True))
+    portrait = tmp_path / "portrait.png"
+    Image.fromarray(portrait_image("grace_hopper")).save(portrait)
+    stats = tmp_path / "stats.json"
+    with Receiver() as rx:
+        code = main(["live", str(portrait), "--camera", "0", "--vmc", f"127.0.0.1:{rx.port}", "--duration", "4",
+                     "--control", "off", "--stats-json", str(stats)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "video motion" in out and "camera 0" in out and "the camera drives the face" in out
+    s = json.loads(stats.read_text())
+    assert s["motion"]["source"] == "video" and s["motion"]["camera_frames"] >= 30
+    assert s["motion"]["video_frames_tracked"] >= 10 and s["frames_out"] >= 30
+    heads = [a for _, a in rx.of("/VMC/Ext/Bone/Pos") if a[0] == "Head"]
+    jaw = np.array([a[1] for _, a in rx.of("/VMC/Ext/Blend/Val") if a[0] == "A"])  # VRM mouth-open
+    # the known motion swings the head ±18° and opens the jaw 0..1: both reach the VMC receiver
+    assert len(heads) >= 30 and np.ptp([h[5] for h in heads]) > 0.1
+    assert jaw.max() > 0.3 and jaw.min() < 0.15
