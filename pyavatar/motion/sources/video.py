@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,7 @@ class FileFeed:
         self._next: tuple[float, FaceParams, bool] | None = None
         self._t0: float | None = None
         self.tracked = 0
+        self.track_s: deque[float] = deque(maxlen=1000)  # seconds per tracked frame
         if calibrate and not video.tracker.calibrated:
             self._calibrate()
 
@@ -110,7 +113,9 @@ class FileFeed:
                 break
             tv, rgb = item
             self._t0 = tv if self._t0 is None else self._t0
+            t_start = time.perf_counter()
             tracked = self.video.tracker.process(rgb, tv - self._t0, idle=idle)
+            self.track_s.append(time.perf_counter() - t_start)
             self.tracked += 1
             self._prev, self._next = self._next, (tv - self._t0, tracked.params, tracked.found)
         if self._next is None:
@@ -138,6 +143,7 @@ class CameraFeed:
         self._last: _Tracked | None = None
         self._cam0: int | None = None
         self.tracked = 0
+        self.track_s: deque[float] = deque(maxlen=1000)  # seconds per tracked frame
 
     def at(self, t: float, idle: FaceParams | None) -> _Tracked:
         frame = self.camera.read(self.first_timeout) if self._last is None else self.camera.poll()
@@ -146,7 +152,9 @@ class CameraFeed:
                 raise ValueError(f"camera {getattr(self.camera, 'device', '')!r} delivered no frame")
             return self._last
         self._cam0 = frame.capture_ns if self._cam0 is None else self._cam0
+        t_start = time.perf_counter()
         tracked = self.video.tracker.process(frame.image, (frame.capture_ns - self._cam0) / 1e9, idle=idle)
+        self.track_s.append(time.perf_counter() - t_start)
         self.tracked += 1
         self._last = _Tracked(tracked.params, tracked.found, frame.capture_ns)
         return self._last
@@ -182,8 +190,13 @@ class VideoMotionSource:
         return self.audio.latency_s if self.audio is not None else 0.0
 
     def stats(self) -> dict[str, Any]:
-        """Latency, video frames tracked and, on a camera, frames read and never seen (newest wins)."""
-        stats = {"source": self.name, "latency_ms": self.latency_s * 1e3, "video_frames_tracked": self.feed.tracked}
+        """Latency, video frames tracked, tracking ms per frame and, on a camera, frames read and never seen."""
+        stats: dict[str, Any] = {"source": self.name, "latency_ms": self.latency_s * 1e3,
+                                 "video_frames_tracked": self.feed.tracked}  # fmt: skip
+        if self.feed.track_s:
+            ms = np.asarray(self.feed.track_s) * 1e3
+            stats["track_ms"] = {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
+                                 "max": float(ms.max())}  # fmt: skip
         if isinstance(self.feed, CameraFeed):
             stats["camera_frames"] = getattr(self.feed.camera, "frames_read", 0)
             stats["camera_dropped"] = getattr(self.feed.camera, "dropped", 0)
