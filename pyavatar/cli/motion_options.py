@@ -21,6 +21,7 @@ from typing import Any
 MOTION_DEFAULTS: dict[str, Any] = {
     "motion": "", "motion_weights": "", "motion_template": "", "hubert_dir": "", "steps": 0, "cfg": 0.0,
     "head_amplitude": 1.0, "gaze": "", "weights_config": "", "calibrate_neutral": "", "region_weights": "",
+    "emotion_ref": "", "emotion_ref_neutral": "", "emotion_ref_regions": "",
 }  # fmt: skip
 
 
@@ -54,6 +55,18 @@ def add_motion_options(p: argparse.ArgumentParser) -> None:
         "default: head=1,eyes=1,brows=1,mouth=0,expression=1)",
     )
 
+    g.add_argument(
+        "--emotion-ref",
+        metavar="IMAGE|VIDEO",
+        help="the expression of this face (relative to its neutral) as the emotion offset, scaled by --intensity",
+    )
+    g.add_argument("--emotion-ref-neutral", metavar="IMAGE", help="the reference face at rest (needed for an image)")
+    g.add_argument(
+        "--emotion-ref-regions",
+        metavar="REGION=W,...",
+        help="weight 0..1 of the reference per region (brows, eyes, mouth, expression; default: all 1)",
+    )
+
 
 def add_video_input_option(p: argparse.ArgumentParser, which: str) -> None:
     """``--driving VIDEO`` (``which="driving"``, offline) or ``--camera INDEX|NAME`` (``which="camera"``, live)."""
@@ -74,7 +87,7 @@ def add_video_input_option(p: argparse.ArgumentParser, which: str) -> None:
         )
 
 
-def parse_region_weights(text: str) -> dict[str, float] | None:
+def parse_region_weights(text: str, option: str = "--region-weights") -> dict[str, float] | None:
     """``"head=1,mouth=0.5"`` → a dict (empty → None); regions and ranges are checked by the source."""
     if not text:
         return None
@@ -86,7 +99,7 @@ def parse_region_weights(text: str) -> dict[str, float] | None:
         except ValueError:
             sep = ""
         if not sep:
-            raise ValueError(f"--region-weights: expected REGION=WEIGHT,..., got {part!r} in {text!r}")
+            raise ValueError(f"{option}: expected REGION=WEIGHT,..., got {part!r} in {text!r}")
     return out
 
 
@@ -117,6 +130,15 @@ def motion_session_options(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--driving/--camera drive the video or hybrid motion source, not --motion {motion}")
     if args.calibrate_neutral and not video:
         raise ValueError("--calibrate-neutral is for face tracking: give --driving VIDEO or --camera INDEX|NAME")
+    if args.emotion_ref:
+        from pyavatar.motion.sources.expression import ReferenceExpression
+
+        options["expression"] = ReferenceExpression.from_file(
+            args.emotion_ref, neutral=args.emotion_ref_neutral or None,
+            regions=parse_region_weights(args.emotion_ref_regions, "--emotion-ref-regions"),
+        )  # fmt: skip
+    elif args.emotion_ref_neutral or args.emotion_ref_regions:
+        raise ValueError("--emotion-ref-neutral/--emotion-ref-regions need --emotion-ref IMAGE|VIDEO")
     return {"motion": motion, "motion_options": {k: v for k, v in options.items() if v is not None},
             "head_amplitude": args.head_amplitude, "gaze": parse_gaze(args.gaze)}  # fmt: skip
 

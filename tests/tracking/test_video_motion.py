@@ -159,3 +159,61 @@ def test_render_driving_video_follows_the_driving_motion(rendered, tmp_path: Pat
     for name in ("head_yaw", "jaw_open"):
         r = np.corrcoef(tracked[:, IDX[name]], _known_at(known, name, times))[0, 1]
         assert r >= 0.85, (name, r)
+
+
+@pytest.fixture(scope="module")
+def smiling_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A reference video: the astronaut at rest, then smiling with raised brows (classical renderer)."""
+    from pyavatar.bench.tracking import portrait_image, render_sequence
+    from pyavatar.face.params import FaceParams
+    from pyavatar.video import write_video
+
+    ramp = np.concatenate([np.zeros(12), np.full(24, 0.8)])
+    params = FaceParams.from_fields(smile_left=ramp, smile_right=ramp, brow_up_left=ramp, brow_up_right=ramp)
+    frames = render_sequence(portrait_image("astronaut"), params, 320)
+    return write_video(tmp_path_factory.mktemp("ref") / "smile.mp4", frames, FPS)
+
+
+def test_emotion_reference_offsets_an_audio_driven_source(smiling_clip: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from pyavatar.motion.sources.expression import ExpressionOffset, ReferenceExpression
+    from pyavatar.video import iter_video
+
+    ref = ReferenceExpression.from_file(smiling_clip)
+    assert ref.values["smile_left"] > 0.2 and ref.values["brow_up_left"] > 0.2
+    audio = speech(1.0, seed=4)
+    base = _run(DspMotionSource(30.0), audio)
+    full = _run(ExpressionOffset(DspMotionSource(30.0), ref), audio)
+    half = _run(ExpressionOffset(DspMotionSource(30.0), ref), audio, ("intensity", {"intensity": 0.5}))
+    smile = [_field(f, "smile_left").mean() for f in (base, full, half)]
+    assert smile[1] == pytest.approx(smile[0] + ref.values["smile_left"], abs=0.02)
+    assert smile[2] == pytest.approx(smile[0] + 0.5 * ref.values["smile_left"], abs=0.02)
+    no_mouth = ReferenceExpression(ref.values, regions={"expression": 0.0})
+    kept = _run(ExpressionOffset(DspMotionSource(30.0), no_mouth), audio)
+    np.testing.assert_allclose(_field(kept, "smile_left"), _field(base, "smile_left"), atol=1e-6)
+    assert _field(kept, "brow_up_left").mean() > _field(base, "brow_up_left").mean() + 0.2
+    # an image reference needs the same face at rest
+    frames = [rgb for _, rgb in iter_video(smiling_clip)]
+    Image.fromarray(frames[-1]).save(tmp_path / "smile.png")
+    Image.fromarray(frames[0]).save(tmp_path / "rest.png")
+    with pytest.raises(ValueError, match="needs --emotion-ref-neutral"):
+        ReferenceExpression.from_file(tmp_path / "smile.png")
+    image_ref = ReferenceExpression.from_file(tmp_path / "smile.png", neutral=tmp_path / "rest.png")
+    assert image_ref.values["smile_left"] == pytest.approx(ref.values["smile_left"], abs=0.15)
+
+
+def test_render_emotion_ref_from_the_command_line(smiling_clip: Path, tmp_path: Path, capsys) -> None:
+    import soundfile as sf
+    from PIL import Image
+
+    from pyavatar.cli import main
+
+    sf.write(tmp_path / "a.wav", speech(0.4), RATE)
+    Image.fromarray(np.full((96, 96, 3), 128, np.uint8)).save(tmp_path / "p.png")
+    args = ["render", str(tmp_path / "p.png"), str(tmp_path / "a.wav"), "--renderer", "probe", "--no-progress"]
+    assert main([*args, "-o", str(tmp_path / "out"), "--emotion-ref", str(smiling_clip)]) == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 12
+    Image.open(tmp_path / "p.png").save(tmp_path / "ref.png")
+    assert main([*args, "-o", str(tmp_path / "out2"), "--emotion-ref", str(tmp_path / "ref.png")]) == 1
+    assert "an image reference needs --emotion-ref-neutral IMAGE" in capsys.readouterr().out
