@@ -9,9 +9,10 @@ reaches them, as for every source), but the face comes from video:
   motion at ``k / fps`` s; after the video's end its last frame is held). The neutral face is calibrated
   on the video's first ``calibrate_s`` seconds before frame 0, unless ``neutral=IMAGE|VIDEO`` gives one;
 - **live** (``camera=INDEX|NAME`` or a :class:`~pyavatar.video.CameraCapture`): the camera is read by its
-  own thread (newest frame wins); each output frame tracks the newest camera frame if a new one arrived
-  (else keeps the last values), and carries that camera frame's capture time, so the session's latency
-  is camera frame → output frame.
+  own thread (newest frame wins); an output slot tracks the newest camera frame if a new one arrived
+  (else the ``video`` source emits nothing for it and the output repeats its last frame; ``hybrid`` keeps
+  the last tracked values), and a ``video`` frame carries that camera frame's capture time, so the
+  session's latency is camera frame → output frame.
 
 ``hybrid`` adds the ``dsp`` source for the mouth: per region, :class:`~pyavatar.tracking.hybrid.HybridMixer`
 weights (``region_weights=``, live :meth:`VideoMotionSource.set_region_weight`) say how much comes from
@@ -68,10 +69,10 @@ def read_frames(path: str | Path) -> list[np.ndarray]:
 class _Tracked:
     """What the feeds return for one output time: params, face found, capture time of the camera frame."""
 
-    __slots__ = ("params", "found", "capture_ns")
+    __slots__ = ("params", "found", "capture_ns", "fresh")
 
-    def __init__(self, params: FaceParams, found: bool, capture_ns: int) -> None:
-        self.params, self.found, self.capture_ns = params, found, capture_ns
+    def __init__(self, params: FaceParams, found: bool, capture_ns: int, fresh: bool = True) -> None:
+        self.params, self.found, self.capture_ns, self.fresh = params, found, capture_ns, fresh
 
 
 class FileFeed:
@@ -150,7 +151,8 @@ class CameraFeed:
         if frame is None:
             if self._last is None:  # the camera ended before its first frame
                 raise ValueError(f"camera {getattr(self.camera, 'device', '')!r} delivered no frame")
-            return self._last
+            last = self._last
+            return _Tracked(last.params, last.found, last.capture_ns, fresh=False)
         self._cam0 = frame.capture_ns if self._cam0 is None else self._cam0
         t_start = time.perf_counter()
         tracked = self.video.tracker.process(frame.image, (frame.capture_ns - self._cam0) / 1e9, idle=idle)
@@ -289,18 +291,25 @@ class VideoMotionSource:
             if end > self._end and not (final and start < self._end):
                 return out
             self._next += 1
-            out.append(self._frame(k, start, None, 0.0, "neutral", 0.0))
+            frame = self._frame(k, start, None, 0.0, "neutral", 0.0)
+            if frame is not None:
+                out.append(frame)
 
     def _mixed(self, frame: MotionFrame) -> MotionFrame:
         audio = FaceParams(frame.params[None])
-        return self._frame(frame.index, frame.pts_ns, audio, frame.speaking, frame.emotion, frame.intensity,
-                           capture=frame.capture_ns)  # fmt: skip
+        mixed = self._frame(frame.index, frame.pts_ns, audio, frame.speaking, frame.emotion, frame.intensity,
+                            capture=frame.capture_ns)  # fmt: skip
+        assert mixed is not None  # hybrid frames always come (the audio clocks them)
+        return mixed
 
     def _frame(self, index: int, pts: int, audio: FaceParams | None, speaking: float, emotion: str,
-               intensity: float, capture: int | None = None) -> MotionFrame:  # fmt: skip
+               intensity: float, capture: int | None = None) -> MotionFrame | None:  # fmt: skip
+        """The frame of slot ``index``; None live on a camera when no new camera frame came (the output repeats)."""
         assert self._origin is not None
         t = (pts - self._origin) / NS_PER_S
         got = self.feed.at(t, audio)
+        if audio is None and self._live and not got.fresh:
+            return None
         params = self.video.mix(got.params, t, audio=audio, speaking=speaking, found=got.found)
         values = self._transformed(params.values[0].astype(np.float32))
         if capture is None:
