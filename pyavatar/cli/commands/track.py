@@ -15,22 +15,20 @@ EXTRA_SHAPES = {
 
 
 def _sender_class() -> type:
-    import numpy as np
-
-    from pyavatar.outputs.vmc import VmcSender, blendshapes
+    from pyavatar.outputs.vmc import VmcSender
 
     class TrackedVmcSender(VmcSender):
         """VMC frames from tracked values: the FaceParams shapes plus the tracker's ARKit-only extras."""
 
         extras: dict[str, float] = {}
 
-        def encode(self, frame: Any, t: float) -> list[bytes]:
-            frame = frame or self.idle_frame()
-            shapes = blendshapes(frame.params, frame.visemes, gaze_shapes=self.gaze == "shapes")
-            for shape, key in EXTRA_SHAPES.items():
-                shapes[shape] = max(shapes[shape], float(self.extras.get(key, 0.0)))
-            values = np.array([shapes[k] for k in self._keys], np.float32)
-            return self._encoder.encode(float(t), self._root, self.bone_array(frame.params), values)
+        def _blend(self, params: Any, visemes: Any) -> Any:
+            values = super()._blend(params, visemes)
+            for row, (vocabulary, name, driven) in enumerate(self.blends):
+                key = EXTRA_SHAPES.get(name) if vocabulary == "arkit" and driven else None
+                if key is not None:
+                    values[row] = max(float(values[row]), float(self.extras.get(key, 0.0)))
+            return values
 
     return TrackedVmcSender
 
