@@ -42,3 +42,38 @@ def test_live_camera_drives_the_portrait_and_vmc(rendered, tmp_path: Path, monke
     # the known motion swings the head ±18° and opens the jaw 0..1: both reach the VMC receiver
     assert len(heads) >= 30 and np.ptp([h[5] for h in heads]) > 0.1
     assert jaw.max() > 0.3 and jaw.min() < 0.15
+
+
+@pytest.mark.slow
+def test_live_hybrid_camera_with_audio_and_live_region_weights(rendered, tmp_path: Path) -> None:
+    """Hybrid live: audio played in real time clocks the frames, the camera drives the head; the mouth's
+    video share changes while running."""
+    import soundfile as sf
+
+    from pyavatar.bench.tracking import portrait_image
+    from pyavatar.face.params import NAMES
+    from pyavatar.sdk import Avatar
+    from pyavatar.video import CameraCapture
+    from tests.motion.fixture_models import speech
+
+    _, video = rendered("astronaut")
+    clip = write_video(tmp_path / "camera.mp4", video, FPS)
+    sf.write(tmp_path / "speech.wav", speech(3.0, seed=5), 16_000)
+    avatar = Avatar.from_image(portrait_image("grace_hopper"), renderer="probe")
+    camera = CameraCapture(0, opener=lambda _i: VideoFileDevice(clip, realtime=True, loop=True))
+    seen: list[np.ndarray] = []
+    with avatar.session(fps=30, motion="hybrid", motion_options={"camera": camera, "fallback": False}) as s:
+        s.on_motion(lambda f: seen.append(f.params.copy()))
+        s.start(file=tmp_path / "speech.wav")
+        assert s.wait(1.5) is False
+        s.motion.source.set_region_weight("mouth", 1.0)
+        s.wait(10.0)
+        stats = s.stats()
+        mixer = s.motion.source.video.hybrid
+    camera.close()
+    params = np.stack(seen)
+    yaw = params[:, NAMES.index("head_yaw")]
+    assert stats["motion"]["source"] == "hybrid" and stats["motion"]["camera_frames"] >= 20
+    assert len(params) >= 60 and np.ptp(yaw) > 5.0  # the camera's head motion (known yaw ±18°)
+    assert stats["frames_out"] >= 60
+    assert mixer.weights["mouth"] == 1.0 and mixer.mouth_share == 1.0  # the new share reached the mixing
