@@ -77,3 +77,14 @@ def test_live_hybrid_camera_with_audio_and_live_region_weights(rendered, tmp_pat
     assert len(params) >= 60 and np.ptp(yaw) > 5.0  # the camera's head motion (known yaw ±18°)
     assert stats["frames_out"] >= 60
     assert mixer.weights["mouth"] == 1.0 and mixer.mouth_share == 1.0  # the new share reached the mixing
+
+
+def test_live_names_a_missing_camera(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.full((96, 96, 3), 128, np.uint8)).save(tmp_path / "p.png")
+    assert main(["live", str(tmp_path / "p.png"), "--renderer", "probe", "--camera", "NoSuchCamera"]) == 1
+    out = capsys.readouterr().out
+    assert "pyavatar live: error: no camera named like 'NoSuchCamera'" in out and "camera" in out
+    assert main(["live", str(tmp_path / "p.png"), "--renderer", "probe", "--camera", "0", "--motion", "dsp"]) == 1
+    assert "--driving/--camera drive the video or hybrid motion source, not --motion dsp" in capsys.readouterr().out

@@ -147,7 +147,12 @@ class CameraFeed:
         self.track_s: deque[float] = deque(maxlen=1000)  # seconds per tracked frame
 
     def at(self, t: float, idle: FaceParams | None) -> _Tracked:
-        frame = self.camera.read(self.first_timeout) if self._last is None else self.camera.poll()
+        from pyavatar.video import CameraError
+
+        try:
+            frame = self.camera.read(self.first_timeout) if self._last is None else self.camera.poll()
+        except CameraError as e:  # reported like every input error (the message names the camera)
+            raise ValueError(str(e)) from e
         if frame is None:
             if self._last is None:  # the camera ended before its first frame
                 raise ValueError(f"camera {getattr(self.camera, 'device', '')!r} delivered no frame")
@@ -344,9 +349,12 @@ def _feed(video: VideoMotion, driving: str | Path | None, camera: Any, frames: A
                          f"(--driving), camera=INDEX|NAME (--camera) or frames=; got {given or 'none'}")  # fmt: skip
     if camera is not None:
         if isinstance(camera, (int, str)):
-            from pyavatar.video import CameraCapture
+            from pyavatar.video import CameraCapture, CameraError
 
-            return CameraFeed(CameraCapture(camera), video, owned=True)
+            try:
+                return CameraFeed(CameraCapture(camera), video, owned=True)
+            except CameraError as e:  # a user error: the message lists the cameras there are
+                raise ValueError(str(e)) from None
         return CameraFeed(camera, video, owned=False)
     if driving is not None:
         from pyavatar.video import iter_video, probe_video
