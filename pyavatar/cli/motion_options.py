@@ -126,8 +126,9 @@ def motion_session_options(args: argparse.Namespace) -> dict[str, Any]:
                "region_weights": parse_region_weights(args.region_weights)}  # fmt: skip
     video = options["driving"] is not None or options["camera"] is not None
     motion = args.motion or ("video" if video else "dsp")
-    if video and motion not in ("video", "hybrid"):
-        raise ValueError(f"--driving/--camera drive the video or hybrid motion source, not --motion {motion}")
+    if video and motion not in ("video", "hybrid", "video-keypoints"):
+        raise ValueError(f"--driving/--camera drive the video, hybrid or video-keypoints motion source, "
+                         f"not --motion {motion}")  # fmt: skip
     if args.calibrate_neutral and not video:
         raise ValueError("--calibrate-neutral is for face tracking: give --driving VIDEO or --camera INDEX|NAME")
     if args.emotion_ref:

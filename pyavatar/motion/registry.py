@@ -7,7 +7,8 @@ Built-in sources (factories imported on first use, so listing imports nothing he
   :func:`pyavatar.motion.diffusion.save_motion_model` (``weights=FILE``);
 - ``joyvasa``: a JoyVASA motion generator + motion template → LivePortrait keypoint motion;
 - ``video``: face tracking of a driving video or a camera (``driving=`` / ``camera=``);
-- ``hybrid``: the mouth from ``dsp``, head, eyes and brows from face tracking.
+- ``hybrid``: the mouth from ``dsp``, head, eyes and brows from face tracking;
+- ``video-keypoints``: LivePortrait's motion extractor on each driving frame (neural renderer).
 
 Names given on the command line, in OSC messages or in config files only ever
 select a registered name: nothing here imports a user-given string. New
@@ -130,6 +131,12 @@ _REGISTRY: dict[str, MotionSourceInfo] = {
         frozenset(CONTROLS),
         options=("driving", "camera", "frames", "neutral", "tracker", "region_weights", "fallback", "profile",
                  "lip_settings"),
+    ),
+    "video-keypoints": MotionSourceInfo(
+        "pyavatar.motion.sources.video_keypoints:from_options",
+        "LivePortrait's motion extractor on each driving frame, relative to the first (neural renderer)",
+        frozenset(), produces=("keypoints", "face_params"), needs_portrait=True,
+        options=("driving", "camera", "frames", "neutral", "tracker"),
     ),
 }  # fmt: skip
 

@@ -87,4 +87,4 @@ def test_live_names_a_missing_camera(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "pyavatar live: error: no camera named like 'NoSuchCamera'" in out and "camera" in out
     assert main(["live", str(tmp_path / "p.png"), "--renderer", "probe", "--camera", "0", "--motion", "dsp"]) == 1
-    assert "--driving/--camera drive the video or hybrid motion source, not --motion dsp" in capsys.readouterr().out
+    assert "drive the video, hybrid or video-keypoints motion source, not --motion dsp" in capsys.readouterr().out

@@ -218,3 +218,55 @@ def test_render_emotion_ref_from_the_command_line(smiling_clip: Path, tmp_path: 
     Image.open(tmp_path / "p.png").save(tmp_path / "ref.png")
     assert main([*args, "-o", str(tmp_path / "out2"), "--emotion-ref", str(tmp_path / "ref.png")]) == 1
     assert "an image reference needs --emotion-ref-neutral IMAGE" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_video_keypoints_drive_the_neural_renderer(rendered, shared_dir: Path, tmp_path: Path, capsys) -> None:
+    """LivePortrait's motion extractor per driving frame (fixture-sized models): keypoint motion relative to
+    the first driving frame reaches the neural renderer, from the SDK and from ``render --driving``."""
+    from PIL import Image
+
+    from pyavatar.assets import DEMO_PORTRAIT
+    from pyavatar.cli import main
+    from pyavatar.render.liveportrait.config import LivePortraitConfig
+    from pyavatar.render.liveportrait.weights import load_liveportrait
+    from pyavatar.render.neural_faces import NeuralFaceRenderer
+    from pyavatar.sdk.keypoints import NeuralKeypointPortrait
+    from pyavatar.video import write_video
+
+    lp = shared_dir / "fixtures/liveportrait"
+    config = LivePortraitConfig.from_json(lp / "config_reduced.json")
+    renderer = NeuralFaceRenderer(load_liveportrait(lp / "weights", config))
+    image = np.asarray(Image.open(DEMO_PORTRAIT).convert("RGB"))
+    h, w = image.shape[:2]
+    crop = (0.3 * w, 0.2 * h, 0.4 * w, 0.4 * h)
+    binding = NeuralKeypointPortrait(renderer, renderer.prepare(image, crop=crop))
+    _, video = rendered("astronaut")
+    clip = _frames(video[:20])
+    frames = _run(make_motion_source("video-keypoints", fps=30.0, portrait=binding, frames=clip, tracker=QUICK),
+                  np.zeros(int(20 / FPS * RATE), np.float32))  # fmt: skip
+    assert len(frames) == 20 and all(f.keypoints is not None and f.keypoints.shape == (70,) for f in frames)
+    ref = frames[0].keypoints_ref
+    assert all(np.array_equal(f.keypoints_ref, ref) for f in frames)
+    kp = np.stack([f.keypoints for f in frames])
+    non_lip = [i for i in range(63) if i // 3 not in (6, 12, 14, 17, 19, 20)] + list(range(63, 70))
+    np.testing.assert_allclose(kp[0, non_lip], ref[non_lip], atol=1e-6)  # the first frame is the reference
+    assert np.ptp(kp[:, 63:], axis=0).max() > 1e-3  # pose/scale/translation follow the driving frames
+    with pytest.raises(UnsupportedControl, match="'video-keypoints' cannot honour the gaze control"):
+        make_motion_source("video-keypoints", fps=30.0, portrait=binding, frames=[]).check_control(
+            "gaze", CONTROL_VALUES["gaze"])  # fmt: skip
+    with pytest.raises(ValueError, match="needs the neural renderer"):
+        make_motion_source("video-keypoints", fps=30.0, frames=[])
+    # end to end on the command line: the neural renderer draws the keypoint motion
+    path = write_video(tmp_path / "driving.mp4", video[20:26], FPS, audio=speech(0.2), sample_rate=RATE)
+    image_path = tmp_path / "portrait.png"
+    Image.fromarray(image).save(image_path)
+    out = tmp_path / "frames"
+    code = main(["render", str(image_path), "--driving", str(path), "-o", str(out), "--motion", "video-keypoints",
+                 "--weights", str(lp / "weights"), "--weights-config", str(lp / "config_reduced.json"), "--crop",
+                 ",".join(f"{v:.0f}" for v in crop), "--no-progress"])  # fmt: skip
+    assert code == 0, capsys.readouterr().out
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) >= 5
+    first, last = (np.asarray(Image.open(p), np.float32) for p in (pngs[0], pngs[-1]))
+    assert np.abs(first - last).mean() > 0.0  # the driving motion changes the rendered frames

@@ -28,7 +28,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +69,15 @@ def read_frames(path: str | Path) -> list[np.ndarray]:
 class _Tracked:
     """What the feeds return for one output time: params, face found, capture time of the camera frame."""
 
-    __slots__ = ("params", "found", "capture_ns", "fresh")
+    __slots__ = ("params", "found", "capture_ns", "fresh", "extra")
 
-    def __init__(self, params: FaceParams, found: bool, capture_ns: int, fresh: bool = True) -> None:
-        self.params, self.found, self.capture_ns, self.fresh = params, found, capture_ns, fresh
+    def __init__(self, params: FaceParams, found: bool, capture_ns: int, fresh: bool = True,
+                 extra: np.ndarray | None = None) -> None:  # fmt: skip
+        self.params, self.found, self.capture_ns, self.fresh, self.extra = params, found, capture_ns, fresh, extra
+
+
+#: Per tracked frame: ``extra(rgb, mesh points or None) -> vector or None`` (e.g. keypoint motion).
+Extra = Callable[[np.ndarray, "np.ndarray | None"], "np.ndarray | None"]
 
 
 class FileFeed:
@@ -82,8 +87,9 @@ class FileFeed:
         self.video = video
         self._frames: Iterator[tuple[float, np.ndarray]] = iter(frames)
         self._ahead: list[tuple[float, np.ndarray]] = []
-        self._prev: tuple[float, FaceParams, bool] | None = None
-        self._next: tuple[float, FaceParams, bool] | None = None
+        self._prev: tuple[float, FaceParams, bool, np.ndarray | None] | None = None
+        self._next: tuple[float, FaceParams, bool, np.ndarray | None] | None = None
+        self.extra: Extra | None = None
         self._t0: float | None = None
         self.tracked = 0
         self.track_s: deque[float] = deque(maxlen=1000)  # seconds per tracked frame
@@ -118,16 +124,18 @@ class FileFeed:
             tracked = self.video.tracker.process(rgb, tv - self._t0, idle=idle)
             self.track_s.append(time.perf_counter() - t_start)
             self.tracked += 1
-            self._prev, self._next = self._next, (tv - self._t0, tracked.params, tracked.found)
+            extra = self.extra(rgb, tracked.points) if self.extra is not None else None
+            self._prev, self._next = self._next, (tv - self._t0, tracked.params, tracked.found, extra)
         if self._next is None:
             raise ValueError("driving video: no video frames")
         if self._prev is None or t >= self._next[0]:
-            return _Tracked(self._next[1], self._next[2], -1)
-        t0, p0, f0 = self._prev
-        t1, p1, f1 = self._next
+            return _Tracked(self._next[1], self._next[2], -1, extra=self._next[3])
+        t0, p0, f0, e0 = self._prev
+        t1, p1, f1, e1 = self._next
         w = float(np.clip((t - t0) / max(t1 - t0, 1e-9), 0.0, 1.0))
         values = (1 - w) * p0.values[0] + w * p1.values[0]
-        return _Tracked(FaceParams.from_array(values), f0 if w < 0.5 else f1, -1)
+        extra = (1 - w) * e0 + w * e1 if e0 is not None and e1 is not None else (e0 if w < 0.5 else e1)
+        return _Tracked(FaceParams.from_array(values), f0 if w < 0.5 else f1, -1, extra=extra)
 
     def close(self) -> None:
         close = getattr(self._frames, "close", None)
@@ -143,6 +151,7 @@ class CameraFeed:
         self.first_timeout = first_timeout
         self._last: _Tracked | None = None
         self._cam0: int | None = None
+        self.extra: Extra | None = None
         self.tracked = 0
         self.track_s: deque[float] = deque(maxlen=1000)  # seconds per tracked frame
 
@@ -157,13 +166,14 @@ class CameraFeed:
             if self._last is None:  # the camera ended before its first frame
                 raise ValueError(f"camera {getattr(self.camera, 'device', '')!r} delivered no frame")
             last = self._last
-            return _Tracked(last.params, last.found, last.capture_ns, fresh=False)
+            return _Tracked(last.params, last.found, last.capture_ns, fresh=False, extra=last.extra)
         self._cam0 = frame.capture_ns if self._cam0 is None else self._cam0
         t_start = time.perf_counter()
         tracked = self.video.tracker.process(frame.image, (frame.capture_ns - self._cam0) / 1e9, idle=idle)
         self.track_s.append(time.perf_counter() - t_start)
         self.tracked += 1
-        self._last = _Tracked(tracked.params, tracked.found, frame.capture_ns)
+        extra = self.extra(frame.image, tracked.points) if self.extra is not None else None
+        self._last = _Tracked(tracked.params, tracked.found, frame.capture_ns, extra=extra)
         return self._last
 
     def close(self) -> None:
@@ -321,7 +331,12 @@ class VideoMotionSource:
             capture = got.capture_ns if self._live and got.capture_ns >= 0 else (
                 pts + round(0.5 * NS_PER_S / self.fps) if self._live else -1)  # fmt: skip
         visemes = visemes_of(values[None])[0]
-        return MotionFrame(index, pts, self.fps, capture, values, visemes, speaking, emotion, intensity)
+        kp, ref = self._keypoints(got.extra)
+        return MotionFrame(index, pts, self.fps, capture, values, visemes, speaking, emotion, intensity, kp, ref)
+
+    def _keypoints(self, extra: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Keypoint motion and its reference for a frame (none here; see ``video_keypoints``)."""
+        return None, None
 
     def _transformed(self, values: np.ndarray) -> np.ndarray:
         if self.muted or self.lip_scale != 1.0:
