@@ -1,8 +1,8 @@
 """The ``video-keypoints`` motion source: LivePortrait's motion extractor on every driving frame.
 
 LivePortrait's own reenactment for the neural renderer: each tracked video
-frame is cropped as the renderer crops portraits (:func:`pyavatar.render.portrait.align_face`
-on the tracker's 478 points), the renderer's motion extractor reads its pose,
+frame is cropped as the renderer crops portraits (``align_face`` on the tracker's 478 points, done by
+the portrait binding's ``motion_of``), the renderer's motion extractor reads its pose,
 expression, scale and translation, and the frame's keypoint motion is applied
 to the portrait relative to the first driving frame (rotation, expression,
 scale and translation deltas; the lips too, so a closed-mouth driver keeps the
@@ -19,42 +19,23 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
-from pyavatar.face.landmarks import FaceLandmarks
-from pyavatar.motion.joyvasa.postproc import LIP_KEYPOINTS, pack
+from pyavatar.motion.joyvasa.postproc import LIP_KEYPOINTS
 from pyavatar.motion.sources.video import VideoMotionSource, _feed, _video_motion
-from pyavatar.render.liveportrait.motion import refine
-from pyavatar.render.portrait import align_face
 from pyavatar.tracking.tracker import TrackerSettings
 
 _LIPS = [3 * k + c for k in LIP_KEYPOINTS for c in range(3)]
 
 
 class KeypointExtractor:
-    """(70,) keypoint motion of one RGB frame from its face mesh, with the portrait's renderer."""
+    """(70,) keypoint motion of one RGB frame from its face mesh, through the portrait binding (None without a face)."""
 
     def __init__(self, portrait: Any) -> None:
-        neural = portrait.renderer.neural
-        self.models = neural.renderer.models
-        self.device = neural.renderer.device
-        self.crop_params = neural.crop_params
+        self.portrait = portrait
         self.source_exp = np.asarray(portrait.source.exp, np.float32).reshape(63)
 
-    @torch.inference_mode()
     def __call__(self, rgb: np.ndarray, points: np.ndarray | None) -> np.ndarray | None:
-        if points is None:
-            return None
-        xy = np.asarray(points[:, :2], np.float64)
-        lo, hi = xy.min(axis=0), xy.max(axis=0)
-        face = FaceLandmarks((*lo, *(hi - lo)), xy, 1.0, "mediapipe478")  # type: ignore[arg-type]
-        crop = align_face(face, self.crop_params).crop(rgb)
-        x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].to(self.device, torch.float32) / 255
-        _, motion, degrees = refine(self.models.motion_extractor(x))
-        d = degrees.float().cpu().numpy()
-        parts = {"exp": motion.exp, "scale": motion.scale, "t": motion.t}
-        return pack({**{k: v.float().cpu().numpy() for k, v in parts.items()},
-                     "pitch": d[:, 0], "yaw": d[:, 1], "roll": d[:, 2]})[0]  # fmt: skip
+        return None if points is None else self.portrait.motion_of(rgb, points)
 
 
 class VideoKeypointSource(VideoMotionSource):
