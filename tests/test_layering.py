@@ -17,7 +17,7 @@ ALLOWED = {
     "kernels": set(),
     "face": set(),
     "audio": {"packets"},
-    "motion": {"audio", "face", "packets", "kernels", "checkpoints"},
+    "motion": {"audio", "face", "packets", "kernels", "checkpoints", "tracking", "video"},
     "render": {"face", "kernels", "userdirs", "checkpoints"},
     "evaluation": {"audio", "motion", "packets"},
     "data": {"audio", "evaluation", "packets"},

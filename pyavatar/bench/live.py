@@ -13,6 +13,17 @@ per-stage times. ``--motion dsp,diffusion`` runs each motion source in turn
 on the same signal (diffusion: a seeded model at the bundled size, FaceParams
 space) and adds ``first_frame_ms`` (first audio captured → first frame out),
 ``rtf`` and the source's statistics (latency, per-window time) per source.
+
+``--motion video``: a camera instead of a microphone. A known motion sequence
+(:func:`pyavatar.tracking.roundtrip.known_sequence`) is rendered by the
+classical renderer on the astronaut portrait, written to a video file and
+played in real time through the video-file-backed capture device
+(:class:`~pyavatar.video.CameraCapture` on a
+:class:`~pyavatar.video.VideoFileDevice`, its own thread, newest frame wins);
+the ``video`` source tracks each new camera frame and the session has no
+audio (:class:`~pyavatar.sdk.video.SilentClock`). Latency is camera frame
+captured → output frame; the source adds tracking ms per frame and the camera
+frames read and never seen.
 """
 
 from __future__ import annotations
@@ -46,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--delay-ms", type=float, default=None, help="fixed playout delay (default: adaptive)")
     p.add_argument("--motion", default="dsp",
-                   help="motion sources to run in turn, comma-separated: dsp, diffusion (default: dsp)")  # fmt: skip
+                   help="motion sources to run in turn: dsp, diffusion, video (default: dsp)")  # fmt: skip
 
 
 class _NullCamera:
@@ -93,7 +104,20 @@ def _motion(name: str) -> tuple[str, dict[str, Any]]:
         from pyavatar.motion.diffusion import MotionModelConfig, random_model
 
         return "diffusion", {"model": random_model(MotionModelConfig(space="face_params"), seed=0)}
-    raise ValueError(f"bench live: --motion takes dsp and diffusion (no weights needed), got {name!r}")
+    raise ValueError(f"bench live: --motion takes dsp, diffusion and video (no weights needed), got {name!r}")
+
+
+def camera_clip(path: Any, seconds: float, fps: float, size: int = 384) -> Any:
+    """A video file of a known motion sequence rendered on the astronaut (the bench's camera)."""
+    from skimage import data
+
+    from pyavatar.render.classical.renderer import ClassicalRenderer
+    from pyavatar.tracking.roundtrip import known_sequence
+    from pyavatar.video import write_video
+
+    known = known_sequence(round(fps * seconds), fps, lead=0, seed=7)
+    renderer = ClassicalRenderer(output="crop", crop_size=size)
+    return write_video(path, renderer.render_params(renderer.prepare(data.astronaut()), known), fps)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,6 +165,8 @@ def _run_one(args: argparse.Namespace, avatar: Any, motion: str) -> dict[str, An
         if args.camera == "null":
             pyvirtualcam.register_backend("null", _NullCamera)
         outputs.append(VirtualCamSink(backend=args.camera))
+    if motion == "video":
+        return _run_video(args, avatar, outputs)
     source, options = _motion(motion)
     session = avatar.session(fps=args.fps, outputs=outputs, delay_ms=args.delay_ms, motion=source,
                              motion_options=options)  # fmt: skip
@@ -193,4 +219,48 @@ def _run_one(args: argparse.Namespace, avatar: Any, motion: str) -> dict[str, An
           f"{result['max_ms']:.1f} ms | first frame {result['first_frame_ms']} ms | fps out {result['fps_out']:.2f} | "
           f"drops {result['drops']} repeats {result['repeats']} | rtf {result['rtf']} | "
           f"onset p50 {result['onset_ms']['p50']} ms ({len(onset_ms)}/{len(onsets)})", flush=True)  # fmt: skip
+    return result
+
+
+def _run_video(args: argparse.Namespace, avatar: Any, outputs: list[Any]) -> dict[str, Any]:
+    """Camera (a known clip played in real time through the capture device) → video motion → outputs."""
+    import tempfile
+    from pathlib import Path
+
+    from pyavatar.sdk.video import SilentClock
+    from pyavatar.video import CameraCapture, VideoFileDevice
+
+    with tempfile.TemporaryDirectory(prefix="pyavatar-bench-") as tmp:
+        clip = camera_clip(Path(tmp) / "camera.mp4", 10.0, args.fps)
+        camera = CameraCapture(0, opener=lambda _i: VideoFileDevice(clip, realtime=True, loop=True))
+        try:
+            session = avatar.session(fps=args.fps, outputs=outputs, delay_ms=args.delay_ms, motion="video",
+                                     motion_options={"camera": camera})  # fmt: skip
+            print(f"bench live: video motion (camera: {clip.name} at {args.fps:g} fps through the capture device), "
+                  f"{avatar.renderer.name} renderer {args.size}x{args.size}, {args.threads} threads, "
+                  f"{args.seconds:g} s", flush=True)  # fmt: skip
+            session.start(SilentClock(session.clock))
+            session.wait(args.seconds)
+            stats = session.stats()
+            session.stop()
+        finally:
+            camera.close()
+    src = stats["motion"]
+    result = {
+        "motion": "video",
+        "p50_ms": stats["p50_ms"], "p95_ms": stats["p95_ms"], "max_ms": stats["max_ms"],
+        "drops": stats["drops"], "repeats": stats["repeats"], "fps_out": stats["fps_out_overall"],
+        "frames_out": stats["frames_out"], "source": src,
+        "track_ms": src.get("track_ms"), "camera_frames": src.get("camera_frames"),
+        "camera_dropped": src.get("camera_dropped"),
+        "delay_ms": stats["delay_ms"], "drops_by_stage": stats["drops_by_stage"], "counters": stats["counters"],
+        "stages_ms": {k: {q: round(v[q], 3) for q in ("mean", "p50", "p95", "max")}
+                      for k, v in stats["stages_ms"].items()},
+    }  # fmt: skip
+    track = result["track_ms"] or {}
+    print(f"video: camera→output p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms  max "
+          f"{result['max_ms']:.1f} ms | tracking p50 {track.get('p50', float('nan')):.1f} ms p95 "
+          f"{track.get('p95', float('nan')):.1f} ms per frame | fps out {result['fps_out']:.2f} | camera frames "
+          f"{result['camera_frames']} (never seen {result['camera_dropped']}) | drops {result['drops']} repeats "
+          f"{result['repeats']}", flush=True)  # fmt: skip
     return result

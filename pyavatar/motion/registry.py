@@ -5,7 +5,10 @@ Built-in sources (factories imported on first use, so listing imports nothing he
 - ``dsp``: the DSP lip engine + idle motion + emotion (the default; no weights);
 - ``diffusion``: a FaceParams diffusion checkpoint written by
   :func:`pyavatar.motion.diffusion.save_motion_model` (``weights=FILE``);
-- ``joyvasa``: a JoyVASA motion generator + motion template → LivePortrait keypoint motion.
+- ``joyvasa``: a JoyVASA motion generator + motion template → LivePortrait keypoint motion;
+- ``video``: face tracking of a driving video or a camera (``driving=`` / ``camera=``);
+- ``hybrid``: the mouth from ``dsp``, head, eyes and brows from face tracking;
+- ``video-keypoints``: LivePortrait's motion extractor on each driving frame (neural renderer).
 
 Names given on the command line, in OSC messages or in config files only ever
 select a registered name: nothing here imports a user-given string. New
@@ -116,6 +119,25 @@ _REGISTRY: dict[str, MotionSourceInfo] = {
         frozenset({"lip_scale", "gaze", "mute", "head_amplitude", "head_pose"}),
         produces=("keypoints", "face_params"), needs_portrait=True,
         options=("weights", "template", "hubert_dir", "steps", "cfg", "model"), fps=25.0,
+    ),
+    "video": MotionSourceInfo(
+        "pyavatar.motion.sources.video:video_from_options",
+        "face tracking from a driving video or a camera (driving=VIDEO or camera=INDEX|NAME)",
+        frozenset({"lip_scale", "mute", "gaze", "head_amplitude", "head_pose"}),
+        options=("driving", "camera", "frames", "neutral", "tracker"),
+    ),
+    "hybrid": MotionSourceInfo(
+        "pyavatar.motion.sources.video:hybrid_from_options",
+        "mouth from audio (dsp), head, eyes and brows from video (driving=VIDEO or camera=INDEX|NAME)",
+        frozenset(CONTROLS),
+        options=("driving", "camera", "frames", "neutral", "tracker", "region_weights", "fallback", "profile",
+                 "lip_settings"),
+    ),
+    "video-keypoints": MotionSourceInfo(
+        "pyavatar.motion.sources.video_keypoints:from_options",
+        "LivePortrait's motion extractor on each driving frame, relative to the first (neural renderer)",
+        frozenset(), produces=("keypoints", "face_params"), needs_portrait=True,
+        options=("driving", "camera", "frames", "neutral", "tracker"),
     ),
 }  # fmt: skip
 

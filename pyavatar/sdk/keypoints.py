@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pyavatar.motion.joyvasa.postproc import SourceKeypoints, compose_keypoints, driving_pose, unpack
+from pyavatar.face.landmarks import FaceLandmarks
+from pyavatar.motion.joyvasa.postproc import SourceKeypoints, compose_keypoints, driving_pose, pack, unpack
 from pyavatar.render.liveportrait.keypoints import Motion
+from pyavatar.render.liveportrait.motion import refine
 from pyavatar.render.neural_faces import NeuralFacePortrait, NeuralFaceRenderer
+from pyavatar.render.portrait import align_face
 
 
 def _source_keypoints(state: NeuralFacePortrait) -> SourceKeypoints:
@@ -47,3 +50,19 @@ class NeuralKeypointPortrait:
         exp = (x_d - shift[:, None, :]) / scale[:, :, None] - self.source.x_c[None] @ r
         motion = Motion(*(torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in (r, exp, t, scale)))
         return self.renderer.bridge.from_motion(self.state.bridge, motion).values.astype(np.float32)
+
+    @torch.inference_mode()
+    def motion_of(self, rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """(70,) raw keypoint motion of the face in ``rgb`` with (478, 2+) MediaPipe ``points``: cropped as the
+        renderer crops portraits, read by its motion extractor (driving frames of ``video-keypoints``)."""
+        neural = self.renderer.neural
+        xy = np.asarray(points[:, :2], np.float64)
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        face = FaceLandmarks((float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])), xy, 1.0,
+                             "mediapipe478")  # fmt: skip
+        crop = align_face(face, neural.crop_params).crop(rgb)
+        x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255
+        _, motion, degrees = refine(neural.renderer.models.motion_extractor(x.to(neural.renderer.device)))
+        d = degrees.float().cpu().numpy()
+        parts = {k: v.float().cpu().numpy() for k, v in (("exp", motion.exp), ("scale", motion.scale), ("t", motion.t))}
+        return pack({**parts, "pitch": d[:, 0], "yaw": d[:, 1], "roll": d[:, 2]})[0]

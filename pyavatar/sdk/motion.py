@@ -109,7 +109,7 @@ def render_frames(prepared: PreparedRenderer, frames: Sequence[MotionFrame]) -> 
 def make_motion_stage(
     prepared: PreparedRenderer, motion: str | MotionSource | None = None, *, fps: float, seed: int = 0,
     emotion: str = "neutral", intensity: float = 1.0, lip_scale: float = 1.0, head_amplitude: float = 1.0,
-    gaze: tuple[float, float] | None = None, **options: Any,
+    gaze: tuple[float, float] | None = None, expression: Any = None, **options: Any,
 ) -> MotionStage:  # fmt: skip
     """The motion stage of a session: source ``motion`` (registry name, default ``dsp``, or a source object).
 
@@ -117,6 +117,7 @@ def make_motion_stage(
     honour one fails here, naming itself, before any audio is processed. Registered sources are created
     with ``fps`` (or the source's own fixed rate, which the pipeline interpolates to ``fps``), ``seed`` and
     ``options`` (``weights``, ``template``, ``hubert_dir``, ``steps``, ``cfg``, ``profile``, ...).
+    ``expression``: a :class:`~pyavatar.motion.sources.expression.ReferenceExpression` added to every frame.
     """
     if motion is None or isinstance(motion, str):
         info = motion_source_info(motion)
@@ -127,6 +128,10 @@ def make_motion_stage(
         raise ValueError("motion options are only used with a motion source name")
     else:
         source = motion
+    if expression is not None:
+        from pyavatar.motion.sources.expression import ExpressionOffset
+
+        source = ExpressionOffset(source, expression)
     stage = MotionStage(source)
     events = []
     if emotion != "neutral":

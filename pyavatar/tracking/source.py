@@ -74,9 +74,16 @@ class VideoMotion:
         if self.hybrid is not None and audio is None:
             raise ValueError("hybrid video motion needs the audio motion of each frame (audio=...)")
         self.last = tracked = self.tracker.process(rgb, t, idle=idle)
-        out = tracked.params
+        return self.mix(tracked.params, t, audio=audio, speaking=speaking, found=tracked.found)
+
+    def mix(
+        self, tracked: FaceParams, t: float, *, audio: FaceParams | None = None, speaking: float = 0.0,
+        found: bool = True,
+    ) -> FaceParams:  # fmt: skip
+        """Hybrid mix and reference expression applied to already tracked params (e.g. resampled in time)."""
+        out = tracked
         if self.hybrid is not None and audio is not None:
-            out = self.hybrid.mix(audio, out, speaking=speaking, video_found=tracked.found, t=t)
+            out = self.hybrid.mix(audio, out, speaking=speaking, video_found=found, t=t)
         if self.expression:
             offsets = emotion_offsets(self.expression, 1, intensity=self.intensity, regions=self.expression_regions)
             out = out.replace(**{k: out[k] + v for k, v in offsets.items()})

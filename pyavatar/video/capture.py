@@ -149,6 +149,16 @@ class CameraCapture:
             self._taken = frame.index
             return frame
 
+    def poll(self) -> CapturedFrame | None:
+        """The newest frame not returned before, or None when none is new (never waits)."""
+        with self._cond:
+            if self._error is not None:
+                raise CameraError(f"camera {self.device!r}: reading failed ({self._error})") from self._error
+            if self._newest is None or self._newest.index <= self._taken:
+                return None
+            self._taken = self._newest.index
+            return self._newest
+
     def __iter__(self):  # noqa: ANN204 - Iterator[CapturedFrame]
         while (frame := self.read()) is not None:
             yield frame

@@ -15,11 +15,12 @@ from pyavatar.cli.commands.render import (
     make_avatar,
     session_options,
 )
+from pyavatar.cli.motion_options import add_video_input_option
 from pyavatar.cli.output_options import OUTPUT_DEFAULTS, add_output_options, build_outputs, describe_outputs
 
 LIVE_DEFAULTS: dict[str, Any] = {
     "mic": "", "audio": "", "control": "127.0.0.1:39541", "stats": False, "stats_json": "", "duration": 0.0,
-    "delay_ms": 0.0, **OUTPUT_DEFAULTS,
+    "delay_ms": 0.0, "camera": "", **OUTPUT_DEFAULTS,
 }  # fmt: skip
 
 
@@ -69,13 +70,18 @@ def _live(args: argparse.Namespace) -> int:
     if args.audio:
         session.start(file=args.audio, control=control)
         source = f"file {args.audio} (played in real time)"
+    elif args.camera and not args.mic and session.motion.name == "video":
+        from pyavatar.sdk.video import SilentClock
+
+        session.start(SilentClock(session.clock), control=control)
+        source = "none (the camera drives the face)"
     else:
         session.start(mic=args.mic or None, control=control)
         source = f"microphone {args.mic or '(default)'}"
     print(f"portrait prepared in {prepare_s:.2f} s")
     print(f"live: {avatar.renderer.name} renderer, {session.motion.name} motion "
           f"({session.motion.latency_s * 1e3:.0f} ms algorithmic latency), {session.width}x{session.height} at "
-          f"{args.fps:g} fps, audio from {source}")  # fmt: skip
+          f"{args.fps:g} fps, audio from {source}" + (f", camera {args.camera}" if args.camera else ""))  # fmt: skip
     for line in _describe(outputs, session):
         print(f"  -> {line}")
     print("Ctrl-C stops.", flush=True)
@@ -118,6 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--mic", metavar="DEV", help="input device index or name substring (default: system default; "
                    "see `pyavatar devices`)")  # fmt: skip
     g.add_argument("--audio", metavar="FILE", help="play FILE in real time instead of capturing a microphone")
+    add_video_input_option(p, "camera")
     add_output_options(p)
     g = p.add_argument_group("control")
     g.add_argument(

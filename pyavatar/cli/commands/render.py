@@ -8,7 +8,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pyavatar.cli.motion_options import MOTION_DEFAULTS, add_motion_options, motion_session_options, parse_gaze
+from pyavatar.cli.motion_options import (
+    MOTION_DEFAULTS,
+    add_motion_options,
+    add_video_input_option,
+    driving_audio,
+    motion_session_options,
+    parse_gaze,
+)
 
 #: Options of every command that builds an avatar and a session (name: default).
 AVATAR_DEFAULTS: dict[str, Any] = {
@@ -153,8 +160,9 @@ def _render(args: argparse.Namespace) -> int:
     from pyavatar.outputs.video import check_output
 
     resolve(args, "render")
-    check_output(args.output, [args.image, args.audio])
-    result = render_with_progress(args, args.image, args.audio, args.output)
+    with driving_audio(args.audio, args.audio_file, args.driving) as audio:
+        check_output(args.output, [p for p in (args.image, audio, args.driving) if p])
+        result = render_with_progress(args, args.image, audio, args.output)
     print(summary(result))
     return 0
 
@@ -162,17 +170,20 @@ def _render(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     from pyavatar.config import register_options
 
-    register_options("render", {**AVATAR_DEFAULTS, **FILE_DEFAULTS})
+    register_options("render", {**AVATAR_DEFAULTS, **FILE_DEFAULTS, "driving": ""})
     p = sub.add_parser(
         "render", help="animate a portrait with a speech file (video file or PNG frames)",
         description="Render IMAGE speaking AUDIO to OUT: .mp4/.m4v/.mkv (H.264 + AAC), .mov/.webm (alpha "
         "possible), or a folder of PNG frames. The audio track is the source audio, frame-aligned.",
     )  # fmt: skip
     p.add_argument("image", help="portrait (jpg, png; RGBA keeps its transparency)")
-    p.add_argument("audio", help="speech (wav, flac, ogg, mp3, or the audio of a video file)")
+    p.add_argument("audio", nargs="?", help="speech (wav, flac, ogg, mp3, or the audio of a video file); "
+                   "optional with --driving")  # fmt: skip
+    p.add_argument("--audio", dest="audio_file", metavar="FILE", help="the same as AUDIO (with --driving)")
     p.add_argument("-o", "--output", required=True, help="output video file or folder (never one of the inputs)")
     p.add_argument("--allow-truncated", action="store_true",
                    help="render audio that decodes shorter than its header says, with a warning")  # fmt: skip
+    add_video_input_option(p, "driving")
     add_avatar_options(p)
     add_file_options(p)
     p.set_defaults(func=_render)

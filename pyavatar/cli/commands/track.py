@@ -15,8 +15,6 @@ EXTRA_SHAPES = {
 
 
 def _sender_class() -> type:
-    import numpy as np
-
     from pyavatar.outputs.vmc import VmcSender
 
     class TrackedVmcSender(VmcSender):
@@ -24,12 +22,12 @@ def _sender_class() -> type:
 
         extras: dict[str, float] = {}
 
-        def _blend(self, params: Any, visemes: Any) -> np.ndarray:
+        def _blend(self, params: Any, visemes: Any) -> Any:
             values = super()._blend(params, visemes)
-            for i, (vocab, name, driven) in enumerate(self.blends):
-                key = EXTRA_SHAPES.get(name) if vocab == "arkit" and driven else None
+            for row, (vocabulary, name, driven) in enumerate(self.blends):
+                key = EXTRA_SHAPES.get(name) if vocabulary == "arkit" and driven else None
                 if key is not None:
-                    values[i] = max(values[i], float(self.extras.get(key, 0.0)))
+                    values[row] = max(float(values[row]), float(self.extras.get(key, 0.0)))
             return values
 
     return TrackedVmcSender
