@@ -117,6 +117,19 @@ def parse_gaze(text: str) -> tuple[float, float] | None:
     return yaw, pitch
 
 
+def check_video_motion(args: argparse.Namespace) -> str:
+    """The motion source name the options select (video when a video input is given and none is named);
+    ValueError when a video input and the source do not go together."""
+    video = bool(getattr(args, "driving", "") or getattr(args, "camera", ""))
+    motion = args.motion or ("video" if video else "dsp")
+    if video and motion not in ("video", "hybrid", "video-keypoints"):
+        raise ValueError(f"--driving/--camera drive the video, hybrid or video-keypoints motion source, "
+                         f"not --motion {motion}")  # fmt: skip
+    if args.calibrate_neutral and not video:
+        raise ValueError("--calibrate-neutral is for face tracking: give --driving VIDEO or --camera INDEX|NAME")
+    return motion
+
+
 def motion_session_options(args: argparse.Namespace) -> dict[str, Any]:
     """Session keyword arguments of the motion options."""
     options = {"weights": args.motion_weights or None, "template": args.motion_template or None,
@@ -124,13 +137,7 @@ def motion_session_options(args: argparse.Namespace) -> dict[str, Any]:
                "driving": getattr(args, "driving", "") or None, "camera": getattr(args, "camera", "") or None,
                "neutral": args.calibrate_neutral or None,
                "region_weights": parse_region_weights(args.region_weights)}  # fmt: skip
-    video = options["driving"] is not None or options["camera"] is not None
-    motion = args.motion or ("video" if video else "dsp")
-    if video and motion not in ("video", "hybrid", "video-keypoints"):
-        raise ValueError(f"--driving/--camera drive the video, hybrid or video-keypoints motion source, "
-                         f"not --motion {motion}")  # fmt: skip
-    if args.calibrate_neutral and not video:
-        raise ValueError("--calibrate-neutral is for face tracking: give --driving VIDEO or --camera INDEX|NAME")
+    motion = check_video_motion(args)
     if args.emotion_ref:
         from pyavatar.motion.sources.expression import ReferenceExpression
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from pyavatar.evaluation.dataset import FPS as DATASET_FPS
 from pyavatar.evaluation.dataset import Reference, n_frames
+from pyavatar.evaluation.dataset import write_manifest as write_dataset_manifest
 from pyavatar.face.mappings import to_visemes
 from pyavatar.face.params import NAMES, FaceParams
 from pyavatar.tracking import mesh as m
@@ -258,10 +259,10 @@ def _neutral(meshes: list[np.ndarray]) -> np.ndarray:
 
 
 def write_manifest(out: Path, reports: list[ClipReport]) -> Path:
-    """``out/manifest.json``: every clip's report (accepted or not)."""
-    path = out / "manifest.json"
-    doc = {"format": "pyavatar-dataset", "fps": DATASET_FPS, "audio_rate": AUDIO_RATE, "face_params": list(NAMES),
-           "clips": [asdict(r) for r in reports]}  # fmt: skip
+    """Write ``out/manifest.json`` in the dataset format of :mod:`pyavatar.evaluation.dataset`.
+
+    Every clip's report is listed, accepted or not, with its speaker (the video) and family (``video``).
+    """
     out.mkdir(parents=True, exist_ok=True)
-    _atomic(path, lambda p: p.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n"))
-    return path
+    clips = [{**asdict(r), "speaker": r.name, "family": "video", "source": "extract-motion"} for r in reports]
+    return write_dataset_manifest(out, clips, audio_rate=AUDIO_RATE, face_params=list(NAMES))

@@ -84,7 +84,7 @@ def test_live_names_a_missing_camera(tmp_path: Path, capsys) -> None:
 
     Image.fromarray(np.full((96, 96, 3), 128, np.uint8)).save(tmp_path / "p.png")
     assert main(["live", str(tmp_path / "p.png"), "--renderer", "probe", "--camera", "NoSuchCamera"]) == 1
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "pyavatar live: error: no camera named like 'NoSuchCamera'" in out and "camera" in out
     assert main(["live", str(tmp_path / "p.png"), "--renderer", "probe", "--camera", "0", "--motion", "dsp"]) == 1
-    assert "drive the video, hybrid or video-keypoints motion source, not --motion dsp" in capsys.readouterr().out
+    assert "drive the video, hybrid or video-keypoints motion source, not --motion dsp" in capsys.readouterr().err

@@ -217,7 +217,7 @@ def test_render_emotion_ref_from_the_command_line(smiling_clip: Path, tmp_path: 
     assert len(list((tmp_path / "out").glob("*.png"))) == 12
     Image.open(tmp_path / "p.png").save(tmp_path / "ref.png")
     assert main([*args, "-o", str(tmp_path / "out2"), "--emotion-ref", str(tmp_path / "ref.png")]) == 1
-    assert "an image reference needs --emotion-ref-neutral IMAGE" in capsys.readouterr().out
+    assert "an image reference needs --emotion-ref-neutral IMAGE" in capsys.readouterr().err
 
 
 @pytest.mark.slow

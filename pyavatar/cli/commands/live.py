@@ -15,7 +15,7 @@ from pyavatar.cli.commands.render import (
     make_avatar,
     session_options,
 )
-from pyavatar.cli.motion_options import add_video_input_option
+from pyavatar.cli.motion_options import add_video_input_option, check_video_motion
 from pyavatar.cli.output_options import OUTPUT_DEFAULTS, add_output_options, build_outputs, describe_outputs
 
 LIVE_DEFAULTS: dict[str, Any] = {
@@ -56,7 +56,9 @@ def _live(args: argparse.Namespace) -> int:
 
     resolve(args, "live")
     check_options(args)
-    if not args.audio:
+    # the camera alone drives the video source (a silent clock paces it): no microphone needed
+    camera_only = bool(args.camera) and not args.mic and check_video_motion(args) == "video"
+    if not args.audio and not camera_only:
         _check_microphone(args.mic or None)
     started = time.perf_counter()
     avatar = make_avatar(args, args.image)
@@ -70,7 +72,7 @@ def _live(args: argparse.Namespace) -> int:
     if args.audio:
         session.start(file=args.audio, control=control)
         source = f"file {args.audio} (played in real time)"
-    elif args.camera and not args.mic and session.motion.name == "video":
+    elif camera_only:
         from pyavatar.sdk.video import SilentClock
 
         session.start(SilentClock(session.clock), control=control)

@@ -12,6 +12,7 @@ from pyavatar.cli.motion_options import (
     MOTION_DEFAULTS,
     add_motion_options,
     add_video_input_option,
+    check_video_motion,
     driving_audio,
     motion_session_options,
     parse_gaze,
@@ -90,7 +91,7 @@ def check_options(args: argparse.Namespace) -> None:
     parse_gaze(args.gaze)
     for option, check in (("--emotion/--intensity", lambda: ctl.SetEmotion(args.emotion, args.intensity)),
                           ("--lip-scale", lambda: ctl.SetLipScale(args.lip_scale)),
-                          ("--motion", lambda: motion_source_info(args.motion))):  # fmt: skip
+                          ("--motion", lambda: motion_source_info(check_video_motion(args)))):  # fmt: skip
         try:
             check()
         except ValueError as e:
