@@ -1,4 +1,4 @@
-"""JoyVASA conformance: the tiny fixture in ../shared/fixtures/motion/joyvasa reproduced through load_joyvasa.
+"""JoyVASA conformance: the tiny fixture in motion/joyvasa of the fixtures reproduced through load_joyvasa.
 
 Tolerance: 2e-6 max-abs, the bound the fixture README states for an independent re-implementation.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,18 +28,9 @@ from pyavatar.motion.joyvasa import (
 TOL = 2e-6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models run fastest (and steadiest on a loaded machine) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
-def fx(shared_dir: Path) -> Path:
-    return shared_dir / "fixtures/motion/joyvasa"
+def fx(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "motion/joyvasa"
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ source is honoured (moves its parameter the right way) or refused naming the sou
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,23 +28,14 @@ RATE = 16_000
 IDX = {n: i for i, n in enumerate(NAMES)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models run fastest (and steadiest on a loaded machine) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
-def jv(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    pt, hub, tpl = joyvasa_files(shared_dir, tmp_path_factory.mktemp("joyvasa"))
+def jv(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    pt, hub, tpl = joyvasa_files(fixtures_dir, tmp_path_factory.mktemp("joyvasa"))
     return load_joyvasa(pt, hub), load_template(tpl)
 
 
 @pytest.fixture(scope="module")
-def portrait(shared_dir: Path):
+def portrait(fixtures_dir: Path):
     """The JoyVASA binding on the fixture-sized LivePortrait models (demo portrait, fixed crop)."""
     from PIL import Image
 
@@ -55,7 +45,7 @@ def portrait(shared_dir: Path):
     from pyavatar.render.neural_faces import NeuralFaceRenderer
     from pyavatar.sdk.keypoints import NeuralKeypointPortrait
 
-    lp = shared_dir / "fixtures/liveportrait"
+    lp = fixtures_dir / "liveportrait"
     config = LivePortraitConfig.from_json(lp / "config_reduced.json")
     renderer = NeuralFaceRenderer(load_liveportrait(lp / "weights", config))
     image = np.asarray(Image.open(DEMO_PORTRAIT).convert("RGB"))
