@@ -145,9 +145,10 @@ def test_template_normalization_matches_joyvasa() -> None:
 
 
 def test_ssl_front_end_reproduces_anitalker(fixtures_dir: Path) -> None:
-    """Softmax-weighted sum over 25 HuBERT states and the learned 50 → 25 Hz convolution (AniTalker)."""
+    """Softmax-weighted sum over the HuBERT states and the learned 50 → 25 Hz convolution (AniTalker)."""
     fx = load_file(fixtures_dir / "motion/anitalker/anitalker_conformer_tiny.safetensors")
-    fe = SSLFrontEnd(25, 48, "conv", out_dim=64)
+    out_dim, dim, _ = fx["fe.conv.weight"].shape
+    fe = SSLFrontEnd(fx["fe.hubert_hidden_25"].shape[1], dim, "conv", out_dim=out_dim)
     fe.load_state_dict({"layer_logits": fx["fe.layer_weights_logits"], "conv.weight": fx["fe.conv.weight"],
                         "conv.bias": fx["fe.conv.bias"]})  # fmt: skip
     with torch.no_grad():
