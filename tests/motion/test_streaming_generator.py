@@ -58,6 +58,7 @@ def _seam_stats(values: np.ndarray, n: int) -> tuple[float, float, float, float]
     return seams.max(), within.max(), seams.mean(), within.mean()
 
 
+@pytest.mark.slow
 def test_sixty_seconds_continuous_and_constant_memory() -> None:
     model = random_model(TINY, seed=0)
     gen = StreamingMotionGenerator(model, STREAM)

@@ -19,6 +19,7 @@ def test_neural_without_weights_says_what_to_pass():
         make_renderer("neural")
 
 
+@pytest.mark.slow
 def test_neural_renderer_from_the_fixture_weights_renders_frames(lp_dir: Path, reduced_models) -> None:
     """The registry's ``neural`` renderer is the LivePortrait path on the given weights and config.
 
