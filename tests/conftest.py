@@ -10,6 +10,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,11 +36,47 @@ if not _cuda_present():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FIXTURES = Path(os.environ.get("PYAVATAR_FIXTURES") or SHARED / "fixtures")
+"""The conformance fixtures: ``$PYAVATAR_FIXTURES``, else ``../shared/fixtures`` beside the checkout."""
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """The conformance fixture folder; skips the test, naming where it looked, when it is absent."""
+    if not FIXTURES.is_dir():
+        pytest.skip(f"conformance fixtures not found at {FIXTURES} (set PYAVATAR_FIXTURES, or put ../shared "
+                    "beside the checkout as CI does)")  # fmt: skip
+    return FIXTURES
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """``../shared`` beside the checkout (CI has it; a user's clone may not)."""
+    """``../shared`` itself, for tools that look there (scripts/gpu_check.sh); tests read ``fixtures_dir``."""
     if not SHARED.is_dir():
         pytest.skip(f"shared fixtures not found at {SHARED} (they live beside the checkout in CI)")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models run fastest (and steadiest on a loaded machine) on one torch thread."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow (CI runs everything)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The quick default run skips ``slow`` tests; ``--run-slow`` (the README's test command) runs them."""
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow (the README's test command runs all tests)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

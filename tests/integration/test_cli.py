@@ -66,6 +66,7 @@ def test_demo_renders_the_bundled_assets(tmp_path: Path) -> None:
     assert abs(video_s - sf.info(str(DEMO_SPEECH)).duration) <= 1 / 30 and abs(audio_s - video_s) <= 1 / 30
 
 
+@pytest.mark.slow
 def test_demo_with_the_default_renderer(tmp_path: Path) -> None:
     r = _cli("demo", "--no-progress", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -78,6 +78,7 @@ def test_odd_sized_portrait_reports_the_size_written(tmp_path: Path, speech: Pat
     assert written == "452x302" and f", {written})" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_portrait_preparation_prints_no_native_log_lines(tmp_path: Path, speech: Path) -> None:
     env = {**os.environ, "PYAVATAR_CACHE_DIR": "off"}  # detect for real: MediaPipe starts up
     argv = [sys.executable, "-m", "pyavatar.cli", "render", str(DEMO_PORTRAIT), str(speech), "-o",

@@ -58,6 +58,7 @@ def _track(messages: list[tuple[float, tuple]], t0: float, name: str | None, ind
     return t, v
 
 
+@pytest.mark.slow
 def test_microphone_to_vmc_and_virtual_camera(virtual_mic, phrases, record_property) -> None:
     from pyavatar.audio.mic import MicSource
 

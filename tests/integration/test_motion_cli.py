@@ -4,7 +4,6 @@ classical renderer, offline and live, and weights errors before any audio."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,7 @@ from tests.motion.fixture_models import joyvasa_files, speech
 av = pytest.importorskip("av")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _frames(path: Path) -> int:
@@ -112,9 +106,9 @@ def test_live_diffusion_from_a_file_reports_the_same_stats_as_dsp(diffusion_file
 
 
 @pytest.fixture(scope="module")
-def joyvasa(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path]:
-    pt, hub, tpl = joyvasa_files(shared_dir, tmp_path_factory.mktemp("jv"))
-    return pt, hub, tpl, shared_dir / "fixtures/liveportrait"
+def joyvasa(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path]:
+    pt, hub, tpl = joyvasa_files(fixtures_dir, tmp_path_factory.mktemp("jv"))
+    return pt, hub, tpl, fixtures_dir / "liveportrait"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Kernels against the conformance fixtures in ../shared (LivePortrait warping, AniTalker attention)."""
+"""Kernels against the conformance fixtures (LivePortrait warping, AniTalker attention)."""
 
 from __future__ import annotations
 
@@ -17,18 +17,18 @@ SLICE_D = 7  # the fixture stores depth slice 7 of the 5-D dense-motion tensors
 
 
 @pytest.fixture(scope="module")
-def warping(shared_dir: Path) -> dict[str, torch.Tensor]:
-    return load_file(shared_dir / "fixtures/liveportrait/warping_module.io.safetensors")
+def warping(fixtures_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(fixtures_dir / "liveportrait/warping_module.io.safetensors")
 
 
 @pytest.fixture(scope="module")
-def e2e(shared_dir: Path) -> dict[str, torch.Tensor]:
-    return load_file(shared_dir / "fixtures/liveportrait/e2e.io.safetensors")
+def e2e(fixtures_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(fixtures_dir / "liveportrait/e2e.io.safetensors")
 
 
 @pytest.fixture(scope="module")
-def anitalker(shared_dir: Path) -> dict[str, torch.Tensor]:
-    return load_file(shared_dir / "fixtures/motion/anitalker/anitalker_conformer_tiny.safetensors")
+def anitalker(fixtures_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(fixtures_dir / "motion/anitalker/anitalker_conformer_tiny.safetensors")
 
 
 def _cpu(backend: str) -> None:

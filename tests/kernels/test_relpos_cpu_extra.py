@@ -12,10 +12,6 @@ from pyavatar.kernels import reference, relpos_attention
 
 core = pytest.importorskip("pyavatar._core", reason="pyavatar._core is not built")
 
-FIXTURE = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared/fixtures/motion/anitalker/anitalker_conformer_tiny.safetensors"
-)
 TOL = 1e-5
 
 
@@ -153,11 +149,10 @@ def _espnet_mhsa(
     return proj("linear_out", core_out.reshape(b, t, d))
 
 
-@pytest.mark.skipif(not FIXTURE.exists(), reason=f"AniTalker fixture not found at {FIXTURE}")
-def test_anitalker_fixture(isa: str) -> None:
+def test_anitalker_fixture(isa: str, fixtures_dir: Path) -> None:
     from safetensors.torch import load_file
 
-    tensors = load_file(str(FIXTURE))
+    tensors = load_file(fixtures_dir / "motion/anitalker/anitalker_conformer_tiny.safetensors")
     prefix = "enc.encoders.0.self_attn."
     params = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     heads = params["pos_bias_u"].shape[0]

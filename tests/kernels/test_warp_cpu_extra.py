@@ -21,14 +21,6 @@ from pyavatar.kernels import reference
 
 core = pytest.importorskip("pyavatar._core", reason="pyavatar._core (C++ backend) is not built")
 
-FIXTURE = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "fixtures"
-    / "liveportrait"
-    / "warping_module.io.safetensors"
-)
-
 
 def _isas() -> list[str]:
     info = core.build_info()
@@ -188,11 +180,10 @@ def test_dense_warp_edges(isa: str, feature_size: tuple[int, int, int], mask_siz
             assert torch.equal(alone, warped)
 
 
-@pytest.mark.skipif(not FIXTURE.exists(), reason=f"LivePortrait fixture not found at {FIXTURE}")
-def test_liveportrait_warping_fixture(isa: str) -> None:
+def test_liveportrait_warping_fixture(isa: str, fixtures_dir: Path) -> None:
     from safetensors.torch import load_file
 
-    data = load_file(str(FIXTURE))
+    data = load_file(fixtures_dir / "liveportrait/warping_module.io.safetensors")
     feature, ks, kd = data["dm.compressed_feature"], data["kp_source"], data["kp_driving"]
     out = kernels.deform_features(feature, ks, kd, backend="cpp")
     n, groups, c1, d, h, w = out.shape

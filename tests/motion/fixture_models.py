@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 
-def joyvasa_files(shared: Path, out: Path) -> tuple[Path, Path, Path]:
+def joyvasa_files(fixtures: Path, out: Path) -> tuple[Path, Path, Path]:
     """``(motion_generator.pt, hubert dir, motion_template.pkl)`` from the tiny JoyVASA fixture, in ``out``."""
-    fx = shared / "fixtures/motion/joyvasa"
+    fx = fixtures / "motion/joyvasa"
     cfg = json.loads((fx / "joyvasa_tiny_config.json").read_text())
     hub = out / "chinese-hubert-tiny"
     hub.mkdir(parents=True, exist_ok=True)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
-import torch
 
 from pyavatar.face.params import NAMES
 from pyavatar.motion.diffusion import (
@@ -28,14 +25,6 @@ SR = 16_000
 CFG = StreamConfig(window=30, new_frames=10, lookahead=10, steps=2, smoothing="none")
 LIPS, UPPER = list(KEYPOINTS.lips), list(KEYPOINTS.upper)
 ANGLES = list(KEYPOINTS.angles)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +30,6 @@ from pyavatar.motion.diffusion import (
     save_motion_model,
 )
 from pyavatar.motion.joyvasa import MotionTemplate
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _conditions(b: int, t: int, m: int, a: int, seed: int = 0) -> Conditions:
@@ -153,10 +144,11 @@ def test_template_normalization_matches_joyvasa() -> None:
     np.testing.assert_allclose(coef * scale + offset, flat, rtol=1e-5, atol=1e-5)
 
 
-def test_ssl_front_end_reproduces_anitalker(shared_dir: Path) -> None:
-    """Softmax-weighted sum over 25 HuBERT states and the learned 50 → 25 Hz convolution (AniTalker)."""
-    fx = load_file(shared_dir / "fixtures/motion/anitalker/anitalker_conformer_tiny.safetensors")
-    fe = SSLFrontEnd(25, 48, "conv", out_dim=64)
+def test_ssl_front_end_reproduces_anitalker(fixtures_dir: Path) -> None:
+    """Softmax-weighted sum over the HuBERT states and the learned 50 → 25 Hz convolution (AniTalker)."""
+    fx = load_file(fixtures_dir / "motion/anitalker/anitalker_conformer_tiny.safetensors")
+    out_dim, dim, _ = fx["fe.conv.weight"].shape
+    fe = SSLFrontEnd(fx["fe.hubert_hidden_25"].shape[1], dim, "conv", out_dim=out_dim)
     fe.load_state_dict({"layer_logits": fx["fe.layer_weights_logits"], "conv.weight": fx["fe.conv.weight"],
                         "conv.bias": fx["fe.conv.bias"]})  # fmt: skip
     with torch.no_grad():

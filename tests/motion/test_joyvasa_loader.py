@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +17,6 @@ from pyavatar.motion.joyvasa import JoyVASA, JoyVASAConfig, generate, load_joyva
 
 TINY_AUDIO = SSLConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                        conv_dim=(16,) * 7, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4)  # fmt: skip
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _tiny(audio: SSLConfig = TINY_AUDIO, **kw) -> JoyVASA:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -27,14 +26,6 @@ from pyavatar.packets import AudioChunk
 SR = 16_000
 TINY = MotionModelConfig(d_model=32, heads=2, blocks=1)
 STREAM = StreamConfig(window=30, new_frames=10, lookahead=10, steps=2)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def speechlike(seconds: float, seed: int = 0) -> np.ndarray:
@@ -67,6 +58,7 @@ def _seam_stats(values: np.ndarray, n: int) -> tuple[float, float, float, float]
     return seams.max(), within.max(), seams.mean(), within.mean()
 
 
+@pytest.mark.slow
 def test_sixty_seconds_continuous_and_constant_memory() -> None:
     model = random_model(TINY, seed=0)
     gen = StreamingMotionGenerator(model, STREAM)

@@ -1,4 +1,4 @@
-"""Shared fixtures for the renderer tests: the LivePortrait conformance data in ../shared."""
+"""Shared fixtures for the renderer tests: the LivePortrait conformance fixtures."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-REPO = Path(__file__).resolve().parents[2]
-LP_FIXTURES = REPO.parent / "shared" / "fixtures" / "liveportrait"
-
 
 @pytest.fixture(autouse=True)
 def _two_threads() -> None:
@@ -18,11 +15,12 @@ def _two_threads() -> None:
 
 
 @pytest.fixture(scope="session")
-def lp_dir() -> Path:
-    """The LivePortrait fixture folder; skips the test when ../shared is absent."""
-    if not (LP_FIXTURES / "config_reduced.json").is_file():
-        pytest.skip(f"LivePortrait conformance fixtures not found at {LP_FIXTURES} (../shared is absent)")
-    return LP_FIXTURES
+def lp_dir(fixtures_dir: Path) -> Path:
+    """The LivePortrait fixture folder; skips the test, naming it, when it is absent."""
+    lp = fixtures_dir / "liveportrait"
+    if not (lp / "config_reduced.json").is_file():
+        pytest.skip(f"LivePortrait conformance fixtures not found at {lp}")
+    return lp
 
 
 @pytest.fixture(scope="session")

@@ -28,10 +28,13 @@ def test_default_config_is_manifest_config(lp_dir) -> None:
     assert LivePortraitConfig.from_dict(manifest["config"]) == LivePortraitConfig()
 
 
-def test_reduced_config_roundtrip(reduced_config) -> None:
+def test_reduced_config_roundtrip(lp_dir, reduced_config) -> None:
     assert LivePortraitConfig.from_dict(reduced_config.to_dict()) == reduced_config
-    assert reduced_config.motion.depths == (1, 1, 2, 1)
-    assert reduced_config.decoder.out_channels == 2
+    raw = json.loads((lp_dir / "config_reduced.json").read_text())
+    backbone = raw["motion_extractor_params"]["_reduced_backbone"]
+    assert reduced_config.motion.depths == tuple(backbone["depths"])
+    assert reduced_config.motion.dims == tuple(backbone["dims"])
+    assert reduced_config.decoder.out_channels == raw["spade_generator_params"]["out_channels"]
 
 
 def test_config_validation_names_the_problem() -> None:

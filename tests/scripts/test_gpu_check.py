@@ -95,12 +95,12 @@ def test_in_place_rehearsal_runs_the_gpu_parts_on_cpu(shared_dir: Path, tmp_path
 
 
 
-def test_bench_render_config_is_full_or_a_config_file(shared_dir: Path, tmp_path: Path) -> None:
+def test_bench_render_config_is_full_or_a_config_file(fixtures_dir: Path, tmp_path: Path) -> None:
     """The rehearsal's --config: the fixtures' config file; a bad file is named in the error."""
     from pyavatar.bench.render import _config
     from pyavatar.render.liveportrait.config import LivePortraitConfig
 
-    path = shared_dir / "fixtures" / "liveportrait" / "config_reduced.json"
+    path = fixtures_dir / "liveportrait" / "config_reduced.json"
     assert _config(str(path)) == LivePortraitConfig.from_json(path)
     assert _config("full") == LivePortraitConfig()
     bad = tmp_path / "bad.json"

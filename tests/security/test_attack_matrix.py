@@ -28,9 +28,6 @@ from pyavatar.outputs.video import check_output
 from pyavatar.sdk.images import MAX_SIDE, load_rgba
 from tests.motion.test_joyvasa_loader import _save, _tiny
 
-LP_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "liveportrait"
-
-
 # ------------------------------------------------------------------------------------------------ files
 
 
@@ -217,21 +214,20 @@ def test_joyvasa_bad_weights_are_refused_naming_file_and_key(tmp_path: Path, dam
     assert str(path) in str(err.value) and key in str(err.value)
 
 
-def test_liveportrait_non_finite_weights_are_refused(tmp_path: Path) -> None:
-    if not (LP_FIXTURES / "config_reduced.json").is_file():
-        pytest.skip(f"LivePortrait fixtures not found at {LP_FIXTURES}")
+def test_liveportrait_non_finite_weights_are_refused(tmp_path: Path, fixtures_dir: Path) -> None:
+    lp = fixtures_dir / "liveportrait"
     from pyavatar.render import CheckpointError, load_liveportrait
     from pyavatar.render.liveportrait.config import LivePortraitConfig
 
     weights = tmp_path / "weights"
-    shutil.copytree(LP_FIXTURES / "weights", weights)
+    shutil.copytree(lp / "weights", weights)
     target = weights / "warping_module.safetensors"
     state = load_file(str(target))
     key = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
     state[key] = state[key].clone().view(-1).index_fill_(0, torch.tensor([0]), float("nan")).view(state[key].shape)
     save_file(state, str(target))
     with pytest.raises(CheckpointError) as err:
-        load_liveportrait(weights, LivePortraitConfig.from_json(LP_FIXTURES / "config_reduced.json"))
+        load_liveportrait(weights, LivePortraitConfig.from_json(lp / "config_reduced.json"))
     assert str(target) in str(err.value) and key in str(err.value) and "non-finite" in str(err.value)
 
 
