@@ -43,6 +43,7 @@ from pyavatar.face import mappings as fm
 from pyavatar.face.params import NAMES, FaceParams
 from pyavatar.packets import MotionFrame
 from pyavatar.runtime.frames import StreamInfo
+from pyavatar.runtime.worker import Worker
 from pyavatar.userdirs import config_dir
 
 log = logging.getLogger(__name__)
@@ -183,8 +184,7 @@ class VTubeStudioSink:
         self.connected = threading.Event()
         self._latest: MotionFrame | None = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._worker: Worker | None = None
         self._ids = itertools.count(1)
         self._active: str | None = None  # emotion whose hotkey is on
 
@@ -196,8 +196,8 @@ class VTubeStudioSink:
         except ImportError as e:
             hint = "pip install 'pyavatar[vts]'"
             raise VTubeStudioError(f"the VTube Studio output needs websockets: {hint} ({e})") from e
-        self._thread = threading.Thread(target=self._run, name="pyavatar-vtube-studio", daemon=True)
-        self._thread.start()
+        self._worker = Worker("vtube-studio", lambda: asyncio.run(self._main()), stop=self._stop, join_timeout=10.0)
+        self._worker.start()
 
     def write(self, frame: MotionFrame) -> None:
         self._latest = frame
@@ -205,24 +205,17 @@ class VTubeStudioSink:
     @property
     def error(self) -> BaseException | None:
         """The error that stopped the client (e.g. :class:`VTubeStudioDenied`), if any."""
-        return self._error
+        return self._worker.error if self._worker is not None else None
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10.0)
-            self._thread = None
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
+        """Disconnect and re-raise what stopped the client."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
+        else:
+            self._stop.set()
 
     # ------------------------------------------------------------------ client
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as e:  # re-raised by close()
-            self._error = e
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless stopped; False when stopped."""
