@@ -233,8 +233,6 @@ class RateSender:
     :attr:`max_bytes`. An exception in the thread is re-raised by :meth:`close`.
     """
 
-    kind = "motion"
-
     def __init__(
         self, host: str, port: int, rate: float, *, clock: Clock | None = None, name: str = "osc",
         max_bytes: int = MAX_DATAGRAM,
@@ -274,7 +272,7 @@ class RateSender:
         self._worker = Worker(self.name, lambda: self._run(stop), stop=stop)
         self._worker.start()
 
-    def write(self, frame: MotionFrame) -> None:
+    def write_motion(self, frame: MotionFrame) -> None:
         self._latest = frame
 
     def send_now(self, frame: MotionFrame | None = None) -> int:

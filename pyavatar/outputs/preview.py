@@ -31,8 +31,6 @@ class PreviewSink:
     Closing the window sets :attr:`closed_by_user`; the pipeline keeps running.
     """
 
-    kind = "video"
-
     def __init__(self, title: str = "pyavatar") -> None:
         self.title = title
         self.closed_by_user = threading.Event()
@@ -66,7 +64,11 @@ class PreviewSink:
                 break
         cv2.destroyWindow(self.title)
 
-    def write(self, frame: VideoFrame) -> None:
+    def describe(self) -> str:
+        """One line for a start-up banner."""
+        return "preview window"
+
+    def write_video(self, frame: VideoFrame) -> None:
         if not self.closed_by_user.is_set():
             self._queue.put(np.ascontiguousarray(frame.image[..., ::-1]))  # OpenCV wants BGR
 

@@ -147,8 +147,6 @@ class VTubeStudioSink:
         auth_timeout: seconds to wait for the user to answer the popup.
     """
 
-    kind = "motion"
-
     def __init__(
         self, url: str = DEFAULT_URL, *, rate: float = 30.0, parameters: Sequence[str] | None = None,
         hotkeys: Mapping[str, str] | None = None, emotion_threshold: float = 0.3,
@@ -199,7 +197,11 @@ class VTubeStudioSink:
         self._worker = Worker("vtube-studio", lambda: asyncio.run(self._main()), stop=self._stop, join_timeout=10.0)
         self._worker.start()
 
-    def write(self, frame: MotionFrame) -> None:
+    def describe(self) -> str:
+        """One line for a start-up banner."""
+        return f"VTube Studio plugin API at {self.url}, {len(self.parameters)} parameters at {self.rate:g} Hz"
+
+    def write_motion(self, frame: MotionFrame) -> None:
         self._latest = frame
 
     @property

@@ -35,7 +35,7 @@ def test_vmc_sender_paces_and_keeps_sending_while_silent() -> None:
         sender = VmcSender("127.0.0.1", rx.port, rate=60.0, emotions="always")
         sender.start(INFO)
         time.sleep(0.3)  # no frames yet: the neutral pose goes out anyway
-        sender.write(_frame(0.7))
+        sender.write_motion(_frame(0.7))
         time.sleep(0.7)
         sender.close()
         time.sleep(0.1)
@@ -61,7 +61,7 @@ def test_absent_receiver_never_stalls_the_sender() -> None:
     sender.start(INFO)
     t0 = time.monotonic()
     for i in range(50):
-        sender.write(_frame(i / 50))
+        sender.write_motion(_frame(i / 50))
         time.sleep(0.01)
     time.sleep(0.1)
     sender.close()
@@ -76,7 +76,7 @@ def test_raw_namespace_and_stats() -> None:
     with Receiver() as rx:
         sender = RawOscSender("127.0.0.1", rx.port, rate=50.0, stats_interval=0.2)
         sender.start(StreamInfo(64, 64, 30.0, stats=lambda: stats))
-        sender.write(_frame(0.25))
+        sender.write_motion(_frame(0.25))
         time.sleep(0.55)
         sender.close()
         time.sleep(0.1)

@@ -100,7 +100,7 @@ def test_sink_sends_the_right_size_and_format(
     img[..., 0] = 255  # red portrait
     alpha = np.full((64, 64), 255, np.uint8)
     alpha[:8, :8] = 0  # a transparent corner
-    sink.write(_vf(img, alpha, capture_ns=42_000_000))
+    sink.write_video(_vf(img, alpha, capture_ns=42_000_000))
     cam = test_backend.last
     assert cam is not None and (cam.width, cam.height, cam.fps) == (320, 180, 30.0)
     assert CHANNELS[cam.fmt] == sent
@@ -120,7 +120,7 @@ def test_sink_sends_the_right_size_and_format(
 def test_default_canvas_is_1280x720_and_options_stay_with_their_backend(test_backend: type[TestCamera]) -> None:
     sink = VirtualCamSink(backend="pyavatar-test", background="#0000ff")
     sink.start(StreamInfo(360, 360, 30.0))
-    sink.write(_vf(np.full((360, 360, 3), 200, np.uint8)))
+    sink.write_video(_vf(np.full((360, 360, 3), 200, np.uint8)))
     cam = test_backend.last
     assert cam is not None and (cam.width, cam.height) == (1280, 720)
     frame = cam.frames[0][1]

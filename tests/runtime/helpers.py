@@ -12,6 +12,7 @@ import numpy as np
 from pyavatar.face.params import NAMES
 from pyavatar.packets import NS_PER_S, AudioChunk, MotionFrame
 from pyavatar.runtime import control as ctl
+from pyavatar.runtime.clock import Clock, MonotonicClock
 from pyavatar.runtime.frames import StreamInfo, VideoFrame
 
 JAW = NAMES.index("jaw_open")
@@ -118,10 +119,10 @@ class FakeStage:
 
 
 class Recorder:
-    """A video or motion sink that keeps (arrival time, frame)."""
+    """A video and motion sink that keeps (arrival time, frame); times come from ``clock`` (default monotonic)."""
 
-    def __init__(self, kind: str = "video", fail_at: int | None = None) -> None:
-        self.kind = kind
+    def __init__(self, fail_at: int | None = None, clock: Clock | None = None) -> None:
+        self.clock = clock or MonotonicClock()
         self.items: list[tuple[int, Any]] = []
         self.started: StreamInfo | None = None
         self.closed = 0
@@ -131,11 +132,17 @@ class Recorder:
     def start(self, info: StreamInfo) -> None:
         self.started = info
 
-    def write(self, frame: Any) -> None:
+    def write_video(self, frame: VideoFrame) -> None:
+        self._record(frame)
+
+    def write_motion(self, frame: MotionFrame) -> None:
+        self._record(frame)
+
+    def _record(self, frame: VideoFrame | MotionFrame) -> None:
         if self.fail_at is not None and len(self.items) >= self.fail_at:
             raise OSError("sink unplugged")
         with self.lock:
-            self.items.append((time.monotonic_ns(), frame))
+            self.items.append((self.clock.now_ns(), frame))
 
     def close(self) -> None:
         self.closed += 1

@@ -24,7 +24,7 @@ def _speech(seconds_on: float = 0.5, seconds_off: float = 0.5, reps: int = 2) ->
 
 def test_offline_renders_every_frame_in_order() -> None:
     audio = _speech()
-    video, motion = Recorder("video"), Recorder("motion")
+    video, motion = Recorder(), Recorder()
     p = Pipeline(FakeMotion(FPS), FakeStage(), fps=FPS, video_sinks=[video], motion_sinks=[motion])
     n = p.run(chunks(audio, ms=23))
     assert n == math.ceil(len(audio) / 16000 * FPS) == len(video.frames) == len(motion.frames)
@@ -88,7 +88,7 @@ def test_live_paces_frames_and_reports_latency() -> None:
 
 
 def test_live_controls_jump_the_queue() -> None:
-    motion = Recorder("motion")
+    motion = Recorder()
     p = _live(FakeStage(), tone(2.0), [Recorder()], [motion])
     time.sleep(0.6)
     sent = time.monotonic_ns()
@@ -165,3 +165,24 @@ def test_live_source_must_be_on_the_clock() -> None:
         p.stop()
     with pytest.raises(PipelineError, match="stopped"):
         p.start(iter(()))
+
+
+def test_sinks_are_checked_by_what_they_receive() -> None:
+    from pyavatar.outputs.callback import CallbackSink, MotionCallbackSink
+
+    with pytest.raises(TypeError, match="MotionCallbackSink is not a video sink"):
+        Pipeline(FakeMotion(FPS), FakeStage(), fps=FPS, video_sinks=[MotionCallbackSink(print)])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="CallbackSink is not a motion sink"):
+        Pipeline(FakeMotion(FPS), FakeStage(), fps=FPS, motion_sinks=[CallbackSink(print)])  # type: ignore[list-item]
+    both, video = Recorder(), CallbackSink(lambda f: None)
+    p = Pipeline(FakeMotion(FPS), FakeStage(), fps=FPS)
+    p.add_sink(both)
+    p.add_sink(video)
+    with pytest.raises(TypeError, match="str is not an output"):
+        p.add_sink("out.mp4")
+    assert p.video_sinks == [both, video] and p.motion_sinks == [both]
+    n = p.run(chunks(tone(0.5)))
+    assert both.started is not None and both.closed == 1  # opened and closed once
+    assert len(both.frames) == 2 * n  # every motion frame and every video frame
+    with pytest.raises(PipelineError, match="before the pipeline starts"):
+        p.add_sink(Recorder())
