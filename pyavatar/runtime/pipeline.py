@@ -138,14 +138,14 @@ class Pipeline:
         self.fps = float(fps)
         self.video_sinks: list[VideoSink] = []
         self.motion_sinks: list[MotionSink] = []
-        for sink in video_sinks:
-            if not isinstance(sink, VideoSink):
-                raise TypeError(f"{type(sink).__name__} is not a video sink (needs start, write_video, close)")
-            self.video_sinks.append(sink)
-        for sink in motion_sinks:
-            if not isinstance(sink, MotionSink):
-                raise TypeError(f"{type(sink).__name__} is not a motion sink (needs start, write_motion, close)")
-            self.motion_sinks.append(sink)
+        for video in video_sinks:
+            if not isinstance(video, VideoSink):
+                raise TypeError(f"{type(video).__name__} is not a video sink (needs start, write_video, close)")
+            self.video_sinks.append(video)
+        for motion_sink in motion_sinks:
+            if not isinstance(motion_sink, MotionSink):
+                raise TypeError(f"{type(motion_sink).__name__} is not a motion sink (needs start, write_motion, close)")
+            self.motion_sinks.append(motion_sink)
         self.clock = clock or MonotonicClock()
         self.metrics = Metrics(self.clock)
         self.delay_ms = delay_ms
