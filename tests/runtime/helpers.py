@@ -200,6 +200,7 @@ class LockstepClock(FakeClock):
         self._cond = threading.Condition()
         self._next_release: int | None = None  # clock time of the source's next release
         self._settled: Callable[[], bool] = lambda: True
+        self._events: list[tuple[int, Callable[[], object]]] = []
 
     def follow(self, pipeline: Pipeline, motion: Counted) -> None:
         """Advance only when ``pipeline`` (whose motion processor is ``motion``) has handled every release."""
@@ -212,6 +213,10 @@ class LockstepClock(FakeClock):
 
         self._settled = settled
 
+    def at(self, t_ns: int, fn: Callable[[], object]) -> None:
+        """Call ``fn()`` on a settled pipeline, in the thread that moves the clock, before time reaches ``t_ns``."""
+        self._events.append((t_ns, fn))
+
     def sleep_until(self, t_ns: int, stop: threading.Event | None = None) -> bool:
         deadline = time.monotonic() + self.timeout_s
         with self._cond:
@@ -221,6 +226,9 @@ class LockstepClock(FakeClock):
                 if time.monotonic() > deadline:
                     raise AssertionError(f"lockstep clock: the pipeline did not settle within {self.timeout_s} s")
                 self._cond.wait(0.002)
+            for event in [e for e in self._events if e[0] <= t_ns]:
+                self._events.remove(event)
+                event[1]()
             moved = super().sleep_until(t_ns, stop)
             self._cond.notify_all()
             return moved

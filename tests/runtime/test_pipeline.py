@@ -104,19 +104,27 @@ def test_live_paces_frames_and_reports_latency() -> None:
 
 
 def test_live_controls_jump_the_queue() -> None:
-    motion = Recorder()
-    p = _live(FakeStage(), tone(2.0), [Recorder()], [motion])
-    time.sleep(0.6)
-    sent = time.monotonic_ns()
-    p.send(ctl.SetEmotion("happy"))
-    p.send(ctl.SwapRenderer(7))
-    assert p.wait(10.0)
+    clock = LockstepClock()
+    rec = Recorder(clock=clock)
+    motion = Counted(FakeMotion(FPS))
+    p = Pipeline(motion, FakeStage(), fps=FPS, video_sinks=[Recorder()], motion_sinks=[rec], clock=clock)
+    clock.follow(p, motion)
+    sent = clock.now_ns() + 600_000_000
+
+    def send() -> None:
+        p.send(ctl.SetEmotion("happy"))
+        p.send(ctl.SwapRenderer(7))
+
+    clock.at(sent, send)
+    stop = threading.Event()
+    p.start(clock.source(list(chunks(tone(2.0))), stop), close_source=stop.set)
+    assert p.wait(30.0)
     p.stop()
-    # frames created more than two audio chunks (10 ms each) after the send carry the new emotion
-    late = [f for t, f in motion.items if t > sent + 30_000_000]
-    early = [f for t, f in motion.items if t < sent]
-    assert early and all(f.emotion == "neutral" for f in early)
-    assert late and all(f.emotion == "happy" for f in late)
+    # every motion frame made after the events were sent carries the new emotion (no chunk waits in a queue)
+    early = [f for t, f in rec.items if t < sent]
+    late = [f for t, f in rec.items if t >= sent]
+    assert len(early) >= 15 and all(f.emotion == "neutral" for f in early)
+    assert len(late) >= 40 and all(f.emotion == "happy" for f in late)
     assert p.renderer.tag == 7  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="int tag"):
         p.send(ctl.SwapRenderer("x"))
