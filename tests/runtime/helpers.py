@@ -211,7 +211,11 @@ class LockstepClock(FakeClock):
             lost = sum(pipeline.metrics.drops.get(k, 0) for k in ("render", "render_queue"))
             return done == self.released and produced == pipeline.metrics.fps_in.count + lost
 
-        self._settled = settled
+        self.gate(settled)
+
+    def gate(self, ready: Callable[[], bool]) -> None:
+        """Move the clock only while ``ready()`` (checked every 2 ms; see :meth:`follow` for pipelines)."""
+        self._settled = ready
 
     def at(self, t_ns: int, fn: Callable[[], object]) -> None:
         """Call ``fn()`` on a settled pipeline, in the thread that moves the clock, before time reaches ``t_ns``."""
