@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 OUTPUT_DEFAULTS: dict[str, Any] = {
     "virtualcam": False, "cam_size": "1280x720", "cam_backend": "", "cam_device": "", "cam_format": "rgb",
@@ -12,6 +13,13 @@ OUTPUT_DEFAULTS: dict[str, Any] = {
     "vmc_bone_positions": "rest", "vmc_bundle": True, "vmc_max_bytes": 1200, "vtube_studio": "",
     "vts_rate": 30.0, "vts_hotkey": [], "vts_token_file": "", "osc": "", "osc_rate": 60.0, "preview": False,
 }  # fmt: skip
+
+
+class Described(Protocol):
+    """An output built from the options: it says what it sends where."""
+
+    def describe(self) -> str:
+        """One line for the start-up banner."""
 
 
 def _size(text: str) -> tuple[int | None, int | None]:
@@ -76,25 +84,9 @@ def build_outputs(args: argparse.Namespace) -> list[Any]:
     return outputs
 
 
-def describe_outputs(outputs: list[Any]) -> list[str]:
+def describe_outputs(outputs: Sequence[Described]) -> list[str]:
     """One line per sink for the start-up banner."""
-    lines = []
-    for o in outputs:
-        name = type(o).__name__
-        if name == "VirtualCamSink":
-            size = f"{o.width}x{o.height}" if o.width else "portrait size"
-            lines.append(f"virtual webcam {o.device_name} ({size}, {o.fmt})" + (f"; note: {o.note}" if o.note else ""))
-        elif name == "VmcSender":
-            extra = (f"mouth/eyes from {o.face_source}, emotions {o.emotions}, "
-                     f"root {'on' if o.send_root else 'off'}, bundles <= {o.max_bytes} B")  # fmt: skip
-            lines.append(f"VMC ({o.preset}) to {o.host}:{o.port} at {o.rate:g} Hz, {len(o.names)} blendshapes; {extra}")
-        elif name == "VTubeStudioSink":
-            lines.append(f"VTube Studio plugin API at {o.url}, {len(o.parameters)} parameters at {o.rate:g} Hz")
-        elif name == "RawOscSender":
-            lines.append(f"OSC /pyavatar/* to {o.host}:{o.port} at {o.rate:g} Hz")
-        elif name == "PreviewSink":
-            lines.append("preview window")
-    return lines
+    return [o.describe() for o in outputs]
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:

@@ -1,8 +1,9 @@
 """Outputs: virtual webcam, VMC / VTube Studio / raw OSC senders, OSC control input, video, PNG, callbacks, preview.
 
-Video sinks (``kind = "video"``) receive rendered frames from the pacer;
-motion sinks (``kind = "motion"``) receive parameters and send them at their own
-rate. Names load on first use, so importing this package stays light.
+Video sinks (``write_video``, :class:`pyavatar.runtime.sinks.VideoSink`) receive
+rendered frames from the pacer; motion sinks (``write_motion``,
+:class:`pyavatar.runtime.sinks.MotionSink`) receive parameters and send them at
+their own rate. Names load on first use, so importing this package stays light.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import importlib
 _LAZY = {
     "CallbackSink": "pyavatar.outputs.callback",
     "FrameQueue": "pyavatar.outputs.callback",
+    "MotionCallbackSink": "pyavatar.outputs.callback",
+    "MotionFrameQueue": "pyavatar.outputs.callback",
     "ControlServer": "pyavatar.outputs.control_server",
     "PngSequenceSink": "pyavatar.outputs.video",
     "PreviewSink": "pyavatar.outputs.preview",

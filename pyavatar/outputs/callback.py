@@ -1,4 +1,8 @@
-"""Outputs for code in the same process: a callback per frame, or an iterator of frames."""
+"""Outputs for code in the same process: a callback per frame, or an iterator of frames.
+
+:class:`CallbackSink` and :class:`FrameQueue` receive the paced video frames;
+:class:`MotionCallbackSink` and :class:`MotionFrameQueue` every motion frame (parameters only).
+"""
 
 from __future__ import annotations
 
@@ -12,41 +16,39 @@ from pyavatar.runtime.queues import BoundedQueue, Policy, QueueClosed, QueueTime
 F = TypeVar("F", VideoFrame, MotionFrame)
 
 
-class CallbackSink(Generic[F]):
-    """Calls ``fn(frame)`` for every frame, in the pipeline's output thread (keep it short).
-
-    ``kind`` is ``"video"`` (rendered frames) or ``"motion"`` (parameters only).
-    An exception in ``fn`` stops the pipeline and is re-raised by ``stop()``.
-    """
-
-    def __init__(self, fn: Callable[[F], object], kind: str = "video") -> None:
-        if kind not in ("video", "motion"):
-            raise ValueError(f"kind must be 'video' or 'motion', got {kind!r}")
+class _Callback(Generic[F]):
+    def __init__(self, fn: Callable[[F], object]) -> None:
         self.fn = fn
-        self.kind = kind
 
     def start(self, info: StreamInfo) -> None:
         """Nothing to open."""
-
-    def write(self, frame: F) -> None:
-        self.fn(frame)
 
     def close(self) -> None:
         """Nothing to release."""
 
 
-class FrameQueue(Generic[F]):
-    """Keeps the newest ``maxsize`` frames for a consumer thread; iterate it (or call :meth:`get`).
+class CallbackSink(_Callback[VideoFrame]):
+    """Calls ``fn(frame)`` for every video frame, in the pipeline's output thread (keep it short).
 
-    Never blocks the pipeline: when the consumer falls behind, the oldest
-    frames are dropped (counted in :attr:`dropped`). Iteration ends when the
-    pipeline closes the sink.
+    An exception in ``fn`` stops the pipeline and is re-raised by ``stop()``.
     """
 
-    def __init__(self, maxsize: int = 4, kind: str = "video") -> None:
-        if kind not in ("video", "motion"):
-            raise ValueError(f"kind must be 'video' or 'motion', got {kind!r}")
-        self.kind = kind
+    def write_video(self, frame: VideoFrame) -> None:
+        self.fn(frame)
+
+
+class MotionCallbackSink(_Callback[MotionFrame]):
+    """Calls ``fn(motion)`` for every motion frame, in the pipeline's motion thread (keep it short).
+
+    An exception in ``fn`` stops the pipeline and is re-raised by ``stop()``.
+    """
+
+    def write_motion(self, frame: MotionFrame) -> None:
+        self.fn(frame)
+
+
+class _Queue(Generic[F]):
+    def __init__(self, maxsize: int = 4) -> None:
         self._queue: BoundedQueue[F] = BoundedQueue(maxsize, Policy.DROP_OLDEST, "frame queue")
 
     @property
@@ -56,9 +58,6 @@ class FrameQueue(Generic[F]):
 
     def start(self, info: StreamInfo) -> None:
         """Nothing to open."""
-
-    def write(self, frame: F) -> None:
-        self._queue.put(frame)
 
     def close(self) -> None:
         self._queue.close()
@@ -75,3 +74,22 @@ class FrameQueue(Generic[F]):
     def __iter__(self) -> Iterator[F]:
         while (frame := self.get()) is not None:
             yield frame
+
+
+class FrameQueue(_Queue[VideoFrame]):
+    """Keeps the newest ``maxsize`` video frames for a consumer thread; iterate it (or call :meth:`get`).
+
+    Never blocks the pipeline: when the consumer falls behind, the oldest
+    frames are dropped (counted in :attr:`dropped`). Iteration ends when the
+    pipeline closes the sink.
+    """
+
+    def write_video(self, frame: VideoFrame) -> None:
+        self._queue.put(frame)
+
+
+class MotionFrameQueue(_Queue[MotionFrame]):
+    """As :class:`FrameQueue`, for motion frames."""
+
+    def write_motion(self, frame: MotionFrame) -> None:
+        self._queue.put(frame)

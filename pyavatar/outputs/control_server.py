@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from pyavatar.outputs.osc import OscError, parse
 from pyavatar.runtime.control import ControlEvent, from_osc
+from pyavatar.runtime.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,7 @@ class ControlServer:
         self.handler_errors = 0
         self.last_error = ""
         self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._worker: Worker | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -64,8 +64,9 @@ class ControlServer:
             raise OSError(f"control server cannot listen on {self.host}:{self.port}: {e}") from e
         sock.settimeout(0.1)
         self._sock = sock
-        self._thread = threading.Thread(target=self._run, name="pyavatar-control", daemon=True)
-        self._thread.start()
+        stop = threading.Event()
+        self._worker = Worker("control", lambda: self._run(sock, stop), stop=stop)
+        self._worker.start()
 
     def _reject(self, why: str) -> None:
         self.malformed += 1
@@ -93,19 +94,17 @@ class ControlServer:
             else:
                 self.applied += 1
 
-    def _run(self) -> None:
-        sock = self._sock
-        assert sock is not None
-        while not self._stop.is_set():
+    def _run(self, sock: socket.socket, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
                 data, _ = sock.recvfrom(65536)
             except TimeoutError:
                 continue
             except OSError as e:
-                if self._stop.is_set():
+                if stop.is_set():
                     return
                 self._reject(f"receive failed: {e}")  # e.g. an ICMP error reported on the socket
-                self._stop.wait(0.01)
+                stop.wait(0.01)
                 continue
             try:
                 self.handle_packet(data)
@@ -117,14 +116,14 @@ class ControlServer:
     @property
     def alive(self) -> bool:
         """Whether the receiving thread is running."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._worker is not None and self._worker.alive
 
     def close(self) -> None:
-        """Stop receiving and release the port (idempotent; never raises)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
+        """Stop receiving and release the port (idempotent; never raises: a failure of the thread is logged)."""
+        worker, self._worker = self._worker, None
+        err = worker.join() if worker is not None else None
+        if err is not None:
+            log.error("control server %s:%s failed: %r", self.host, self.port, err)
         if self._sock is not None:
             self._sock.close()
             self._sock = None

@@ -17,6 +17,7 @@ from pyavatar._native import core
 from pyavatar.packets import MotionFrame
 from pyavatar.runtime.clock import Clock, MonotonicClock
 from pyavatar.runtime.frames import StreamInfo
+from pyavatar.runtime.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +232,6 @@ class RateSender:
     :attr:`max_bytes`. An exception in the thread is re-raised by :meth:`close`.
     """
 
-    kind = "motion"
-
     def __init__(
         self, host: str, port: int, rate: float, *, clock: Clock | None = None, name: str = "osc",
         max_bytes: int = MAX_DATAGRAM,
@@ -246,10 +245,8 @@ class RateSender:
         self.clock = clock or MonotonicClock()
         self.frames_sent = 0
         self._latest: MotionFrame | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker: Worker | None = None
         self._udp: UdpSender | None = None
-        self._error: BaseException | None = None
         self._t0 = 0
         self.info: StreamInfo | None = None
 
@@ -270,10 +267,11 @@ class RateSender:
         self.info = info
         self._udp = UdpSender(self.host, self.port)
         self._t0 = self.clock.now_ns()
-        self._thread = threading.Thread(target=self._run, name=f"pyavatar-{self.name}", daemon=True)
-        self._thread.start()
+        stop = threading.Event()
+        self._worker = Worker(self.name, lambda: self._run(stop), stop=stop)
+        self._worker.start()
 
-    def write(self, frame: MotionFrame) -> None:
+    def write_motion(self, frame: MotionFrame) -> None:
         self._latest = frame
 
     def send_now(self, frame: MotionFrame | None = None) -> int:
@@ -284,31 +282,27 @@ class RateSender:
         self.frames_sent += 1
         return sent
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         period = 1e9 / self.rate
         k, t0 = 0, self.clock.now_ns()
-        try:
-            while not self._stop.is_set():
-                self.send_now()
-                k += 1
-                due = t0 + k * period
-                now = self.clock.now_ns()
-                if now - due > period:  # fell behind (suspended?): restart the grid instead of bursting
-                    k, t0 = 0, now
-                    due = now + period
-                if not self.clock.sleep_until(round(due), self._stop):
-                    break
-        except BaseException as e:  # re-raised by close()
-            self._error = e
+        while not stop.is_set():
+            self.send_now()
+            k += 1
+            due = t0 + k * period
+            now = self.clock.now_ns()
+            if now - due > period:  # fell behind (suspended?): restart the grid instead of bursting
+                k, t0 = 0, now
+                due = now + period
+            if not self.clock.sleep_until(round(due), stop):
+                break
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
-        if self._udp is not None:
-            self._udp.close()
-            self._udp = None
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
+        """Stop the thread, release the socket and re-raise what the thread raised."""
+        worker, self._worker = self._worker, None
+        try:
+            if worker is not None:
+                worker.close()
+        finally:
+            if self._udp is not None:
+                self._udp.close()
+                self._udp = None

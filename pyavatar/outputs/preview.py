@@ -11,6 +11,7 @@ import numpy as np
 
 from pyavatar.runtime.frames import StreamInfo, VideoFrame
 from pyavatar.runtime.queues import BoundedQueue, Policy, QueueClosed, QueueTimeout
+from pyavatar.runtime.worker import Worker
 
 
 class PreviewError(RuntimeError):
@@ -30,14 +31,11 @@ class PreviewSink:
     Closing the window sets :attr:`closed_by_user`; the pipeline keeps running.
     """
 
-    kind = "video"
-
     def __init__(self, title: str = "pyavatar") -> None:
         self.title = title
         self.closed_by_user = threading.Event()
         self._queue: BoundedQueue[np.ndarray] = BoundedQueue(1, Policy.LATEST, "preview")
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._worker: Worker | None = None
 
     def start(self, info: StreamInfo) -> None:
         if not display_available():
@@ -48,36 +46,35 @@ class PreviewSink:
             raise PreviewError(
                 f"the preview window needs OpenCV with GUI support: pip install opencv-python ({e})"
             ) from e
-        self._thread = threading.Thread(target=self._run, args=(cv2,), name="pyavatar-preview", daemon=True)
-        self._thread.start()
+        self._worker = Worker("preview", lambda: self._run(cv2))
+        self._worker.start()
 
     def _run(self, cv2: Any) -> None:
-        try:
-            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
-            while True:
-                try:
-                    img = self._queue.get(timeout=0.05)
-                    cv2.imshow(self.title, img)
-                except QueueTimeout:
-                    pass
-                except QueueClosed:
-                    break
-                if cv2.waitKey(1) & 0xFF in (27, ord("q")):
-                    self.closed_by_user.set()
-                    break
-            cv2.destroyWindow(self.title)
-        except BaseException as e:  # re-raised by close()
-            self._error = e
+        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+        while True:
+            try:
+                img = self._queue.get(timeout=0.05)
+                cv2.imshow(self.title, img)
+            except QueueTimeout:
+                pass
+            except QueueClosed:
+                break
+            if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                self.closed_by_user.set()
+                break
+        cv2.destroyWindow(self.title)
 
-    def write(self, frame: VideoFrame) -> None:
+    def describe(self) -> str:
+        """One line for a start-up banner."""
+        return "preview window"
+
+    def write_video(self, frame: VideoFrame) -> None:
         if not self.closed_by_user.is_set():
             self._queue.put(np.ascontiguousarray(frame.image[..., ::-1]))  # OpenCV wants BGR
 
     def close(self) -> None:
+        """Close the window and re-raise what its thread raised."""
         self._queue.close()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()

@@ -68,6 +68,10 @@ class RawOscSender(RateSender):
         self.stats_interval = stats_interval
         self._next_stats = 0.0
 
+    def describe(self) -> str:
+        """One line for a start-up banner."""
+        return f"OSC /pyavatar/* to {self.host}:{self.port} at {self.rate:g} Hz"
+
     def idle_frame(self) -> MotionFrame:
         """Neutral parameters, sent until the first frame arrives."""
         return MotionFrame(-1, 0, self.rate, -1, np.zeros(len(NAMES), np.float32), np.zeros(5, np.float32))

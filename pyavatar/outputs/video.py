@@ -94,8 +94,6 @@ class VideoFileSink:
         preset: x264 speed preset.
     """
 
-    kind = "video"
-
     def __init__(self, path: str | Path, *, audio: Iterable[AudioChunk] | None = None, alpha: bool = False,
                  crf: int = 20, preset: str = "veryfast") -> None:  # fmt: skip
         self.path = Path(path)
@@ -192,7 +190,7 @@ class VideoFileSink:
             self.audio_samples += len(block)
             self._encode_audio(block)
 
-    def write(self, frame: VideoFrame) -> None:
+    def write_video(self, frame: VideoFrame) -> None:
         import av
 
         assert self._vstream is not None, "start() first"
@@ -243,8 +241,6 @@ class VideoFileSink:
 class PngSequenceSink:
     """Writes every frame as ``directory/frame_000000.png`` … (RGBA with ``alpha=True``)."""
 
-    kind = "video"
-
     def __init__(self, directory: str | Path, *, alpha: bool = False, pattern: str = "frame_{:06d}.png",
                  compress_level: int = 1) -> None:  # fmt: skip
         self.directory = Path(directory)
@@ -266,7 +262,7 @@ class PngSequenceSink:
         if not os.access(self.directory, os.W_OK):
             raise OSError(f"cannot write the output folder {self.directory}: permission denied")
 
-    def write(self, frame: VideoFrame) -> None:
+    def write_video(self, frame: VideoFrame) -> None:
         from PIL import Image
 
         img = frame.image

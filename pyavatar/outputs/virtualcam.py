@@ -143,8 +143,6 @@ class VirtualCamSink:
             since the default tries several backends that do not share options).
     """
 
-    kind = "video"
-
     def __init__(
         self, width: int | None = DEFAULT_SIZE[0], height: int | None = DEFAULT_SIZE[1], *, fmt: str = "rgb",
         backend: str | None = None,
@@ -205,7 +203,12 @@ class VirtualCamSink:
         """The device the backend opened."""
         return self.camera.device if self.camera is not None else None
 
-    def write(self, frame: VideoFrame) -> None:
+    def describe(self) -> str:
+        """One line for a start-up banner (the device once started)."""
+        size = f"{self.width}x{self.height}" if self.width else "portrait size"
+        return f"virtual webcam {self.device_name} ({size}, {self.fmt})" + (f"; note: {self.note}" if self.note else "")
+
+    def write_video(self, frame: VideoFrame) -> None:
         assert self._fitter is not None and self.camera is not None, "start() first"
         out = self._fitter.fit(frame.image, frame.alpha, self.fmt == "rgba")
         if self.stamp:

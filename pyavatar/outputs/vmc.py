@@ -198,6 +198,14 @@ class VmcSender(RateSender):
         self._idle = self.idle_frame()
         self._last: tuple[MotionFrame, np.ndarray, np.ndarray] | None = None
 
+    def describe(self) -> str:
+        """One line for a start-up banner."""
+        root = "on" if self.send_root else "off"
+        return (
+            f"VMC ({self.preset}) to {self.host}:{self.port} at {self.rate:g} Hz, {len(self.names)} blendshapes; "
+            f"mouth/eyes from {self.face_source}, emotions {self.emotions}, root {root}, bundles <= {self.max_bytes} B"
+        )
+
     def idle_frame(self) -> MotionFrame:
         """The neutral pose, sent until the first frame arrives."""
         return MotionFrame(-1, 0, self.rate, -1, np.zeros(len(NAMES), np.float32), np.zeros(5, np.float32))

@@ -43,6 +43,7 @@ from pyavatar.face import mappings as fm
 from pyavatar.face.params import NAMES, FaceParams
 from pyavatar.packets import MotionFrame
 from pyavatar.runtime.frames import StreamInfo
+from pyavatar.runtime.worker import Worker
 from pyavatar.userdirs import config_dir
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,6 @@ class VTubeStudioSink:
         auth_timeout: seconds to wait for the user to answer the popup.
     """
 
-    kind = "motion"
-
     def __init__(
         self, url: str = DEFAULT_URL, *, rate: float = 30.0, parameters: Sequence[str] | None = None,
         hotkeys: Mapping[str, str] | None = None, emotion_threshold: float = 0.3,
@@ -183,8 +182,7 @@ class VTubeStudioSink:
         self.connected = threading.Event()
         self._latest: MotionFrame | None = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._worker: Worker | None = None
         self._ids = itertools.count(1)
         self._active: str | None = None  # emotion whose hotkey is on
 
@@ -196,33 +194,30 @@ class VTubeStudioSink:
         except ImportError as e:
             hint = "pip install 'pyavatar[vts]'"
             raise VTubeStudioError(f"the VTube Studio output needs websockets: {hint} ({e})") from e
-        self._thread = threading.Thread(target=self._run, name="pyavatar-vtube-studio", daemon=True)
-        self._thread.start()
+        self._worker = Worker("vtube-studio", lambda: asyncio.run(self._main()), stop=self._stop, join_timeout=10.0)
+        self._worker.start()
 
-    def write(self, frame: MotionFrame) -> None:
+    def describe(self) -> str:
+        """One line for a start-up banner."""
+        return f"VTube Studio plugin API at {self.url}, {len(self.parameters)} parameters at {self.rate:g} Hz"
+
+    def write_motion(self, frame: MotionFrame) -> None:
         self._latest = frame
 
     @property
     def error(self) -> BaseException | None:
         """The error that stopped the client (e.g. :class:`VTubeStudioDenied`), if any."""
-        return self._error
+        return self._worker.error if self._worker is not None else None
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10.0)
-            self._thread = None
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
+        """Disconnect and re-raise what stopped the client."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
+        else:
+            self._stop.set()
 
     # ------------------------------------------------------------------ client
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as e:  # re-raised by close()
-            self._error = e
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless stopped; False when stopped."""

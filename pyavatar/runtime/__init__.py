@@ -1,6 +1,6 @@
 """Streaming runtime: bounded queues, clock, pacer, metrics and control events (no torch, no domain code).
 
-:class:`Pipeline` moves timestamped packets between duck-typed stages; the SDK
+:class:`Pipeline` moves timestamped packets between duck-typed stages and typed sinks; the SDK
 (:mod:`pyavatar.sdk`) wires the concrete audio, motion and render stages.
 """
 
@@ -23,8 +23,10 @@ from pyavatar.runtime.frames import StreamInfo, VideoFrame
 from pyavatar.runtime.interpolate import MotionUpsampler
 from pyavatar.runtime.metrics import Metrics
 from pyavatar.runtime.pacer import Pacer
-from pyavatar.runtime.pipeline import FrameRenderer, MotionProcessor, MotionSink, Pipeline, PipelineError, VideoSink
+from pyavatar.runtime.pipeline import FrameRenderer, MotionProcessor, Pipeline, PipelineError, State
 from pyavatar.runtime.queues import BoundedQueue, Policy, QueueClosed, QueueTimeout
+from pyavatar.runtime.sinks import MotionSink, Sink, VideoSink, sink_roles
+from pyavatar.runtime.worker import Worker
 
 __all__ = [
     "BoundedQueue",
@@ -51,10 +53,14 @@ __all__ = [
     "SetIntensity",
     "SetLipScale",
     "SetMute",
+    "Sink",
+    "State",
     "Stop",
     "StreamInfo",
     "SwapRenderer",
     "VideoFrame",
     "VideoSink",
+    "Worker",
     "from_osc",
+    "sink_roles",
 ]

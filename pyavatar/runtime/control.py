@@ -177,7 +177,8 @@ def from_osc(address: str, args: list[Any]) -> ControlEvent:
     if what == "emotion":
         if not 1 <= len(args) <= 2 or not isinstance(args[0], str):
             raise ValueError("emotion: expected a name and optionally an intensity")
-        return SetEmotion(args[0], *_numbers("emotion intensity", args[1:], len(args) - 1))
+        (intensity,) = _numbers("emotion intensity", args[1:], 1) if len(args) == 2 else (1.0,)
+        return SetEmotion(args[0], intensity)
     if what == "intensity":
         return SetIntensity(*_numbers(what, args, 1))
     if what == "lip_scale":

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pyavatar.packets import MotionFrame
 
@@ -29,9 +30,9 @@ class VideoFrame:
         repeat: True when the pacer re-sends the previous frame.
     """
 
-    image: np.ndarray
+    image: npt.NDArray[np.uint8]
     motion: MotionFrame
-    alpha: np.ndarray | None = None
+    alpha: npt.NDArray[np.uint8] | None = None
     ready_ns: int = -1
     repeat: bool = field(default=False, compare=False)
 

@@ -1,8 +1,9 @@
 """The streaming engine: audio → motion → render → outputs, offline or live.
 
 Stages are duck-typed processors (:class:`MotionProcessor`,
-:class:`FrameRenderer`) and sinks (:class:`VideoSink`, :class:`MotionSink`);
-the same objects run
+:class:`FrameRenderer`) and sinks (:class:`~pyavatar.runtime.sinks.VideoSink`,
+:class:`~pyavatar.runtime.sinks.MotionSink`, checked when added); the same
+objects run in one of two modes (:class:`State`)
 
 - **offline** (:meth:`Pipeline.process` / :meth:`Pipeline.run`): synchronous in
   the caller's thread, every frame rendered and written in order;
@@ -30,6 +31,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from enum import Enum
 from typing import Any, Protocol
 
 from pyavatar.packets import AudioChunk, MotionFrame
@@ -40,6 +42,7 @@ from pyavatar.runtime.interpolate import MotionUpsampler
 from pyavatar.runtime.metrics import Metrics
 from pyavatar.runtime.pacer import Pacer
 from pyavatar.runtime.queues import BoundedQueue, Policy, QueueClosed, QueueTimeout
+from pyavatar.runtime.sinks import MotionSink, Sink, VideoSink, sink_roles
 
 log = logging.getLogger(__name__)
 
@@ -91,34 +94,20 @@ class FrameRenderer(Protocol):
         """Apply a render control event (renderer swap)."""
 
 
-class VideoSink(Protocol):
-    """Receives video frames (virtual webcam, file, preview, callback).
+class State(str, Enum):
+    """Where a pipeline is: ``new`` → ``offline`` (open/process/finish/close) or ``live`` (start/stop) → ``stopped``.
 
-    A sink may also have ``abort()``: called instead of ``close()`` after a failure (a file sink then
-    removes its incomplete output).
+    The mode decides how motion is made: live chunks carry clock times (frames get capture times).
+    Members compare equal to their names as strings.
     """
 
-    def start(self, info: StreamInfo) -> None:
-        """Open the output."""
+    NEW = "new"
+    OFFLINE = "offline"
+    LIVE = "live"
+    STOPPED = "stopped"
 
-    def write(self, frame: VideoFrame) -> None:
-        """Deliver one frame."""
-
-    def close(self) -> None:
-        """Release the output (idempotent)."""
-
-
-class MotionSink(Protocol):
-    """Receives motion frames (OSC/VMC senders); ``write`` must not block."""
-
-    def start(self, info: StreamInfo) -> None:
-        """Open the output."""
-
-    def write(self, frame: MotionFrame) -> None:
-        """Deliver one frame."""
-
-    def close(self) -> None:
-        """Release the output (idempotent)."""
+    def __str__(self) -> str:
+        return self.value
 
 
 class PipelineError(RuntimeError):
@@ -147,8 +136,16 @@ class Pipeline:
         self.motion = motion
         self.renderer = renderer
         self.fps = float(fps)
-        self.video_sinks = list(video_sinks)
-        self.motion_sinks = list(motion_sinks)
+        self.video_sinks: list[VideoSink] = []
+        self.motion_sinks: list[MotionSink] = []
+        for video in video_sinks:
+            if not isinstance(video, VideoSink):
+                raise TypeError(f"{type(video).__name__} is not a video sink (needs start, write_video, close)")
+            self.video_sinks.append(video)
+        for motion_sink in motion_sinks:
+            if not isinstance(motion_sink, MotionSink):
+                raise TypeError(f"{type(motion_sink).__name__} is not a motion sink (needs start, write_motion, close)")
+            self.motion_sinks.append(motion_sink)
         self.clock = clock or MonotonicClock()
         self.metrics = Metrics(self.clock)
         self.delay_ms = delay_ms
@@ -164,8 +161,8 @@ class Pipeline:
         self._errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
         self._close_source: Callable[[], None] | None = None
-        self._opened: list[Any] = []
-        self._state = "new"
+        self._opened: list[Sink] = []
+        self._state = State.NEW
         self._expected_pts: int | None = None
         self.pacer: Pacer | None = None
         self._render_ended = threading.Event()
@@ -173,14 +170,26 @@ class Pipeline:
     # ------------------------------------------------------------------ common
 
     @property
-    def state(self) -> str:
+    def state(self) -> State:
         """``new``, ``offline``, ``live``, ``stopped``."""
         return self._state
+
+    def add_sink(self, sink: object) -> None:
+        """Add an output before the pipeline opens: a video sink, a motion sink, or both (TypeError otherwise)."""
+        if self._state is not State.NEW:
+            raise PipelineError(f"add outputs before the pipeline starts (it is {self._state})")
+        video, motion = sink_roles(sink)
+        if video:
+            assert isinstance(sink, VideoSink)
+            self.video_sinks.append(sink)
+        if motion:
+            assert isinstance(sink, MotionSink)
+            self.motion_sinks.append(sink)
 
     def stats(self) -> dict[str, Any]:
         """Metrics snapshot plus queue depths, pacer delay and state."""
         snap = self.metrics.snapshot()
-        snap["state"] = self._state
+        snap["state"] = self._state.value
         snap["paused"] = self._paused.is_set()
         snap["queues"] = {"audio": len(self._audio_q), "render": len(self._render_q),
                           "pacer": self.pacer.pending if self.pacer else 0}  # fmt: skip
@@ -233,6 +242,8 @@ class Pipeline:
         info = StreamInfo(self.renderer.width, self.renderer.height, self.fps, self.renderer.has_alpha, self.stats)
         try:
             for sink in [*self.motion_sinks, *self.video_sinks]:
+                if any(sink is s for s in self._opened):
+                    continue  # a sink of both kinds opens once
                 sink.start(info)
                 self._opened.append(sink)
         except BaseException:
@@ -241,7 +252,7 @@ class Pipeline:
 
     def _close_sinks(self, failed: bool = False) -> list[BaseException]:
         """Close every opened sink; after a failure, sinks with ``abort()`` (files) discard what they wrote."""
-        errors = []
+        errors: list[BaseException] = []
         while self._opened:
             sink = self._opened.pop()
             try:
@@ -251,51 +262,57 @@ class Pipeline:
                 errors.append(e)
         return errors
 
-    def _motion_frames(self, chunk: AudioChunk | None, live: bool) -> list[MotionFrame]:
-        if chunk is None:
-            raw = self.motion.flush()
-        else:
-            if self._expected_pts is not None and abs(chunk.pts_ns - self._expected_pts) > _GAP_NS:
-                self.metrics.count("audio_gaps")
-                self.motion.reset()
-                self._upsampler.reset()
-            self._expected_pts = chunk.end_pts_ns
-            with self.metrics.timed("motion"):
-                raw = self.motion.process(chunk, live)
-        out: list[MotionFrame] = []
-        for f in raw:
-            out.extend(self._upsampler.process(f))
-        if chunk is None:
-            out.extend(self._upsampler.flush())
-            self._expected_pts = None
-        for f in out:
+    def _motion_from(self, chunk: AudioChunk) -> list[MotionFrame]:
+        """Motion frames completed by ``chunk`` (a gap in the timestamps restarts the motion), sent to motion sinks.
+
+        Live chunks carry clock times, so their frames get capture times.
+        """
+        if self._expected_pts is not None and abs(chunk.pts_ns - self._expected_pts) > _GAP_NS:
+            self.metrics.count("audio_gaps")
+            self.motion.reset()
+            self._upsampler.reset()
+        self._expected_pts = chunk.end_pts_ns
+        with self.metrics.timed("motion"):
+            # only the live threads process outside offline mode (also while stop() joins them)
+            raw = self.motion.process(chunk, self._state is not State.OFFLINE)
+        return self._emit_motion([f for r in raw for f in self._upsampler.process(r)])
+
+    def _motion_tail(self) -> list[MotionFrame]:
+        """The stream's last motion frames (end of audio), sent to motion sinks; the next chunk starts a new stream."""
+        out = [f for r in self.motion.flush() for f in self._upsampler.process(r)]
+        out.extend(self._upsampler.flush())
+        self._expected_pts = None
+        return self._emit_motion(out)
+
+    def _emit_motion(self, frames: list[MotionFrame]) -> list[MotionFrame]:
+        for f in frames:
             for sink in self.motion_sinks:
-                sink.write(f)
-        return out
+                sink.write_motion(f)
+        return frames
 
     # ----------------------------------------------------------------- offline
 
     def open(self) -> None:
         """Start the outputs for offline use (:meth:`process`, :meth:`finish`)."""
-        if self._state != "new":
+        if self._state is not State.NEW:
             raise PipelineError(f"open(): pipeline is {self._state}")
         self._open_sinks()
-        self._state = "offline"
+        self._state = State.OFFLINE
         self.metrics.reset()
 
     def process(self, chunk: AudioChunk) -> list[VideoFrame]:
         """Offline: every frame completed by ``chunk``, rendered and written to the outputs in order."""
-        if self._state != "offline":
+        if self._state is not State.OFFLINE:
             raise PipelineError(f"process(): call open() first (pipeline is {self._state})")
         self._apply_motion_controls()
-        return self._render_offline(self._motion_frames(chunk, False))
+        return self._render_offline(self._motion_from(chunk))
 
     def finish(self) -> list[VideoFrame]:
         """Offline: the stream's last frames (end of audio)."""
-        if self._state != "offline":
+        if self._state is not State.OFFLINE:
             raise PipelineError(f"finish(): pipeline is {self._state}")
         self._apply_motion_controls()
-        return self._render_offline(self._motion_frames(None, False))
+        return self._render_offline(self._motion_tail())
 
     def _render_offline(self, frames: list[MotionFrame]) -> list[VideoFrame]:
         if not frames:
@@ -307,14 +324,14 @@ class Pipeline:
             self.metrics.frame_in()
             with self.metrics.timed("output"):
                 for sink in self.video_sinks:
-                    sink.write(v)
+                    sink.write_video(v)
             self.metrics.frame_out(self.clock.now_ns(), -1, "new")
         return video
 
     def close(self, failed: bool = False) -> None:
         """Offline: close the outputs (``failed``: abort them) and raise the first error any of them raised."""
         errors = self._close_sinks(failed)
-        self._state = "stopped"
+        self._state = State.STOPPED
         if errors:
             raise errors[0]
 
@@ -333,7 +350,7 @@ class Pipeline:
             n += len(self.finish())
         except BaseException:
             errors = self._close_sinks(failed=True)
-            self._state = "stopped"
+            self._state = State.STOPPED
             for e in errors:
                 log.error("closing an output after a failure: %s", e)
             raise
@@ -352,14 +369,14 @@ class Pipeline:
                 ``MAX_CLOCK_SKEW_S`` away from the clock stops the pipeline with a ValueError.
             close_source: called by :meth:`stop` to end a blocking source.
         """
-        if self._state != "new":
+        if self._state is not State.NEW:
             raise PipelineError(f"start(): pipeline is {self._state}")
         self._close_source = close_source
         self._open_sinks()
         self.metrics.reset()
         self.pacer = Pacer(self.fps, self.metrics, self.clock.now_ns(), delay_ms=self.delay_ms)
         self.pacer.set_rest(self.renderer.rest_frame())
-        self._state = "live"
+        self._state = State.LIVE
         bodies = [("capture", lambda: self._capture_loop(source)), ("motion", self._motion_loop),
                   ("render", self._render_loop), ("output", self._output_loop)]  # fmt: skip
         for name, body in bodies:
@@ -413,7 +430,7 @@ class Pipeline:
     def _motion_loop(self) -> None:
         while (item := self._next(self._audio_q)) is not None:
             self._apply_motion_controls()
-            frames = self._motion_frames(None, True) if item is _END else self._motion_frames(item, True)
+            frames = self._motion_tail() if item is _END else self._motion_from(item)
             for f in frames:
                 if self._render_q.put(f):
                     self.metrics.drop("render_queue")
@@ -461,7 +478,7 @@ class Pipeline:
             if frame is not None:
                 with self.metrics.timed("output"):
                     for sink in self.video_sinks:
-                        sink.write(frame)
+                        sink.write_video(frame)
                 self.metrics.frame_out(self.clock.now_ns(), frame.capture_ns, kind)
             if self._render_ended.is_set() and pacer.pending == 0:
                 self._done.set()  # the source ended and every frame was shown
@@ -474,12 +491,12 @@ class Pipeline:
     @property
     def running(self) -> bool:
         """Live and not finished."""
-        return self._state == "live" and not self._done.is_set()
+        return self._state is State.LIVE and not self._done.is_set()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Live: stop every thread, release the source and outputs, and re-raise the first failure."""
-        if self._state != "live":
-            if self._state == "offline":
+        if self._state is not State.LIVE:
+            if self._state is State.OFFLINE:
                 self.close()
             return
         self._done.set()
@@ -499,7 +516,7 @@ class Pipeline:
                 stuck.append(t.name)
         self._threads.clear()
         errors = self._errors + errors + self._close_sinks(failed=bool(self._errors))  # a thread's failure first
-        self._state = "stopped"
+        self._state = State.STOPPED
         if stuck:
             errors.append(PipelineError(f"threads did not finish within {timeout} s: {stuck}"))
         for extra in errors[1:]:

@@ -32,6 +32,7 @@ from pyavatar.runtime import control as ctl
 from pyavatar.runtime.clock import Clock, MonotonicClock
 from pyavatar.runtime.frames import VideoFrame
 from pyavatar.runtime.pipeline import Pipeline, PipelineError
+from pyavatar.runtime.sinks import MotionSink, VideoSink
 from pyavatar.sdk.images import load_rgba
 from pyavatar.sdk.motion import make_motion_stage
 from pyavatar.sdk.sources import LiveAudio, paced
@@ -192,29 +193,26 @@ class Session:
         """Frame height."""
         return self.stage.height
 
-    def add_output(self, sink: Any) -> None:
-        """Add a video sink (``kind = "video"``) or a motion sink (``kind = "motion"``) before the stream starts."""
+    def add_output(self, sink: VideoSink | MotionSink) -> None:
+        """Add a video sink (``write_video``) and/or motion sink (``write_motion``) before the stream starts.
+
+        See :mod:`pyavatar.runtime.sinks`; anything else raises TypeError.
+        """
         if self.pipeline.state != "new":
             raise PipelineError("add outputs before the session starts")
-        kind = getattr(sink, "kind", None)
-        if kind == "video":
-            self.pipeline.video_sinks.append(sink)
-        elif kind == "motion":
-            self.pipeline.motion_sinks.append(sink)
-        else:
-            raise TypeError(f"{type(sink).__name__} is not an output (needs kind 'video' or 'motion')")
+        self.pipeline.add_sink(sink)
 
     def on_frame(self, fn: Callable[[VideoFrame], object]) -> None:
         """Call ``fn(frame)`` for every output frame (in the output thread when live)."""
         from pyavatar.outputs.callback import CallbackSink
 
-        self.add_output(CallbackSink(fn, "video"))
+        self.add_output(CallbackSink(fn))
 
     def on_motion(self, fn: Callable[[MotionFrame], object]) -> None:
         """Call ``fn(motion)`` for every motion frame (face parameters, visemes, emotion)."""
-        from pyavatar.outputs.callback import CallbackSink
+        from pyavatar.outputs.callback import MotionCallbackSink
 
-        self.add_output(CallbackSink(fn, "motion"))
+        self.add_output(MotionCallbackSink(fn))
 
     # --------------------------------------------------------------- controls
 

@@ -10,7 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
@@ -127,8 +126,11 @@ def test_live_cli_streams_vmc_osc_and_virtual_camera(tmp_path: Path, short_speec
         control_port = s.getsockname()[1]
         s.close()
 
-        def steer() -> None:
-            time.sleep(1.5)
+        def steer() -> None:  # once the control server listens (its thread runs), whatever the machine's load
+            deadline = time.monotonic() + 120
+            while "pyavatar-control" not in {t.name for t in threading.enumerate()}:
+                assert time.monotonic() < deadline, "the control server did not start"
+                time.sleep(0.01)
             client = SimpleUDPClient("127.0.0.1", control_port)
             client.send_message("/pyavatar/set/emotion", ["happy", 0.9])
             client.send_message("/pyavatar/set/nonsense", 1.0)
@@ -159,16 +161,19 @@ def test_live_cli_streams_vmc_osc_and_virtual_camera(tmp_path: Path, short_speec
                 "--stats-json",
                 str(stats_file),
                 "--duration",
-                "6",
+                "120",  # an upper bound: the session ends with the file
             ]
         )
         time.sleep(0.1)
     pyvirtualcam.camera.BACKENDS.pop("pyavatar-test", None)
     assert rc == 0
     stats = json.loads(stats_file.read_text())
-    assert stats["latency_frames"] > 50 and stats["control"] == {"received": 2, "applied": 1, "malformed": 1}
+    assert stats["control"] == {"received": 2, "applied": 1, "malformed": 1}
+    # every frame of the 2.5 s file was shown or counted as dropped, and the camera got every output frame
+    assert stats["latency_frames"] + stats["drops"] == math.ceil(2.5 * 30) and stats["latency_frames"] > 0
     cam = TestCamera.last
-    assert cam is not None and (cam.width, cam.height) == (640, 360) and cam.closed and len(cam.frames) > 60
+    assert cam is not None and (cam.width, cam.height) == (640, 360) and cam.closed
+    assert len(cam.frames) == stats["frames_out"] >= stats["latency_frames"]
     names = {a[0] for _, a in vmc.of("/VMC/Ext/Blend/Val")}
     assert {"A", "JawOpen"} <= names
     jaw = [args[1] for _, args in vmc.of("/VMC/Ext/Blend/Val") if args[0] == "JawOpen"]
@@ -177,5 +182,3 @@ def test_live_cli_streams_vmc_osc_and_virtual_camera(tmp_path: Path, short_speec
     emotions = [args[0] for _, args in raw.of("/pyavatar/emotion")]
     assert emotions[0] == "neutral" and emotions[-1] == "happy"
     assert raw.of("/pyavatar/stats")
-    frames = np.array([t for t, _ in cam.frames])
-    assert 25 < (len(frames) - 1) / (frames[-1] - frames[0]) < 35

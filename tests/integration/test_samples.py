@@ -75,7 +75,7 @@ def test_03_osc_monitor() -> None:
     def send() -> None:
         time.sleep(1.0)  # the monitor is listening by then
         sender.start(StreamInfo(8, 8, 30.0))
-        sender.write(MotionFrame(0, 0, 30.0, 0, params, np.zeros(5, np.float32), 1.0, "relaxed", 0.4))
+        sender.write_motion(MotionFrame(0, 0, 30.0, 0, params, np.zeros(5, np.float32), 1.0, "relaxed", 0.4))
         time.sleep(2.0)
         sender.close()
 

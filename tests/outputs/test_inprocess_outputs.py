@@ -7,10 +7,11 @@ import threading
 import numpy as np
 import pytest
 
-from pyavatar.outputs.callback import CallbackSink, FrameQueue
+from pyavatar.outputs.callback import CallbackSink, FrameQueue, MotionCallbackSink, MotionFrameQueue
 from pyavatar.outputs.preview import PreviewError, PreviewSink
 from pyavatar.packets import MotionFrame
 from pyavatar.runtime.frames import StreamInfo, VideoFrame
+from pyavatar.runtime.sinks import sink_roles
 
 
 def _vf(i: int) -> VideoFrame:
@@ -21,7 +22,7 @@ def _vf(i: int) -> VideoFrame:
 def test_frame_queue_keeps_the_newest_and_ends_when_closed() -> None:
     q: FrameQueue = FrameQueue(maxsize=3)
     for i in range(5):
-        q.write(_vf(i))
+        q.write_video(_vf(i))
     assert q.dropped == 2
     got: list[int] = []
     t = threading.Thread(target=lambda: got.extend(f.index for f in q))
@@ -33,16 +34,19 @@ def test_frame_queue_keeps_the_newest_and_ends_when_closed() -> None:
         FrameQueue().get(timeout=0.01)
 
 
-def test_callback_sink_kinds() -> None:
+def test_callbacks_receive_their_kind_of_frame() -> None:
     seen: list[int] = []
-    sink: CallbackSink = CallbackSink(lambda f: seen.append(f.index))
+    sink = CallbackSink(lambda f: seen.append(f.index))
     sink.start(StreamInfo(2, 2, 30.0))
-    sink.write(_vf(7))
+    sink.write_video(_vf(7))
     sink.close()
-    assert seen == [7] and sink.kind == "video"
-    assert CallbackSink(print, "motion").kind == "motion"
-    with pytest.raises(ValueError, match="kind"):
-        CallbackSink(print, "audio")
+    motion = MotionCallbackSink(lambda m: seen.append(m.index))
+    motion.write_motion(_vf(8).motion)
+    assert seen == [7, 8]
+    assert sink_roles(sink) == (True, False) and sink_roles(motion) == (False, True)
+    assert sink_roles(FrameQueue()) == (True, False) and sink_roles(MotionFrameQueue()) == (False, True)
+    with pytest.raises(TypeError, match=r"list is not an output.*write_video.*write_motion"):
+        sink_roles([])
 
 
 def test_preview_without_a_display_names_the_problem(monkeypatch: pytest.MonkeyPatch) -> None:

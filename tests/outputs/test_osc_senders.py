@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from pyavatar.packets import MotionFrame
 from pyavatar.runtime import control as ctl
 from pyavatar.runtime.frames import StreamInfo
 from tests.outputs.osc_receiver import Receiver
+from tests.runtime.helpers import LockstepClock
 
 INFO = StreamInfo(64, 64, 30.0)
 
@@ -30,19 +32,29 @@ def _frame(jaw: float) -> MotionFrame:
     return MotionFrame(0, 0, 30.0, 0, p, np.array([jaw, 0, 0, 0, 0], np.float32), 1.0, "happy", 0.5)
 
 
+def _until(done: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not done():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.002)
+
+
 def test_vmc_sender_paces_and_keeps_sending_while_silent() -> None:
+    clock = LockstepClock()  # the sender's time moves tick by tick, as far as the test allows
+    budget = [18]
     with Receiver() as rx:
-        sender = VmcSender("127.0.0.1", rx.port, rate=60.0, emotions="always")
+        sender = VmcSender("127.0.0.1", rx.port, rate=60.0, emotions="always", clock=clock)
+        clock.gate(lambda: sender.frames_sent < budget[0])
         sender.start(INFO)
-        time.sleep(0.3)  # no frames yet: the neutral pose goes out anyway
-        sender.write(_frame(0.7))
-        time.sleep(0.7)
+        _until(lambda: sender.frames_sent == 18, "18 ticks")  # 0.3 s, no frames yet: the neutral pose goes out
+        sender.write_motion(_frame(0.7))
+        budget[0] = 60
+        _until(lambda: sender.frames_sent == 60, "60 ticks")  # 1 s at 60 Hz
+        _until(lambda: len(rx.of("/VMC/Ext/Blend/Apply")) == 60, "60 packets on loopback")
         sender.close()
-        time.sleep(0.1)
-    ts = [t for t, _ in rx.of("/VMC/Ext/T")]
-    assert 50 <= len(ts) <= 70, len(ts)  # ~1 s at 60 Hz
-    gaps = np.diff(ts)
-    assert np.median(gaps) == pytest.approx(1 / 60, abs=0.004) and gaps.max() < 0.1
+    ts = [args[0] for _, args in rx.of("/VMC/Ext/T")]  # the sender's time in each packet
+    assert len(ts) == 60
+    assert np.diff(ts) == pytest.approx(np.full(59, 1 / 60), abs=1e-5)
     a = [args[1] for _, args in rx.of("/VMC/Ext/Blend/Val") if args[0] == "A"]
     assert a[0] == 0.0 and a[-1] == pytest.approx(0.7)
     applies = rx.of("/VMC/Ext/Blend/Apply")
@@ -61,7 +73,7 @@ def test_absent_receiver_never_stalls_the_sender() -> None:
     sender.start(INFO)
     t0 = time.monotonic()
     for i in range(50):
-        sender.write(_frame(i / 50))
+        sender.write_motion(_frame(i / 50))
         time.sleep(0.01)
     time.sleep(0.1)
     sender.close()
@@ -76,7 +88,7 @@ def test_raw_namespace_and_stats() -> None:
     with Receiver() as rx:
         sender = RawOscSender("127.0.0.1", rx.port, rate=50.0, stats_interval=0.2)
         sender.start(StreamInfo(64, 64, 30.0, stats=lambda: stats))
-        sender.write(_frame(0.25))
+        sender.write_motion(_frame(0.25))
         time.sleep(0.55)
         sender.close()
         time.sleep(0.1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ class TestCamera:
 
     __test__ = False
     last: TestCamera | None = None
+    clock: Callable[[], float] = time.monotonic  # arrival times (seconds)
 
     def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw: Any) -> None:
         fmt = decode_fourcc(fourcc)
@@ -43,7 +45,7 @@ class TestCamera:
         assert frame.dtype == np.uint8 and frame.ndim == 1 and frame.flags.c_contiguous
         c = CHANNELS[self.fmt]
         assert frame.size == self.width * self.height * c, (frame.size, self.width, self.height, c)
-        self.frames.append((time.monotonic(), frame.reshape(self.height, self.width, c).copy()))
+        self.frames.append((TestCamera.clock(), frame.reshape(self.height, self.width, c).copy()))
 
     def close(self) -> None:
         self.closed = True
@@ -100,7 +102,7 @@ def test_sink_sends_the_right_size_and_format(
     img[..., 0] = 255  # red portrait
     alpha = np.full((64, 64), 255, np.uint8)
     alpha[:8, :8] = 0  # a transparent corner
-    sink.write(_vf(img, alpha, capture_ns=42_000_000))
+    sink.write_video(_vf(img, alpha, capture_ns=42_000_000))
     cam = test_backend.last
     assert cam is not None and (cam.width, cam.height, cam.fps) == (320, 180, 30.0)
     assert CHANNELS[cam.fmt] == sent
@@ -120,7 +122,7 @@ def test_sink_sends_the_right_size_and_format(
 def test_default_canvas_is_1280x720_and_options_stay_with_their_backend(test_backend: type[TestCamera]) -> None:
     sink = VirtualCamSink(backend="pyavatar-test", background="#0000ff")
     sink.start(StreamInfo(360, 360, 30.0))
-    sink.write(_vf(np.full((360, 360, 3), 200, np.uint8)))
+    sink.write_video(_vf(np.full((360, 360, 3), 200, np.uint8)))
     cam = test_backend.last
     assert cam is not None and (cam.width, cam.height) == (1280, 720)
     frame = cam.frames[0][1]
@@ -150,28 +152,40 @@ def test_errors_say_what_to_install(test_backend: type[TestCamera], monkeypatch:
         VirtualCamSink(width=640, height=None)
 
 
-def test_live_session_feeds_the_camera_at_the_set_rate(test_backend: type[TestCamera]) -> None:
+def test_live_session_feeds_the_camera_at_the_set_rate(
+    test_backend: type[TestCamera], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
     from pyavatar import Avatar
     from pyavatar.assets import DEMO_PORTRAIT, DEMO_SPEECH
     from pyavatar.audio.sources import FileSource
     from pyavatar.sdk.probe import read_jaw
-    from pyavatar.sdk.sources import paced
+    from tests.runtime.helpers import Counted, LockstepClock
 
+    clock = LockstepClock()  # the session runs tick by tick, the same on a loaded machine as on an idle one
+    monkeypatch.setattr(TestCamera, "clock", staticmethod(lambda: clock.now_ns() / 1e9))
     avatar = Avatar.from_image(DEMO_PORTRAIT, renderer="probe", size=256)
     cam_sink = VirtualCamSink(256, 256, backend="pyavatar-test", stamp=True)
-    session = avatar.session(fps=30, outputs=[cam_sink])
-    src = FileSource(DEMO_SPEECH)
-    three_s = (c for c in src if c.pts_ns < 3_000_000_000)
-    session.start(paced(three_s))
-    assert session.wait(15)
+    session = avatar.session(fps=30, outputs=[cam_sink], clock=clock)
+    motion = session.pipeline.motion = Counted(session.pipeline.motion)
+    clock.follow(session.pipeline, motion)
+    three_s = [c for c in FileSource(DEMO_SPEECH) if c.pts_ns < 3_000_000_000]
+    session.start(clock.source(three_s, threading.Event()))
+    assert session.wait(60)
     stats = session.stats()
     session.stop()
     cam = test_backend.last
     assert cam is not None and cam.closed and (cam.width, cam.height) == (256, 256)
     times = np.array([t for t, _ in cam.frames])
     rate = (len(times) - 1) / (times[-1] - times[0])
+    gaps = np.diff(times)
     assert 28.5 < rate < 31.5, rate
-    assert np.percentile(np.diff(times), 95) < 0.06
+    assert np.percentile(gaps, 95) < 0.06
+    # ticks are one period apart except where the adaptive delay moved the grid (by a few ms each time)
+    assert np.mean(np.abs(gaps - 1 / 30) < 1e-8) > 0.9
+    assert stats["frames_out"] == len(cam.frames)
+    assert stats["latency_frames"] + stats["drops"] == motion.produced  # each motion frame shown or counted
     lat = [(t * 1e9 - read_stamp(f)) / 1e6 for t, f in cam.frames[5:]]  # time stamps in pixels vs arrival
     assert 10 < np.median(lat) < 500
     assert max(read_jaw(f) for _, f in cam.frames) > 0.3  # the mouth opened with the speech

@@ -250,7 +250,7 @@ def test_loopback_stream_decodes_with_vmcp() -> None:
     with Receiver() as rx:
         sender = VmcSender("127.0.0.1", rx.port, rate=60.0, vocabularies=("vrm0", "arkit"))
         sender.start(StreamInfo(64, 64, 30.0))
-        sender.write(_frame(jaw_open=0.5))
+        sender.write_motion(_frame(jaw_open=0.5))
         time.sleep(0.3)
         sender.close()
         time.sleep(0.1)

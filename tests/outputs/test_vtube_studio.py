@@ -45,14 +45,14 @@ def test_auth_inject_token_reuse_and_hotkeys(tmp_path: Path) -> None:
         sink = VTubeStudioSink(server.url, rate=20.0, token_path=tokens, hotkeys={"happy": "Smile", "sad": "Nope"})
         sink.start(INFO)
         assert _wait(sink.connected.is_set)
-        sink.write(_frame(jaw_open=0.7, head_roll=10.0, blink_left=1.0))
+        sink.write_motion(_frame(jaw_open=0.7, head_roll=10.0, blink_left=1.0))
         assert _wait(lambda: any(d["parameterValues"][6]["value"] > 0.6 for _, d in server.of(
             "InjectParameterDataRequest")))  # fmt: skip
-        sink.write(_frame("happy", 0.8, jaw_open=0.7))
+        sink.write_motion(_frame("happy", 0.8, jaw_open=0.7))
         assert _wait(lambda: len(server.of("HotkeyTriggerRequest")) == 1)
-        sink.write(_frame("neutral", 0.0))
+        sink.write_motion(_frame("neutral", 0.0))
         assert _wait(lambda: len(server.of("HotkeyTriggerRequest")) == 2)  # the toggle hotkey is turned off
-        sink.write(_frame("sad", 0.9))  # a hotkey the model lacks: VTS answers error 202, injection goes on
+        sink.write_motion(_frame("sad", 0.9))  # a hotkey the model lacks: VTS answers error 202, injection goes on
         assert _wait(lambda: sink.last_error is not None and "202" in sink.last_error)
         n = len(server.of("InjectParameterDataRequest"))
         assert _wait(lambda: len(server.of("InjectParameterDataRequest")) > n + 3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,9 @@ import numpy as np
 from pyavatar.face.params import NAMES
 from pyavatar.packets import NS_PER_S, AudioChunk, MotionFrame
 from pyavatar.runtime import control as ctl
+from pyavatar.runtime.clock import Clock, FakeClock, MonotonicClock
 from pyavatar.runtime.frames import StreamInfo, VideoFrame
+from pyavatar.runtime.pipeline import MotionProcessor, Pipeline
 
 JAW = NAMES.index("jaw_open")
 
@@ -118,10 +120,10 @@ class FakeStage:
 
 
 class Recorder:
-    """A video or motion sink that keeps (arrival time, frame)."""
+    """A video and motion sink that keeps (arrival time, frame); times come from ``clock`` (default monotonic)."""
 
-    def __init__(self, kind: str = "video", fail_at: int | None = None) -> None:
-        self.kind = kind
+    def __init__(self, fail_at: int | None = None, clock: Clock | None = None) -> None:
+        self.clock = clock or MonotonicClock()
         self.items: list[tuple[int, Any]] = []
         self.started: StreamInfo | None = None
         self.closed = 0
@@ -131,11 +133,17 @@ class Recorder:
     def start(self, info: StreamInfo) -> None:
         self.started = info
 
-    def write(self, frame: Any) -> None:
+    def write_video(self, frame: VideoFrame) -> None:
+        self._record(frame)
+
+    def write_motion(self, frame: MotionFrame) -> None:
+        self._record(frame)
+
+    def _record(self, frame: VideoFrame | MotionFrame) -> None:
         if self.fail_at is not None and len(self.items) >= self.fail_at:
             raise OSError("sink unplugged")
         with self.lock:
-            self.items.append((time.monotonic_ns(), frame))
+            self.items.append((self.clock.now_ns(), frame))
 
     def close(self) -> None:
         self.closed += 1
@@ -144,6 +152,113 @@ class Recorder:
     def frames(self) -> list[Any]:
         with self.lock:
             return [f for _, f in self.items]
+
+
+class Counted:
+    """A motion processor that counts its finished units of work (chunks and the end-of-stream flush) and frames."""
+
+    def __init__(self, motion: MotionProcessor) -> None:
+        self.inner = motion
+        self.fps = motion.fps
+        self.done = 0
+        self.produced = 0
+
+    def process(self, chunk: AudioChunk, live: bool) -> list[MotionFrame]:
+        out = self.inner.process(chunk, live)
+        self.produced += len(out)  # before done: a reader that sees the unit done sees its frames
+        self.done += 1
+        return out
+
+    def flush(self) -> list[MotionFrame]:
+        out = self.inner.flush()
+        self.produced += len(out)
+        self.done += 1
+        return out
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def check_control(self, event: Any) -> None:
+        self.inner.check_control(event)
+
+    def apply_control(self, event: Any) -> None:
+        self.inner.apply_control(event)
+
+
+class LockstepClock(FakeClock):
+    """A fake clock that a live pipeline's output thread drives, one tick at a time, on a settled pipeline.
+
+    Time moves only in :meth:`sleep_until` (the output thread waiting for its next tick), and only once
+    every chunk :meth:`source` released has been turned into frames that reached the pacer (or were
+    dropped, counted): :meth:`follow`. A run is then the same on a loaded machine as on an idle one.
+    """
+
+    def __init__(self, start_ns: int = 1_000_000_000, timeout_s: float = 20.0) -> None:
+        super().__init__(start_ns)
+        self.timeout_s = timeout_s
+        self.released = 0  # chunks released by the source, plus one for the end of the stream
+        self._cond = threading.Condition()
+        self._next_release: int | None = None  # clock time of the source's next release
+        self._settled: Callable[[], bool] = lambda: True
+        self._events: list[tuple[int, Callable[[], object]]] = []
+
+    def follow(self, pipeline: Pipeline, motion: Counted) -> None:
+        """Advance only when ``pipeline`` (whose motion processor is ``motion``) has handled every release."""
+
+        def settled() -> bool:
+            done = motion.done  # read before produced (see Counted.process)
+            produced = motion.produced
+            lost = sum(pipeline.metrics.drops.get(k, 0) for k in ("render", "render_queue"))
+            return done == self.released and produced == pipeline.metrics.fps_in.count + lost
+
+        self.gate(settled)
+
+    def gate(self, ready: Callable[[], bool]) -> None:
+        """Move the clock only while ``ready()`` (checked every 2 ms; see :meth:`follow` for pipelines)."""
+        self._settled = ready
+
+    def at(self, t_ns: int, fn: Callable[[], object]) -> None:
+        """Call ``fn()`` on a settled pipeline, in the thread that moves the clock, before time reaches ``t_ns``."""
+        self._events.append((t_ns, fn))
+
+    def sleep_until(self, t_ns: int, stop: threading.Event | None = None) -> bool:
+        deadline = time.monotonic() + self.timeout_s
+        with self._cond:
+            while not ((self._next_release is None or self._next_release > self.now_ns()) and self._settled()):
+                if stop is not None and stop.is_set():
+                    return False
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"lockstep clock: the pipeline did not settle within {self.timeout_s} s")
+                self._cond.wait(0.002)
+            for event in [e for e in self._events if e[0] <= t_ns]:
+                self._events.remove(event)
+                event[1]()
+            moved = super().sleep_until(t_ns, stop)
+            self._cond.notify_all()
+            return moved
+
+    def source(self, chunks: Sequence[AudioChunk], stop: threading.Event) -> Iterator[AudioChunk]:
+        """``chunks`` re-stamped to start now, each released once the clock reaches its end (like a microphone)."""
+        first, t0 = chunks[0].pts_ns, self.now_ns()
+        ends = [t0 + c.end_pts_ns - first for c in chunks]
+        with self._cond:
+            self._next_release = ends[0]
+
+        def release() -> Iterator[AudioChunk]:
+            for i, c in enumerate(chunks):
+                with self._cond:
+                    while self.now_ns() < ends[i]:
+                        if stop.is_set():
+                            return
+                        self._cond.wait(0.05)
+                    self.released += 1
+                    self._next_release = ends[min(i + 1, len(ends) - 1)]  # after the last: the end, due now
+                yield AudioChunk(t0 + c.pts_ns - first, c.sample_rate, c.samples)
+            with self._cond:  # the end of the stream (the motion flush) is released with the last chunk
+                self.released += 1
+                self._next_release = None
+
+        return release()
 
 
 def tone(seconds: float, rate: int = 16000, level: float = 0.5, freq: float = 220.0) -> np.ndarray:
