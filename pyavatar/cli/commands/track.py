@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
                 out = tracker.process(frame.image, (frame.capture_ns - t0_ns) / 1e9)
                 visemes = to_visemes(out.params)
                 sender.extras = out.extras
-                sender.write(
+                sender.write_motion(
                     MotionFrame(
                         frames,
                         frame.capture_ns - t0_ns,
