@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pyavatar.motion.joyvasa.postproc import SourceKeypoints, compose_keypoints, driving_pose, unpack
+from pyavatar.motion.common.keypoints import SourceKeypoints, compose_keypoints, driving_pose, unpack
+from pyavatar.render.liveportrait.face_renderer import NeuralFacePortrait, NeuralFaceRenderer
 from pyavatar.render.liveportrait.keypoints import Motion
-from pyavatar.render.neural_faces import NeuralFacePortrait, NeuralFaceRenderer
 
 
 def _source_keypoints(state: NeuralFacePortrait) -> SourceKeypoints:

@@ -149,7 +149,7 @@ def summary(result: Any) -> str:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from pyavatar.config import resolve
+    from pyavatar.cli.config import resolve
     from pyavatar.outputs.video import check_output
 
     resolve(args, "render")
@@ -160,7 +160,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pyavatar.config import register_options
+    from pyavatar.cli.config import register_options
 
     register_options("render", {**AVATAR_DEFAULTS, **FILE_DEFAULTS})
     p = sub.add_parser(

@@ -1,8 +1,6 @@
 """JoyVASA (arXiv 2411.09209) motion generator: released checkpoints, sampler, post-processing."""
 
-from pyavatar.motion.joyvasa.loader import ALLOWED_GLOBALS, load_joyvasa, read_checkpoint
-from pyavatar.motion.joyvasa.model import JoyVASA, JoyVASAConfig, pad_for_hubert, sinusoid_table
-from pyavatar.motion.joyvasa.postproc import (
+from pyavatar.motion.common.keypoints import (
     LAYOUT,
     LIP_KEYPOINTS,
     MotionTemplate,
@@ -15,6 +13,8 @@ from pyavatar.motion.joyvasa.postproc import (
     rotation_matrix,
     unpack,
 )
+from pyavatar.motion.joyvasa.loader import ALLOWED_GLOBALS, load_joyvasa, read_checkpoint
+from pyavatar.motion.joyvasa.model import JoyVASA, JoyVASAConfig, pad_for_hubert, sinusoid_table
 from pyavatar.motion.joyvasa.sampler import SILENCE_PAD, generate, sample_window, window_plan
 
 __all__ = [
