@@ -34,7 +34,7 @@ _REGISTRY: dict[str, tuple[str | Callable[..., FaceRenderer], str]] = {
         "pyavatar.render.liveportrait.face_renderer:from_weights",
         "LivePortrait-compatible neural renderer (weights=DIR)",
     ),
-    "probe": ("pyavatar.sdk.probe:ProbeRenderer", "parameter probe drawn over the portrait (tests, latency)"),
+    "probe": ("pyavatar.render.probe:ProbeRenderer", "parameter probe drawn over the portrait (tests, latency)"),
 }
 
 

@@ -26,12 +26,12 @@ import numpy as np
 
 from pyavatar.packets import NS_PER_S, AudioChunk, MotionFrame
 from pyavatar.render.base import FaceRenderer, face_point_options
+from pyavatar.render.images import load_rgba
 from pyavatar.render.registry import make_renderer, renderer_names
 from pyavatar.runtime import control as ctl
 from pyavatar.runtime.clock import Clock, MonotonicClock
 from pyavatar.runtime.frames import VideoFrame
 from pyavatar.runtime.pipeline import Pipeline, PipelineError
-from pyavatar.sdk.images import load_rgba
 from pyavatar.sdk.motion import make_motion_stage
 from pyavatar.sdk.render import RenderResult, render_file
 from pyavatar.sdk.sources import LiveAudio, paced

@@ -154,7 +154,7 @@ def test_live_session_feeds_the_camera_at_the_set_rate(test_backend: type[TestCa
     from pyavatar import Avatar
     from pyavatar.assets import DEMO_PORTRAIT, DEMO_SPEECH
     from pyavatar.audio.sources import FileSource
-    from pyavatar.sdk.probe import read_jaw
+    from pyavatar.render.probe import read_jaw
     from pyavatar.sdk.sources import paced
 
     avatar = Avatar.from_image(DEMO_PORTRAIT, renderer="probe", size=256)
