@@ -1,4 +1,8 @@
-"""JoyVASA (arXiv 2411.09209) motion generator: released checkpoints, sampler, post-processing."""
+"""JoyVASA (arXiv 2411.09209) motion generator: released checkpoints and sampler.
+
+Its post-processing (motion layout, template, driving keypoints) lives in
+:mod:`pyavatar.motion.common.keypoints`, shared with the diffusion model, and is re-exported here.
+"""
 
 from pyavatar.motion.common.keypoints import (
     LAYOUT,
