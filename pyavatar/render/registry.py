@@ -30,8 +30,11 @@ class RendererUnavailable(RuntimeError):
 
 _REGISTRY: dict[str, tuple[str | Callable[..., FaceRenderer], str]] = {
     "classical": ("pyavatar.render.classical:ClassicalRenderer", "weight-free warping renderer (default)"),
-    "neural": ("pyavatar.render.neural_faces:from_weights", "LivePortrait-compatible neural renderer (weights=DIR)"),
-    "probe": ("pyavatar.sdk.probe:ProbeRenderer", "parameter probe drawn over the portrait (tests, latency)"),
+    "neural": (
+        "pyavatar.render.liveportrait.face_renderer:from_weights",
+        "LivePortrait-compatible neural renderer (weights=DIR)",
+    ),
+    "probe": ("pyavatar.render.probe:ProbeRenderer", "parameter probe drawn over the portrait (tests, latency)"),
 }
 
 

@@ -3,8 +3,9 @@
 See docs/sdk.md and samples/ for runnable examples.
 """
 
-from pyavatar.sdk.avatar import Avatar, RenderResult, Session, prepare
+from pyavatar.sdk.avatar import Avatar, Session, prepare
 from pyavatar.sdk.motion import MotionStage
+from pyavatar.sdk.render import RenderResult
 from pyavatar.sdk.sources import LiveAudio, paced
 from pyavatar.sdk.stage import PortraitStage, PreparedRenderer
 

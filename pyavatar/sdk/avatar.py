@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,14 +26,15 @@ import numpy as np
 
 from pyavatar.packets import NS_PER_S, AudioChunk, MotionFrame
 from pyavatar.render.base import FaceRenderer, face_point_options
+from pyavatar.render.images import load_rgba
 from pyavatar.render.registry import make_renderer, renderer_names
 from pyavatar.runtime import control as ctl
 from pyavatar.runtime.clock import Clock, MonotonicClock
 from pyavatar.runtime.frames import VideoFrame
 from pyavatar.runtime.pipeline import Pipeline, PipelineError
 from pyavatar.runtime.sinks import MotionSink, VideoSink
-from pyavatar.sdk.images import load_rgba
 from pyavatar.sdk.motion import make_motion_stage
+from pyavatar.sdk.render import RenderResult, render_file
 from pyavatar.sdk.sources import LiveAudio, paced
 from pyavatar.sdk.stage import PortraitStage, PreparedRenderer
 from pyavatar.sdk.swap import MIN_SWAP_INTERVAL_S, RendererSwapper
@@ -106,27 +106,7 @@ class Avatar:
 
     def render(self, audio: str | Path, output: str | Path, **options: Any) -> RenderResult:
         """Render ``audio`` to ``output`` (video file or PNG folder); see :func:`pyavatar.sdk.render.render_file`."""
-        from pyavatar.sdk.render import render_file
-
         return render_file(self, audio, output, **options)
-
-
-@dataclass(frozen=True)
-class RenderResult:
-    """What an offline render produced."""
-
-    output: Path
-    frames: int
-    fps: float
-    audio_seconds: float
-    elapsed_seconds: float
-    renderer: str
-    size: tuple[int, int]
-
-    @property
-    def video_seconds(self) -> float:
-        """Length of the video."""
-        return self.frames / self.fps
 
 
 class Session:

@@ -6,10 +6,10 @@ import numpy as np
 import torch
 
 from pyavatar.face.landmarks import FaceLandmarks
-from pyavatar.motion.joyvasa.postproc import SourceKeypoints, compose_keypoints, driving_pose, pack, unpack
+from pyavatar.motion.common.keypoints import SourceKeypoints, compose_keypoints, driving_pose, pack, unpack
+from pyavatar.render.liveportrait.face_renderer import NeuralFacePortrait, NeuralFaceRenderer
 from pyavatar.render.liveportrait.keypoints import Motion
 from pyavatar.render.liveportrait.motion import refine
-from pyavatar.render.neural_faces import NeuralFacePortrait, NeuralFaceRenderer
 from pyavatar.render.portrait import align_face
 
 

@@ -11,16 +11,12 @@ source, any control the source cannot honour.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from pyavatar.face.params import FaceParams
 from pyavatar.motion.registry import MotionSource, make_motion_source, motion_source_info
 from pyavatar.packets import AudioChunk, MotionFrame
 from pyavatar.runtime import control as ctl
-from pyavatar.sdk.stage import PreparedRenderer
+from pyavatar.sdk.stage import PreparedRenderer, keypoint_portrait
 
 
 def control_of(event: Any) -> tuple[str, dict[str, Any]]:
@@ -84,26 +80,6 @@ class MotionStage:
         close = getattr(self.source, "close", None)
         if close is not None:
             close()
-
-
-def keypoint_portrait(prepared: PreparedRenderer) -> Any:
-    """The :class:`~pyavatar.sdk.keypoints.NeuralKeypointPortrait` of a prepared neural renderer, else None."""
-    if getattr(prepared.renderer, "render_keypoints", None) is None:
-        return None
-    from pyavatar.sdk.keypoints import NeuralKeypointPortrait
-
-    return NeuralKeypointPortrait(prepared.renderer, prepared.state)
-
-
-def render_frames(prepared: PreparedRenderer, frames: Sequence[MotionFrame]) -> np.ndarray:
-    """(T, H, W, 3) frames: keypoint motion directly on the neural renderer, FaceParams otherwise."""
-    binding = keypoint_portrait(prepared) if all(f.keypoints is not None for f in frames) else None
-    if binding is None:
-        return prepared.render(FaceParams(np.stack([f.params for f in frames])))
-    kp = np.stack([f.keypoints for f in frames])  # type: ignore[misc]
-    ref = frames[0].keypoints_ref
-    assert ref is not None
-    return binding.renderer.render_keypoints(binding.state, binding.keypoints(kp, ref))
 
 
 def make_motion_stage(

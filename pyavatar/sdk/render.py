@@ -1,17 +1,53 @@
-"""Offline rendering of an audio file to a video file (with the audio) or a PNG sequence."""
+"""Offline rendering of an audio file to a video file (with the audio) or a PNG sequence.
+
+:meth:`pyavatar.sdk.avatar.Avatar.render` calls :func:`render_file`; this module
+does not import the avatar module (it needs only what :class:`AvatarLike` names).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pyavatar.audio.resample import Resampler
 from pyavatar.audio.sources import FileSource
 from pyavatar.outputs.video import _CONTAINERS, PngSequenceSink, VideoFileSink, audio_rates, check_output
 from pyavatar.packets import AudioChunk
-from pyavatar.sdk.avatar import Avatar, RenderResult
+from pyavatar.render.base import FaceRenderer
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What an offline render produced."""
+
+    output: Path
+    frames: int
+    fps: float
+    audio_seconds: float
+    elapsed_seconds: float
+    renderer: str
+    size: tuple[int, int]
+
+    @property
+    def video_seconds(self) -> float:
+        """Length of the video."""
+        return self.frames / self.fps
+
+
+class AvatarLike(Protocol):
+    """What :func:`render_file` uses of an :class:`~pyavatar.sdk.avatar.Avatar`."""
+
+    @property
+    def renderer(self) -> FaceRenderer:
+        """The renderer the portrait was prepared for."""
+        ...
+
+    def session(self, **options: Any) -> Any:
+        """A new :class:`~pyavatar.sdk.avatar.Session` on the portrait."""
+        ...
 
 
 def _at_rate(source: FileSource, rates: tuple[int, ...]) -> Iterator[AudioChunk]:
@@ -46,7 +82,7 @@ def output_sink(output: str | Path, audio: str | Path | None, *, alpha: bool = F
 
 
 def render_file(
-    avatar: Avatar, audio: str | Path, output: str | Path, *, fps: float = 30.0, alpha: bool = False, crf: int = 20,
+    avatar: AvatarLike, audio: str | Path, output: str | Path, *, fps: float = 30.0, alpha: bool = False, crf: int = 20,
     progress: Callable[[float], None] | None = None, allow_truncated: bool = False, **session_options: Any,
 ) -> RenderResult:  # fmt: skip
     """Render speech ``audio`` with ``avatar`` to ``output``.

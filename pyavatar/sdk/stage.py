@@ -35,6 +35,26 @@ class PreparedRenderer:
         return out
 
 
+def keypoint_portrait(prepared: PreparedRenderer) -> Any:
+    """The :class:`~pyavatar.sdk.keypoints.NeuralKeypointPortrait` of a prepared neural renderer, else None."""
+    if getattr(prepared.renderer, "render_keypoints", None) is None:
+        return None
+    from pyavatar.sdk.keypoints import NeuralKeypointPortrait
+
+    return NeuralKeypointPortrait(prepared.renderer, prepared.state)
+
+
+def render_frames(prepared: PreparedRenderer, frames: Sequence[MotionFrame]) -> np.ndarray:
+    """(T, H, W, 3) frames: keypoint motion directly on the neural renderer, FaceParams otherwise."""
+    binding = keypoint_portrait(prepared) if all(f.keypoints is not None for f in frames) else None
+    if binding is None:
+        return prepared.render(FaceParams(np.stack([f.params for f in frames])))
+    kp = np.stack([f.keypoints for f in frames])  # type: ignore[misc]
+    ref = frames[0].keypoints_ref
+    assert ref is not None
+    return binding.renderer.render_keypoints(binding.state, binding.keypoints(kp, ref))
+
+
 def _rest_motion() -> MotionFrame:
     return MotionFrame(-1, 0, 0.0, -1, np.zeros(len(NAMES), np.float32), np.zeros(len(VRM_VISEMES), np.float32))
 
@@ -67,8 +87,6 @@ class PortraitStage:
 
     def render(self, frames: Sequence[MotionFrame]) -> list[VideoFrame]:
         """One frame per motion frame, rendered in one batch."""
-        from pyavatar.sdk.motion import render_frames  # keypoint motion → the neural renderer directly
-
         images = render_frames(self._current, frames)
         if images.shape[1:3] != (self.height, self.width):
             raise ValueError(f"renderer {self.renderer.name!r} changed the frame size to {images.shape[2]}x"

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from pyavatar.assets import DEMO_PORTRAIT, DEMO_SPEECH
 from pyavatar.cli import build_parser, main
-from pyavatar.config import COMMANDS
+from pyavatar.cli.config import COMMANDS
 
 av = pytest.importorskip("av")
 

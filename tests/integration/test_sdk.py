@@ -14,8 +14,8 @@ import soundfile as sf
 from pyavatar import Avatar, Session
 from pyavatar.assets import DEMO_PORTRAIT, DEMO_SPEECH
 from pyavatar.face.params import NAMES, FaceParams
+from pyavatar.render.probe import ProbeRenderer, read_jaw
 from pyavatar.render.registry import RendererUnavailable, make_renderer, register_renderer, renderer_names
-from pyavatar.sdk.probe import ProbeRenderer, read_jaw
 from tests.runtime.helpers import pyavatar_threads
 
 JAW = NAMES.index("jaw_open")

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from pyavatar.motion.diffusion.ssl import SSLConfig
+from pyavatar.motion.common.ssl import SSLConfig
 from pyavatar.motion.joyvasa import JoyVASA, JoyVASAConfig, generate, load_joyvasa, load_template, window_plan
 
 TINY_AUDIO = SSLConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,

@@ -41,8 +41,8 @@ def portrait(fixtures_dir: Path):
 
     from pyavatar.assets import DEMO_PORTRAIT
     from pyavatar.render.liveportrait.config import LivePortraitConfig
+    from pyavatar.render.liveportrait.face_renderer import NeuralFaceRenderer
     from pyavatar.render.liveportrait.weights import load_liveportrait
-    from pyavatar.render.neural_faces import NeuralFaceRenderer
     from pyavatar.sdk.keypoints import NeuralKeypointPortrait
 
     lp = fixtures_dir / "liveportrait"

@@ -13,7 +13,7 @@ sf = pytest.importorskip("soundfile")
 
 from pyavatar import Avatar  # noqa: E402
 from pyavatar.assets import DEMO_PORTRAIT, DEMO_SPEECH  # noqa: E402
-from pyavatar.sdk.probe import read_jaw  # noqa: E402
+from pyavatar.render.probe import read_jaw  # noqa: E402
 
 
 @pytest.fixture(scope="module")

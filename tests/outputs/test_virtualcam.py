@@ -160,7 +160,7 @@ def test_live_session_feeds_the_camera_at_the_set_rate(
     from pyavatar import Avatar
     from pyavatar.assets import DEMO_PORTRAIT, DEMO_SPEECH
     from pyavatar.audio.sources import FileSource
-    from pyavatar.sdk.probe import read_jaw
+    from pyavatar.render.probe import read_jaw
     from tests.runtime.helpers import Counted, LockstepClock
 
     clock = LockstepClock()  # the session runs tick by tick, the same on a loaded machine as on an idle one

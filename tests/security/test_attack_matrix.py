@@ -25,7 +25,7 @@ from pyavatar.audio.sources import AudioSourceError, FileSource
 from pyavatar.cli import main as cli_main
 from pyavatar.motion.joyvasa import load_joyvasa
 from pyavatar.outputs.video import check_output
-from pyavatar.sdk.images import MAX_SIDE, load_rgba
+from pyavatar.render.images import MAX_SIDE, load_rgba
 from tests.motion.test_joyvasa_loader import _save, _tiny
 
 # ------------------------------------------------------------------------------------------------ files

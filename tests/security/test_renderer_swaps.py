@@ -15,8 +15,8 @@ import pytest
 from pyavatar import Avatar
 from pyavatar.assets import DEMO_PORTRAIT
 from pyavatar.outputs import osc
+from pyavatar.render.probe import ProbeRenderer
 from pyavatar.render.registry import register_renderer
-from pyavatar.sdk.probe import ProbeRenderer
 from tests.runtime.helpers import pyavatar_threads
 from tests.security.test_osc_control import _LiveSession
 

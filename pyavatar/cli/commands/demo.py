@@ -8,7 +8,7 @@ import argparse
 def _demo(args: argparse.Namespace) -> int:
     from pyavatar.assets import DEMO_PORTRAIT, DEMO_SPEECH
     from pyavatar.cli.commands.render import render_with_progress, summary
-    from pyavatar.config import resolve
+    from pyavatar.cli.config import resolve
 
     resolve(args, "demo")
     print(f"portrait: {DEMO_PORTRAIT}\nspeech:   {DEMO_SPEECH}")
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         add_avatar_options,
         add_file_options,
     )
-    from pyavatar.config import register_options
+    from pyavatar.cli.config import register_options
 
     register_options("demo", {**AVATAR_DEFAULTS, **FILE_DEFAULTS})
     p = sub.add_parser(

@@ -9,7 +9,7 @@ from pathlib import Path
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pyavatar.tracking.extract import Checks, clip_name, extract_clip, write_manifest
+    from pyavatar.data.extract_motion import Checks, clip_name, extract_clip, write_manifest
     from pyavatar.video import probe_video
 
     out = Path(args.out)

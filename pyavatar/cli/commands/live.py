@@ -52,7 +52,7 @@ def _check_microphone(device: str | None) -> None:
 
 
 def _live(args: argparse.Namespace) -> int:
-    from pyavatar.config import resolve
+    from pyavatar.cli.config import resolve
 
     resolve(args, "live")
     check_options(args)
@@ -110,7 +110,7 @@ def _live(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pyavatar.config import register_options
+    from pyavatar.cli.config import register_options
 
     register_options("live", {**AVATAR_DEFAULTS, **LIVE_DEFAULTS})
     p = sub.add_parser(

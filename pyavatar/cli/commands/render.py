@@ -157,7 +157,7 @@ def summary(result: Any) -> str:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from pyavatar.config import resolve
+    from pyavatar.cli.config import resolve
     from pyavatar.outputs.video import check_output
 
     resolve(args, "render")
@@ -169,7 +169,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pyavatar.config import register_options
+    from pyavatar.cli.config import register_options
 
     register_options("render", {**AVATAR_DEFAULTS, **FILE_DEFAULTS, "driving": ""})
     p = sub.add_parser(

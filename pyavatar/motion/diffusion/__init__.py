@@ -10,6 +10,7 @@ Typical use::
     tail = gen.flush()
 """
 
+from pyavatar.motion.common.ssl import SSLConfig, SSLEncoder, load_ssl_encoder
 from pyavatar.motion.diffusion.audio import LogMelFrames, SSLFrontEnd, StreamingSSL
 from pyavatar.motion.diffusion.conformer import Conditions, ConformerConfig, ConformerDenoiser
 from pyavatar.motion.diffusion.controls import MotionControls, emotion_vector, reference_expression
@@ -31,7 +32,6 @@ from pyavatar.motion.diffusion.space import (
     get_space,
     normalization_from_template,
 )
-from pyavatar.motion.diffusion.ssl import SSLConfig, SSLEncoder, load_ssl_encoder
 from pyavatar.motion.diffusion.stream import StreamConfig, StreamingMotionGenerator
 
 __all__ = [

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from pyavatar.audio.features import N_MELS
-from pyavatar.motion.diffusion.ssl import SSLEncoder
+from pyavatar.motion.common.ssl import SSLEncoder
 from pyavatar.packets import NS_PER_S, AudioChunk, FeatureChunk
 
 FPS = 25

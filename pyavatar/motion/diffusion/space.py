@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyavatar.face.params import FIELDS, NAMES, FaceParams
-from pyavatar.motion.joyvasa.postproc import EYE_KEYPOINTS, LAYOUT, LIP_KEYPOINTS, MOTION_DIM, MotionTemplate, unpack
+from pyavatar.motion.common.keypoints import EYE_KEYPOINTS, LAYOUT, LIP_KEYPOINTS, MOTION_DIM, MotionTemplate, unpack
 from pyavatar.packets import MotionChunk
 
 SPACES = ("keypoints", "face_params")

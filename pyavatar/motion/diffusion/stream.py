@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from pyavatar.audio.features import LOOKAHEAD_S, FeatureExtractor
+from pyavatar.motion.common.keypoints import SourceKeypoints, compose_keypoints, rotation_matrix
 from pyavatar.motion.diffusion.audio import FPS, LogMelFrames, StreamingSSL
 from pyavatar.motion.diffusion.conformer import Conditions
 from pyavatar.motion.diffusion.controls import (
@@ -46,7 +47,6 @@ from pyavatar.motion.diffusion.model import DiffusionMotionModel
 from pyavatar.motion.diffusion.sampler import Branch, NoiseSchedule, ddim_sample, guidance_plan
 from pyavatar.motion.diffusion.smoothing import make_smoother
 from pyavatar.motion.diffusion.space import chunk_fields
-from pyavatar.motion.joyvasa.postproc import SourceKeypoints, compose_keypoints, rotation_matrix
 from pyavatar.packets import NS_PER_S, AudioChunk, FeatureChunk, MotionChunk
 
 _SAMPLES_PER_FRAME = 16_000 // FPS

@@ -1,8 +1,10 @@
-"""JoyVASA (arXiv 2411.09209) motion generator: released checkpoints, sampler, post-processing."""
+"""JoyVASA (arXiv 2411.09209) motion generator: released checkpoints and sampler.
 
-from pyavatar.motion.joyvasa.loader import ALLOWED_GLOBALS, load_joyvasa, read_checkpoint
-from pyavatar.motion.joyvasa.model import JoyVASA, JoyVASAConfig, pad_for_hubert, sinusoid_table
-from pyavatar.motion.joyvasa.postproc import (
+Its post-processing (motion layout, template, driving keypoints) lives in
+:mod:`pyavatar.motion.common.keypoints`, shared with the diffusion model, and is re-exported here.
+"""
+
+from pyavatar.motion.common.keypoints import (
     LAYOUT,
     LIP_KEYPOINTS,
     MotionTemplate,
@@ -15,6 +17,8 @@ from pyavatar.motion.joyvasa.postproc import (
     rotation_matrix,
     unpack,
 )
+from pyavatar.motion.joyvasa.loader import ALLOWED_GLOBALS, load_joyvasa, read_checkpoint
+from pyavatar.motion.joyvasa.model import JoyVASA, JoyVASAConfig, pad_for_hubert, sinusoid_table
 from pyavatar.motion.joyvasa.sampler import SILENCE_PAD, generate, sample_window, window_plan
 
 __all__ = [

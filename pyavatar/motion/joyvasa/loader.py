@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from pyavatar.checkpoints import check_finite
-from pyavatar.motion.diffusion.ssl import (
+from pyavatar.motion.common.ssl import (
     SSLConfig,
     infer_ssl_config,
     normalise_ssl_keys,

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pyavatar.motion.diffusion.ssl import SSLConfig, SSLEncoder
+from pyavatar.motion.common.ssl import SSLConfig, SSLEncoder
 
 SAMPLE_RATE = 16_000
 PE_MODES = ("legacy", "fixed")

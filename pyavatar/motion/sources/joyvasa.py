@@ -26,10 +26,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from pyavatar.motion.common.keypoints import LIP_KEYPOINTS, MotionTemplate, ema_smooth, load_template, pack
 from pyavatar.motion.diffusion.space import GAZE_EXP_GAIN
 from pyavatar.motion.joyvasa.loader import load_joyvasa
 from pyavatar.motion.joyvasa.model import JoyVASA
-from pyavatar.motion.joyvasa.postproc import LIP_KEYPOINTS, MotionTemplate, ema_smooth, load_template, pack
 from pyavatar.motion.joyvasa.sampler import SILENCE_PAD, sample_window, window_plan
 from pyavatar.motion.sources.base import WindowedSource, WindowEngine, frame_loudness_db
 

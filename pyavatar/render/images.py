@@ -46,7 +46,7 @@ def _read(path: Path) -> np.ndarray:
             im = ImageOps.exif_transpose(im)
             if max(im.size) > MAX_SIDE:
                 w, h = im.size
-                log.warning("portrait %s is %dx%d; working at most %d pixels a side (pyavatar.sdk.images.MAX_SIDE)",
+                log.warning("portrait %s is %dx%d; working at most %d pixels a side (pyavatar.render.images.MAX_SIDE)",
                             path, w, h, MAX_SIDE)  # fmt: skip
                 im.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
             if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):

@@ -2,7 +2,7 @@
 
 :class:`NeuralFaceRenderer` prepares a portrait with
 :class:`~pyavatar.render.liveportrait.neural.NeuralRenderer`, calibrates a
-:class:`~pyavatar.render.liveportrait_bridge.LivePortraitBridge` on it (the
+:class:`~pyavatar.render.liveportrait.bridge.LivePortraitBridge` on it (the
 source's eye and lip openness measured on its MediaPipe landmarks) and renders
 FaceParams through the bridge's motion, so the same motion stream drives the
 classical and the neural renderer. Keypoint motion (JoyVASA's driving
@@ -22,11 +22,11 @@ from torch import Tensor
 
 from pyavatar.face.landmarks import MEDIAPIPE_478, LandmarkBackend
 from pyavatar.face.params import FaceParams
+from pyavatar.render.liveportrait.bridge import BridgeSource, LivePortraitBridge
 from pyavatar.render.liveportrait.config import LivePortraitConfig
 from pyavatar.render.liveportrait.keypoints import MEDIAPIPE478, eye_close_ratio, lip_close_ratio
 from pyavatar.render.liveportrait.neural import NeuralRenderer, PreparedPortrait
 from pyavatar.render.liveportrait.weights import LivePortraitModels
-from pyavatar.render.liveportrait_bridge import BridgeSource, LivePortraitBridge
 from pyavatar.render.portrait import CropParams
 
 DEFAULT_EYE_RATIO = 0.3  # source eye openness assumed without landmarks (crop=)

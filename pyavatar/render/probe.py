@@ -15,7 +15,7 @@ import numpy as np
 
 from pyavatar.face.params import FIELDS, FaceParams
 from pyavatar.render.base import ImageInput
-from pyavatar.sdk.images import load_rgba
+from pyavatar.render.images import load_rgba
 
 CELL = 16
 _LO = np.array([lo for lo, _ in FIELDS.values()], np.float32)

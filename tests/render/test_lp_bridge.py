@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from pyavatar.face.params import FaceParams
-from pyavatar.render.liveportrait.config import LivePortraitConfig
-from pyavatar.render.liveportrait.keypoints import Motion
-from pyavatar.render.liveportrait.weights import LivePortraitModels, load_liveportrait
-from pyavatar.render.liveportrait_bridge import (
+from pyavatar.render.liveportrait.bridge import (
     EYE_WIDE_GAIN,
     LIP_OPEN_RATIO,
     LivePortraitBridge,
     _degrees_from_rotation,
     expression_basis,
 )
+from pyavatar.render.liveportrait.config import LivePortraitConfig
+from pyavatar.render.liveportrait.keypoints import Motion
+from pyavatar.render.liveportrait.weights import LivePortraitModels, load_liveportrait
 
 EYES, LIP = (0.31, 0.27), 0.04
 
@@ -155,7 +155,7 @@ def test_neural_renderer_satisfies_face_renderer() -> None:
     pytest.importorskip("mediapipe", reason="needs mediapipe==0.10.21")
     skimage_data = pytest.importorskip("skimage.data", reason="needs scikit-image for the astronaut photo")
     from pyavatar.render.base import FaceRenderer
-    from pyavatar.render.neural_faces import NeuralFaceRenderer
+    from pyavatar.render.liveportrait.face_renderer import NeuralFaceRenderer
 
     tiny = {
         "appearance_feature_extractor_params": {"block_expansion": 4, "max_features": 32, "reshape_channel": 2,

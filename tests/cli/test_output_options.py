@@ -7,8 +7,8 @@ import argparse
 import pytest
 
 from pyavatar.cli import build_parser
+from pyavatar.cli.config import resolve
 from pyavatar.cli.output_options import build_outputs
-from pyavatar.config import resolve
 
 
 def _outputs(*argv: str) -> list:
