@@ -1,8 +1,9 @@
 """Score lip-sync motion sources on an evaluation set, always next to the naive RMS baseline.
 
-Motion sources are looked up by name in :data:`MOTIONS` (``dsp``: the DSP
-engine with an optional vowel profile; ``learned``: a MouthNet checkpoint given
-as weights). Metrics are reported pooled and per voice family (the manifest's
+Motion sources are looked up by name in the motion registry
+(:mod:`pyavatar.motion.registry`) and scored through their lip engine (``dsp``: the
+DSP engine with an optional vowel profile; ``learned``: a MouthNet checkpoint given
+as weights, or the bundled model). Metrics are reported pooled and per voice family (the manifest's
 ``family``).
 
 The baseline's jaw is the file's RMS envelope at 25 fps divided by its 99th
@@ -27,6 +28,7 @@ from pyavatar.evaluation.dataset import FPS, load_dataset
 from pyavatar.evaluation.metrics import OPEN_THRESHOLD, Prediction, count, summarize
 from pyavatar.motion.lips.engine import DspLipEngine
 from pyavatar.motion.lips.profile import VowelProfile
+from pyavatar.motion.registry import make_motion_source, motion_source_info
 from pyavatar.packets import FeatureChunk, LipChunk
 
 #: The issue's goals on the synthetic set: metric -> (comparison, threshold).
@@ -62,24 +64,21 @@ class LipEngine(Protocol):
         ...
 
 
-def _dsp(weights: Path | None, profile: VowelProfile | None) -> LipEngine:
-    if weights is not None:
-        raise ValueError("motion 'dsp' takes no --motion-weights (use --profile for a vowel profile)")
-    return DspLipEngine(profile, fps=FPS)
+def lip_engine(name: str, weights: Path | None = None, profile: VowelProfile | None = None) -> LipEngine:
+    """A fresh streaming lip engine of the registered motion source ``name`` at 25 fps.
 
-
-def _learned(weights: Path | None, profile: VowelProfile | None) -> LipEngine:
-    from pyavatar.motion.learned.engine import LearnedLipEngine, bundled_weights
-
-    path = weights or bundled_weights()
-    if path is None:
-        raise ValueError("motion 'learned': this package has no bundled model; "
-                         "pass --motion-weights RUN/best.safetensors")
-    return LearnedLipEngine(path, fps=FPS)
-
-
-#: Motion source name -> factory(weights, profile) of a fresh streaming engine.
-MOTIONS: dict[str, Callable[[Path | None, VowelProfile | None], LipEngine]] = {"dsp": _dsp, "learned": _learned}
+    ``weights`` and ``profile`` go to the source when given (the registry refuses an option the source does
+    not take, naming it); raises ValueError for a source without a lip engine (e.g. ``diffusion``).
+    """
+    options = {"weights": weights}
+    if profile is not None:
+        options["profile"] = profile
+    source = make_motion_source(name, fps=FPS, **options)
+    engine = getattr(source, "lip_engine", None)
+    if engine is None:
+        raise ValueError(f"motion source {name!r} has no lip engine to score; lip-sync evaluation scores sources "
+                         "with one (e.g. dsp, learned)")  # fmt: skip
+    return engine
 
 
 def run_engine(engine: LipEngine, feats: FeatureChunk) -> Prediction:
@@ -110,13 +109,11 @@ def evaluate(folder: str | Path, engine: str = "dsp", profile: VowelProfile | No
     on the same features in the same run. Goals and margins are those of ``engine``.
     """
     names = [engine, *(c for c in compare if c != engine)]
-    for name in names:
-        if name not in MOTIONS:
-            raise ValueError(f"unknown motion {name!r}; available: {sorted(MOTIONS)}")
     wpath = Path(weights) if weights is not None else None
-    args = {n: (wpath if n == engine else None, profile) for n in names}
+    args = {n: (wpath if n == engine else None, profile if "profile" in motion_source_info(n).options else None)
+            for n in names}  # fmt: skip
     for n in names:
-        MOTIONS[n](*args[n])  # fail before the work on a bad name/weights
+        lip_engine(n, *args[n])  # fail before the work on a bad name/weights
     items = load_dataset(folder)
     who = [*names, "baseline"]
     files: list[dict] = []
@@ -131,7 +128,7 @@ def evaluate(folder: str | Path, engine: str = "dsp", profile: VowelProfile | No
         fam = by_family.setdefault(item.family, {w: [] for w in who})
         row = {"name": item.name, "meta": {k: v for k, v in item.reference.meta.items() if k != "phones"}}
         for w in who:
-            pred = baseline(feats) if w == "baseline" else run_engine(MOTIONS[w](*args[w]), feats)
+            pred = baseline(feats) if w == "baseline" else run_engine(lip_engine(w, *args[w]), feats)
             c = count(pred, item.reference)
             counts[w].append(c)
             fam[w].append(c)

@@ -3,6 +3,8 @@
 Built-in sources (factories imported on first use, so listing imports nothing heavy):
 
 - ``dsp``: the DSP lip engine + idle motion + emotion (the default; no weights);
+- ``learned``: the ``dsp`` source with a trained lip model (MouthNet, ``weights=FILE`` from
+  ``pyavatar train-motion``) in the lip engine's place;
 - ``diffusion``: a FaceParams diffusion checkpoint written by
   :func:`pyavatar.motion.diffusion.save_motion_model` (``weights=FILE``);
 - ``joyvasa``: a JoyVASA motion generator + motion template → LivePortrait keypoint motion;
@@ -12,7 +14,7 @@ Built-in sources (factories imported on first use, so listing imports nothing he
 
 Names given on the command line, in OSC messages or in config files only ever
 select a registered name: nothing here imports a user-given string. New
-sources (a learned lip model, a video-tracking source) plug in with
+sources (e.g. a video-tracking source) plug in with
 :func:`register_motion_source` from their own module; see docs/architecture.md.
 """
 
@@ -107,6 +109,11 @@ _REGISTRY: dict[str, MotionSourceInfo] = {
         "pyavatar.motion.sources.dsp:DspMotionSource",
         "DSP lip sync + idle motion + emotion (default, no weights)",
         frozenset(CONTROLS), options=("profile", "lip_settings"),
+    ),
+    "learned": MotionSourceInfo(
+        "pyavatar.motion.sources.learned:LearnedMotionSource",
+        "trained lip model (weights=RUN/best.safetensors or the bundled one) + idle motion + emotion",
+        frozenset(CONTROLS), options=("weights",),
     ),
     "diffusion": MotionSourceInfo(
         "pyavatar.motion.sources.diffusion:from_options",

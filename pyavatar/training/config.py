@@ -15,6 +15,8 @@ class TrainConfig:
 
     ``val_speakers`` lists whole speakers (manifest ``speaker``) held out for
     validation; clips of ``--val`` folders are always validation clips.
+    ``sil_weight`` multiplies the jaw loss on frames whose target is silence
+    (speaking 0), so the mouth closes on pauses and at speech boundaries.
     """
 
     model: str = "mouthnet"
@@ -32,6 +34,7 @@ class TrainConfig:
     threads: int = 1
     val_speakers: list[str] = field(default_factory=list)
     arch: dict = field(default_factory=dict)
+    sil_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.model != "mouthnet":
@@ -40,6 +43,8 @@ class TrainConfig:
         for k in ("steps", "batch", "crop_frames", "val_every", "ckpt_every", "threads"):
             if getattr(self, k) <= 0:
                 raise ValueError(f"config {k} must be positive, got {getattr(self, k)}")
+        if not self.sil_weight > 0:
+            raise ValueError(f"config sil_weight must be positive, got {self.sil_weight}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"config ema must be within [0, 1), got {self.ema}")
         self.mouth = MouthConfig(**self.arch)

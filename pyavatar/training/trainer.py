@@ -65,12 +65,14 @@ def batch(clips: list[Clip], cfg: TrainConfig, gen: torch.Generator) -> tuple[to
     return x, y, m
 
 
-def losses(out: torch.Tensor, y: torch.Tensor, m: torch.Tensor, lookahead: int) -> dict[str, torch.Tensor]:
-    """Per-term losses; output ``t + lookahead`` predicts target ``t``."""
+def losses(out: torch.Tensor, y: torch.Tensor, m: torch.Tensor, lookahead: int,
+           sil_weight: float = 1.0) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Per-term losses; output ``t + lookahead`` predicts target ``t``; jaw errors on silence count ``sil_weight``x."""
     out = out[:, lookahead:].float()
     y, m = y[:, : y.shape[1] - lookahead], m[:, : m.shape[1] - lookahead]
     w = m / m.sum().clamp(min=1)
-    jaw = ((torch.sigmoid(out[..., 0]) - y[..., 0]) ** 2 * w).sum() * 10
+    wj = w * torch.where(y[..., 4] > 0.5, 1.0, sil_weight)
+    jaw = ((torch.sigmoid(out[..., 0]) - y[..., 0]) ** 2 * wj).sum() * 10
     cls = (F.cross_entropy(out[..., 1:8].transpose(1, 2), y[..., 1].long(), reduction="none") * w).sum()
     shape = (F.binary_cross_entropy_with_logits(out[..., 8:10], y[..., 2:4], reduction="none").mean(-1) * w).sum()
     speaking = (F.binary_cross_entropy_with_logits(out[..., 10], y[..., 4], reduction="none") * w).sum()
@@ -170,7 +172,7 @@ def train(clips: list[Clip], val: list[Clip], cfg: TrainConfig, run: str | Path,
         x, y, m = (t.to(device) for t in batch(clips, cfg, gen))
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             out, _ = model(x)
-        parts = losses(out, y, m, cfg.mouth.lookahead)
+        parts = losses(out, y, m, cfg.mouth.lookahead, cfg.sil_weight)
         loss = sum(parts.values())
         opt.zero_grad(set_to_none=True)
         loss.backward()

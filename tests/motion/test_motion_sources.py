@@ -73,7 +73,7 @@ def _stream(source, audio: np.ndarray, live: bool = False) -> list[MotionFrame]:
 
 def test_registry_lists_sources_and_resolves_only_registered_names() -> None:
     assert {"dsp", "diffusion", "joyvasa"} <= set(motion_source_names())
-    for bad in ("os:system", "pyavatar.motion.sources.dsp:DspMotionSource", "", "learned"):
+    for bad in ("os:system", "pyavatar.motion.sources.dsp:DspMotionSource", ""):
         with pytest.raises(ValueError, match="unknown motion source"):
             make_motion_source(bad or "x y", fps=30.0)
     with pytest.raises(ValueError, match="'dsp' does not take"):

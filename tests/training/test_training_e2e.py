@@ -128,3 +128,43 @@ def test_bad_weights_are_rejected_naming_file_and_key(workdir: Path, tmp_path: P
     shutil.copy(src.with_suffix(".json"), bad.with_suffix(".json"))
     with pytest.raises(ValueError, match=f"bad.safetensors: tensor '{key}'"):
         load_model(bad)
+
+
+def test_trained_model_drives_render_and_live(workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from pyavatar.assets import DEMO_PORTRAIT
+
+    weights = str(workdir / "full" / "best.safetensors")
+    wav = str(workdir / "me.wav")
+    out = tmp_path / "out.mp4"
+    assert main(["render", str(DEMO_PORTRAIT), wav, "-o", str(out), "--renderer", "probe", "--fps", "25",
+                 "--no-progress", "--motion", "learned", "--motion-weights", weights]) == 0  # fmt: skip
+    assert out.stat().st_size > 0
+    stats = tmp_path / "stats.json"
+    assert main(["live", str(DEMO_PORTRAIT), "--audio", wav, "--renderer", "probe", "--control", "off",
+                 "--motion", "learned", "--motion-weights", weights, "--duration", "2",
+                 "--stats-json", str(stats)]) == 0  # fmt: skip
+    assert "learned" in capsys.readouterr().out
+
+
+def test_learned_source_refuses_bad_weights_before_audio(workdir: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    from pyavatar.assets import DEMO_PORTRAIT
+
+    missing = tmp_path / "none.safetensors"
+    out = tmp_path / "out.mp4"
+    code = main(["render", str(DEMO_PORTRAIT), str(workdir / "me.wav"), "-o", str(out), "--renderer", "probe",
+                 "--no-progress", "--motion", "learned", "--motion-weights", str(missing)])  # fmt: skip
+    assert code != 0 and not out.exists()
+    assert str(missing) in capsys.readouterr().err
+    # a config that does not match the tensors: named with the offending keys
+    wrong = tmp_path / "wrong.safetensors"
+    shutil.copy(workdir / "full" / "best.safetensors", wrong)
+    cfg = json.loads((workdir / "full" / "best.json").read_text())
+    cfg["model"]["layers"] = int(cfg["model"]["layers"]) + 1
+    wrong.with_suffix(".json").write_text(json.dumps(cfg))
+    from pyavatar.motion.registry import make_motion_source
+
+    with pytest.raises(ValueError, match="wrong.safetensors: missing keys"):
+        make_motion_source("learned", fps=25, weights=wrong)
+    with pytest.raises(ValueError, match="does not take"):
+        make_motion_source("dsp", fps=25, weights=wrong)

@@ -55,7 +55,7 @@ def _align(args: argparse.Namespace) -> int:
         clips.append({"name": name, "speaker": args.speaker, "family": ref.meta["family"], "language": args.language,
                       "source": "align", "duration_s": round(len(x) / sr, 3), "align_cost": round(al.cost, 4)})
         write_manifest(out, clips)
-        print(f"wrote {out / name}.wav/.json (sample rate {sf.info(out / f'{name}.wav').samplerate} Hz)")
+        print(f"wrote {out / name}.wav and {name}.json (sample rate {sf.info(out / f'{name}.wav').samplerate} Hz)")
     return 0
 
 

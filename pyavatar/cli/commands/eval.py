@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from pyavatar.motion.registry import motion_source_names
+
 
 def _lipsync(args: argparse.Namespace) -> int:
     from pyavatar.evaluation.lipsync import evaluate, summary_lines
@@ -47,10 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = s.add_parser("lipsync", help="score a motion source (and the RMS baseline) on a set, per voice family")
     q.add_argument("dir", help="folder of NAME.wav + NAME.json")
-    q.add_argument("--motion", "--engine", dest="motion", default="dsp", choices=["dsp", "learned"],
-                   help="motion source to score (--engine is the old name)")
-    q.add_argument("--motion-weights", help="weights of a learned source (RUN/best.safetensors)")
-    q.add_argument("--compare", help="more motion sources scored in the same run, e.g. dsp")
+    q.add_argument("--motion", "--engine", dest="motion", default="dsp", choices=sorted(motion_source_names()),
+                   help="registered motion source to score (one with a lip engine: dsp, learned; --engine is the "
+                        "old name)")  # fmt: skip
+    q.add_argument("--motion-weights", help="weights of the scored source (learned: RUN/best.safetensors)")
+    q.add_argument("--compare", help="more registered motion sources scored in the same run, e.g. dsp")
     q.add_argument("--profile", help="vowel profile JSON (default: the shipped generic profile)")
     q.add_argument("--json", help="write the full report here")
     q.set_defaults(func=lambda a: _lipsync(_with_tail(a)))

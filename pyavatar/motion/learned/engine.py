@@ -64,6 +64,8 @@ class LearnedLipEngine:
     def __init__(self, model: MouthNet | str | Path, *, fps: float = 25.0) -> None:
         self.model = model if isinstance(model, MouthNet) else load_model(model)
         self.fps = float(fps)
+        #: When set, the mouth stays closed and speaking is 0 (the model keeps listening).
+        self.muted = False
         self._aligner = FrameAligner(self.fps)
         self.reset()
 
@@ -95,6 +97,8 @@ class LearnedLipEngine:
             return None
         assert self._origin is not None
         f = np.ascontiguousarray(rows, dtype=np.float32)
+        if self.muted:
+            f = np.zeros_like(f)
         return LipChunk(self._origin + round(first * NS_PER_S / self.fps), self.fps, f[:, :5], f[:, 5], f[:, 6],
                         f[:, 7], f[:, 8])  # fmt: skip
 

@@ -1,1 +1,1 @@
-"""Motion sources behind the registry (:mod:`pyavatar.motion.registry`): ``dsp``, ``diffusion``, ``joyvasa``."""
+"""Motion sources behind the registry (:mod:`pyavatar.motion.registry`): ``dsp``, ``learned``, ``diffusion``, ``joyvasa``."""

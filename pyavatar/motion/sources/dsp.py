@@ -65,6 +65,11 @@ class DspMotionSource:
         return self._lips.muted
 
     @property
+    def lip_engine(self) -> DspLipEngine:
+        """The streaming lip engine (100 Hz features → LipChunk), e.g. for the lip-sync evaluation."""
+        return self._lips
+
+    @property
     def latency_s(self) -> float:
         """Audio needed past a frame's centre before the frame is produced (lip engine look-ahead)."""
         return self._lips.latency_s
