@@ -8,6 +8,9 @@
 * The cat (no detectable face) animates from ``crop`` + ``face_points``: the
   mouth opens inside the crop and the eyes close.
 * Head motion leaves the neck, collar and chest under the face in place.
+* Yaw ±25° and pitch ±15° do not smear a sliver of texture (an ear, a glasses
+  temple) across the revealed side of the head: no face triangle is stretched
+  more than 2.5×, and the rings around the face stretch less than 1.6×.
 """
 
 from __future__ import annotations
@@ -171,3 +174,34 @@ def test_head_motion_leaves_the_body_below_the_neck_still(landmarks) -> None:
         body = np.s_[y:, prepared.face_box[0] : prepared.face_box[2]]  # neck, collar and chest under the face
         moved = np.abs(frame[body].astype(int) - image[body]).max()  # ≤ 2: resampling at the band's edge
         assert moved <= 2, f"the body moved with {fields}: up to {moved} levels"
+
+
+def _stretch(source: np.ndarray, moved: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per triangle: the largest singular value of its source → moved affine map, and its moved area (px²)."""
+    s0, s1 = source[triangles[:, 1]] - source[triangles[:, 0]], source[triangles[:, 2]] - source[triangles[:, 0]]
+    m0, m1 = moved[triangles[:, 1]] - moved[triangles[:, 0]], moved[triangles[:, 2]] - moved[triangles[:, 0]]
+    src, dst = np.stack([s0, s1], axis=-1), np.stack([m0, m1], axis=-1)
+    ok = np.abs(np.linalg.det(src)) > 1e-9
+    out = np.full(len(triangles), np.inf)
+    out[ok] = np.linalg.svd(dst[ok] @ np.linalg.inv(src[ok]), compute_uv=False)[:, 0]
+    return out, 0.5 * np.abs(np.cross(m0, m1))
+
+
+@pytest.mark.parametrize("name", ["grace_hopper", "drawing"])
+def test_turned_heads_do_not_smear_the_side_of_the_head(landmarks, name: str) -> None:
+    image = grace_hopper() if name == "grace_hopper" else drawn_face()
+    renderer = ClassicalRenderer(output="full", landmarks=landmarks)
+    prepared = renderer.prepare(image)
+    mesh, rig = prepared.mesh, prepared.rig
+    source = mesh.source.astype(np.float64)
+    surface = mesh.triangles.max(axis=1) < tp.NUM_MESH  # MediaPipe's face tesselation
+    rings = (mesh.rigid[mesh.triangles] < 1).any(axis=1)  # from the face oval out to the canvas border
+    for fields in ({"head_yaw": -25.0}, {"head_yaw": 25.0}, {"head_pitch": -15.0}, {"head_pitch": 15.0}):
+        params = FaceParams.from_fields(**fields)
+        moved = rig.positions(params, rig.coefficients(params), 0)[:, :2].astype(np.float64)
+        stretch, area = _stretch(source, moved, mesh.triangles)
+        smeared = area[surface & (stretch > 2.5)].sum() / area[surface].sum()
+        assert smeared < 0.002, f"{name} {fields}: {smeared:.1%} of the face is stretched more than 2.5x"
+        assert stretch[rings].max() < 1.6, f"{name} {fields}: a ring triangle stretches {stretch[rings].max():.2f}x"
+        frame = renderer.render(prepared, params)
+        assert np.abs(frame.astype(int) - image).max() > 20, f"{name} {fields}: the head did not move"
