@@ -11,6 +11,9 @@
 * Yaw ±25° and pitch ±15° do not smear a sliver of texture (an ear, a glasses
   temple) across the revealed side of the head: no face triangle is stretched
   more than 2.5×, and the rings around the face stretch less than 1.6×.
+* A wide-open jaw (``jaw_open`` = 1, where ``--lip-scale 3`` holds speech)
+  opens the lips by at most 0.175 face heights (it was 0.2) and stretches no triangle below
+  the lower lip (chin, jaw line, neck) more than 1.32× (it was 1.36×).
 """
 
 from __future__ import annotations
@@ -205,3 +208,25 @@ def test_turned_heads_do_not_smear_the_side_of_the_head(landmarks, name: str) ->
         assert stretch[rings].max() < 1.6, f"{name} {fields}: a ring triangle stretches {stretch[rings].max():.2f}x"
         frame = renderer.render(prepared, params)
         assert np.abs(frame.astype(int) - image).max() > 20, f"{name} {fields}: the head did not move"
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_a_wide_open_jaw_keeps_the_mouth_and_chin_plausible(landmarks, name: str) -> None:
+    image = skimage_data.astronaut() if name == "astronaut" else grace_hopper()
+    prepared = ClassicalRenderer(output="full", landmarks=landmarks).prepare(image)
+    mesh, rig = prepared.mesh, prepared.rig
+    source = mesh.source.astype(np.float64)
+    lip_bottom = mesh.frame.to_face(source[[17]])[0, 1]  # lowest point of the lower lip
+    below = mesh.frame.to_face(source[mesh.triangles].reshape(-1, 2))[:, 1].reshape(-1, 3).min(axis=1) > lip_bottom
+
+    def moved(**fields: float) -> np.ndarray:
+        params = FaceParams.from_fields(**fields)
+        return rig.positions(params, rig.coefficients(params), 0)[:, :2].astype(np.float64)
+
+    rest = moved()
+    for fields in ({"jaw_open": 1.0}, {"jaw_open": 1.0, "mouth_wide": 0.5}):
+        pos = moved(**fields)
+        opening = (np.linalg.norm(pos[14] - pos[13]) - np.linalg.norm(rest[14] - rest[13])) / mesh.face_height
+        assert 0.08 < opening <= 0.175, f"{name} {fields}: the lips part by {opening:.3f} face heights"
+        stretch, _ = _stretch(source, pos, mesh.triangles)
+        assert stretch[below].max() < 1.32, f"{name} {fields}: the chin stretches {stretch[below].max():.2f}x"
