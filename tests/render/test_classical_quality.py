@@ -6,7 +6,8 @@
 * Dark dots: at rest with every emotion preset (its jaw offset removed), no
   pixel inside the lips is darker than the source's darkest lip pixel.
 * The cat (no detectable face) animates from ``crop`` + ``face_points``: the
-  mouth opens inside the crop and the eyes close.
+  mouth opens inside the crop and the eyes close — the lids are opened to the
+  eyes' rims, so a blink hides (almost) all of each yellow-green iris.
 * Head motion leaves the neck, collar and chest under the face in place.
 * Yaw ±25° and pitch ±15° do not smear a sliver of texture (an ear, a glasses
   temple) across the revealed side of the head: no face triangle is stretched
@@ -162,6 +163,27 @@ def test_crop_alone_fits_the_template_and_the_cli_and_sdk_pass_face_points(landm
 
     with pytest.raises(ValueError, match="--face-points: the 'nopoints' renderer does not take face points"):
         Avatar.from_image(cat, renderer=NoPoints(), face_points=points)
+
+
+def _cat_iris(rgb: np.ndarray) -> np.ndarray:
+    """The cat's yellow-green iris pixels (its fur is a redder orange): OpenCV hue 19-40, saturated, not dark."""
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV).astype(int)
+    return (hsv[..., 0] >= 19) & (hsv[..., 0] <= 40) & (hsv[..., 1] >= 120) & (hsv[..., 2] >= 70)
+
+
+def test_the_cats_blink_covers_its_whole_eyes(landmarks) -> None:
+    cat = skimage_data.chelsea()
+    renderer = ClassicalRenderer(output="full", landmarks=landmarks)
+    prepared = renderer.prepare(cat, crop=CAT_CROP, face_points=CAT_POINTS)
+    np.testing.assert_array_equal(renderer.render(prepared, FaceParams.neutral()), cat)  # the eye warp is a rest pose
+    closed = renderer.render(prepared, FaceParams.from_fields(blink_left=1.0, blink_right=1.0))
+    for (ex, ey), axes in zip(CAT_POINTS[:2], ((32, 27), (26, 24)), strict=True):  # each eye's rim, by eye
+        eye = np.zeros(cat.shape[:2], np.uint8)
+        cv2.ellipse(eye, (int(ex), int(ey) + 1), axes, 0, 0, 360, 1, -1)
+        eye = eye.astype(bool)
+        before, after = int((_cat_iris(cat) & eye).sum()), int((_cat_iris(closed) & eye).sum())
+        assert before > 400, f"the iris test found only {before} iris pixels in the eye at ({ex:g}, {ey:g})"
+        assert after < 0.03 * before, f"the closed lid leaves {after} of {before} iris pixels at ({ex:g}, {ey:g})"
 
 
 def test_head_motion_leaves_the_body_below_the_neck_still(landmarks) -> None:
