@@ -9,6 +9,8 @@
   mouth opens inside the crop and the eyes close — the lids are opened to the
   eyes' rims, so a blink hides (almost) all of each yellow-green iris.
 * Head motion leaves the neck, collar and chest under the face in place.
+* A drawing's shut eye is a clean lid: no shaded band above the closed lid line
+  (under 3 % of the lid darker than its skin), and an ink line along it.
 * Yaw ±25° and pitch ±15° do not smear a sliver of texture (an ear, a glasses
   temple) across the revealed side of the head: no face triangle is stretched
   more than 2.5×, and the rings around the face stretch less than 1.6×.
@@ -184,6 +186,27 @@ def test_the_cats_blink_covers_its_whole_eyes(landmarks) -> None:
         before, after = int((_cat_iris(cat) & eye).sum()), int((_cat_iris(closed) & eye).sum())
         assert before > 400, f"the iris test found only {before} iris pixels in the eye at ({ex:g}, {ey:g})"
         assert after < 0.03 * before, f"the closed lid leaves {after} of {before} iris pixels at ({ex:g}, {ey:g})"
+
+
+def test_a_drawings_closed_lid_is_clean_skin_over_an_ink_line(landmarks) -> None:
+    renderer = ClassicalRenderer(output="full", landmarks=landmarks)
+    prepared = renderer.prepare(drawn_face())
+    mesh, offset = prepared.mesh, np.array(prepared.roi[:2])
+    params = FaceParams.from_fields(blink_left=1.0, blink_right=1.0)
+    luma = _luma(renderer.render(prepared, params))
+    shut = prepared.rig.positions(params, prepared.rig.coefficients(params), 0)[:, :2] + offset
+    for eye in mesh.eyes:
+        lid = np.concatenate([mesh.source[list(eye.upper)] + offset, (shut[list(eye.upper)] - [0, 2.0])[::-1]])
+        mask = np.zeros(luma.shape, np.uint8)
+        cv2.fillPoly(mask, [np.round(lid).astype(np.int32)], 1)
+        mask = mask.astype(bool)
+        skin = float(np.median(luma[mask]))
+        band = float((luma[mask] < skin - 20).mean())
+        assert band < 0.03, f"{eye.side} eye: {band:.0%} of the closed lid is shaded darker than its skin"
+        line = np.zeros(luma.shape, np.uint8)
+        cv2.polylines(line, [np.round(shut[list(eye.upper)]).astype(np.int32)], False, 1, thickness=5)
+        ink = int((luma[line.astype(bool)] < skin - 80).sum())
+        assert ink >= 0.5 * np.ptp(shut[list(eye.upper), 0]), f"{eye.side} eye: only {ink} ink pixels on the lid line"
 
 
 def test_head_motion_leaves_the_body_below_the_neck_still(landmarks) -> None:
