@@ -6,8 +6,17 @@
 * Dark dots: at rest with every emotion preset (its jaw offset removed), no
   pixel inside the lips is darker than the source's darkest lip pixel.
 * The cat (no detectable face) animates from ``crop`` + ``face_points``: the
-  mouth opens inside the crop and the eyes close.
+  mouth opens inside the crop and the eyes close — the lids are opened to the
+  eyes' rims, so a blink hides (almost) all of each yellow-green iris.
 * Head motion leaves the neck, collar and chest under the face in place.
+* A drawing's shut eye is a clean lid: no shaded band above the closed lid line
+  (under 3 % of the lid darker than its skin), and an ink line along it.
+* Yaw ±25° and pitch ±15° do not smear a sliver of texture (an ear, a glasses
+  temple) across the revealed side of the head: no face triangle is stretched
+  more than 2.5×, and the rings around the face stretch less than 1.6×.
+* A wide-open jaw (``jaw_open`` = 1, where ``--lip-scale 3`` holds speech)
+  opens the lips by at most 0.175 face heights (it was 0.2) and stretches no triangle below
+  the lower lip (chin, jaw line, neck) more than 1.32× (it was 1.36×).
 """
 
 from __future__ import annotations
@@ -158,6 +167,48 @@ def test_crop_alone_fits_the_template_and_the_cli_and_sdk_pass_face_points(landm
         Avatar.from_image(cat, renderer=NoPoints(), face_points=points)
 
 
+def _cat_iris(rgb: np.ndarray) -> np.ndarray:
+    """The cat's yellow-green iris pixels (its fur is a redder orange): OpenCV hue 19-40, saturated, not dark."""
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV).astype(int)
+    return (hsv[..., 0] >= 19) & (hsv[..., 0] <= 40) & (hsv[..., 1] >= 120) & (hsv[..., 2] >= 70)
+
+
+def test_the_cats_blink_covers_its_whole_eyes(landmarks) -> None:
+    cat = skimage_data.chelsea()
+    renderer = ClassicalRenderer(output="full", landmarks=landmarks)
+    prepared = renderer.prepare(cat, crop=CAT_CROP, face_points=CAT_POINTS)
+    np.testing.assert_array_equal(renderer.render(prepared, FaceParams.neutral()), cat)  # the eye warp is a rest pose
+    closed = renderer.render(prepared, FaceParams.from_fields(blink_left=1.0, blink_right=1.0))
+    for (ex, ey), axes in zip(CAT_POINTS[:2], ((32, 27), (26, 24)), strict=True):  # each eye's rim, by eye
+        eye = np.zeros(cat.shape[:2], np.uint8)
+        cv2.ellipse(eye, (int(ex), int(ey) + 1), axes, 0, 0, 360, 1, -1)
+        eye = eye.astype(bool)
+        before, after = int((_cat_iris(cat) & eye).sum()), int((_cat_iris(closed) & eye).sum())
+        assert before > 400, f"the iris test found only {before} iris pixels in the eye at ({ex:g}, {ey:g})"
+        assert after < 0.03 * before, f"the closed lid leaves {after} of {before} iris pixels at ({ex:g}, {ey:g})"
+
+
+def test_a_drawings_closed_lid_is_clean_skin_over_an_ink_line(landmarks) -> None:
+    renderer = ClassicalRenderer(output="full", landmarks=landmarks)
+    prepared = renderer.prepare(drawn_face())
+    mesh, offset = prepared.mesh, np.array(prepared.roi[:2])
+    params = FaceParams.from_fields(blink_left=1.0, blink_right=1.0)
+    luma = _luma(renderer.render(prepared, params))
+    shut = prepared.rig.positions(params, prepared.rig.coefficients(params), 0)[:, :2] + offset
+    for eye in mesh.eyes:
+        lid = np.concatenate([mesh.source[list(eye.upper)] + offset, (shut[list(eye.upper)] - [0, 2.0])[::-1]])
+        mask = np.zeros(luma.shape, np.uint8)
+        cv2.fillPoly(mask, [np.round(lid).astype(np.int32)], 1)
+        mask = mask.astype(bool)
+        skin = float(np.median(luma[mask]))
+        band = float((luma[mask] < skin - 20).mean())
+        assert band < 0.03, f"{eye.side} eye: {band:.0%} of the closed lid is shaded darker than its skin"
+        line = np.zeros(luma.shape, np.uint8)
+        cv2.polylines(line, [np.round(shut[list(eye.upper)]).astype(np.int32)], False, 1, thickness=5)
+        ink = int((luma[line.astype(bool)] < skin - 80).sum())
+        assert ink >= 0.5 * np.ptp(shut[list(eye.upper), 0]), f"{eye.side} eye: only {ink} ink pixels on the lid line"
+
+
 def test_head_motion_leaves_the_body_below_the_neck_still(landmarks) -> None:
     image = skimage_data.astronaut()
     renderer = ClassicalRenderer(output="full", landmarks=landmarks)
@@ -171,3 +222,56 @@ def test_head_motion_leaves_the_body_below_the_neck_still(landmarks) -> None:
         body = np.s_[y:, prepared.face_box[0] : prepared.face_box[2]]  # neck, collar and chest under the face
         moved = np.abs(frame[body].astype(int) - image[body]).max()  # ≤ 2: resampling at the band's edge
         assert moved <= 2, f"the body moved with {fields}: up to {moved} levels"
+
+
+def _stretch(source: np.ndarray, moved: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per triangle: the largest singular value of its source → moved affine map, and its moved area (px²)."""
+    s0, s1 = source[triangles[:, 1]] - source[triangles[:, 0]], source[triangles[:, 2]] - source[triangles[:, 0]]
+    m0, m1 = moved[triangles[:, 1]] - moved[triangles[:, 0]], moved[triangles[:, 2]] - moved[triangles[:, 0]]
+    src, dst = np.stack([s0, s1], axis=-1), np.stack([m0, m1], axis=-1)
+    ok = np.abs(np.linalg.det(src)) > 1e-9
+    out = np.full(len(triangles), np.inf)
+    out[ok] = np.linalg.svd(dst[ok] @ np.linalg.inv(src[ok]), compute_uv=False)[:, 0]
+    return out, 0.5 * np.abs(np.cross(m0, m1))
+
+
+@pytest.mark.parametrize("name", ["grace_hopper", "drawing"])
+def test_turned_heads_do_not_smear_the_side_of_the_head(landmarks, name: str) -> None:
+    image = grace_hopper() if name == "grace_hopper" else drawn_face()
+    renderer = ClassicalRenderer(output="full", landmarks=landmarks)
+    prepared = renderer.prepare(image)
+    mesh, rig = prepared.mesh, prepared.rig
+    source = mesh.source.astype(np.float64)
+    surface = mesh.triangles.max(axis=1) < tp.NUM_MESH  # MediaPipe's face tesselation
+    rings = (mesh.rigid[mesh.triangles] < 1).any(axis=1)  # from the face oval out to the canvas border
+    for fields in ({"head_yaw": -25.0}, {"head_yaw": 25.0}, {"head_pitch": -15.0}, {"head_pitch": 15.0}):
+        params = FaceParams.from_fields(**fields)
+        moved = rig.positions(params, rig.coefficients(params), 0)[:, :2].astype(np.float64)
+        stretch, area = _stretch(source, moved, mesh.triangles)
+        smeared = area[surface & (stretch > 2.5)].sum() / area[surface].sum()
+        assert smeared < 0.002, f"{name} {fields}: {smeared:.1%} of the face is stretched more than 2.5x"
+        assert stretch[rings].max() < 1.6, f"{name} {fields}: a ring triangle stretches {stretch[rings].max():.2f}x"
+        frame = renderer.render(prepared, params)
+        assert np.abs(frame.astype(int) - image).max() > 20, f"{name} {fields}: the head did not move"
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_a_wide_open_jaw_keeps_the_mouth_and_chin_plausible(landmarks, name: str) -> None:
+    image = skimage_data.astronaut() if name == "astronaut" else grace_hopper()
+    prepared = ClassicalRenderer(output="full", landmarks=landmarks).prepare(image)
+    mesh, rig = prepared.mesh, prepared.rig
+    source = mesh.source.astype(np.float64)
+    lip_bottom = mesh.frame.to_face(source[[17]])[0, 1]  # lowest point of the lower lip
+    below = mesh.frame.to_face(source[mesh.triangles].reshape(-1, 2))[:, 1].reshape(-1, 3).min(axis=1) > lip_bottom
+
+    def moved(**fields: float) -> np.ndarray:
+        params = FaceParams.from_fields(**fields)
+        return rig.positions(params, rig.coefficients(params), 0)[:, :2].astype(np.float64)
+
+    rest = moved()
+    for fields in ({"jaw_open": 1.0}, {"jaw_open": 1.0, "mouth_wide": 0.5}):
+        pos = moved(**fields)
+        opening = (np.linalg.norm(pos[14] - pos[13]) - np.linalg.norm(rest[14] - rest[13])) / mesh.face_height
+        assert 0.08 < opening <= 0.175, f"{name} {fields}: the lips part by {opening:.3f} face heights"
+        stretch, _ = _stretch(source, pos, mesh.triangles)
+        assert stretch[below].max() < 1.32, f"{name} {fields}: the chin stretches {stretch[below].max():.2f}x"

@@ -25,6 +25,8 @@ from pyavatar.render.classical.mesh import Eye, Mesh, arc_params, smoothstep
 JAW_DROP = 0.17  # lower-lip travel at jaw_open = 1, in face heights
 LIP_LIFT = 0.03  # upper-lip lift at jaw_open = 1
 JAW_BACK = 0.06  # chin moving back (depth) at jaw_open = 1
+JAW_KNEE = 0.5  # jaw_open above this opens less and less: jaw_open = 1 (where --lip-scale 3 sits) gives JAW_MAX
+JAW_MAX = 0.85
 GAZE_SHIFT = 0.75  # iris travel at 45° as a fraction of the room between iris and eye corner
 GAZE_LIFT = 0.3  # vertical iris travel at 45° as a fraction of the eye's half height
 BROW_RAISE = 0.075
@@ -55,6 +57,18 @@ def _inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         xi = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
     return ((crosses & (x < xi)).sum(axis=1) % 2) == 1
+
+
+def jaw_curve(jaw_open: np.ndarray) -> np.ndarray:
+    """The jaw basis coefficient of ``jaw_open``: linear up to :data:`JAW_KNEE`, then easing to :data:`JAW_MAX` at 1.
+
+    A gain on the mouth (``--lip-scale 3``) holds jaw_open near 1 through speech; the
+    knee keeps that a wide-open mouth rather than a cavity with a stretched chin.
+    """
+    j = np.asarray(jaw_open, np.float32)
+    a = (1 - JAW_MAX) / (1 - JAW_KNEE) ** 2  # f(1) = JAW_MAX, f'(KNEE) = 1
+    over = np.maximum(j - JAW_KNEE, 0)
+    return (j - a * over * over).astype(np.float32)
 
 
 def _interp_chain(pts: np.ndarray, params: np.ndarray, s: float) -> np.ndarray:
@@ -241,6 +255,8 @@ class Rig:
             if name.startswith("gaze_"):
                 _, axis, side = name.split("_")
                 cols.append(params[f"gaze_{axis}"] * (1 - v[f"blink_{side}"]))
+            elif name == "jaw_open":
+                cols.append(jaw_curve(params.jaw_open))
             else:
                 cols.append(params[name])
         return np.stack(cols, axis=1).astype(np.float32)

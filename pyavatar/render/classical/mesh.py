@@ -35,6 +35,7 @@ MOUTH_COLUMNS = 13
 MOUTH_ROWS = (("lower_band", 0.0), ("lower_teeth", 0.07), ("tongue", 0.2), ("floor", 0.4), ("back", 0.64),
               ("teeth", 0.86), ("upper_band", 1.0))  # fmt: skip
 RING_FRACTIONS = (0.3, 0.65)  # rings between the face oval (0) and the canvas border (1)
+DEPTH_SLOPE = 2.0  # steepest face-surface triangle (depth px per image px): see limit_depth_slope
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,8 @@ def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: flo
         a = math.atan2(p[1] - center[1], p[0] - center[0])
         return ((a - angle0) * order) % (2 * math.pi)
 
+    # the rings keep their oval point's depth: head motion then fades out toward the border (rigid)
+    # instead of swinging the rings the other way, which stretched the side of the head
     max_depth = max(b.depth[i] for i in oval)
     levels: list[list[int]] = [oval]
     for k, frac in enumerate((*RING_FRACTIONS, 1.0)):
@@ -274,10 +277,10 @@ def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: flo
             pos = pts[j] + frac * (border - pts[j])
             down = float(smoothstep(0.2, 0.9, (d / max(np.linalg.norm(d), 1e-9)) @ frame.v))
             if k == 0:
-                rigid, follow, dep = 0.85 + (0.25 - 0.85) * down, 0.5, b.depth[i] + 0.25 * face_width
+                rigid, follow, dep = 0.85 + (0.25 - 0.85) * down, 0.5, b.depth[i]
             elif k == 1:
                 # below the chin (neck, collar) this ring stays put: the body does not sway with the head
-                rigid, follow, dep = 0.4 * (1 - down), 0.15 * (1 - down), b.depth[i] + 0.5 * face_width
+                rigid, follow, dep = 0.4 * (1 - down), 0.15 * (1 - down), b.depth[i]
             else:
                 rigid, follow, dep = 0.0, 0.0, max_depth + face_width
             row.append(b.add(pos, dep, {i: follow}, rigid))
@@ -299,6 +302,43 @@ def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: flo
     ring_a = [inner[i] for i in oi] + [inner[oi[0]]]
     ring_b = [border[i] for i in ob] + [border[ob[0]]]
     b.strip(ring_a, np.append(pi[oi], 2 * math.pi), ring_b, np.append(pb[ob], 2 * math.pi))
+
+
+def limit_depth_slope(points: np.ndarray, depth: np.ndarray, triangles: np.ndarray, slope: float) -> np.ndarray:
+    """``depth`` with no triangle steeper than ``slope`` (depth px per image px), by bringing far vertices forward.
+
+    The face mesh's side triangles are seen edge-on: a small image triangle with a
+    large depth step. Turning the head opens them up, and a sliver of texture
+    (an ear, a glasses temple) is smeared across the revealed side. Capping the
+    slope bounds that stretch at about cos θ + slope·sin θ for a turn of θ.
+    Only vertices behind their neighbours move (toward them), so the nose and
+    the face's front keep their depth.
+    """
+    z = np.asarray(depth, np.float64).copy()
+    tri = np.asarray(triangles)
+    p = np.asarray(points, np.float64)
+    a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
+    e1, e2 = b - a, c - a
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    area_ok = np.abs(det) > 1e-9
+    for _ in range(50):
+        za, zb, zc = z[tri[:, 0]], z[tri[:, 1]], z[tri[:, 2]]
+        d1, d2 = zb - za, zc - za
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gx = (d1 * e2[:, 1] - d2 * e1[:, 1]) / det
+            gy = (d2 * e1[:, 0] - d1 * e2[:, 0]) / det
+            grad = np.where(area_ok, np.hypot(gx, gy), np.inf)
+        steep = grad > slope * 1.001
+        if not steep.any():
+            break
+        f = np.where(steep, slope / grad, 1.0)[:, None]
+        zs = np.stack([za, zb, zc], axis=1)
+        mean = zs.mean(axis=1, keepdims=True)
+        target = np.where(steep[:, None], mean + f * (zs - mean), np.inf)
+        new = np.full_like(z, np.inf)
+        np.minimum.at(new, tri.ravel(), target.ravel())
+        z = np.minimum(z, new)
+    return z
 
 
 def build_mesh(
@@ -327,6 +367,7 @@ def build_mesh(
     mouth_width = float(np.linalg.norm(points[tp.MOUTH_CORNERS[0]] - points[tp.MOUTH_CORNERS[1]]))
     if min(face_height, face_width, mouth_width) < 2:
         raise ValueError(f"build_mesh: degenerate face (height {face_height:.1f}, width {face_width:.1f} px)")
+    depth = limit_depth_slope(points, depth, tp.tesselation(), DEPTH_SLOPE)
     b = _Builder(points, depth)
     offset = 0.02 * face_width
     eyes = [

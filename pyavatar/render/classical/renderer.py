@@ -33,7 +33,7 @@ from pyavatar.render.classical.synthesis import (
     is_drawing,
     mouth_split,
 )
-from pyavatar.render.classical.template import FacePoints, fit_template
+from pyavatar.render.classical.template import FacePoints, fit_eyes, fit_template
 from pyavatar.render.landmarks import default_landmarks
 from pyavatar.render.portrait import Alignment, CropParams, NoFaceError, align_face, load_image
 
@@ -210,13 +210,15 @@ class ClassicalRenderer:
         ``crop`` = (x, y, w, h) limits the search to that box; when no face is
         found there (an animal, a stylised drawing) a face template is fitted
         to the box instead. ``face_points`` = (left eye, right eye, mouth
-        centre) skips detection and pins the template's eyes and mouth there.
+        centre) skips detection and pins the template's eyes and mouth there
+        (its lids opened to the eye rims found around them, :func:`fit_eyes`).
         """
         rgb, alpha = load_image(image)
         if face_points is not None:
             if crop is not None:
                 _check_crop(crop, rgb.shape[1], rgb.shape[0])
             face, depth = fit_template(crop, face_points)
+            face = FaceLandmarks(face.box, fit_eyes(face.points, rgb), face.score, face.scheme)
         else:
             found = self._detect(rgb, crop, face_index)
             if found is None:

@@ -15,8 +15,8 @@ from pyavatar.render.classical import topology as tp
 from pyavatar.render.classical.mesh import MOUTH_ROWS, Mesh, arc_params, mouth_columns
 
 
-def _mean_color(image: np.ndarray, points: np.ndarray, radius: int = 2) -> np.ndarray:
-    """Mean RGB in [0, 1] of small squares around ``points`` (clipped to the image)."""
+def _mean_color(image: np.ndarray, points: np.ndarray, radius: int = 2, median: bool = False) -> np.ndarray:
+    """Mean (or per-channel median: ignores a drawing's ink) RGB in [0, 1] of small squares around ``points``."""
     h, w = image.shape[:2]
     samples = []
     for x, y in np.round(points).astype(int):
@@ -26,7 +26,8 @@ def _mean_color(image: np.ndarray, points: np.ndarray, radius: int = 2) -> np.nd
             samples.append(image[y0:y1, x0:x1, :3].reshape(-1, 3))
     if not samples:
         return np.full(3, 0.5)
-    return np.concatenate(samples).mean(axis=0) / 255.0
+    pixels = np.concatenate(samples)
+    return (np.median(pixels, axis=0) if median else pixels.mean(axis=0)) / 255.0
 
 
 def _chain_at(points: np.ndarray, chain: tuple[int, ...], sigmas: np.ndarray) -> np.ndarray:
@@ -145,8 +146,9 @@ def eyelid_overlays(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
     The stretched upper lid turns into the skin colour found above it (which
     also hides whatever the stretch drags along, e.g. a drawn lid line), the
     lash line at its lower edge darkens, and the lower lash line fades out.
-    On a drawing (:func:`is_drawing`) the lid is opaque skin, the lash line is
-    the drawing's own ink and the lower outline disappears: a clean closed lid
+    On a drawing (:func:`is_drawing`) the lid is opaque skin down to its edge, and
+    the drawing's own ink sits on the eye's interior and lower lid, which a shut eye
+    squeezes into one thin line: a clean cartoon closed eye with no shaded band
     (the renderer also lets these overlays reach full strength early in the blink,
     :data:`DRAWN_LID_GAIN`).
     """
@@ -154,16 +156,17 @@ def eyelid_overlays(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
     out = {}
     for eye in mesh.eyes:
         inner, outer = eye.lid_rings
-        skin = _mean_color(image, mesh.source[outer], radius=2)
+        skin = _mean_color(image, mesh.source[outer], radius=2, median=drawing)
         lash = _ink(image, mesh.source[list(eye.upper) + list(eye.lower)]) if drawing else 0.3 * skin
         o = np.zeros((mesh.num_vertices, 4), np.float32)
-        for rows, alpha, color in (
-            (inner, 1.0 if drawing else LID_SKIN, skin),
-            (outer, 1.0 if drawing else 0.35, skin),
-            (list(eye.upper[1:-1]), 1.0 if drawing else LASH_DARK, lash),
-            (list(eye.lower[1:-1]), 1.0 if drawing else 0.7, skin),
-            (eye.lower_ring, 1.0 if drawing else 0.3, skin),
-        ):
+        upper, lower = list(eye.upper[1:-1]), list(eye.lower[1:-1])
+        if drawing:  # opaque skin lid; the ink sits on the eye's interior rows, squeezed into a thin line when shut
+            layers = [(inner, 1.0, skin), (outer, 1.0, skin), (upper, 1.0, skin),
+                      (list(eye.interior), 1.0, lash), (lower, 1.0, lash), (eye.lower_ring, 1.0, skin)]  # fmt: skip
+        else:
+            layers = [(inner, LID_SKIN, skin), (outer, 0.35, skin), (upper, LASH_DARK, lash),
+                      (lower, 0.7, skin), (eye.lower_ring, 0.3, skin)]  # fmt: skip
+        for rows, alpha, color in layers:
             o[rows, :3] = alpha * color
             o[rows, 3] = alpha
         out[eye.side] = o

@@ -5,7 +5,8 @@ flat-colour face drawn here with OpenCV (:func:`drawn_face`), so it needs no
 data file and matches the landmark scheme the renderer rigs. :func:`fit_template`
 places it in an image: stretched to a face box ``crop = (x, y, w, h)``, or,
 with ``face_points = (left eye, right eye, mouth centre)``, by the affine map
-that puts its eyes and mouth exactly there.
+that puts its eyes and mouth exactly there; :func:`fit_eyes` then opens its
+lids to the eye rims it finds in the image (round animal eyes).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from pyavatar.face.landmarks import MEDIAPIPE_478, MP_LEFT_IRIS, MP_MOUTH, MP_RIGHT_IRIS, FaceLandmarks
 from pyavatar.face.quiet import native_stderr_quiet
+from pyavatar.render.classical import topology as tp
 
 FacePoints = tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
 
@@ -122,3 +124,56 @@ def fit_template(
     lo, hi = fitted.min(axis=0), fitted.max(axis=0)
     box = tuple(float(v) for v in crop) if crop is not None else (lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1])
     return FaceLandmarks(box, fitted, 0.0, MEDIAPIPE_478), depth * scale
+
+
+EYE_SEARCH = (0.15, 0.36)  # where an eye's rim is looked for, in eye distances from its centre
+EYE_MAX_GROWTH = 2.5
+
+
+def _rim_radius(luma: np.ndarray, center: np.ndarray, eye_dist: float) -> float | None:
+    """Median distance from ``center`` to the strongest luma edge along 32 rays (None when off the image)."""
+    h, w = luma.shape
+    radii = np.linspace(EYE_SEARCH[0], EYE_SEARCH[1], 48) * eye_dist
+    found = []
+    for a in np.linspace(0, 2 * np.pi, 32, endpoint=False):
+        xs, ys = center[0] + radii * np.cos(a), center[1] + radii * np.sin(a)
+        if xs.min() < 0 or ys.min() < 0 or xs.max() > w - 1 or ys.max() > h - 1:
+            continue
+        profile = cv2.remap(luma, xs[None].astype(np.float32), ys[None].astype(np.float32), cv2.INTER_LINEAR)[0]
+        found.append(radii[int(np.argmax(np.abs(np.gradient(profile))))])
+    return float(np.median(found)) if len(found) >= 16 else None
+
+
+def fit_eyes(points: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Template ``points`` with each eye opened to the rim found in ``image`` around it (round animal eyes).
+
+    The template's eyes are human almonds; a cat's are round and taller. Around each
+    eye the strongest edge (its rim) is found along rays from the iris centre; when
+    a lid lies inside the rim, the landmarks on its side of the iris are stretched
+    vertically (a smooth local warp, so the mesh does not fold) until it reaches the
+    rim. Lids already at or beyond the rim are left as they are.
+    """
+    pts = np.asarray(points, np.float64).copy()
+    luma = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32),
+                            (0, 0), 1.5)  # fmt: skip
+    eye_dist = float(np.linalg.norm(pts[tp.RIGHT_IRIS[0]] - pts[tp.LEFT_IRIS[0]]))
+    for upper, lower, iris in ((tp.RIGHT_EYE_UPPER, tp.RIGHT_EYE_LOWER, tp.RIGHT_IRIS),
+                               (tp.LEFT_EYE_UPPER, tp.LEFT_EYE_LOWER, tp.LEFT_IRIS)):  # fmt: skip
+        center = pts[iris[0]].copy()
+        rim = _rim_radius(luma, center, eye_dist)
+        if rim is None:
+            continue
+        half_width = float(np.linalg.norm(pts[upper[0]] - pts[upper[-1]])) / 2
+        reach = 2.0 * half_width  # the warp fades out over this distance from the iris
+        fade = np.clip(1 - (np.linalg.norm(pts - center, axis=1) / reach) ** 2, 0, 1) ** 2
+        dy = pts[:, 1] - center[1]
+        moved = pts[:, 1].copy()
+        for lid, sign in ((upper, -1.0), (lower, 1.0)):  # the upper lid (above the iris) and the lower one apart
+            reach_lid = float(np.max(sign * dy[list(lid[1:-1])]))
+            if reach_lid <= 0 or rim <= 1.15 * reach_lid:
+                continue
+            grow = min(rim / reach_lid, EYE_MAX_GROWTH) - 1
+            side = sign * dy > 0
+            moved[side] += grow * dy[side] * fade[side]
+        pts[:, 1] = moved
+    return pts
