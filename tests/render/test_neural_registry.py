@@ -10,7 +10,7 @@ import torch
 
 from pyavatar.face.params import FaceParams
 from pyavatar.render.base import FaceRenderer
-from pyavatar.render.neural_faces import NeuralFaceRenderer
+from pyavatar.render.liveportrait.face_renderer import NeuralFaceRenderer
 from pyavatar.render.registry import make_renderer
 
 

@@ -229,8 +229,8 @@ def test_video_keypoints_drive_the_neural_renderer(rendered, shared_dir: Path, t
     from pyavatar.assets import DEMO_PORTRAIT
     from pyavatar.cli import main
     from pyavatar.render.liveportrait.config import LivePortraitConfig
+    from pyavatar.render.liveportrait.face_renderer import NeuralFaceRenderer
     from pyavatar.render.liveportrait.weights import load_liveportrait
-    from pyavatar.render.neural_faces import NeuralFaceRenderer
     from pyavatar.sdk.keypoints import NeuralKeypointPortrait
     from pyavatar.video import write_video
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pyavatar.motion.joyvasa.postproc import LIP_KEYPOINTS
+from pyavatar.motion.common.keypoints import LIP_KEYPOINTS
 from pyavatar.motion.sources.video import VideoMotionSource, _feed, _video_motion
 from pyavatar.tracking.tracker import TrackerSettings
 
