@@ -20,11 +20,14 @@ from pyavatar.packets import MotionFrame
 def _lerp(a: MotionFrame, b: MotionFrame, w: float, index: int, pts_ns: int, fps: float) -> MotionFrame:
     cap = -1 if a.capture_ns < 0 or b.capture_ns < 0 else round(a.capture_ns + w * (b.capture_ns - a.capture_ns))
     near = b if w >= 0.5 else a
+    keypoints = near.keypoints  # LivePortrait keypoint motion (expression, scale, translation, angles) blends too
+    if a.keypoints is not None and b.keypoints is not None:
+        keypoints = (a.keypoints + w * (b.keypoints - a.keypoints)).astype(a.keypoints.dtype)
     return replace(
         near, index=index, pts_ns=pts_ns, fps=fps, capture_ns=cap,
         params=(a.params + w * (b.params - a.params)).astype(a.params.dtype),
         visemes=(a.visemes + w * (b.visemes - a.visemes)).astype(a.visemes.dtype),
-        speaking=a.speaking + w * (b.speaking - a.speaking),
+        speaking=a.speaking + w * (b.speaking - a.speaking), keypoints=keypoints,
     )  # fmt: skip
 
 

@@ -47,3 +47,15 @@ def test_gap_restarts_interpolation_on_the_new_grid() -> None:
 def test_rejects_downsampling() -> None:
     with pytest.raises(ValueError, match="below the motion rate"):
         MotionUpsampler(60, 30)
+
+
+def test_keypoint_motion_is_interpolated_with_the_parameters() -> None:
+    from dataclasses import replace
+
+    up = MotionUpsampler(25, 50)
+    ref = np.zeros(70, np.float32)
+    frames = [replace(_m(k, 25, float(k)), keypoints=np.full(70, float(k), np.float32), keypoints_ref=ref)
+              for k in range(3)]  # fmt: skip
+    out = [f for fr in frames for f in up.process(fr)] + up.flush()
+    for f in out:
+        assert f.keypoints is not None and np.allclose(f.keypoints, f.params[0])  # keypoints follow the same weights
