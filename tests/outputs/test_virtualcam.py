@@ -144,7 +144,7 @@ def test_errors_say_what_to_install(test_backend: type[TestCamera], monkeypatch:
         with pytest.raises(VirtualCamError, match="v4l2loopback"):
             VirtualCamSink(backend="pyavatar-test", device="missing").start(StreamInfo(64, 64, 30.0))
     monkeypatch.setitem(sys.modules, "pyvirtualcam", None)
-    with pytest.raises(VirtualCamError, match="pip install pyvirtualcam"):
+    with pytest.raises(VirtualCamError, match=r"pip install \"pyavatar\[webcam\]\""):
         VirtualCamSink().start(StreamInfo(64, 64, 30.0))
     with pytest.raises(ValueError, match="format"):
         VirtualCamSink(fmt="yuv")
