@@ -19,12 +19,13 @@ correlation of DDIM-sampled motion with the tracked jaw.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from pyavatar.evaluation.dataset import Item, load_dataset
 from pyavatar.face.params import EMOTIONS, NAMES
@@ -43,6 +44,7 @@ VAL_COLUMNS = ["step", "score", "val_loss", "jaw_corr"]
 _JAW = NAMES.index("jaw_open")
 _VAL_LEVELS = (0.1, 0.3, 0.5, 0.7, 0.9)  # fractions of the noise schedule scored in validation
 _VAL_SAMPLE_STEPS = 10
+_VAL_WINDOW = 250  # validation clips are scored in windows of at most this many frames (10 s)
 
 
 @dataclass
@@ -82,9 +84,14 @@ def prepare(item: Item) -> MotionClip:
     return MotionClip(item, rows[:n].astype(np.float32), motion[:n])
 
 
-def load_motion_clips(folders: list[str | Path]) -> list[MotionClip]:
+def load_motion_clips(folders: list[str | Path], progress: bool = True) -> list[MotionClip]:
     """Every clip of ``folders`` (folder order, names sorted)."""
-    return [prepare(it) for f in folders for it in load_dataset(f)]
+    items = [it for f in folders for it in load_dataset(f)]
+    clips = [prepare(it) for it in tqdm(items, desc="features", unit="clip", disable=not progress)]
+    for c in clips:
+        if len(c.motion) < 3:
+            raise ValueError(f"{c.item.wav}: {len(c.motion)} motion frames; a clip needs at least 3 (120 ms)")
+    return clips
 
 
 def statistics(clips: list[MotionClip]) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +115,7 @@ class DiffusionTask:
         self.stats = statistics(clips)
         self.schedule = NoiseSchedule(self.arch.train_steps)
         self.alpha_bar = torch.tensor(self.schedule.alpha_bar, dtype=torch.float32)
-        self.info = {"kind": KIND, "model": self.arch.__dict__.copy(), "train_config": cfg.to_dict()}
+        self.info = {"kind": KIND, "model": asdict(self.arch), "train_config": cfg.to_dict()}
 
     def build(self, device: str) -> DiffusionMotionModel:
         """A fresh model with the data's normalisation."""
@@ -173,9 +180,11 @@ class DiffusionTask:
         total, frames, jaw_pred, jaw_true = 0.0, 0, [], []
         branches, weights = guidance_plan(FACE_PARAMS, Guidance(), split_regions=False, pose_given=False)
         wts = torch.as_tensor(weights, device=dev)[:, None, :]
-        for c in self.val:
-            audio = model.audio_tokens(torch.from_numpy(c.audio)[None].to(dev))
-            x0 = model.normalize(torch.from_numpy(c.motion)[None].to(dev))
+        windows = [(c.audio[i : i + _VAL_WINDOW], c.motion[i : i + _VAL_WINDOW])
+                   for c in self.val for i in range(0, len(c.audio), _VAL_WINDOW)]  # fmt: skip
+        for a, mo in windows:
+            audio = model.audio_tokens(torch.from_numpy(a)[None].to(dev))
+            x0 = model.normalize(torch.from_numpy(mo)[None].to(dev))
             n = x0.shape[1]
             no = torch.zeros(1, n, device=dev)
             on = torch.ones(1, dtype=torch.bool, device=dev)
@@ -199,7 +208,7 @@ class DiffusionTask:
             x_T = torch.randn(x0.shape, generator=gen).to(dev)
             sample = model.denormalize(ddim_sample(predict, x_T, self.schedule, _VAL_SAMPLE_STEPS))
             jaw_pred.append(sample[0, :, _JAW].cpu().numpy())
-            jaw_true.append(c.motion[:, _JAW])
+            jaw_true.append(mo[:, _JAW])
         loss = total / max(1, frames)
         p, q = np.concatenate(jaw_pred), np.concatenate(jaw_true)
         corr = float(np.corrcoef(p, q)[0, 1]) if p.std() > 0 and q.std() > 0 else 0.0

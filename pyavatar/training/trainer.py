@@ -5,14 +5,15 @@ The loop is shared; a task (:class:`MouthTask` here,
 batch and its losses, validates and writes inference weights.
 
 AdamW with linear warm-up then cosine decay to 10 %, gradient clipping, EMA
-weights, bf16 autocast on CUDA. On CPU a run is deterministic for its seed and
-thread count, and resuming from ``last.*`` continues exactly as an
-uninterrupted run would (model, EMA, optimizer and the batch sampler's RNG are
-all restored). Every ``val_every`` steps the EMA weights are scored with the
-task's metrics on the validation speakers; ``best.safetensors`` keeps the
-best validation score (MouthNet: speech-frame jaw r + vowel accuracy - silence
-open rate; diffusion: minus the held-out diffusion loss),
-``final.safetensors`` the last EMA weights. Logs: ``train.csv``, ``val.csv``.
+weights (bf16 autocast on CUDA for MouthNet; the diffusion task runs in
+float32). On CPU a run is deterministic for its seed and thread count, and
+resuming from ``last.*`` continues exactly as an uninterrupted run would
+(model, EMA, optimizer and the batch sampler's RNG are all restored). Every
+``val_every`` steps the EMA weights are scored with the task's metrics on the
+validation speakers; ``best.safetensors`` keeps the best validation score
+(MouthNet: speech-frame jaw r + vowel accuracy - silence open rate; diffusion:
+minus the held-out diffusion loss), ``final.safetensors`` the last EMA
+weights. Logs: ``train.csv``, ``val.csv``.
 """
 
 from __future__ import annotations
