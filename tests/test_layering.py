@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "render": {"face", "kernels", "userdirs", "checkpoints", "_native"},
     "evaluation": {"audio", "motion", "packets"},
     "data": {"audio", "evaluation", "face", "packets", "tracking", "video"},  # extract-motion: video → dataset
-    "training": {"audio", "evaluation", "motion", "packets"},
+    "training": {"audio", "evaluation", "face", "motion", "packets"},  # diffusion: FaceParams targets
     "runtime": {"packets"},
     "outputs": {"face", "packets", "runtime", "userdirs", "_native"},
     "video": set(),

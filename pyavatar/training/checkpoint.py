@@ -3,8 +3,10 @@
 ``last.safetensors`` holds ``model.*``, ``ema.*``, ``opt.N.{exp_avg,exp_avg_sq,step}``
 and the RNG states (``rng.*`` as uint8); ``last.json`` the step, the config and
 the best validation score so far. Weights for inference (``best``/``final``) are
-the EMA weights with plain keys and a JSON config that
-:func:`pyavatar.motion.learned.engine.load_model` reads. All writes are atomic.
+the EMA weights: for MouthNet with plain keys and a JSON config that
+:func:`pyavatar.motion.learned.engine.load_model` reads; for the diffusion
+generator a :func:`pyavatar.motion.diffusion.load_motion_model` file (the task
+writes it). All writes are atomic.
 """
 
 from __future__ import annotations

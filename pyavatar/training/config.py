@@ -6,7 +6,10 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from pyavatar.motion.diffusion.model import MotionModelConfig
 from pyavatar.motion.learned.model import MouthConfig
+
+MODELS = ("mouthnet", "diffusion")
 
 
 @dataclass
@@ -17,6 +20,12 @@ class TrainConfig:
     validation; clips of ``--val`` folders are always validation clips.
     ``sil_weight`` multiplies the jaw loss on frames whose target is silence
     (speaking 0), so the mouth closes on pauses and at speech boundaries.
+
+    ``model``: ``mouthnet`` (``arch``: :class:`MouthConfig`; ``crop_frames`` in
+    100 Hz rows) or ``diffusion`` (``arch``: :class:`MotionModelConfig` keys;
+    ``crop_frames`` in 25 fps frames). Diffusion only: ``cond_drop`` (guidance
+    condition dropout), ``vel_weight``/``smooth_weight`` (loss weights),
+    ``trunc_prob``/``min_frames`` (random window truncation).
     """
 
     model: str = "mouthnet"
@@ -35,19 +44,32 @@ class TrainConfig:
     val_speakers: list[str] = field(default_factory=list)
     arch: dict = field(default_factory=dict)
     sil_weight: float = 1.0
+    cond_drop: float = 0.1
+    vel_weight: float = 1.0
+    smooth_weight: float = 0.5
+    trunc_prob: float = 0.3
+    min_frames: int = 16
 
     def __post_init__(self) -> None:
-        if self.model != "mouthnet":
-            raise ValueError(f"model {self.model!r}: train-motion trains 'mouthnet' (the diffusion generator is "
-                             "not trainable here yet)")  # fmt: skip
-        for k in ("steps", "batch", "crop_frames", "val_every", "ckpt_every", "threads"):
+        if self.model not in MODELS:
+            raise ValueError(f"config model {self.model!r}: choose from {MODELS}")
+        for k in ("steps", "batch", "crop_frames", "val_every", "ckpt_every", "threads", "min_frames"):
             if getattr(self, k) <= 0:
                 raise ValueError(f"config {k} must be positive, got {getattr(self, k)}")
         if not self.sil_weight > 0:
             raise ValueError(f"config sil_weight must be positive, got {self.sil_weight}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"config ema must be within [0, 1), got {self.ema}")
-        self.mouth = MouthConfig(**self.arch)
+        for k in ("cond_drop", "trunc_prob"):
+            if not 0 <= getattr(self, k) < 1:
+                raise ValueError(f"config {k} must be within [0, 1), got {getattr(self, k)}")
+        if self.vel_weight < 0 or self.smooth_weight < 0:
+            raise ValueError(f"config vel_weight and smooth_weight must be >= 0, got {self.vel_weight} and "
+                             f"{self.smooth_weight}")  # fmt: skip
+        if self.model == "mouthnet":
+            self.mouth = MouthConfig(**self.arch)
+        else:
+            MotionModelConfig.from_dict({"space": "face_params", "audio": "logmel", **self.arch})
 
     def to_dict(self) -> dict:
         """The config as saved with a checkpoint (the derived ``mouth`` config left out)."""

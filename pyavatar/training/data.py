@@ -19,6 +19,7 @@ from pyavatar.audio.sources import FileSource
 from pyavatar.evaluation.dataset import Item, load_dataset
 from pyavatar.motion.learned.model import CLASSES, InputNorm
 from pyavatar.motion.lips.engine import ROUND, WIDE
+from pyavatar.packets import FeatureChunk
 
 _WIDE = np.concatenate([WIDE, [0.0, 0.0]])
 _ROUND = np.concatenate([ROUND, [0.0, 0.0]])
@@ -33,18 +34,28 @@ class Clip:
     y: np.ndarray
 
 
-_FEATURES: dict[tuple[str, int, int], np.ndarray] = {}
+_FEATURES: dict[tuple[str, int, int], FeatureChunk] = {}
 
 
-def input_rows(wav: Path) -> np.ndarray:
-    """Model input rows of one file, memoised per process by (path, mtime, size)."""
+def features(wav: Path) -> FeatureChunk:
+    """100 Hz features of one file, memoised per process by (path, mtime, size)."""
     st = wav.stat()
     key = (str(wav.resolve()), st.st_mtime_ns, st.st_size)
     if key not in _FEATURES:
         src = FileSource(wav, chunk_ms=100)
-        feats = analyze(src, src.sample_rate)
-        _FEATURES[key] = InputNorm()(feats.log_mel, feats.voicing)
+        _FEATURES[key] = analyze(src, src.sample_rate)
     return _FEATURES[key]
+
+
+def input_rows(wav: Path) -> np.ndarray:
+    """MouthNet input rows of one file."""
+    feats = features(wav)
+    return InputNorm()(feats.log_mel, feats.voicing)
+
+
+def log_mel(wav: Path) -> np.ndarray:
+    """(N, 80) 100 Hz log-mel frames of one file (the diffusion generator's audio condition)."""
+    return features(wav).log_mel
 
 
 def prepare(item: Item) -> Clip:

@@ -1,13 +1,19 @@
-"""The ``train-motion`` loop for :class:`~pyavatar.motion.learned.model.MouthNet`.
+"""The ``train-motion`` loop, for :class:`~pyavatar.motion.learned.model.MouthNet` and the diffusion generator.
+
+The loop is shared; a task (:class:`MouthTask` here,
+:class:`~pyavatar.training.diffusion.DiffusionTask`) builds the model, draws a
+batch and its losses, validates and writes inference weights.
 
 AdamW with linear warm-up then cosine decay to 10 %, gradient clipping, EMA
-weights, bf16 autocast on CUDA. On CPU a run is deterministic for its seed and
-thread count, and resuming from ``last.*`` continues exactly as an
-uninterrupted run would (model, EMA, optimizer and the batch sampler's RNG are
-all restored). Every ``val_every`` steps the EMA weights are scored with the
-lip-sync metrics on the validation speakers; ``best.safetensors`` keeps the
-best validation score (speech-frame jaw r + vowel accuracy - silence open rate),
-``final.safetensors`` the last EMA weights. Logs: ``train.csv``, ``val.csv``.
+weights (bf16 autocast on CUDA for MouthNet; the diffusion task runs in
+float32). On CPU a run is deterministic for its seed and thread count, and
+resuming from ``last.*`` continues exactly as an uninterrupted run would
+(model, EMA, optimizer and the batch sampler's RNG are all restored). Every
+``val_every`` steps the EMA weights are scored with the task's metrics on the
+validation speakers; ``best.safetensors`` keeps the best validation score
+(MouthNet: speech-frame jaw r + vowel accuracy - silence open rate; diffusion:
+minus the held-out diffusion loss), ``final.safetensors`` the last EMA
+weights. Logs: ``train.csv``, ``val.csv``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import csv
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +36,9 @@ from pyavatar.motion.learned.model import N_IN, MouthNet, decode
 from pyavatar.training.checkpoint import load_training, save_training, save_weights
 from pyavatar.training.config import TrainConfig
 from pyavatar.training.data import Clip
+
+if TYPE_CHECKING:
+    from pyavatar.training.diffusion import DiffusionTask
 
 TRAIN_COLUMNS = ["step", "loss", "jaw", "cls", "shape", "speaking", "lr", "grad_norm"]
 VAL_COLUMNS = ["step", "score", "jaw_corr_speech", "jaw_corr_all", "vowel_accuracy", "silence_open_rate",
@@ -102,6 +112,53 @@ def validate(model: MouthNet, clips: list[Clip]) -> dict[str, float]:
     return s
 
 
+class MouthTask:
+    """The streaming mouth model's part of the loop."""
+
+    train_columns = TRAIN_COLUMNS
+    val_columns = VAL_COLUMNS
+
+    def __init__(self, cfg: TrainConfig, clips: list[Clip], val: list[Clip]) -> None:
+        self.cfg, self.clips, self.val = cfg, clips, val
+        self.info = {"kind": KIND, "model": cfg.mouth.to_dict(), "train_config": cfg.to_dict()}
+
+    def build(self, device: str) -> MouthNet:
+        """A fresh model."""
+        return MouthNet(self.cfg.mouth).to(device)
+
+    def losses(self, model: MouthNet, gen: torch.Generator, device: str) -> dict[str, torch.Tensor]:
+        """One batch's loss terms."""
+        x, y, m = (t.to(device) for t in batch(self.clips, self.cfg, gen))
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+            out, _ = model(x)
+        return losses(out, y, m, self.cfg.mouth.lookahead, self.cfg.sil_weight)
+
+    def validate(self, model: MouthNet) -> dict[str, float]:
+        """Lip-sync metrics on the validation clips."""
+        return validate(model, self.val)
+
+    def save(self, model: MouthNet, meta: dict, path: Path) -> None:
+        """Inference weights (plain keys) + JSON config."""
+        save_weights(model.state_dict(), meta, path)
+
+
+def make_task(cfg: TrainConfig, clips: list, val: list) -> MouthTask | DiffusionTask:
+    """The task of ``cfg.model``.
+
+    Clips come from :func:`pyavatar.training.data.load_clips` (mouthnet) or
+    :func:`pyavatar.training.diffusion.load_motion_clips` (diffusion).
+    """
+    if not clips:
+        raise ValueError("no training clips (all clips are validation speakers?)")
+    if not val:
+        raise ValueError("no validation clips: set val_speakers in the config or pass --val DIR")
+    if cfg.model == "diffusion":
+        from pyavatar.training.diffusion import DiffusionTask
+
+        return DiffusionTask(cfg, clips, val)
+    return MouthTask(cfg, clips, val)
+
+
 def _append(path: Path, columns: list[str], row: dict) -> None:
     new = not path.is_file()
     with path.open("a", newline="") as f:
@@ -128,24 +185,22 @@ def _truncate(path: Path, step: int) -> None:
     tmp.replace(path)
 
 
-def train(clips: list[Clip], val: list[Clip], cfg: TrainConfig, run: str | Path, *, resume: bool = False,
+def train(clips: list, val: list, cfg: TrainConfig, run: str | Path, *, resume: bool = False,
           stop_at: int | None = None, device: str = "cpu", progress: bool = True) -> dict:  # fmt: skip
     """Train (or resume) into ``run``; returns a summary. ``stop_at`` checkpoints and stops at that step."""
-    if not clips:
-        raise ValueError("no training clips (all clips are validation speakers?)")
-    if not val:
-        raise ValueError("no validation clips: set val_speakers in the config or pass --val DIR")
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(cfg.seed)
-    model = MouthNet(cfg.mouth).to(device)
+    task = make_task(cfg, clips, val)
+    model = task.build(device)
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    ema_model = MouthNet(cfg.mouth).to(device).eval()  # built before any RNG state is restored
+    ema_model = task.build(device).eval()  # built before any RNG state is restored
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     step, best = 0, -math.inf
+    kind = task.info["kind"]
     if resume:
         rngs, meta = load_training(run, model, ema, opt)
         if meta["config"] != cfg.to_dict():
@@ -155,24 +210,20 @@ def train(clips: list[Clip], val: list[Clip], cfg: TrainConfig, run: str | Path,
         step, best = int(meta["step"]), float(meta["best_score"])
         for name in ("train.csv", "val.csv"):
             _truncate(run / name, step)
-    info = {"kind": KIND, "model": cfg.mouth.to_dict(), "train_config": cfg.to_dict()}
-    use_amp = device.startswith("cuda")
     end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
     t0, first = time.perf_counter(), step
     bar = tqdm(total=cfg.steps, initial=step, desc="train-motion", unit="step", disable=not progress)
 
     def checkpoint() -> None:
-        meta = {"kind": KIND, "step": step, "config": cfg.to_dict(), "best_score": best}
+        meta = {"kind": kind, "step": step, "config": cfg.to_dict(), "best_score": best}
         save_training(run, model, ema, opt, {"gen": gen.get_state(), "torch": torch.get_rng_state()}, meta)
 
     while step < end:
         lr = lr_at(step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, y, m = (t.to(device) for t in batch(clips, cfg, gen))
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            out, _ = model(x)
-        parts = losses(out, y, m, cfg.mouth.lookahead, cfg.sil_weight)
+        model.train()
+        parts = task.losses(model, gen, device)
         loss = sum(parts.values())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -184,21 +235,22 @@ def train(clips: list[Clip], val: list[Clip], cfg: TrainConfig, run: str | Path,
         step += 1
         row = {k: f"{float(v.detach()):.6f}" for k, v in parts.items()}
         row.update(step=step, loss=f"{float(loss.detach()):.6f}", lr=f"{lr:.6g}", grad_norm=f"{gnorm:.4f}")
-        _append(run / "train.csv", TRAIN_COLUMNS, row)
+        _append(run / "train.csv", task.train_columns, row)
         bar.update(1)
         bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         if step % cfg.val_every == 0 or step == cfg.steps:
             ema_model.load_state_dict(ema)
-            s = validate(ema_model, val)
-            _append(run / "val.csv", VAL_COLUMNS, {"step": step, **s})
+            s = task.validate(ema_model)
+            _append(run / "val.csv", task.val_columns, {"step": step, **s})
             if s["score"] > best:
                 best = s["score"]
-                save_weights(ema, {**info, "step": step, "validation": s}, run / "best.safetensors")
+                task.save(ema_model, {**task.info, "step": step, "validation": s}, run / "best.safetensors")
         if step % cfg.ckpt_every == 0 or step == end:
             checkpoint()
     bar.close()
     if step == cfg.steps:
-        save_weights(ema, {**info, "step": step}, run / "final.safetensors")
+        ema_model.load_state_dict(ema)
+        task.save(ema_model, {**task.info, "step": step}, run / "final.safetensors")
     secs = time.perf_counter() - t0
     return {"step": step, "best_score": best, "steps_per_s": round((step - first) / secs, 2) if secs > 0 else 0.0,
             "train_clips": len(clips), "val_clips": len(val)}  # fmt: skip

@@ -1,4 +1,4 @@
-"""``pyavatar train-motion``: train the streaming mouth model on pyavatar-lipsync folders."""
+"""``pyavatar train-motion``: train the streaming mouth model or the diffusion generator on dataset folders."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from pyavatar.training.config import load_config
-    from pyavatar.training.data import load_clips
     from pyavatar.training.trainer import split, train
 
     cfg = load_config(args.config)
+    if cfg.model == "diffusion":
+        from pyavatar.training.diffusion import load_motion_clips as load_clips
+    else:
+        from pyavatar.training.data import load_clips
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     clips = load_clips(args.data)
     train_clips, val = split(clips, cfg.val_speakers)
@@ -25,7 +28,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train-motion", help="train the learned mouth model (resumable, validated on held-out speakers)")
+    p = sub.add_parser("train-motion", help="train the mouth model or the diffusion generator (resumable, validated)")
     p.add_argument("--data", action="append", required=True, help="dataset folder (repeatable)")
     p.add_argument("--val", action="append", help="validation-only dataset folder (repeatable)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, CSV logs, best/final weights")
