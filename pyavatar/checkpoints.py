@@ -20,8 +20,9 @@ def nonfinite_problems(state: Mapping[str, object]) -> list[str]:
         if bool(finite.all()):
             continue
         nan = int(torch.isnan(value).sum())
-        problems.append(f"key '{key}' holds non-finite values ({nan} NaN, {int((~finite).sum()) - nan} ±inf "
-                        f"of {value.numel()})")  # fmt: skip
+        problems.append(
+            f"key '{key}' holds non-finite values ({nan} NaN, {int((~finite).sum()) - nan} ±inf of {value.numel()})"
+        )
     return problems
 
 
@@ -29,5 +30,7 @@ def check_finite(state: Mapping[str, object], source: str, error: type[Exception
     """Raise ``error`` naming ``source`` (the file) and every key whose tensor holds NaN or ±inf."""
     problems = nonfinite_problems(state)
     if problems:
-        raise error(f"{source}: {len(problems)} tensor(s) with non-finite weights (a damaged or diverged "
-                    "checkpoint):\n  " + "\n  ".join(problems))  # fmt: skip
+        raise error(
+            f"{source}: {len(problems)} tensor(s) with non-finite weights (a damaged or diverged "
+            "checkpoint):\n  " + "\n  ".join(problems)
+        )

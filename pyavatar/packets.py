@@ -26,8 +26,22 @@ Float32Array = npt.NDArray[np.float32]
 VRM_VISEMES: tuple[str, ...] = ("aa", "ih", "ou", "ee", "oh")
 #: Meta/Oculus OVRLipSync visemes, the column order of :attr:`LipChunk.ovr`.
 OVR_VISEMES: tuple[str, ...] = (
-    "sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou",
-)  # fmt: skip
+    "sil",
+    "PP",
+    "FF",
+    "TH",
+    "DD",
+    "kk",
+    "CH",
+    "SS",
+    "nn",
+    "RR",
+    "aa",
+    "E",
+    "ih",
+    "oh",
+    "ou",
+)
 
 
 def _frames(name: str, a: npt.NDArray[np.generic], n: int, cols: int | None = None) -> None:

@@ -27,8 +27,14 @@ def main() -> None:
     args = ap.parse_args()
 
     avatar = Avatar.from_image(args.image, renderer=args.renderer)
-    result = avatar.render(args.audio, args.output, fps=args.fps, emotion=args.emotion, intensity=0.7,
-                           progress=lambda s: print(f"\r{s:6.2f} s", end="", flush=True))  # fmt: skip
+    result = avatar.render(
+        args.audio,
+        args.output,
+        fps=args.fps,
+        emotion=args.emotion,
+        intensity=0.7,
+        progress=lambda s: print(f"\r{s:6.2f} s", end="", flush=True),
+    )
     print(
         f"\n{result.output}: {result.frames} frames, {result.video_seconds:.2f} s video for "
         f"{result.audio_seconds:.2f} s audio ({result.renderer}, {result.elapsed_seconds:.1f} s)"

@@ -43,8 +43,10 @@ def main() -> None:
             session.start(file=args.audio, control=args.control_port)
         else:
             session.start(mic=args.mic, control=args.control_port)
-        print(f"streaming {session.width}x{session.height} at 30 fps; VMC to {args.vmc_host}:{args.vmc_port}; "
-              f"control on {session.control_address}")  # fmt: skip
+        print(
+            f"streaming {session.width}x{session.height} at 30 fps; VMC to {args.vmc_host}:{args.vmc_port}; "
+            f"control on {session.control_address}"
+        )
         end = time.monotonic() + args.duration if args.duration else float("inf")
         try:
             while not session.wait(1.0) and time.monotonic() < end:

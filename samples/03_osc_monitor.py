@@ -64,8 +64,10 @@ def main() -> None:
                 face = dict(zip(FACE, snapshot["/pyavatar/face"][: len(FACE)], strict=True))
                 emo = snapshot.get("/pyavatar/emotion", ("?", 0.0))
                 stats = snapshot.get("/pyavatar/stats")
-                line = (f"{n.get('/pyavatar/face', 0)} msgs/s  jaw {face['jaw_open']:.2f}  yaw {face['head_yaw']:+5.1f}"
-                        f"  emotion {emo[0]} {emo[1]:.2f}")  # fmt: skip
+                line = (
+                    f"{n.get('/pyavatar/face', 0)} msgs/s  jaw {face['jaw_open']:.2f}  yaw {face['head_yaw']:+5.1f}"
+                    f"  emotion {emo[0]} {emo[1]:.2f}"
+                )
                 if stats:
                     line += f"  | latency p95 {stats[1]:.1f} ms fps {stats[4]:.1f}"
                 print(line, flush=True)

@@ -50,8 +50,11 @@ def sweep(ends: dict[str, float], steps: int, symmetric: bool) -> FaceParams:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image", help="portrait file (default: scikit-image's astronaut)")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "img" / "classical_sweep.png"),
-                    help="PNG to write (default: the repository's docs/img/classical_sweep.png)")
+    ap.add_argument(
+        "--out",
+        default=str(Path(__file__).resolve().parents[1] / "docs" / "img" / "classical_sweep.png"),
+        help="PNG to write (default: the repository's docs/img/classical_sweep.png)",
+    )
     ap.add_argument("--tile", type=int, default=160, help="tile side in pixels")
     ap.add_argument("--steps", type=int, default=5, help="tiles per row")
     ap.add_argument("--threads", type=int, default=2)
@@ -62,8 +65,9 @@ def main() -> int:
         try:
             from skimage.data import astronaut
         except ImportError:
-            raise SystemExit("the default portrait is scikit-image's astronaut: `pip install scikit-image`, "
-                             "or pass --image PORTRAIT") from None
+            raise SystemExit(
+                "the default portrait is scikit-image's astronaut: `pip install scikit-image`, or pass --image PORTRAIT"
+            ) from None
         image = astronaut()
     renderer = ClassicalRenderer(output="crop", threads=args.threads)
     prepared = renderer.prepare(image)
@@ -83,8 +87,10 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(sheet).quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(out, optimize=True)
-    print(f"wrote {out} ({sheet.shape[1]}x{sheet.shape[0]}, {out.stat().st_size / 1024:.0f} KB); "
-          f"{1000 * float(np.mean(times)):.1f} ms per 512² frame on {args.threads} threads")  # fmt: skip
+    print(
+        f"wrote {out} ({sheet.shape[1]}x{sheet.shape[0]}, {out.stat().st_size / 1024:.0f} KB); "
+        f"{1000 * float(np.mean(times)):.1f} ms per 512² frame on {args.threads} threads"
+    )
     return 0
 
 

@@ -101,8 +101,11 @@ def label(img: np.ndarray, text: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sheet = Path(__file__).resolve().parents[1] / "docs" / "img" / "classical_contact_sheet.png"
-    ap.add_argument("--out", default=str(sheet),
-                    help="PNG to write (default: the repository's docs/img/classical_contact_sheet.png)")
+    ap.add_argument(
+        "--out",
+        default=str(sheet),
+        help="PNG to write (default: the repository's docs/img/classical_contact_sheet.png)",
+    )
     ap.add_argument("--tile", type=int, default=192, help="tile side in pixels")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()

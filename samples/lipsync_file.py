@@ -47,9 +47,11 @@ def main() -> None:
         for i in range(len(face)):
             t = (mouth.pts_ns / 1e9) + i / FPS
             best = int(np.argmax(mouth.visemes[i]))
-            print(f"{t:6.2f}s jaw {face.jaw_open[i]:.2f} {['aa', 'ih', 'ou', 'ee', 'oh'][best]} "
-                  f"{mouth.visemes[i, best]:.2f} yaw {face.head_yaw[i]:+5.1f} blink {face.blink_left[i]:.2f} "
-                  f"smile {face.smile_left[i]:.2f}")
+            print(
+                f"{t:6.2f}s jaw {face.jaw_open[i]:.2f} {['aa', 'ih', 'ou', 'ee', 'oh'][best]} "
+                f"{mouth.visemes[i, best]:.2f} yaw {face.head_yaw[i]:+5.1f} blink {face.blink_left[i]:.2f} "
+                f"smile {face.smile_left[i]:.2f}"
+            )
 
     for chunk in source:
         feats = analyzer.process(chunk)

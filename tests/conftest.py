@@ -44,8 +44,10 @@ FIXTURES = Path(os.environ.get("PYAVATAR_FIXTURES") or SHARED / "fixtures")
 def fixtures_dir() -> Path:
     """The conformance fixture folder; skips the test, naming where it looked, when it is absent."""
     if not FIXTURES.is_dir():
-        pytest.skip(f"conformance fixtures not found at {FIXTURES} (set PYAVATAR_FIXTURES, or put ../shared "
-                    "beside the checkout as CI does)")  # fmt: skip
+        pytest.skip(
+            f"conformance fixtures not found at {FIXTURES} (set PYAVATAR_FIXTURES, or put ../shared "
+            "beside the checkout as CI does)"
+        )
     return FIXTURES
 
 

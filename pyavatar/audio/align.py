@@ -83,8 +83,14 @@ class FeatureAligner:
 
     def _pack(self, c: FeatureChunk) -> np.ndarray:
         voiced = (c.f0 > 0).astype(np.float64)
-        cols = [c.log_mel, c.mfcc, (c.rms.astype(np.float64) ** 2)[:, None], c.voicing[:, None],
-                (c.f0 * voiced)[:, None], voiced[:, None]]  # fmt: skip
+        cols = [
+            c.log_mel,
+            c.mfcc,
+            (c.rms.astype(np.float64) ** 2)[:, None],
+            c.voicing[:, None],
+            (c.f0 * voiced)[:, None],
+            voiced[:, None],
+        ]
         return np.concatenate(cols, axis=1)
 
     def _unpack(self, a: np.ndarray, first: int, n_mels: int, n_mfcc: int) -> FeatureChunk | None:
@@ -96,9 +102,14 @@ class FeatureAligner:
         f0 = np.where(voiced > 0, a[:, j + 2] / np.maximum(voiced, 1e-12), 0.0)
         f32 = np.float32
         return FeatureChunk(
-            self._origin + round(first * NS_PER_S / self.fps), self.fps, a[:, :n_mels].astype(f32),
-            a[:, n_mels:j].astype(f32), np.sqrt(a[:, j]).astype(f32), a[:, j + 1].astype(f32), f0.astype(f32),
-        )  # fmt: skip
+            self._origin + round(first * NS_PER_S / self.fps),
+            self.fps,
+            a[:, :n_mels].astype(f32),
+            a[:, n_mels:j].astype(f32),
+            np.sqrt(a[:, j]).astype(f32),
+            a[:, j + 1].astype(f32),
+            f0.astype(f32),
+        )
 
     def process(self, chunk: FeatureChunk) -> FeatureChunk | None:
         """Video-rate frames completed by ``chunk``."""

@@ -82,8 +82,9 @@ def _pitch(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = np.where(below.any(axis=1), below.argmax(axis=1), seg.argmin(axis=1))
     tau = first.copy()
     for _ in range(12):
-        step = (tau + 1 < seg.shape[1]) & (seg[np.arange(len(seg)), np.minimum(tau + 1, seg.shape[1] - 1)]
-                                            < seg[np.arange(len(seg)), tau])  # fmt: skip
+        step = (tau + 1 < seg.shape[1]) & (
+            seg[np.arange(len(seg)), np.minimum(tau + 1, seg.shape[1] - 1)] < seg[np.arange(len(seg)), tau]
+        )
         tau = tau + step
     rows = np.arange(len(seg))
     best = seg[rows, tau]
@@ -125,8 +126,9 @@ def _analyse(frames: np.ndarray) -> tuple[np.ndarray, ...]:
 def empty_features(pts_ns: int = 0, frame_rate: float = FRAME_RATE) -> FeatureChunk:
     """A zero-frame :class:`FeatureChunk`."""
     z = np.zeros(0, np.float32)
-    return FeatureChunk(pts_ns, frame_rate, np.zeros((0, N_MELS), np.float32), np.zeros((0, N_MFCC), np.float32),
-                        z, z, z)  # fmt: skip
+    return FeatureChunk(
+        pts_ns, frame_rate, np.zeros((0, N_MELS), np.float32), np.zeros((0, N_MFCC), np.float32), z, z, z
+    )
 
 
 def concat_features(chunks: Iterable[FeatureChunk]) -> FeatureChunk:

@@ -51,8 +51,10 @@ def _sounddevice() -> ModuleType:
     try:
         import sounddevice
     except (ImportError, OSError) as e:  # OSError: PortAudio library missing
-        raise AudioDeviceError(f"microphone input needs sounddevice and PortAudio: pip install \"pyavatar[mic]\" "
-                               f"(and on Debian/Ubuntu `apt install libportaudio2`) ({e})") from e
+        raise AudioDeviceError(
+            f'microphone input needs sounddevice and PortAudio: pip install "pyavatar[mic]" '
+            f"(and on Debian/Ubuntu `apt install libportaudio2`) ({e})"
+        ) from e
     return sounddevice
 
 
@@ -61,11 +63,16 @@ def list_input_devices() -> list[InputDevice]:
     sd = _sounddevice()
     apis = [a["name"] for a in sd.query_hostapis()]
     return [
-        InputDevice(int(d["index"]), str(d["name"]), int(d["max_input_channels"]), int(d["default_samplerate"]),
-                    apis[d["hostapi"]] if d["hostapi"] < len(apis) else "?")
+        InputDevice(
+            int(d["index"]),
+            str(d["name"]),
+            int(d["max_input_channels"]),
+            int(d["default_samplerate"]),
+            apis[d["hostapi"]] if d["hostapi"] < len(apis) else "?",
+        )
         for d in sd.query_devices()
         if d["max_input_channels"] > 0
-    ]  # fmt: skip
+    ]
 
 
 def _describe(devices: list[InputDevice]) -> str:
@@ -102,15 +109,30 @@ def pulse_capture_sources(pid: int | None = None) -> tuple[str, ...] | None:
         return None
     pid = os.getpid() if pid is None else pid
     try:
-        outputs = json.loads(subprocess.run(["pactl", "-f", "json", "list", "source-outputs"], capture_output=True,
-                                            text=True, timeout=5, check=True).stdout or "[]")  # fmt: skip
-        sources = json.loads(subprocess.run(["pactl", "-f", "json", "list", "short", "sources"], capture_output=True,
-                                            text=True, timeout=5, check=True).stdout or "[]")  # fmt: skip
+        outputs = json.loads(
+            subprocess.run(
+                ["pactl", "-f", "json", "list", "source-outputs"], capture_output=True, text=True, timeout=5, check=True
+            ).stdout
+            or "[]"
+        )
+        sources = json.loads(
+            subprocess.run(
+                ["pactl", "-f", "json", "list", "short", "sources"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            ).stdout
+            or "[]"
+        )
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     names = {s.get("index"): s.get("name", "?") for s in sources if isinstance(s, dict)}
-    mine = [o for o in outputs if isinstance(o, dict)
-            and str(o.get("properties", {}).get("application.process.id")) == str(pid)]  # fmt: skip
+    mine = [
+        o
+        for o in outputs
+        if isinstance(o, dict) and str(o.get("properties", {}).get("application.process.id")) == str(pid)
+    ]
     return tuple(sorted(str(names.get(o.get("source"), o.get("source"))) for o in mine))
 
 
@@ -194,14 +216,18 @@ class MicSource(AudioSource):
         sd = _sounddevice()
         try:
             self._stream = sd.InputStream(
-                device=self.device.index, samplerate=self._rate, channels=self._channels, dtype="float32",
-                blocksize=self._block, callback=self._callback, finished_callback=self._finished.set,
-            )  # fmt: skip
+                device=self.device.index,
+                samplerate=self._rate,
+                channels=self._channels,
+                dtype="float32",
+                blocksize=self._block,
+                callback=self._callback,
+                finished_callback=self._finished.set,
+            )
             self._stream.start()
             if self._route_poll_s and shutil.which("pactl") is not None:
                 self._route_stop.clear()
-                self._route_thread = threading.Thread(target=self._watch_route, name="pyavatar-mic-route",
-                                                      daemon=True)  # fmt: skip
+                self._route_thread = threading.Thread(target=self._watch_route, name="pyavatar-mic-route", daemon=True)
                 self._route_thread.start()
         except Exception as e:  # PortAudioError and friends: report the device and the alternatives
             self._stream = None
@@ -242,9 +268,13 @@ class MicSource(AudioSource):
                 continue  # the stream is not (yet) known to the server
             if self.route is not None and now != self.route:
                 self.stats.device_changes += 1
-                log.warning("%s: the sound server moved the capture stream from %s to %s (source removed or "
-                            "changed); the audio now comes from another device", self.name, ", ".join(self.route),
-                            ", ".join(now))  # fmt: skip
+                log.warning(
+                    "%s: the sound server moved the capture stream from %s to %s (source removed or "
+                    "changed); the audio now comes from another device",
+                    self.name,
+                    ", ".join(self.route),
+                    ", ".join(now),
+                )
             self.route = now
 
     def close(self) -> None:

@@ -201,8 +201,9 @@ class FileSource(AudioSource):
     A file without any samples is an error either way.
     """
 
-    def __init__(self, path: str | Path, *, chunk_ms: float = 20.0, allow_truncated: bool = False,
-                 **kw: int | None) -> None:  # fmt: skip
+    def __init__(
+        self, path: str | Path, *, chunk_ms: float = 20.0, allow_truncated: bool = False, **kw: int | None
+    ) -> None:
         super().__init__(**kw)
         self.path = Path(path)
         self.name = str(self.path)
@@ -260,8 +261,9 @@ class FileSource(AudioSource):
         except AudioSourceError:
             raise
         except (RuntimeError, OSError, ValueError) as e:  # the decoder's own errors (libsndfile, FFmpeg)
-            raise AudioSourceError(f"{self.path}: audio decoding failed after {decoded / self._rate:.2f} s "
-                                   f"({type(e).__name__}: {e})") from e  # fmt: skip
+            raise AudioSourceError(
+                f"{self.path}: audio decoding failed after {decoded / self._rate:.2f} s ({type(e).__name__}: {e})"
+            ) from e
         self._check_length(decoded)
 
     def _decoded(self, step: int) -> Iterator[np.ndarray]:
@@ -281,8 +283,10 @@ class FileSource(AudioSource):
         frac, secs = TRUNCATION_TOLERANCE
         if declared is None or declared - decoded <= max(frac * declared, secs * self._rate):
             return
-        msg = (f"{self.path}: decoded {decoded / self._rate:.2f} s of audio but the file declares "
-               f"{declared / self._rate:.2f} s (damaged or truncated)")  # fmt: skip
+        msg = (
+            f"{self.path}: decoded {decoded / self._rate:.2f} s of audio but the file declares "
+            f"{declared / self._rate:.2f} s (damaged or truncated)"
+        )
         if not self.allow_truncated:
             raise AudioSourceError(msg + "; repair the file, or accept the shorter audio with --allow-truncated")
         log.warning("%s; using the %.2f s decoded (allow_truncated)", msg, decoded / self._rate)

@@ -35,8 +35,22 @@ from pyavatar.render.registry import DEFAULT_RENDERER, renderer_names
 #: Output formats: container suffixes, and ``png`` for a folder of frames.
 FORMATS = ("mp4", "m4v", "mkv", "mov", "webm", "png")
 REQUIRED = ("portrait", "audio", "output")
-COLUMNS = (*REQUIRED, "id", "renderer", "weights", "motion", "motion_weights", "emotion", "intensity", "lip_scale",
-           "seed", "fps", "size", "format", "crf")  # fmt: skip
+COLUMNS = (
+    *REQUIRED,
+    "id",
+    "renderer",
+    "weights",
+    "motion",
+    "motion_weights",
+    "emotion",
+    "intensity",
+    "lip_scale",
+    "seed",
+    "fps",
+    "size",
+    "format",
+    "crf",
+)
 
 
 @dataclass(frozen=True)
@@ -153,11 +167,17 @@ def _renderer(value: Any) -> str:
 
 
 _PARSERS: dict[str, Callable[[Any], Any]] = {
-    "renderer": _renderer, "motion": _motion, "emotion": _choice(PRESET_NAMES),
-    "intensity": _number(float, 0.0, 1.0), "lip_scale": _number(float, 0.0, 3.0), "seed": _number(int, 0, 2**31 - 1),
-    "fps": _number(float, 1.0, 240.0), "size": _number(int, 64, 8192), "format": _choice(FORMATS),
+    "renderer": _renderer,
+    "motion": _motion,
+    "emotion": _choice(PRESET_NAMES),
+    "intensity": _number(float, 0.0, 1.0),
+    "lip_scale": _number(float, 0.0, 3.0),
+    "seed": _number(int, 0, 2**31 - 1),
+    "fps": _number(float, 1.0, 240.0),
+    "size": _number(int, 64, 8192),
+    "format": _choice(FORMATS),
     "crf": _number(int, 0, 63),
-}  # fmt: skip
+}
 
 
 def audio_duration(path: Path) -> float:
@@ -192,8 +212,10 @@ def _output(value: str, fmt: str | None) -> tuple[str, str]:
     suffix = p.suffix.lower().lstrip(".")
     if suffix:
         if suffix not in FORMATS or suffix == "png":
-            raise ValueError(f"unknown output type {p.suffix!r}; use {[f for f in FORMATS if f != 'png']} "
-                             "or no suffix with format=png")  # fmt: skip
+            raise ValueError(
+                f"unknown output type {p.suffix!r}; use {[f for f in FORMATS if f != 'png']} "
+                "or no suffix with format=png"
+            )
         if fmt is not None and fmt != suffix:
             raise ValueError(f"suffix {p.suffix!r} disagrees with format {fmt!r}")
         return str(p), suffix

@@ -73,13 +73,16 @@ class OutDirLock:
         except BlockingIOError:
             holder = os.read(self._fd, 32).decode(errors="replace").strip() or "?"
             os.close(self._fd)
-            raise OSError(f"{self.path.parent}: another pyavatar batch (pid {holder}) is writing here; "
-                          "wait for it or choose another --out folder") from None  # fmt: skip
+            raise OSError(
+                f"{self.path.parent}: another pyavatar batch (pid {holder}) is writing here; "
+                "wait for it or choose another --out folder"
+            ) from None
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, str(os.getpid()).encode(), 0)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         os.close(self._fd)
         self._fd = -1

@@ -104,8 +104,9 @@ class LocalPool:
 
     def _start(self, slot: _Slot) -> None:
         ours, theirs = self._ctx.Pipe()
-        slot.process = self._ctx.Process(target=_worker, args=(theirs, self._task, self._out, self._threads,
-                                                               os.getpid()), daemon=True)  # fmt: skip
+        slot.process = self._ctx.Process(
+            target=_worker, args=(theirs, self._task, self._out, self._threads, os.getpid()), daemon=True
+        )
         slot.process.start()
         theirs.close()
         slot.conn, slot.last_key = ours, None

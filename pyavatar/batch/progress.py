@@ -12,9 +12,13 @@ class BatchProgress:
         from tqdm import tqdm
 
         self.jobs, self.done, self.failed = jobs, 0, 0
-        self._bar = tqdm(total=audio_seconds, unit="audio-s", disable=not enabled,
-                         dynamic_ncols=True, bar_format="{desc} {percentage:3.0f}%|{bar}| "
-                         "{rate_noinv_fmt} [{elapsed}<{remaining}]")  # fmt: skip
+        self._bar = tqdm(
+            total=audio_seconds,
+            unit="audio-s",
+            disable=not enabled,
+            dynamic_ncols=True,
+            bar_format="{desc} {percentage:3.0f}%|{bar}| {rate_noinv_fmt} [{elapsed}<{remaining}]",
+        )
         self._show()
 
     def _show(self) -> None:

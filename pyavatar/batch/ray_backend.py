@@ -42,8 +42,9 @@ class RayBackend:
         gpus_per_job: GPUs each neural job requests (fractions share a GPU).
     """
 
-    def __init__(self, address: str, task: Task, out_dir: str, *, workers: int | None = None,
-                 gpus_per_job: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self, address: str, task: Task, out_dir: str, *, workers: int | None = None, gpus_per_job: float = 1.0
+    ) -> None:
         ray = self._ray = import_ray()
         self._owned = not ray.is_initialized()
         if self._owned:

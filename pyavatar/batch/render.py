@@ -108,15 +108,30 @@ def render_job(job: Job, out_dir: str) -> dict[str, Any]:
     cpu0 = time.process_time()
     avatar = _avatar(job)
     try:
-        r = render_file(avatar, job.audio, tmp, fps=job.fps, crf=job.crf, emotion=job.emotion,
-                        intensity=job.intensity, lip_scale=job.lip_scale, seed=job.seed, motion=job.motion,
-                        motion_options={"weights": job.motion_weights} if job.motion_weights else None)  # fmt: skip
+        r = render_file(
+            avatar,
+            job.audio,
+            tmp,
+            fps=job.fps,
+            crf=job.crf,
+            emotion=job.emotion,
+            intensity=job.intensity,
+            lip_scale=job.lip_scale,
+            seed=job.seed,
+            motion=job.motion,
+            motion_options={"weights": job.motion_weights} if job.motion_weights else None,
+        )
         _publish(tmp, output)
     except BaseException:
         _remove(tmp)
         raise
-    return {"frames": r.frames, "seconds": round(r.elapsed_seconds, 3), "audio_seconds": round(r.audio_seconds, 3),
-            "cpu_seconds": round(time.process_time() - cpu0, 3), "size": list(r.size)}  # fmt: skip
+    return {
+        "frames": r.frames,
+        "seconds": round(r.elapsed_seconds, 3),
+        "audio_seconds": round(r.audio_seconds, 3),
+        "cpu_seconds": round(time.process_time() - cpu0, 3),
+        "size": list(r.size),
+    }
 
 
 def attempt(task: Task, job: Job, out_dir: str) -> Outcome:

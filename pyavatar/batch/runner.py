@@ -51,9 +51,11 @@ class BatchSummary:
     def line(self) -> str:
         """One line for people."""
         state = " (interrupted)" if self.interrupted else ""
-        return (f"{self.done} done, {self.failed} failed, {self.skipped} skipped (already done){state} in "
-                f"{self.wall_seconds:.1f} s; {self.audio_seconds:.1f} s of audio = {self.audio_per_wall:.2f} "
-                f"audio-s per wall-s; manifest {self.manifest}")  # fmt: skip
+        return (
+            f"{self.done} done, {self.failed} failed, {self.skipped} skipped (already done){state} in "
+            f"{self.wall_seconds:.1f} s; {self.audio_seconds:.1f} s of audio = {self.audio_per_wall:.2f} "
+            f"audio-s per wall-s; manifest {self.manifest}"
+        )
 
 
 class _Interrupts:
@@ -87,9 +89,16 @@ def _backend(out_dir: Path, task: Task, workers: int | None, ray: str | None, gp
 
 
 def run_batch(
-    jobs: Sequence[Job], out_dir: str | Path, *, workers: int | None = None, ray: str | None = None,
-    retries: int = 2, progress: bool = True, gpus_per_job: float = 1.0, task: Task = render_job,
-) -> BatchSummary:  # fmt: skip
+    jobs: Sequence[Job],
+    out_dir: str | Path,
+    *,
+    workers: int | None = None,
+    ray: str | None = None,
+    retries: int = 2,
+    progress: bool = True,
+    gpus_per_job: float = 1.0,
+    task: Task = render_job,
+) -> BatchSummary:
     """Render ``jobs`` into ``out_dir`` (created), resuming from its manifest.
 
     Args:
@@ -111,24 +120,50 @@ def run_batch(
     with OutDirLock(out), _Interrupts() as interrupts:
         manifest = Manifest(out / MANIFEST)
         try:
-            _run(jobs, out, manifest, summary, interrupts, workers=workers, ray=ray, retries=retries,
-                 progress=progress, gpus_per_job=gpus_per_job, task=task)  # fmt: skip
+            _run(
+                jobs,
+                out,
+                manifest,
+                summary,
+                interrupts,
+                workers=workers,
+                ray=ray,
+                retries=retries,
+                progress=progress,
+                gpus_per_job=gpus_per_job,
+                task=task,
+            )
         finally:
             manifest.close()
             summary.wall_seconds = time.perf_counter() - t0
     return summary
 
 
-def _run(jobs: Sequence[Job], out: Path, manifest: Manifest, summary: BatchSummary, interrupts: _Interrupts, *,
-         workers: int | None, ray: str | None, retries: int, progress: bool, gpus_per_job: float,
-         task: Task) -> None:  # fmt: skip
+def _run(
+    jobs: Sequence[Job],
+    out: Path,
+    manifest: Manifest,
+    summary: BatchSummary,
+    interrupts: _Interrupts,
+    *,
+    workers: int | None,
+    ray: str | None,
+    retries: int,
+    progress: bool,
+    gpus_per_job: float,
+    task: Task,
+) -> None:
     prints = Fingerprints()
     hashes = {job.id: prints.job_hash(job) for job in jobs}
     todo = []
     for job in jobs:
         entry = manifest.entries.get(job.id)
-        if (entry and entry.get("status") == "done" and entry.get("params") == hashes[job.id]
-                and output_bytes(output_path(out, job)) == entry.get("bytes")):  # fmt: skip
+        if (
+            entry
+            and entry.get("status") == "done"
+            and entry.get("params") == hashes[job.id]
+            and output_bytes(output_path(out, job)) == entry.get("bytes")
+        ):
             summary.skipped += 1
         else:
             remove_partials(output_path(out, job))
@@ -144,8 +179,12 @@ def _run(jobs: Sequence[Job], out: Path, manifest: Manifest, summary: BatchSumma
     def record(outcome: Outcome) -> None:
         job = outcome.job
         attempts[job.id] += 1
-        entry: dict[str, Any] = {"job": job.id, "output": job.output, "attempts": attempts[job.id],
-                                 "params": hashes[job.id]}  # fmt: skip
+        entry: dict[str, Any] = {
+            "job": job.id,
+            "output": job.output,
+            "attempts": attempts[job.id],
+            "params": hashes[job.id],
+        }
         if outcome.result is not None:
             entry.update(status="done", error=None, bytes=output_bytes(output_path(out, job)), **outcome.result)
             manifest.append(entry)
@@ -169,8 +208,10 @@ def _run(jobs: Sequence[Job], out: Path, manifest: Manifest, summary: BatchSumma
         while (pending or backend.running) and interrupts.count < 2:
             if interrupts.count > seen:
                 seen = interrupts.count
-                bar.write(f"stopping: waiting for {len(backend.running)} running job(s) to finish "
-                          "(Ctrl-C again to abandon them)")  # fmt: skip
+                bar.write(
+                    f"stopping: waiting for {len(backend.running)} running job(s) to finish "
+                    "(Ctrl-C again to abandon them)"
+                )
             if interrupts.count == 0:
                 backend.dispatch(pending)
             elif not backend.running:

@@ -45,8 +45,13 @@ class _LazySuites(argparse._SubParsersAction):
     """Sub-parsers whose arguments are added when their suite is chosen: ``pyavatar bench --help`` (and the
     rest of the command line) never import torch; ``pyavatar bench SUITE`` imports that suite only."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:  # fmt: skip
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         name = values[0] if values else None
         sub = self._name_parser_map.get(name)
         if sub is not None and sub.get_default("func") is None:

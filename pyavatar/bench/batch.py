@@ -69,15 +69,27 @@ def _measure(name: str, jobs: list[Any], out: Path, slots: int, **options: Any) 
     entries = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     per_job = [e["seconds"] for e in entries]
     cpu = statistics.median(e["cpu_seconds"] for e in entries)
-    row = {"mode": name, "jobs": s.done, "wall_s": round(s.wall_seconds, 2),
-           "jobs_per_min": round(60 * s.done / s.wall_seconds, 1), "audio_s": round(s.audio_seconds, 1),
-           "audio_s_per_wall_s": round(s.audio_per_wall, 2), "median_job_s": round(statistics.median(per_job), 3),
-           "median_job_cpu_s": round(cpu, 3), "audio_s_per_cpu_s": round(s.audio_seconds / s.done / cpu, 2),
-           "render_s_sum": round(sum(per_job), 1), "slot_efficiency": round(sum(per_job) / (slots * s.wall_seconds), 2),
-           "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}  # fmt: skip
-    print(f"{name:<14} {row['wall_s']:7.1f} s  {row['jobs_per_min']:6.1f} jobs/min  "
-          f"{row['audio_s_per_wall_s']:5.2f} audio-s/s  median job {row['median_job_s']:.2f} s  "
-          f"(load {row['load_before']:.1f} -> {row['load_after']:.1f})", flush=True)  # fmt: skip
+    row = {
+        "mode": name,
+        "jobs": s.done,
+        "wall_s": round(s.wall_seconds, 2),
+        "jobs_per_min": round(60 * s.done / s.wall_seconds, 1),
+        "audio_s": round(s.audio_seconds, 1),
+        "audio_s_per_wall_s": round(s.audio_per_wall, 2),
+        "median_job_s": round(statistics.median(per_job), 3),
+        "median_job_cpu_s": round(cpu, 3),
+        "audio_s_per_cpu_s": round(s.audio_seconds / s.done / cpu, 2),
+        "render_s_sum": round(sum(per_job), 1),
+        "slot_efficiency": round(sum(per_job) / (slots * s.wall_seconds), 2),
+        "load_before": round(load0, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
+    print(
+        f"{name:<14} {row['wall_s']:7.1f} s  {row['jobs_per_min']:6.1f} jobs/min  "
+        f"{row['audio_s_per_wall_s']:5.2f} audio-s/s  median job {row['median_job_s']:.2f} s  "
+        f"(load {row['load_before']:.1f} -> {row['load_after']:.1f})",
+        flush=True,
+    )
     return row
 
 
@@ -88,10 +100,15 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="pyavatar-bench-batch-") as tmp:
         root = Path(tmp)
         jobs = load_jobs(_inputs(root, args.jobs, args.seconds, args.size, args.fps))
-        print(f"bench batch: {len(jobs)} jobs of {args.seconds:g} s, classical renderer, dsp motion, "
-              f"{args.size}px, {args.fps:g} fps, {os.cpu_count()} CPUs visible", flush=True)  # fmt: skip
-        rows = [_measure("local x1", jobs, root / "local1", 1, workers=1),
-                _measure("local x2", jobs, root / "local2", 2, workers=2)]  # fmt: skip
+        print(
+            f"bench batch: {len(jobs)} jobs of {args.seconds:g} s, classical renderer, dsp motion, "
+            f"{args.size}px, {args.fps:g} fps, {os.cpu_count()} CPUs visible",
+            flush=True,
+        )
+        rows = [
+            _measure("local x1", jobs, root / "local1", 1, workers=1),
+            _measure("local x2", jobs, root / "local2", 2, workers=2),
+        ]
         ray_init_s = None
         if not args.no_ray:
             from pyavatar.batch.ray_backend import import_ray
@@ -106,22 +123,38 @@ def run(args: argparse.Namespace) -> int:
                 ray.shutdown()
     by = {r["mode"]: r for r in rows}
     result: dict[str, Any] = {
-        "suite": "batch", "modes": rows,
+        "suite": "batch",
+        "modes": rows,
         "speedup_2_workers": round(by["local x1"]["wall_s"] / by["local x2"]["wall_s"], 2),
-        "config": {"jobs": args.jobs, "seconds": args.seconds, "size": args.size, "fps": args.fps,
-                   "renderer": "classical", "motion": "dsp"},
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count(), "python": platform.python_version()},
+        "config": {
+            "jobs": args.jobs,
+            "seconds": args.seconds,
+            "size": args.size,
+            "fps": args.fps,
+            "renderer": "classical",
+            "motion": "dsp",
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "command": f"pyavatar bench batch --jobs {args.jobs} --seconds {args.seconds:g} --size {args.size} "
-                   f"--fps {args.fps:g}" + (" --no-ray" if args.no_ray else ""),
-    }  # fmt: skip
+        f"--fps {args.fps:g}" + (" --no-ray" if args.no_ray else ""),
+    }
     print(f"2 workers vs 1: {result['speedup_2_workers']:.2f}x")
     if "ray 2 CPUs" in by:
         ray_wall, pool_wall = by["ray 2 CPUs"]["wall_s"], by["local x2"]["wall_s"]
-        result["ray"] = {"init_s": ray_init_s, "overhead_vs_pool": round(ray_wall / pool_wall - 1, 3),
-                         "overhead_vs_pool_with_init": round((ray_wall + ray_init_s) / pool_wall - 1, 3),
-                         "overhead_per_job_s": round((ray_wall - pool_wall) / args.jobs, 3)}  # fmt: skip
-        print(f"ray vs local x2: {100 * result['ray']['overhead_vs_pool']:+.1f} % wall time "
-              f"({100 * result['ray']['overhead_vs_pool_with_init']:+.1f} % with ray.init {ray_init_s:.1f} s)")
+        result["ray"] = {
+            "init_s": ray_init_s,
+            "overhead_vs_pool": round(ray_wall / pool_wall - 1, 3),
+            "overhead_vs_pool_with_init": round((ray_wall + ray_init_s) / pool_wall - 1, 3),
+            "overhead_per_job_s": round((ray_wall - pool_wall) / args.jobs, 3),
+        }
+        print(
+            f"ray vs local x2: {100 * result['ray']['overhead_vs_pool']:+.1f} % wall time "
+            f"({100 * result['ray']['overhead_vs_pool_with_init']:+.1f} % with ray.init {ray_init_s:.1f} s)"
+        )
     write_json(args.json, result)
     return 0

@@ -56,8 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="virtual camera backend for the output ('null' = in-process sink, 'none' = no camera)",
     )
     p.add_argument("--delay-ms", type=float, default=None, help="fixed playout delay (default: adaptive)")
-    p.add_argument("--motion", default="dsp",
-                   help="motion sources to run in turn: dsp, diffusion, video (default: dsp)")  # fmt: skip
+    p.add_argument(
+        "--motion", default="dsp", help="motion sources to run in turn: dsp, diffusion, video (default: dsp)"
+    )
 
 
 class _NullCamera:
@@ -133,15 +134,27 @@ def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.motion.split(",") if n.strip()]
     runs = {name: _run_one(args, avatar, name) for name in names}
     result = {
-        "suite": "live", "runs": runs,
-        "config": {"renderer": avatar.renderer.name, "size": args.size, "fps": args.fps, "threads": args.threads,
-                   "seconds": args.seconds, "camera": args.camera, "delay_ms": args.delay_ms, "motion": names,
-                   "audio_block_ms": 10.0},
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version()},
+        "suite": "live",
+        "runs": runs,
+        "config": {
+            "renderer": avatar.renderer.name,
+            "size": args.size,
+            "fps": args.fps,
+            "threads": args.threads,
+            "seconds": args.seconds,
+            "camera": args.camera,
+            "delay_ms": args.delay_ms,
+            "motion": names,
+            "audio_block_ms": 10.0,
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+        },
         "command": f"pyavatar bench live --seconds {args.seconds:g} --fps {args.fps:g} --renderer {args.renderer} "
-                   f"--size {args.size} --threads {args.threads} --camera {args.camera} --motion {args.motion}",
-    }  # fmt: skip
+        f"--size {args.size} --threads {args.threads} --camera {args.camera} --motion {args.motion}",
+    }
     write_json(args.json, result if len(names) > 1 else {**runs[names[0]], **result})
     return 0
 
@@ -168,12 +181,14 @@ def _run_one(args: argparse.Namespace, avatar: Any, motion: str) -> dict[str, An
     if motion == "video":
         return _run_video(args, avatar, outputs)
     source, options = _motion(motion)
-    session = avatar.session(fps=args.fps, outputs=outputs, delay_ms=args.delay_ms, motion=source,
-                             motion_options=options)  # fmt: skip
+    session = avatar.session(
+        fps=args.fps, outputs=outputs, delay_ms=args.delay_ms, motion=source, motion_options=options
+    )
     shown: list[tuple[int, int, float, bool]] = []  # (emit time, capture time, jaw, repeat)
     jaw_i = NAMES.index("jaw_open")
-    session.on_frame(lambda f: shown.append((time.monotonic_ns(), f.capture_ns, float(f.motion.params[jaw_i]),
-                                             f.repeat)))  # fmt: skip
+    session.on_frame(
+        lambda f: shown.append((time.monotonic_ns(), f.capture_ns, float(f.motion.params[jaw_i]), f.repeat))
+    )
     signal, rate, onsets = known_signal(args.seconds)
     print(
         f"bench live: {motion} motion, {avatar.renderer.name} renderer {args.size}x{args.size}, {args.fps:g} fps, "
@@ -203,22 +218,38 @@ def _run_one(args: argparse.Namespace, avatar: Any, motion: str) -> dict[str, An
     src = stats["motion"]
     result = {
         "motion": motion,
-        "p50_ms": stats["p50_ms"], "p95_ms": stats["p95_ms"], "max_ms": stats["max_ms"],
+        "p50_ms": stats["p50_ms"],
+        "p95_ms": stats["p95_ms"],
+        "max_ms": stats["max_ms"],
         "first_frame_ms": (first_out - first_pts[0]) / 1e6 if first_out is not None and first_pts else None,
-        "drops": stats["drops"], "repeats": stats["repeats"], "fps_out": stats["fps_out_overall"],
-        "fps_in": stats["fps_in_overall"], "frames_out": stats["frames_out"], "latency_frames": stats["latency_frames"],
-        "rtf": src.get("rtf"), "source": src,
-        "onset_ms": {"p50": float(np.median(onset_ms)) if onset_ms else None,
-                     "p95": float(np.percentile(onset_ms, 95)) if onset_ms else None,
-                     "detected": len(onset_ms), "onsets": len(onsets)},
-        "delay_ms": stats["delay_ms"], "drops_by_stage": stats["drops_by_stage"], "counters": stats["counters"],
-        "stages_ms": {k: {q: round(v[q], 3) for q in ("mean", "p50", "p95", "max")}
-                      for k, v in stats["stages_ms"].items()},
-    }  # fmt: skip
-    print(f"{motion}: latency p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms  max "
-          f"{result['max_ms']:.1f} ms | first frame {result['first_frame_ms']} ms | fps out {result['fps_out']:.2f} | "
-          f"drops {result['drops']} repeats {result['repeats']} | rtf {result['rtf']} | "
-          f"onset p50 {result['onset_ms']['p50']} ms ({len(onset_ms)}/{len(onsets)})", flush=True)  # fmt: skip
+        "drops": stats["drops"],
+        "repeats": stats["repeats"],
+        "fps_out": stats["fps_out_overall"],
+        "fps_in": stats["fps_in_overall"],
+        "frames_out": stats["frames_out"],
+        "latency_frames": stats["latency_frames"],
+        "rtf": src.get("rtf"),
+        "source": src,
+        "onset_ms": {
+            "p50": float(np.median(onset_ms)) if onset_ms else None,
+            "p95": float(np.percentile(onset_ms, 95)) if onset_ms else None,
+            "detected": len(onset_ms),
+            "onsets": len(onsets),
+        },
+        "delay_ms": stats["delay_ms"],
+        "drops_by_stage": stats["drops_by_stage"],
+        "counters": stats["counters"],
+        "stages_ms": {
+            k: {q: round(v[q], 3) for q in ("mean", "p50", "p95", "max")} for k, v in stats["stages_ms"].items()
+        },
+    }
+    print(
+        f"{motion}: latency p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms  max "
+        f"{result['max_ms']:.1f} ms | first frame {result['first_frame_ms']} ms | fps out {result['fps_out']:.2f} | "
+        f"drops {result['drops']} repeats {result['repeats']} | rtf {result['rtf']} | "
+        f"onset p50 {result['onset_ms']['p50']} ms ({len(onset_ms)}/{len(onsets)})",
+        flush=True,
+    )
     return result
 
 
@@ -234,11 +265,15 @@ def _run_video(args: argparse.Namespace, avatar: Any, outputs: list[Any]) -> dic
         clip = camera_clip(Path(tmp) / "camera.mp4", 10.0, args.fps)
         camera = CameraCapture(0, opener=lambda _i: VideoFileDevice(clip, realtime=True, loop=True))
         try:
-            session = avatar.session(fps=args.fps, outputs=outputs, delay_ms=args.delay_ms, motion="video",
-                                     motion_options={"camera": camera})  # fmt: skip
-            print(f"bench live: video motion (camera: {clip.name} at {args.fps:g} fps through the capture device), "
-                  f"{avatar.renderer.name} renderer {args.size}x{args.size}, {args.threads} threads, "
-                  f"{args.seconds:g} s", flush=True)  # fmt: skip
+            session = avatar.session(
+                fps=args.fps, outputs=outputs, delay_ms=args.delay_ms, motion="video", motion_options={"camera": camera}
+            )
+            print(
+                f"bench live: video motion (camera: {clip.name} at {args.fps:g} fps through the capture device), "
+                f"{avatar.renderer.name} renderer {args.size}x{args.size}, {args.threads} threads, "
+                f"{args.seconds:g} s",
+                flush=True,
+            )
             session.start(SilentClock(session.clock))
             session.wait(args.seconds)
             stats = session.stats()
@@ -248,19 +283,31 @@ def _run_video(args: argparse.Namespace, avatar: Any, outputs: list[Any]) -> dic
     src = stats["motion"]
     result = {
         "motion": "video",
-        "p50_ms": stats["p50_ms"], "p95_ms": stats["p95_ms"], "max_ms": stats["max_ms"],
-        "drops": stats["drops"], "repeats": stats["repeats"], "fps_out": stats["fps_out_overall"],
-        "frames_out": stats["frames_out"], "source": src,
-        "track_ms": src.get("track_ms"), "camera_frames": src.get("camera_frames"),
+        "p50_ms": stats["p50_ms"],
+        "p95_ms": stats["p95_ms"],
+        "max_ms": stats["max_ms"],
+        "drops": stats["drops"],
+        "repeats": stats["repeats"],
+        "fps_out": stats["fps_out_overall"],
+        "frames_out": stats["frames_out"],
+        "source": src,
+        "track_ms": src.get("track_ms"),
+        "camera_frames": src.get("camera_frames"),
         "camera_dropped": src.get("camera_dropped"),
-        "delay_ms": stats["delay_ms"], "drops_by_stage": stats["drops_by_stage"], "counters": stats["counters"],
-        "stages_ms": {k: {q: round(v[q], 3) for q in ("mean", "p50", "p95", "max")}
-                      for k, v in stats["stages_ms"].items()},
-    }  # fmt: skip
+        "delay_ms": stats["delay_ms"],
+        "drops_by_stage": stats["drops_by_stage"],
+        "counters": stats["counters"],
+        "stages_ms": {
+            k: {q: round(v[q], 3) for q in ("mean", "p50", "p95", "max")} for k, v in stats["stages_ms"].items()
+        },
+    }
     track = result["track_ms"] or {}
-    print(f"video: camera→output p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms  max "
-          f"{result['max_ms']:.1f} ms | tracking p50 {track.get('p50', float('nan')):.1f} ms p95 "
-          f"{track.get('p95', float('nan')):.1f} ms per frame | fps out {result['fps_out']:.2f} | camera frames "
-          f"{result['camera_frames']} (never seen {result['camera_dropped']}) | drops {result['drops']} repeats "
-          f"{result['repeats']}", flush=True)  # fmt: skip
+    print(
+        f"video: camera→output p50 {result['p50_ms']:.1f} ms  p95 {result['p95_ms']:.1f} ms  max "
+        f"{result['max_ms']:.1f} ms | tracking p50 {track.get('p50', float('nan')):.1f} ms p95 "
+        f"{track.get('p95', float('nan')):.1f} ms per frame | fps out {result['fps_out']:.2f} | camera frames "
+        f"{result['camera_frames']} (never seen {result['camera_dropped']}) | drops {result['drops']} repeats "
+        f"{result['repeats']}",
+        flush=True,
+    )
     return result

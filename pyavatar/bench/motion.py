@@ -41,8 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", help="write the result rows to FILE")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--device", choices=["cpu", "cuda", "all"], default="all", help="devices to run (default all)")
-    p.add_argument("--config", action="append", choices=list(CONFIGS),
-                   help="model sizes to run (default: cpu on CPU, gpu on CUDA)")  # fmt: skip
+    p.add_argument(
+        "--config", action="append", choices=list(CONFIGS), help="model sizes to run (default: cpu on CPU, gpu on CUDA)"
+    )
     p.add_argument("--seconds", type=float, default=12.0, help="audio streamed per round (default 12)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per backend (default 3)")
     p.add_argument("--new-frames", type=int, default=10, help="frames emitted per step (default 10)")
@@ -111,14 +112,24 @@ def run_suite(devices: list[torch.device], configs: list[str] | None, args: argp
                 step = statistics.median(t for r in res for t in r[1])
                 first = statistics.median(r[2] for r in res)
                 algorithmic = gen.latency()["algorithmic"]
-                rows.append({
-                    "model": f"conformer-{name}", "d_model": c["d_model"], "blocks": c["blocks"], "steps": c["steps"],
-                    "new_frames": sc.new_frames, "device": _device_name(device), "backend": b,
-                    "rtf": round(rtf, 4), "step_ms": round(step * 1e3, 2),
-                    "first_frame_ms": round((algorithmic + first) * 1e3, 1),
-                    "lookahead_frames": sc.lookahead, "window": sc.window, "guidance_rows": 3,
-                    "threads": torch.get_num_threads() if device.type == "cpu" else None,
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "model": f"conformer-{name}",
+                        "d_model": c["d_model"],
+                        "blocks": c["blocks"],
+                        "steps": c["steps"],
+                        "new_frames": sc.new_frames,
+                        "device": _device_name(device),
+                        "backend": b,
+                        "rtf": round(rtf, 4),
+                        "step_ms": round(step * 1e3, 2),
+                        "first_frame_ms": round((algorithmic + first) * 1e3, 1),
+                        "lookahead_frames": sc.lookahead,
+                        "window": sc.window,
+                        "guidance_rows": 3,
+                        "threads": torch.get_num_threads() if device.type == "cpu" else None,
+                    }
+                )
                 print(_fmt(rows[-1]))
     return rows
 
@@ -128,10 +139,12 @@ def _device_name(device: torch.device) -> str:
 
 
 def _fmt(r: dict) -> str:
-    return (f"  {r['model']:<15} d={r['d_model']:<4} blocks={r['blocks']} steps={r['steps']:<3} "
-            f"new={r['new_frames']:<3} "
-            f"{r['device']:<10} {r['backend']:<7} rtf {r['rtf']:.3f}  step {r['step_ms']:8.2f} ms  "
-            f"first frame {r['first_frame_ms']:7.1f} ms")  # fmt: skip
+    return (
+        f"  {r['model']:<15} d={r['d_model']:<4} blocks={r['blocks']} steps={r['steps']:<3} "
+        f"new={r['new_frames']:<3} "
+        f"{r['device']:<10} {r['backend']:<7} rtf {r['rtf']:.3f}  step {r['step_ms']:8.2f} ms  "
+        f"first frame {r['first_frame_ms']:7.1f} ms"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,9 +155,15 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"pyavatar bench motion: {args.threads} CPU threads, devices {[d.type for d in devices]}")
     rows = run_suite(devices, args.config, args)
-    write_json(args.json, {
-        "suite": "motion", "threads": args.threads, "seconds": args.seconds, "rounds": args.rounds,
-        "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__},
-        "rows": rows,
-    })  # fmt: skip
+    write_json(
+        args.json,
+        {
+            "suite": "motion",
+            "threads": args.threads,
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__},
+            "rows": rows,
+        },
+    )
     return 0

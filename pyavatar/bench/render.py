@@ -207,8 +207,9 @@ def _frame_size(text: str) -> tuple[int, int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--renderer", choices=sorted(RENDERERS), default="neural",
-                   help="which renderer to time (default: neural)")  # fmt: skip
+    p.add_argument(
+        "--renderer", choices=sorted(RENDERERS), default="neural", help="which renderer to time (default: neural)"
+    )
     p.add_argument(
         "--config",
         default="full",
@@ -217,16 +218,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "e.g. the conformance fixtures' config_reduced.json",
     )
     p.add_argument("--weights", help="checkpoint folder (default: random weights of the chosen size)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="torch device (default: cuda when available, else cpu)")  # fmt: skip
+    p.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="torch device (default: cuda when available, else cpu)",
+    )
     p.add_argument("--dtype", choices=("fp32", "fp16"), help="default: fp16 on CUDA, fp32 on CPU")
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 4],
-                   help="frames rendered per call, one row each (default: 1 4)")  # fmt: skip
+    p.add_argument(
+        "--batch", type=int, nargs="+", default=[1, 4], help="frames rendered per call, one row each (default: 1 4)"
+    )
     p.add_argument("--warmup", type=int, default=2, help="untimed rounds before timing (default: 2)")
     p.add_argument("--reps", type=int, default=15, help="timed rounds per case (each runs fast and reference)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (torch and the C++ kernels)")
-    p.add_argument("--frame-size", type=_frame_size, default=(1280, 720),
-                   help="output frame WxH for the paste-back (default: 1280x720)")  # fmt: skip
+    p.add_argument(
+        "--frame-size",
+        type=_frame_size,
+        default=(1280, 720),
+        help="output frame WxH for the paste-back (default: 1280x720)",
+    )
     p.add_argument(
         "--cuda-graphs",
         nargs="+",

@@ -150,8 +150,11 @@ def run(args: argparse.Namespace) -> int:
 
     threading.excepthook = hook
     one, rate, _ = known_signal(SILENCE_S + SPEECH_S)  # one cycle of silence + speech
-    print(f"bench soak: {avatar.renderer.name} renderer {args.size}x{args.size}, {args.fps:g} fps, "
-          f"{args.threads} threads, {args.minutes:g} min", flush=True)  # fmt: skip
+    print(
+        f"bench soak: {avatar.renderer.name} renderer {args.size}x{args.size}, {args.fps:g} fps, "
+        f"{args.threads} threads, {args.minutes:g} min",
+        flush=True,
+    )
     rss_t: list[float] = []
     rss_v: list[float] = []
     minutes_out: list[dict[str, Any]] = []
@@ -166,14 +169,23 @@ def run(args: argparse.Namespace) -> int:
             if m < len(minute_lat):
                 minute_lat[m] = lat
             rep = minute_rep[m] if m < len(minute_rep) else 0
-        row = {"minute": m + 1, "rss_mb": round(rss_mb(), 1), "handles": open_handles(),
-               "threads": threading.active_count(), "frames": len(lat), "repeats": rep,
-               "p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
-               "p95_ms": round(float(np.percentile(lat, 95)), 2) if len(lat) else None,
-               "drops": drops - drops_before[0]}  # fmt: skip
+        row = {
+            "minute": m + 1,
+            "rss_mb": round(rss_mb(), 1),
+            "handles": open_handles(),
+            "threads": threading.active_count(),
+            "frames": len(lat),
+            "repeats": rep,
+            "p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
+            "p95_ms": round(float(np.percentile(lat, 95)), 2) if len(lat) else None,
+            "drops": drops - drops_before[0],
+        }
         drops_before[0] = drops
-        print(f"min {row['minute']:3d}  rss {row['rss_mb']:8.1f} MB  p50 {row['p50_ms']} ms  p95 {row['p95_ms']} ms  "
-              f"drops {row['drops']}  repeats {rep}  handles {row['handles']}", flush=True)  # fmt: skip
+        print(
+            f"min {row['minute']:3d}  rss {row['rss_mb']:8.1f} MB  p50 {row['p50_ms']} ms  p95 {row['p95_ms']} ms  "
+            f"drops {row['drops']}  repeats {rep}  handles {row['handles']}",
+            flush=True,
+        )
         return row
 
     next_rss = next_minute = 0.0
@@ -222,28 +234,48 @@ def run(args: argparse.Namespace) -> int:
         "suite": "soak",
         "minutes": args.minutes,
         "rss_slope_mb_per_hour": round(slope, 2),
-        "rss_mb": {"start": round(rss_v[0], 1) if rss_v else None, "end": round(rss_v[-1], 1) if rss_v else None,
-                   "max": round(max(rss_v), 1) if rss_v else None, "warmup_s": warm},
+        "rss_mb": {
+            "start": round(rss_v[0], 1) if rss_v else None,
+            "end": round(rss_v[-1], 1) if rss_v else None,
+            "max": round(max(rss_v), 1) if rss_v else None,
+            "warmup_s": warm,
+        },
         "p50_ms": round(float(np.percentile(settled_lat, 50)), 2) if len(settled_lat) else None,
         "p95_ms": round(float(np.percentile(settled_lat, 95)), 2) if len(settled_lat) else None,
         "p95_ms_with_warmup": round(float(np.percentile(all_lat, 95)), 2) if len(all_lat) else None,
         "p95_ms_worst_minute": max((r["p95_ms"] for r in settled), default=None),
-        "drops": stats["drops"], "repeats": stats["repeats"], "frames_out": stats["frames_out"],
+        "drops": stats["drops"],
+        "repeats": stats["repeats"],
+        "frames_out": stats["frames_out"],
         "drift_frames": round(drift, 3),
-        "exceptions": len(exceptions), "exception_messages": exceptions[:20],
+        "exceptions": len(exceptions),
+        "exception_messages": exceptions[:20],
         "per_minute": minutes_out,
         "goals": GOALS,
-        "config": {"renderer": avatar.renderer.name, "size": args.size, "fps": args.fps, "threads": args.threads,
-                   "audio_block_ms": 10.0, "emotion_change_s": 7},
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version(), "cpus": os.cpu_count()},
+        "config": {
+            "renderer": avatar.renderer.name,
+            "size": args.size,
+            "fps": args.fps,
+            "threads": args.threads,
+            "audio_block_ms": 10.0,
+            "emotion_change_s": 7,
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
         "command": f"pyavatar bench soak --minutes {args.minutes:g} --fps {args.fps:g} --renderer {args.renderer} "
-                   f"--size {args.size} --threads {args.threads}",
-    }  # fmt: skip
-    print(f"soak {args.minutes:g} min: RSS slope {slope:+.2f} MB/h (goal ≤ {GOALS['rss_slope_mb_per_hour']:g}) | "
-          f"p95 {result['p95_ms']} ms (goal ≤ {GOALS['p95_ms']:g}), worst minute {result['p95_ms_worst_minute']} | "
-          f"drift {drift:.3f} frames (goal < 1) | drops {result['drops']} repeats {result['repeats']} | "
-          f"exceptions {len(exceptions)}", flush=True)  # fmt: skip
+        f"--size {args.size} --threads {args.threads}",
+    }
+    print(
+        f"soak {args.minutes:g} min: RSS slope {slope:+.2f} MB/h (goal ≤ {GOALS['rss_slope_mb_per_hour']:g}) | "
+        f"p95 {result['p95_ms']} ms (goal ≤ {GOALS['p95_ms']:g}), worst minute {result['p95_ms_worst_minute']} | "
+        f"drift {drift:.3f} frames (goal < 1) | drops {result['drops']} repeats {result['repeats']} | "
+        f"exceptions {len(exceptions)}",
+        flush=True,
+    )
     for msg in exceptions[:5]:
         print(f"  exception: {msg}")
     write_json(args.json, result)

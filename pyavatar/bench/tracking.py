@@ -132,18 +132,30 @@ def latency(image: np.ndarray, *, seconds: float, size: int, fps: float, threads
             frames_in, dropped = camera.frames_read, camera.dropped
     q = lambda v, p: round(float(np.percentile(v[len(v) // 10 :], p)), 2)  # noqa: E731 - skip the warm-up tenth
     return {
-        "seconds": seconds, "fps_in": fps, "frames_in": frames_in, "frames_out": len(lat), "dropped": dropped,
-        "latency_p50_ms": q(lat, 50), "latency_p95_ms": q(lat, 95), "latency_max_ms": round(max(lat), 2),
-        "track_p50_ms": q(track, 50), "track_p95_ms": q(track, 95),
-        "render_p50_ms": q(render, 50), "render_p95_ms": q(render, 95),
-    }  # fmt: skip
+        "seconds": seconds,
+        "fps_in": fps,
+        "frames_in": frames_in,
+        "frames_out": len(lat),
+        "dropped": dropped,
+        "latency_p50_ms": q(lat, 50),
+        "latency_p95_ms": q(lat, 95),
+        "latency_max_ms": round(max(lat), 2),
+        "track_p50_ms": q(track, 50),
+        "track_p95_ms": q(track, 95),
+        "render_p50_ms": q(render, 50),
+        "render_p95_ms": q(render, 95),
+    }
 
 
 def run(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {
-        "machine": platform.processor() or platform.machine(), "python": platform.python_version(),
-        "frames": args.frames, "size": args.size, "fps": args.fps, "round_trip": {},
-    }  # fmt: skip
+        "machine": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "frames": args.frames,
+        "size": args.size,
+        "fps": args.fps,
+        "round_trip": {},
+    }
     for name in PORTRAITS:
         image = portrait_image(name)
         for seed in range(args.seeds):
@@ -151,12 +163,20 @@ def run(args: argparse.Namespace) -> int:
             results["round_trip"][f"{name}/seed{seed}"] = r
             corr = " ".join(f"{k}={r[k]['r']:.3f}" for k in r if isinstance(r[k], dict) and "r" in r[k])
             recall = [r[f"blink_{s}_events"]["recall"] for s in ("left", "right")]
-            print(f"{name} seed {seed}: {corr} head_mae={r['head_angle_mae_deg']:.2f}° blink_recall={recall} "
-                  f"track={r['track_ms']:.1f} ms/frame (MediaPipe mesh alone {r['mesh_ms']:.1f} ms, "
-                  f"ratio {r['track_over_mesh']:.2f})", flush=True)  # fmt: skip
+            print(
+                f"{name} seed {seed}: {corr} head_mae={r['head_angle_mae_deg']:.2f}° blink_recall={recall} "
+                f"track={r['track_ms']:.1f} ms/frame (MediaPipe mesh alone {r['mesh_ms']:.1f} ms, "
+                f"ratio {r['track_over_mesh']:.2f})",
+                flush=True,
+            )
     if args.latency_seconds > 0:
-        results["latency"] = latency(portrait_image(PORTRAITS[0]), seconds=args.latency_seconds, size=args.size,
-                                     fps=args.fps, threads=args.threads)  # fmt: skip
+        results["latency"] = latency(
+            portrait_image(PORTRAITS[0]),
+            seconds=args.latency_seconds,
+            size=args.size,
+            fps=args.fps,
+            threads=args.threads,
+        )
         print("latency:", results["latency"], flush=True)
     if args.json:
         out = Path(args.json)

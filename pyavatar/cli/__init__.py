@@ -24,10 +24,24 @@ from pyavatar.cli import commands, errors
 
 def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
     g = parser.add_mutually_exclusive_group()
-    g.add_argument("-v", "--verbose", action="store_const", const=logging.DEBUG, dest="log_level", default=default,
-                   help="debug logging, including the native libraries' own start-up logs")  # fmt: skip
-    g.add_argument("-q", "--quiet", action="store_const", const=logging.ERROR, dest="log_level", default=default,
-                   help="print errors only")  # fmt: skip
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="store_const",
+        const=logging.DEBUG,
+        dest="log_level",
+        default=default,
+        help="debug logging, including the native libraries' own start-up logs",
+    )
+    g.add_argument(
+        "-q",
+        "--quiet",
+        action="store_const",
+        const=logging.ERROR,
+        dest="log_level",
+        default=default,
+        help="print errors only",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
     for command in sub.choices.values():  # also accepted after the command name
         _add_verbosity(command, argparse.SUPPRESS)
-    parser.epilog = ("exit codes: 0 success, 1 failure (one line on stderr says what and why), 2 usage error, "
-                     "130 interrupted")  # fmt: skip
+    parser.epilog = (
+        "exit codes: 0 success, 1 failure (one line on stderr says what and why), 2 usage error, 130 interrupted"
+    )
     return parser
 
 

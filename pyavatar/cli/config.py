@@ -88,8 +88,10 @@ def load_config(path: str | Path, command: str) -> dict[str, Any]:
     for name in tables:
         if name not in COMMANDS:
             raise ConfigError(f"{path}: unknown table [{name}]; tables are command names: {sorted(COMMANDS)}")
-    for scope, items in (("top level", {k: v for k, v in data.items() if k not in tables}),
-                         (f"[{command}]", tables.get(command, {}))):  # fmt: skip
+    for scope, items in (
+        ("top level", {k: v for k, v in data.items() if k not in tables}),
+        (f"[{command}]", tables.get(command, {})),
+    ):
         for raw_key, value in items.items():
             key = raw_key.replace("-", "_")
             if key in mine:

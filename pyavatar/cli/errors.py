@@ -28,8 +28,16 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from pyavatar.render.registry import RendererUnavailable
     from pyavatar.video.capture import CameraError
 
-    return (CliError, ValueError, OSError, AudioSourceError, RendererUnavailable, VirtualCamError, PreviewError,
-            CameraError)  # fmt: skip
+    return (
+        CliError,
+        ValueError,
+        OSError,
+        AudioSourceError,
+        RendererUnavailable,
+        VirtualCamError,
+        PreviewError,
+        CameraError,
+    )
 
 
 def report(command: str | None, message: object) -> None:

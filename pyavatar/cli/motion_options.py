@@ -19,10 +19,21 @@ from typing import Any
 
 #: Motion options (name: default; the default's type is the config-file type).
 MOTION_DEFAULTS: dict[str, Any] = {
-    "motion": "", "motion_weights": "", "motion_template": "", "hubert_dir": "", "steps": 0, "cfg": 0.0,
-    "head_amplitude": 1.0, "gaze": "", "weights_config": "", "calibrate_neutral": "", "region_weights": "",
-    "emotion_ref": "", "emotion_ref_neutral": "", "emotion_ref_regions": "",
-}  # fmt: skip
+    "motion": "",
+    "motion_weights": "",
+    "motion_template": "",
+    "hubert_dir": "",
+    "steps": 0,
+    "cfg": 0.0,
+    "head_amplitude": 1.0,
+    "gaze": "",
+    "weights_config": "",
+    "calibrate_neutral": "",
+    "region_weights": "",
+    "emotion_ref": "",
+    "emotion_ref_neutral": "",
+    "emotion_ref_regions": "",
+}
 
 
 def add_motion_options(p: argparse.ArgumentParser) -> None:
@@ -31,9 +42,12 @@ def add_motion_options(p: argparse.ArgumentParser) -> None:
 
     names = motion_source_names()
     g = p.add_argument_group("motion")
-    g.add_argument("--motion", choices=sorted(names),
-                   help="motion source (default: dsp, or video with --driving/--camera): "
-                   + "; ".join(f"{k}: {v}" for k, v in names.items()))  # fmt: skip
+    g.add_argument(
+        "--motion",
+        choices=sorted(names),
+        help="motion source (default: dsp, or video with --driving/--camera): "
+        + "; ".join(f"{k}: {v}" for k, v in names.items()),
+    )
     g.add_argument("--motion-weights", metavar="FILE", help="the motion source's checkpoint (diffusion, joyvasa)")
     g.add_argument("--motion-template", metavar="FILE", help="JoyVASA motion template (motion_template.pkl)")
     g.add_argument("--hubert-dir", metavar="DIR", help="local speech-encoder folder (JoyVASA's chinese-hubert-base)")
@@ -41,8 +55,11 @@ def add_motion_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cfg", type=float, help="audio guidance scale (diffusion, joyvasa; default: the model's)")
     g.add_argument("--head-amplitude", type=float, help="head-motion amplitude 0..3 (default: 1)")
     g.add_argument("--gaze", metavar="YAW,PITCH", help="hold the eyes at YAW,PITCH degrees (default: idle gaze)")
-    g.add_argument("--weights-config", metavar="JSON",
-                   help="LivePortrait model configuration for --weights (default: the released model)")  # fmt: skip
+    g.add_argument(
+        "--weights-config",
+        metavar="JSON",
+        help="LivePortrait model configuration for --weights (default: the released model)",
+    )
     g.add_argument(
         "--calibrate-neutral",
         metavar="IMAGE|VIDEO",
@@ -123,8 +140,9 @@ def check_video_motion(args: argparse.Namespace) -> str:
     video = bool(getattr(args, "driving", "") or getattr(args, "camera", ""))
     motion = args.motion or ("video" if video else "dsp")
     if video and motion not in ("video", "hybrid", "video-keypoints"):
-        raise ValueError(f"--driving/--camera drive the video, hybrid or video-keypoints motion source, "
-                         f"not --motion {motion}")  # fmt: skip
+        raise ValueError(
+            f"--driving/--camera drive the video, hybrid or video-keypoints motion source, not --motion {motion}"
+        )
     if args.calibrate_neutral and not video:
         raise ValueError("--calibrate-neutral is for face tracking: give --driving VIDEO or --camera INDEX|NAME")
     return motion
@@ -132,23 +150,34 @@ def check_video_motion(args: argparse.Namespace) -> str:
 
 def motion_session_options(args: argparse.Namespace) -> dict[str, Any]:
     """Session keyword arguments of the motion options."""
-    options = {"weights": args.motion_weights or None, "template": args.motion_template or None,
-               "hubert_dir": args.hubert_dir or None, "steps": args.steps or None, "cfg": args.cfg or None,
-               "driving": getattr(args, "driving", "") or None, "camera": getattr(args, "camera", "") or None,
-               "neutral": args.calibrate_neutral or None,
-               "region_weights": parse_region_weights(args.region_weights)}  # fmt: skip
+    options = {
+        "weights": args.motion_weights or None,
+        "template": args.motion_template or None,
+        "hubert_dir": args.hubert_dir or None,
+        "steps": args.steps or None,
+        "cfg": args.cfg or None,
+        "driving": getattr(args, "driving", "") or None,
+        "camera": getattr(args, "camera", "") or None,
+        "neutral": args.calibrate_neutral or None,
+        "region_weights": parse_region_weights(args.region_weights),
+    }
     motion = check_video_motion(args)
     if args.emotion_ref:
         from pyavatar.motion.sources.expression import ReferenceExpression
 
         options["expression"] = ReferenceExpression.from_file(
-            args.emotion_ref, neutral=args.emotion_ref_neutral or None,
+            args.emotion_ref,
+            neutral=args.emotion_ref_neutral or None,
             regions=parse_region_weights(args.emotion_ref_regions, "--emotion-ref-regions"),
-        )  # fmt: skip
+        )
     elif args.emotion_ref_neutral or args.emotion_ref_regions:
         raise ValueError("--emotion-ref-neutral/--emotion-ref-regions need --emotion-ref IMAGE|VIDEO")
-    return {"motion": motion, "motion_options": {k: v for k, v in options.items() if v is not None},
-            "head_amplitude": args.head_amplitude, "gaze": parse_gaze(args.gaze)}  # fmt: skip
+    return {
+        "motion": motion,
+        "motion_options": {k: v for k, v in options.items() if v is not None},
+        "head_amplitude": args.head_amplitude,
+        "gaze": parse_gaze(args.gaze),
+    }
 
 
 @contextlib.contextmanager

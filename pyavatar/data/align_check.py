@@ -34,8 +34,9 @@ def boundary_errors(known: list[Phone], aligned: list[Phone]) -> np.ndarray:
     a, b = [_symbol(p) for p in known if p.name], [_symbol(p) for p in aligned]
     ka = [p for p in known if p.name]
     sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    errs = [abs(ka[blk.a + k].start - aligned[blk.b + k].start)
-            for blk in sm.get_matching_blocks() for k in range(blk.size)]  # fmt: skip
+    errs = [
+        abs(ka[blk.a + k].start - aligned[blk.b + k].start) for blk in sm.get_matching_blocks() for k in range(blk.size)
+    ]
     return np.asarray(errs)
 
 
@@ -58,11 +59,19 @@ def validate(n: int, *, seed: int = 0, progress: bool = True) -> dict:
     allv = np.concatenate(errs)
 
     def stats(v: np.ndarray) -> dict:
-        return {"boundaries": int(len(v)), "median_ms": round(float(np.median(v)), 1),
-                "within_20ms": round(float((v <= 20).mean()), 3), "within_40ms": round(float((v <= 40).mean()), 3),
-                "p90_ms": round(float(np.percentile(v, 90)), 1)}  # fmt: skip
+        return {
+            "boundaries": int(len(v)),
+            "median_ms": round(float(np.median(v)), 1),
+            "within_20ms": round(float((v <= 20).mean()), 3),
+            "within_40ms": round(float((v <= 40).mean()), 3),
+            "p90_ms": round(float(np.percentile(v, 90)), 1),
+        }
 
-    return {"clips": n, "seed": seed, "pooled": stats(allv),
-            "per_engine": {k: stats(np.concatenate(v)) for k, v in per_engine.items() if v},
-            "cost_median": round(float(np.median(costs)), 3),
-            "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    return {
+        "clips": n,
+        "seed": seed,
+        "pooled": stats(allv),
+        "per_engine": {k: stats(np.concatenate(v)) for k, v in per_engine.items() if v},
+        "cost_median": round(float(np.median(costs)), 3),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }

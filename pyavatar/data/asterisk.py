@@ -54,13 +54,23 @@ def transcripts(language: str, docs: Path = DOCS) -> dict[str, str]:
     return out
 
 
-def import_asterisk(out: str | Path, languages: list[str], *, limit: int | None = None, sounds: Path = SOUNDS,
-                    docs: Path = DOCS, seed: int = 0, progress: bool = True) -> dict:  # fmt: skip
+def import_asterisk(
+    out: str | Path,
+    languages: list[str],
+    *,
+    limit: int | None = None,
+    sounds: Path = SOUNDS,
+    docs: Path = DOCS,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Align and write the prompts of ``languages`` into ``out`` (``limit`` per language, randomly chosen)."""
     for lang in languages:
         if lang not in LANGUAGES:
-            raise HeldOutError(f"Asterisk language {lang!r} is not a training language (allowed: {LANGUAGES}; "
-                               "it and ru are reserved for held-out evaluation)")  # fmt: skip
+            raise HeldOutError(
+                f"Asterisk language {lang!r} is not a training language (allowed: {LANGUAGES}; "
+                "it and ru are reserved for held-out evaluation)"
+            )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -97,13 +107,32 @@ def import_asterisk(out: str | Path, languages: list[str], *, limit: int | None 
             continue
         phones = [(p.name, p.start, p.end) for p in al.phones]
         ref = reference_from_phones(phones, len(x) / 16000)
-        ref.meta = {"speaker": f"asterisk/{speaker}", "family": f"asterisk-{lang}", "language": lang,
-                    "text": text, "source": "asterisk", "align_cost": round(al.cost, 4),
-                    "phones": [[p, round(a, 4), round(b, 4)] for p, a, b in phones]}  # fmt: skip
+        ref.meta = {
+            "speaker": f"asterisk/{speaker}",
+            "family": f"asterisk-{lang}",
+            "language": lang,
+            "text": text,
+            "source": "asterisk",
+            "align_cost": round(al.cost, 4),
+            "phones": [[p, round(a, 4), round(b, 4)] for p, a, b in phones],
+        }
         save_item(out, name, x, 16000, ref)
-        clips.append({"name": name, "speaker": ref.meta["speaker"], "family": ref.meta["family"], "language": lang,
-                      "source": "asterisk", "duration_s": round(len(x) / 16000, 3),
-                      "align_cost": round(al.cost, 4)})  # fmt: skip
+        clips.append(
+            {
+                "name": name,
+                "speaker": ref.meta["speaker"],
+                "family": ref.meta["family"],
+                "language": lang,
+                "source": "asterisk",
+                "duration_s": round(len(x) / 16000, 3),
+                "align_cost": round(al.cost, 4),
+            }
+        )
     write_manifest(out, clips)
-    return {"aligned": len(done), "kept": len(done) - len(dropped), "dropped_outliers": dropped,
-            "cost_median": round(med, 3), "cost_limit": round(limit_cost, 3)}  # fmt: skip
+    return {
+        "aligned": len(done),
+        "kept": len(done) - len(dropped),
+        "dropped_outliers": dropped,
+        "cost_median": round(med, 3),
+        "cost_limit": round(limit_cost, 3),
+    }

@@ -28,8 +28,19 @@ from pyavatar.evaluation.synthetic import BoundaryStats, refine_boundaries
 ENGINES = ("espeak-ng", "festival", "flite")
 #: Voices drawn at random per engine (all allowed by :mod:`pyavatar.data.policy`).
 VOICES = {
-    "espeak-ng": ("en-us+m1", "en-us+f2", "en+m3", "en+f4", "en-us+m7", "es+m2", "es+f3", "fr+m4", "fr+f1",
-                  "de+m5", "de+f5"),  # fmt: skip
+    "espeak-ng": (
+        "en-us+m1",
+        "en-us+f2",
+        "en+m3",
+        "en+f4",
+        "en-us+m7",
+        "es+m2",
+        "es+f3",
+        "fr+m4",
+        "fr+f1",
+        "de+m5",
+        "de+f5",
+    ),
     "festival": ("kal_diphone",),
     "flite": ("kal", "kal16"),
 }
@@ -78,8 +89,7 @@ def _from_ends(names: list[str], ends: list[float], duration: float, phone_set: 
     return phones, unmapped
 
 
-def espeak(text: str, voice: str, *, rate: float = 1.0, pitch: int = 50,
-           stats: BoundaryStats | None = None) -> Speech:  # fmt: skip
+def espeak(text: str, voice: str, *, rate: float = 1.0, pitch: int = 50, stats: BoundaryStats | None = None) -> Speech:
     """espeak-ng: ``rate`` scales the 165 wpm default (inverse: > 1 is slower)."""
     utt = Espeak().synthesize(text, voice, wpm=int(round(165 / rate)), pitch=pitch)
     phones = refine_boundaries(utt.phones, utt.samples, utt.sample_rate, stats or BoundaryStats())
@@ -103,12 +113,14 @@ def festival(text: str, voice: str = "kal_diphone", *, rate: float = 1.0, pitch:
     exe = _need("festival", "festival festvox-kallpc16k")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "out.wav"
-        scm = (f"(begin (voice_{voice}) (Parameter.set 'Duration_Stretch {rate:.3f}) "
-               f"(set! int_lr_params (list (list 'target_f0_mean {pitch}) (list 'target_f0_std {pitch * 0.15:.1f}) "
-               f"(list 'model_f0_mean 170) (list 'model_f0_std 34))) "
-               f"(set! u (utt.synth (Utterance Text {_quote(text)}))) (utt.save.wave u {_quote(str(wav))} 'riff) "
-               "(mapcar (lambda (s) (format t \"%s %f\\n\" (item.name s) (item.feat s \"end\"))) "
-               "(utt.relation.items u 'Segment)))")  # fmt: skip
+        scm = (
+            f"(begin (voice_{voice}) (Parameter.set 'Duration_Stretch {rate:.3f}) "
+            f"(set! int_lr_params (list (list 'target_f0_mean {pitch}) (list 'target_f0_std {pitch * 0.15:.1f}) "
+            f"(list 'model_f0_mean 170) (list 'model_f0_std 34))) "
+            f"(set! u (utt.synth (Utterance Text {_quote(text)}))) (utt.save.wave u {_quote(str(wav))} 'riff) "
+            '(mapcar (lambda (s) (format t "%s %f\\n" (item.name s) (item.feat s "end"))) '
+            "(utt.relation.items u 'Segment)))"
+        )
         proc = subprocess.run([exe, "--batch", scm], capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or not wav.is_file():
             raise SynthError(f"festival failed for {text!r}: {proc.stderr.strip()[-300:]}")
@@ -124,8 +136,20 @@ def flite(text: str, voice: str = "kal16", *, rate: float = 1.0, pitch: int = 10
     exe = _need("flite", "flite")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "out.wav"
-        cmd = [exe, "-voice", voice, "--setf", f"duration_stretch={rate:.3f}", "--setf",
-               f"int_f0_target_mean={pitch}", "-psdur", "-t", text, "-o", str(wav)]  # fmt: skip
+        cmd = [
+            exe,
+            "-voice",
+            voice,
+            "--setf",
+            f"duration_stretch={rate:.3f}",
+            "--setf",
+            f"int_f0_target_mean={pitch}",
+            "-psdur",
+            "-t",
+            text,
+            "-o",
+            str(wav),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or not wav.is_file():
             raise SynthError(f"flite failed for {text!r}: {proc.stderr.strip()[-300:]}")

@@ -131,8 +131,9 @@ def dataset_reference(params: FaceParams, fps: float, audio: np.ndarray, meta: d
     shapes = to_visemes(FaceParams.from_fields(**mouth))
     weights = np.stack([shapes[v] for v in _VISEMES], axis=1)
     speaking = _speaking(audio, frames)
-    labels = ["sil" if not s else ("cons" if w.max() < 0.15 else _VISEMES[int(w.argmax())])
-              for s, w in zip(speaking, weights)]  # fmt: skip
+    labels = [
+        "sil" if not s else ("cons" if w.max() < 0.15 else _VISEMES[int(w.argmax())]) for s, w in zip(speaking, weights)
+    ]
     return Reference(np.clip(mouth["jaw_open"], 0, 1), labels, speaking, meta)
 
 
@@ -148,9 +149,14 @@ def clip_name(path: Path, taken: set[str]) -> str:
 
 
 def extract_clip(
-    video: str | Path, out: Path, name: str, *, checks: Checks = Checks(), gains: Gains | None = None,
+    video: str | Path,
+    out: Path,
+    name: str,
+    *,
+    checks: Checks = Checks(),
+    gains: Gains | None = None,
     progress: Callable[[int], None] | None = None,
-) -> ClipReport:  # fmt: skip
+) -> ClipReport:
     """Track one clip, check it and, when accepted, write its files into ``out`` (see the module docstring)."""
     from mediapipe.python.solutions import face_detection
 
@@ -199,8 +205,9 @@ def extract_clip(
     if report.faces_max > checks.max_faces:
         report.reasons.append(f"{report.faces_max} faces in one frame (> {checks.max_faces})")
     if report.detection_min < checks.min_detection:
-        report.reasons.append(f"face confidence {report.detection_min:.2f} in a sampled frame "
-                              f"(< {checks.min_detection})")  # fmt: skip
+        report.reasons.append(
+            f"face confidence {report.detection_min:.2f} in a sampled frame (< {checks.min_detection})"
+        )
     if cuts:
         report.reasons.append(f"cut(s) at {cuts} s")
     if not found:
@@ -220,18 +227,29 @@ def extract_clip(
     ok = ~np.isnan(values[:, 0])
     idx = np.arange(len(values))
     # fill the few frames without a face (and the gaze while both eyes are closed) from their neighbours
-    values = np.stack([np.interp(idx, idx[~np.isnan(c)], c[~np.isnan(c)]) if (~np.isnan(c)).any() else
-                       np.zeros(len(c)) for c in values.T], axis=1)  # fmt: skip
+    values = np.stack(
+        [
+            np.interp(idx, idx[~np.isnan(c)], c[~np.isnan(c)]) if (~np.isnan(c)).any() else np.zeros(len(c))
+            for c in values.T
+        ],
+        axis=1,
+    )
     params = FaceParams.from_array(values[:, : len(NAMES)])
     audio = read_audio(video)
-    meta = {"source": "video", "video": video.name, "video_fps": info.fps, "checks": _checks_meta(report),
-            "visemes_from": "tracked mouth shape on frames with speech-level audio"}  # fmt: skip
+    meta = {
+        "source": "video",
+        "video": video.name,
+        "video_fps": info.fps,
+        "checks": _checks_meta(report),
+        "visemes_from": "tracked mouth shape on frames with speech-level audio",
+    }
     ref = dataset_reference(params, info.fps, audio, meta)
     out.mkdir(parents=True, exist_ok=True)
     import soundfile as sf
 
-    _atomic(out / f"{name}.wav", lambda p: sf.write(p, np.clip(audio, -1, 1), AUDIO_RATE, subtype="PCM_16",
-                                                     format="WAV"))  # fmt: skip
+    _atomic(
+        out / f"{name}.wav", lambda p: sf.write(p, np.clip(audio, -1, 1), AUDIO_RATE, subtype="PCM_16", format="WAV")
+    )
     _atomic(out / f"{name}.face.npz", lambda p: _save_npz(p, params, info.fps, ok, values[:, len(NAMES) :]))
     _atomic(out / f"{name}.json", lambda p: p.write_text(json.dumps(ref.to_json(), ensure_ascii=False) + "\n"))
     report.accepted = True
@@ -241,8 +259,15 @@ def extract_clip(
 
 def _save_npz(path: Path, params: FaceParams, fps: float, found: np.ndarray, extras: np.ndarray) -> None:
     with open(path, "wb") as f:
-        np.savez(f, values=params.values, names=np.array(NAMES), fps=np.float64(fps), found=found,
-                 extras=extras.astype(np.float32), extra_names=np.array(EXTRAS))  # fmt: skip
+        np.savez(
+            f,
+            values=params.values,
+            names=np.array(NAMES),
+            fps=np.float64(fps),
+            found=found,
+            extras=extras.astype(np.float32),
+            extra_names=np.array(EXTRAS),
+        )
 
 
 def _checks_meta(report: ClipReport) -> dict[str, Any]:

@@ -60,8 +60,9 @@ def _pitch(engine: str, voice: str, rng: np.random.Generator) -> int:
     return int(rng.integers(85, 150))
 
 
-def make_clip(engine: str, voice: str, rng: np.random.Generator, augment_p: dict[str, float]) -> tuple[
-        np.ndarray, list[tuple[str, float, float]], dict, list[str]]:  # fmt: skip
+def make_clip(
+    engine: str, voice: str, rng: np.random.Generator, augment_p: dict[str, float]
+) -> tuple[np.ndarray, list[tuple[str, float, float]], dict, list[str]]:
     """Audio at 16 kHz, IPA phones, metadata and unmapped phones of one random clip."""
     lang = _language(engine, voice)
     texts = [str(t) for t in rng.choice(sentences(lang), size=int(rng.integers(1, 3)), replace=False)]
@@ -81,8 +82,14 @@ def make_clip(engine: str, voice: str, rng: np.random.Generator, augment_p: dict
         t += len(x) / SAMPLE_RATE
     pieces.append(np.zeros(int(rng.uniform(0.2, 0.8) * SAMPLE_RATE)))
     x = np.concatenate(pieces)
-    meta: dict = {"engine": engine, "voice": voice, "language": lang, "text": " ".join(texts),
-                  "rate": round(rate, 3), "pitch": pitch}  # fmt: skip
+    meta: dict = {
+        "engine": engine,
+        "voice": voice,
+        "language": lang,
+        "text": " ".join(texts),
+        "rate": round(rate, 3),
+        "pitch": pitch,
+    }
     draw = {k: bool(rng.random() < p) for k, p in augment_p.items()}
     if draw.get("vtlp"):
         alpha = float(rng.uniform(0.9, 1.1))
@@ -110,8 +117,16 @@ def make_clip(engine: str, voice: str, rng: np.random.Generator, augment_p: dict
     return x.astype(np.float32), phones, meta, unmapped
 
 
-def build(out: str | Path, engines: list[str], n: int, *, seed: int = 0, voices: dict[str, list[str]] | None = None,
-          augment_p: dict[str, float] | None = None, progress: bool = True) -> dict:  # fmt: skip
+def build(
+    out: str | Path,
+    engines: list[str],
+    n: int,
+    *,
+    seed: int = 0,
+    voices: dict[str, list[str]] | None = None,
+    augment_p: dict[str, float] | None = None,
+    progress: bool = True,
+) -> dict:
     """Write ``n`` clips (round-robin over ``engines``) plus ``manifest.json`` into ``out``; returns a summary.
 
     ``voices`` overrides :data:`pyavatar.data.engines.VOICES` per engine (held-out voices are refused).
@@ -139,8 +154,15 @@ def build(out: str | Path, engines: list[str], n: int, *, seed: int = 0, voices:
         ref = reference_from_phones(phones, len(x) / SAMPLE_RATE)
         ref.meta = {**meta, "speaker": f"{engine}/{voice}", "family": engine, "source": "synth"}
         save_item(out, name, x, SAMPLE_RATE, ref)
-        clips.append({"name": name, "speaker": ref.meta["speaker"], "family": engine, "language": meta["language"],
-                      "source": "synth", "duration_s": round(len(x) / SAMPLE_RATE, 3)})  # fmt: skip
+        clips.append(
+            {
+                "name": name,
+                "speaker": ref.meta["speaker"],
+                "family": engine,
+                "language": meta["language"],
+                "source": "synth",
+                "duration_s": round(len(x) / SAMPLE_RATE, 3),
+            }
+        )
         write_manifest(out, clips)
-    return {"clips": n, "total_clips": len(clips), "engines": engines, "seed": seed,
-            "unmapped_phones": dict(unmapped)}  # fmt: skip
+    return {"clips": n, "total_clips": len(clips), "engines": engines, "seed": seed, "unmapped_phones": dict(unmapped)}

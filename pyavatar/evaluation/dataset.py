@@ -88,8 +88,10 @@ def read_manifest(folder: str | Path) -> dict[str, dict[str, Any]]:
         return {}
     obj = json.loads(path.read_text())
     if obj.get("format") != MANIFEST_FORMAT or obj.get("version") != 1:
-        raise ValueError(f"{path}: not a {MANIFEST_FORMAT} v1 manifest (format={obj.get('format')!r}, "
-                         f"version={obj.get('version')!r})")  # fmt: skip
+        raise ValueError(
+            f"{path}: not a {MANIFEST_FORMAT} v1 manifest (format={obj.get('format')!r}, "
+            f"version={obj.get('version')!r})"
+        )
     out = {}
     for i, c in enumerate(obj.get("clips", [])):
         if not isinstance(c, dict) or not isinstance(c.get("name"), str):
@@ -113,9 +115,7 @@ def n_frames(duration_s: float, fps: float = FPS) -> int:
     return int(np.ceil(round(duration_s * fps, 6)))
 
 
-def reference_from_phones(
-    phones: list[tuple[str, float, float]], duration_s: float, fps: float = FPS
-) -> Reference:
+def reference_from_phones(phones: list[tuple[str, float, float]], duration_s: float, fps: float = FPS) -> Reference:
     """Reference tracks from ``(ipa_name, start_s, end_s)`` phones (gaps count as silence).
 
     ``fps`` must divide 1000; the file format uses 25.
@@ -156,8 +156,9 @@ def parse_reference(obj: dict[str, Any], where: str) -> Reference:
     except KeyError as e:
         raise ValueError(f"{where}: missing key {e.args[0]!r}") from None
     if not (len(jaw) == len(visemes) == len(speaking)):
-        raise ValueError(f"{where}: jaw_open/visemes/speaking lengths differ "
-                         f"({len(jaw)}/{len(visemes)}/{len(speaking)})")  # fmt: skip
+        raise ValueError(
+            f"{where}: jaw_open/visemes/speaking lengths differ ({len(jaw)}/{len(visemes)}/{len(speaking)})"
+        )
     bad = sorted(set(visemes) - set(LABELS))
     if bad:
         raise ValueError(f"{where}: unknown viseme labels {bad}; expected {list(LABELS)}")

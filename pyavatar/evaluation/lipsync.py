@@ -76,8 +76,10 @@ def lip_engine(name: str, weights: Path | None = None, profile: VowelProfile | N
     source = make_motion_source(name, fps=FPS, **options)
     engine = getattr(source, "lip_engine", None)
     if engine is None:
-        raise ValueError(f"motion source {name!r} has no lip engine to score; lip-sync evaluation scores sources "
-                         "with one (e.g. dsp, learned)")  # fmt: skip
+        raise ValueError(
+            f"motion source {name!r} has no lip engine to score; lip-sync evaluation scores sources "
+            "with one (e.g. dsp, learned)"
+        )
     return engine
 
 
@@ -101,8 +103,13 @@ def check_goals(pooled: dict[str, float]) -> dict[str, bool]:
     return out
 
 
-def evaluate(folder: str | Path, engine: str = "dsp", profile: VowelProfile | None = None,
-             weights: str | Path | None = None, compare: tuple[str, ...] = ()) -> dict:  # fmt: skip
+def evaluate(
+    folder: str | Path,
+    engine: str = "dsp",
+    profile: VowelProfile | None = None,
+    weights: str | Path | None = None,
+    compare: tuple[str, ...] = (),
+) -> dict:
     """Per-file, per-family and pooled metrics of motion ``engine``, of ``compare`` sources and of the baseline.
 
     ``weights`` belong to ``engine``; ``compare`` sources (e.g. ``dsp``) run with their defaults
@@ -110,8 +117,10 @@ def evaluate(folder: str | Path, engine: str = "dsp", profile: VowelProfile | No
     """
     names = [engine, *(c for c in compare if c != engine)]
     wpath = Path(weights) if weights is not None else None
-    args = {n: (wpath if n == engine else None, profile if "profile" in motion_source_info(n).options else None)
-            for n in names}  # fmt: skip
+    args = {
+        n: (wpath if n == engine else None, profile if "profile" in motion_source_info(n).options else None)
+        for n in names
+    }
     for n in names:
         lip_engine(n, *args[n])  # fail before the work on a bad name/weights
     items = load_dataset(folder)
@@ -143,10 +152,14 @@ def evaluate(folder: str | Path, engine: str = "dsp", profile: VowelProfile | No
         "files": len(items),
         "audio_seconds": round(audio_s, 1),
         "wall_seconds": round(time.perf_counter() - t0, 1),
-        "pooled": {**pooled, "margin": {k: round(pe[k] - pb[k], 4) for k in ("jaw_corr_speech", "jaw_corr_all",
-                                                                              "vowel_accuracy")}},  # fmt: skip
-        "per_family": {f: {**{w: summarize(c) for w, c in rows.items()}, "files": len(rows[engine])}
-                       for f, rows in sorted(by_family.items())},  # fmt: skip
+        "pooled": {
+            **pooled,
+            "margin": {k: round(pe[k] - pb[k], 4) for k in ("jaw_corr_speech", "jaw_corr_all", "vowel_accuracy")},
+        },
+        "per_family": {
+            f: {**{w: summarize(c) for w, c in rows.items()}, "files": len(rows[engine])}
+            for f, rows in sorted(by_family.items())
+        },
         "goals": {"targets": {k: f"{op} {v}" for k, (op, v) in GOALS.items()}, "met": check_goals(pe)},
         "per_file": files,
     }
@@ -158,16 +171,20 @@ def summary_lines(report: dict) -> list[str]:
     lines = [f"{report['files']} files, {report['audio_seconds']} s of audio"]
     for name in (e, *report.get("compare", []), "baseline"):
         p = report["pooled"][name]
-        lines.append(f"{name:>9}: jaw r(speech) {p['jaw_corr_speech']:.3f}  r(all) {p['jaw_corr_all']:.3f}  "
-                     f"vowel acc {p['vowel_accuracy']:.1%}  silence open {p['silence_open_rate']:.1%}  "
-                     f"lag {p['best_lag_ms']:+d} ms")  # fmt: skip
+        lines.append(
+            f"{name:>9}: jaw r(speech) {p['jaw_corr_speech']:.3f}  r(all) {p['jaw_corr_all']:.3f}  "
+            f"vowel acc {p['vowel_accuracy']:.1%}  silence open {p['silence_open_rate']:.1%}  "
+            f"lag {p['best_lag_ms']:+d} ms"
+        )
     for fam, rows in report.get("per_family", {}).items():
         lines.append(f"  {fam} ({rows['files']} files)")
         for name in (e, *report.get("compare", []), "baseline"):
             p = rows[name]
-            lines.append(f"    {name:>9}: r(speech) {p['jaw_corr_speech']:.3f}  r(all) {p['jaw_corr_all']:.3f}  "
-                         f"vowel {p['vowel_accuracy']:.1%}  sil-open {p['silence_open_rate']:.1%}  "
-                         f"lag {p['best_lag_ms']:+d} ms")  # fmt: skip
+            lines.append(
+                f"    {name:>9}: r(speech) {p['jaw_corr_speech']:.3f}  r(all) {p['jaw_corr_all']:.3f}  "
+                f"vowel {p['vowel_accuracy']:.1%}  sil-open {p['silence_open_rate']:.1%}  "
+                f"lag {p['best_lag_ms']:+d} ms"
+            )
     met = report["goals"]["met"]
     lines.append("goals: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in met.items()))
     return lines

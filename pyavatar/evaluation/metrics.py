@@ -98,8 +98,15 @@ def count(pred: Prediction, ref: Reference) -> Counts:
     correct = vowel & (vis.max(axis=1) > 0) & (best == labels)
     sil = labels == "sil"
     _, lag_corr = lag_curve(jaw, ref.jaw_open)
-    return Counts((jaw[speech], ref.jaw_open[speech]), (jaw, ref.jaw_open), int(vowel.sum()), int(correct.sum()),
-                  int(sil.sum()), int((sil & (jaw > OPEN_THRESHOLD)).sum()), lag_corr)  # fmt: skip
+    return Counts(
+        (jaw[speech], ref.jaw_open[speech]),
+        (jaw, ref.jaw_open),
+        int(vowel.sum()),
+        int(correct.sum()),
+        int(sil.sum()),
+        int((sil & (jaw > OPEN_THRESHOLD)).sum()),
+        lag_corr,
+    )
 
 
 def summarize(counts: list[Counts]) -> dict[str, float]:

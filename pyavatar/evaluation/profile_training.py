@@ -64,6 +64,10 @@ def train_profile(folders: list[str | Path], *, k: int = 3, seed: int = 0) -> Vo
     w = whitening(samples)
     w_inv = np.linalg.inv(w)
     templates = {v: kmeans(s @ w.T, k, seed=seed) @ w_inv.T for v, s in samples.items()}
-    meta = {"source": "generic", "trained_on": [Path(f).name for f in folders],
-            "frames": {v: int(len(s)) for v, s in samples.items()}, "templates_per_vowel": k}  # fmt: skip
+    meta = {
+        "source": "generic",
+        "trained_on": [Path(f).name for f in folders],
+        "frames": {v: int(len(s)) for v, s in samples.items()},
+        "templates_per_vowel": k,
+    }
     return VowelProfile(templates, w, meta)

@@ -106,8 +106,12 @@ def _read(path: Path) -> list[FaceLandmarks] | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            return [FaceLandmarks(tuple(f["box"]), np.array(z[f"points{i}"], np.float64), float(f["score"]),
-                                  str(f["scheme"])) for i, f in enumerate(meta)]  # fmt: skip
+            return [
+                FaceLandmarks(
+                    tuple(f["box"]), np.array(z[f"points{i}"], np.float64), float(f["score"]), str(f["scheme"])
+                )
+                for i, f in enumerate(meta)
+            ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.debug("ignoring unreadable landmark cache entry %s: %s", path, exc)
         return None

@@ -94,9 +94,11 @@ class MediaPipeLandmarks:
         with native_stderr_quiet():
             self._detector = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
             self._mesh = face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                static_image_mode=True,
+                max_num_faces=1,
+                refine_landmarks=True,
                 min_detection_confidence=min_confidence,
-            )  # fmt: skip
+            )
 
     def close(self) -> None:
         """Release the MediaPipe graphs."""

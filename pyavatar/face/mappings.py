@@ -42,18 +42,59 @@ VTS_POSITION_RANGE = 15.0  # VTube Studio FacePositionX/Y/Z input range ±15
 NECK_SHARE = 0.4  # fraction of the head rotation carried by the Neck bone (Head carries the rest)
 
 ARKIT_NAMES: tuple[str, ...] = (
-    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft", "eyeSquintLeft",
-    "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
-    "eyeSquintRight", "eyeWideRight",
-    "jawForward", "jawLeft", "jawRight", "jawOpen",
-    "mouthClose", "mouthFunnel", "mouthPucker", "mouthLeft", "mouthRight", "mouthSmileLeft", "mouthSmileRight",
-    "mouthFrownLeft", "mouthFrownRight", "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft",
-    "mouthStretchRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
-    "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft",
+    "eyeBlinkLeft",
+    "eyeLookDownLeft",
+    "eyeLookInLeft",
+    "eyeLookOutLeft",
+    "eyeLookUpLeft",
+    "eyeSquintLeft",
+    "eyeWideLeft",
+    "eyeBlinkRight",
+    "eyeLookDownRight",
+    "eyeLookInRight",
+    "eyeLookOutRight",
+    "eyeLookUpRight",
+    "eyeSquintRight",
+    "eyeWideRight",
+    "jawForward",
+    "jawLeft",
+    "jawRight",
+    "jawOpen",
+    "mouthClose",
+    "mouthFunnel",
+    "mouthPucker",
+    "mouthLeft",
+    "mouthRight",
+    "mouthSmileLeft",
+    "mouthSmileRight",
+    "mouthFrownLeft",
+    "mouthFrownRight",
+    "mouthDimpleLeft",
+    "mouthDimpleRight",
+    "mouthStretchLeft",
+    "mouthStretchRight",
+    "mouthRollLower",
+    "mouthRollUpper",
+    "mouthShrugLower",
+    "mouthShrugUpper",
+    "mouthPressLeft",
+    "mouthPressRight",
+    "mouthLowerDownLeft",
+    "mouthLowerDownRight",
+    "mouthUpperUpLeft",
     "mouthUpperUpRight",
-    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
-    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight", "tongueOut",
-)  # fmt: skip
+    "browDownLeft",
+    "browDownRight",
+    "browInnerUp",
+    "browOuterUpLeft",
+    "browOuterUpRight",
+    "cheekPuff",
+    "cheekSquintLeft",
+    "cheekSquintRight",
+    "noseSneerLeft",
+    "noseSneerRight",
+    "tongueOut",
+)
 
 VISEMES: tuple[str, ...] = ("aa", "ih", "ou", "ee", "oh")
 # (jaw_open, mouth_wide, mouth_round) of each viseme at weight 1.
@@ -67,20 +108,75 @@ VISEME_SHAPES: dict[str, tuple[float, float, float]] = {
 VRM0_VISEMES = {"aa": "A", "ih": "I", "ou": "U", "ee": "E", "oh": "O"}
 VRM0_EMOTIONS = {"happy": "Joy", "angry": "Angry", "sad": "Sorrow", "relaxed": "Fun", "surprised": "Surprised"}
 VRM0_NAMES: tuple[str, ...] = (
-    "Neutral", "A", "I", "U", "E", "O", "Blink", "Blink_L", "Blink_R", "Joy", "Angry", "Sorrow", "Fun",
-    "Surprised", "LookUp", "LookDown", "LookLeft", "LookRight",
-)  # fmt: skip
+    "Neutral",
+    "A",
+    "I",
+    "U",
+    "E",
+    "O",
+    "Blink",
+    "Blink_L",
+    "Blink_R",
+    "Joy",
+    "Angry",
+    "Sorrow",
+    "Fun",
+    "Surprised",
+    "LookUp",
+    "LookDown",
+    "LookLeft",
+    "LookRight",
+)
 VRM1_NAMES: tuple[str, ...] = (
-    "neutral", "aa", "ih", "ou", "ee", "oh", "blink", "blinkLeft", "blinkRight", "happy", "angry", "sad",
-    "relaxed", "surprised", "lookUp", "lookDown", "lookLeft", "lookRight",
-)  # fmt: skip
+    "neutral",
+    "aa",
+    "ih",
+    "ou",
+    "ee",
+    "oh",
+    "blink",
+    "blinkLeft",
+    "blinkRight",
+    "happy",
+    "angry",
+    "sad",
+    "relaxed",
+    "surprised",
+    "lookUp",
+    "lookDown",
+    "lookLeft",
+    "lookRight",
+)
 VTS_NAMES: tuple[str, ...] = (
-    "FaceAngleX", "FaceAngleY", "FaceAngleZ", "FacePositionX", "FacePositionY", "FacePositionZ",
-    "MouthOpen", "MouthSmile", "Brows", "BrowLeftY", "BrowRightY", "EyeOpenLeft", "EyeOpenRight",
-    "EyeLeftX", "EyeLeftY", "EyeRightX", "EyeRightY", "FaceAngry",
-    "VoiceA", "VoiceI", "VoiceU", "VoiceE", "VoiceO", "VoiceSilence", "VoiceVolume", "VoiceFrequency",
-    "VoiceVolumePlusMouthOpen", "VoiceFrequencyPlusMouthSmile",
-)  # fmt: skip
+    "FaceAngleX",
+    "FaceAngleY",
+    "FaceAngleZ",
+    "FacePositionX",
+    "FacePositionY",
+    "FacePositionZ",
+    "MouthOpen",
+    "MouthSmile",
+    "Brows",
+    "BrowLeftY",
+    "BrowRightY",
+    "EyeOpenLeft",
+    "EyeOpenRight",
+    "EyeLeftX",
+    "EyeLeftY",
+    "EyeRightX",
+    "EyeRightY",
+    "FaceAngry",
+    "VoiceA",
+    "VoiceI",
+    "VoiceU",
+    "VoiceE",
+    "VoiceO",
+    "VoiceSilence",
+    "VoiceVolume",
+    "VoiceFrequency",
+    "VoiceVolumePlusMouthOpen",
+    "VoiceFrequencyPlusMouthSmile",
+)
 UNITY_BONES: tuple[str, ...] = ("Neck", "Head", "LeftEye", "RightEye")
 
 
@@ -194,22 +290,34 @@ def to_arkit(params: FaceParams, *, case: str = "lower") -> dict[str, NDArray[An
     p = _fields(params)
     look = _look(p["gaze_yaw"], p["gaze_pitch"])
     d = dict(
-        eyeBlinkLeft=p["blink_left"], eyeBlinkRight=p["blink_right"],
-        eyeWideLeft=p["eye_wide"], eyeWideRight=p["eye_wide"],
+        eyeBlinkLeft=p["blink_left"],
+        eyeBlinkRight=p["blink_right"],
+        eyeWideLeft=p["eye_wide"],
+        eyeWideRight=p["eye_wide"],
         # looking toward the avatar's left: the left eye looks out, the right eye in
-        eyeLookOutLeft=look["left"], eyeLookInRight=look["left"],
-        eyeLookInLeft=look["right"], eyeLookOutRight=look["right"],
-        eyeLookDownLeft=look["down"], eyeLookDownRight=look["down"],
-        eyeLookUpLeft=look["up"], eyeLookUpRight=look["up"],
+        eyeLookOutLeft=look["left"],
+        eyeLookInRight=look["left"],
+        eyeLookInLeft=look["right"],
+        eyeLookOutRight=look["right"],
+        eyeLookDownLeft=look["down"],
+        eyeLookDownRight=look["down"],
+        eyeLookUpLeft=look["up"],
+        eyeLookUpRight=look["up"],
         jawOpen=p["jaw_open"],
-        mouthPucker=p["mouth_round"] * (1 - p["jaw_open"]), mouthFunnel=p["mouth_round"] * p["jaw_open"],
-        mouthStretchLeft=p["mouth_wide"], mouthStretchRight=p["mouth_wide"],
-        mouthSmileLeft=p["smile_left"], mouthSmileRight=p["smile_right"],
-        mouthFrownLeft=p["mouth_frown"], mouthFrownRight=p["mouth_frown"],
+        mouthPucker=p["mouth_round"] * (1 - p["jaw_open"]),
+        mouthFunnel=p["mouth_round"] * p["jaw_open"],
+        mouthStretchLeft=p["mouth_wide"],
+        mouthStretchRight=p["mouth_wide"],
+        mouthSmileLeft=p["smile_left"],
+        mouthSmileRight=p["smile_right"],
+        mouthFrownLeft=p["mouth_frown"],
+        mouthFrownRight=p["mouth_frown"],
         browInnerUp=(p["brow_up_left"] + p["brow_up_right"]) / 2,
-        browOuterUpLeft=p["brow_up_left"], browOuterUpRight=p["brow_up_right"],
-        browDownLeft=p["brow_down"], browDownRight=p["brow_down"],
-    )  # fmt: skip
+        browOuterUpLeft=p["brow_up_left"],
+        browOuterUpRight=p["brow_up_right"],
+        browDownLeft=p["brow_down"],
+        browDownRight=p["brow_down"],
+    )
     table = np.zeros((len(ARKIT_NAMES), len(params)))  # shapes FaceParams cannot express stay 0
     for k, v in d.items():
         table[_ARKIT_ROW[k]] = v
@@ -235,16 +343,21 @@ def from_arkit(values: Values, n: int | None = None) -> FaceParams:
     outer = (outer_l + outer_r) > 0  # senders with only browInnerUp raise both brows
     return FaceParams.from_fields(
         t,
-        blink_left=get("eyeBlinkLeft"), blink_right=get("eyeBlinkRight"),
-        eye_wide=mean("eyeWideLeft", "eyeWideRight"), gaze_yaw=yaw, gaze_pitch=pitch,
-        jaw_open=get("jawOpen"), mouth_round=get("mouthPucker") + get("mouthFunnel"),
+        blink_left=get("eyeBlinkLeft"),
+        blink_right=get("eyeBlinkRight"),
+        eye_wide=mean("eyeWideLeft", "eyeWideRight"),
+        gaze_yaw=yaw,
+        gaze_pitch=pitch,
+        jaw_open=get("jawOpen"),
+        mouth_round=get("mouthPucker") + get("mouthFunnel"),
         mouth_wide=mean("mouthStretchLeft", "mouthStretchRight"),
-        smile_left=get("mouthSmileLeft"), smile_right=get("mouthSmileRight"),
+        smile_left=get("mouthSmileLeft"),
+        smile_right=get("mouthSmileRight"),
         mouth_frown=mean("mouthFrownLeft", "mouthFrownRight"),
         brow_up_left=np.where(outer, outer_l, get("browInnerUp")),
         brow_up_right=np.where(outer, outer_r, get("browInnerUp")),
         brow_down=mean("browDownLeft", "browDownRight"),
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------------------------------- VRM
@@ -296,16 +409,30 @@ def _from_vrm(values: Values, n: int | None, names: Mapping[str, str]) -> FacePa
 
 #: Canonical key → VRM 0.x preset name (visemes, emotions, blink, look).
 VRM0_KEYS = {
-    "neutral": "Neutral", **VRM0_VISEMES, **VRM0_EMOTIONS, "blink": "Blink", "blink_left": "Blink_L",
-    "blink_right": "Blink_R", "look_left": "LookLeft", "look_right": "LookRight", "look_up": "LookUp",
+    "neutral": "Neutral",
+    **VRM0_VISEMES,
+    **VRM0_EMOTIONS,
+    "blink": "Blink",
+    "blink_left": "Blink_L",
+    "blink_right": "Blink_R",
+    "look_left": "LookLeft",
+    "look_right": "LookRight",
+    "look_up": "LookUp",
     "look_down": "LookDown",
-}  # fmt: skip
+}
 #: Canonical key → VRM 1.0 expression name.
 VRM1_KEYS = {
-    "neutral": "neutral", **{v: v for v in VISEMES}, **{e: e for e in VRM0_EMOTIONS}, "blink": "blink",
-    "blink_left": "blinkLeft", "blink_right": "blinkRight", "look_left": "lookLeft", "look_right": "lookRight",
-    "look_up": "lookUp", "look_down": "lookDown",
-}  # fmt: skip
+    "neutral": "neutral",
+    **{v: v for v in VISEMES},
+    **{e: e for e in VRM0_EMOTIONS},
+    "blink": "blink",
+    "blink_left": "blinkLeft",
+    "blink_right": "blinkRight",
+    "look_left": "lookLeft",
+    "look_right": "lookRight",
+    "look_up": "lookUp",
+    "look_down": "lookDown",
+}
 
 
 def to_vrm0(params: FaceParams, visemes: NDArray[Any] | None = None) -> dict[str, NDArray[Any]]:
@@ -379,15 +506,22 @@ def to_vtube_studio(
         "BrowRightY": np.clip(0.5 + 0.5 * (p["brow_up_right"] - p["brow_down"]), 0, 1),
         "EyeOpenLeft": 1 - p["blink_left"],
         "EyeOpenRight": 1 - p["blink_right"],
-        "EyeLeftX": gx, "EyeLeftY": gy, "EyeRightX": gx, "EyeRightY": gy,
+        "EyeLeftX": gx,
+        "EyeLeftY": gy,
+        "EyeRightX": gx,
+        "EyeRightY": gy,
         "FaceAngry": p["angry"],
-        "VoiceA": vis["aa"], "VoiceI": vis["ih"], "VoiceU": vis["ou"], "VoiceE": vis["ee"], "VoiceO": vis["oh"],
+        "VoiceA": vis["aa"],
+        "VoiceI": vis["ih"],
+        "VoiceU": vis["ou"],
+        "VoiceE": vis["ee"],
+        "VoiceO": vis["oh"],
         "VoiceSilence": 1 - volume,
         "VoiceVolume": volume,
         "VoiceFrequency": freq,
         "VoiceVolumePlusMouthOpen": np.maximum(volume, p["jaw_open"]),
         "VoiceFrequencyPlusMouthSmile": np.maximum(freq, mouth_smile),
-    }  # fmt: skip
+    }
     return {k: np.asarray(v, np.float32) for k, v in d.items()}
 
 
@@ -414,16 +548,27 @@ def from_vtube_studio(
     mouth = from_visemes({v: get(f"Voice{c}") for v, c in zip(VISEMES, "AIUEO", strict=True)}, t)
     return FaceParams.from_fields(
         t,
-        head_yaw=sx * get("FaceAngleX"), head_pitch=-sy * get("FaceAngleY"), head_roll=-sz * get("FaceAngleZ"),
-        head_x=get("FacePositionX") / pos, head_y=get("FacePositionY") / pos, head_z=get("FacePositionZ") / pos,
-        jaw_open=get("MouthOpen"), mouth_wide=mouth["mouth_wide"], mouth_round=mouth["mouth_round"],
-        smile_left=_pos(smile), smile_right=_pos(smile), mouth_frown=_pos(-smile),
-        brow_up_left=_pos(left), brow_up_right=_pos(right), brow_down=down,
-        blink_left=1 - rest("EyeOpenLeft", 1.0), blink_right=1 - rest("EyeOpenRight", 1.0),
+        head_yaw=sx * get("FaceAngleX"),
+        head_pitch=-sy * get("FaceAngleY"),
+        head_roll=-sz * get("FaceAngleZ"),
+        head_x=get("FacePositionX") / pos,
+        head_y=get("FacePositionY") / pos,
+        head_z=get("FacePositionZ") / pos,
+        jaw_open=get("MouthOpen"),
+        mouth_wide=mouth["mouth_wide"],
+        mouth_round=mouth["mouth_round"],
+        smile_left=_pos(smile),
+        smile_right=_pos(smile),
+        mouth_frown=_pos(-smile),
+        brow_up_left=_pos(left),
+        brow_up_right=_pos(right),
+        brow_down=down,
+        blink_left=1 - rest("EyeOpenLeft", 1.0),
+        blink_right=1 - rest("EyeOpenRight", 1.0),
         gaze_yaw=(get("EyeLeftX") + get("EyeRightX")) / 2 * GAZE_FULL_DEG,
         gaze_pitch=-(get("EyeLeftY") + get("EyeRightY")) / 2 * GAZE_FULL_DEG,
         angry=get("FaceAngry"),
-    )  # fmt: skip
+    )
 
 
 # ---------------------------------------------------------------------------------------- Unity / VMC
@@ -449,8 +594,15 @@ def unity_euler_to_quat(x: NDArray[Any], y: NDArray[Any], z: NDArray[Any]) -> ND
     rad = np.radians(np.stack(np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, np.float64)) for v in (x, y, z)))))
     (cx, cy, cz), (sx, sy, sz) = np.cos(rad / 2), np.sin(rad / 2)
     # the product q_y · q_x · q_z of the three axis rotations, expanded
-    return np.stack([cy * sx * cz + sy * cx * sz, sy * cx * cz - cy * sx * sz, cy * cx * sz - sy * sx * cz,
-                     cy * cx * cz + sy * sx * sz], axis=-1)  # fmt: skip
+    return np.stack(
+        [
+            cy * sx * cz + sy * cx * sz,
+            sy * cx * cz - cy * sx * sz,
+            cy * cx * sz - sy * sx * cz,
+            cy * cx * cz + sy * sx * sz,
+        ],
+        axis=-1,
+    )
 
 
 def quat_to_unity_euler(q: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
@@ -496,8 +648,11 @@ def to_unity_bones(params: FaceParams, *, neck_share: float = NECK_SHARE) -> dic
     t = len(params)
     v = params.values
     # head and gaze rotations in one batch (outputs call this every frame)
-    q = unity_euler_to_quat(np.concatenate([v[:, _HP], v[:, _GP]]), -np.concatenate([v[:, _HY], v[:, _GY]]),
-                            np.concatenate([-v[:, _HR], np.zeros(t)]))  # fmt: skip
+    q = unity_euler_to_quat(
+        np.concatenate([v[:, _HP], v[:, _GP]]),
+        -np.concatenate([v[:, _HY], v[:, _GY]]),
+        np.concatenate([-v[:, _HR], np.zeros(t)]),
+    )
     head = q[:t]
     split = _quat_power(np.concatenate([head, head]), np.repeat([neck_share, 1.0 - neck_share], t))
     out = np.concatenate([split, q[t:], q[t:]]).astype(np.float32)

@@ -31,15 +31,32 @@ import numpy as np
 from numpy.typing import NDArray
 
 FIELDS: dict[str, tuple[float, float]] = {
-    "head_yaw": (-90.0, 90.0), "head_pitch": (-90.0, 90.0), "head_roll": (-90.0, 90.0),
-    "head_x": (-0.5, 0.5), "head_y": (-0.5, 0.5), "head_z": (-0.5, 0.5),
-    "jaw_open": (0.0, 1.0), "mouth_wide": (0.0, 1.0), "mouth_round": (0.0, 1.0),
-    "smile_left": (0.0, 1.0), "smile_right": (0.0, 1.0), "mouth_frown": (0.0, 1.0),
-    "brow_up_left": (0.0, 1.0), "brow_up_right": (0.0, 1.0), "brow_down": (0.0, 1.0),
-    "blink_left": (0.0, 1.0), "blink_right": (0.0, 1.0), "eye_wide": (0.0, 1.0),
-    "gaze_yaw": (-45.0, 45.0), "gaze_pitch": (-45.0, 45.0),
-    "happy": (0.0, 1.0), "sad": (0.0, 1.0), "angry": (0.0, 1.0), "surprised": (0.0, 1.0), "relaxed": (0.0, 1.0),
-}  # fmt: skip
+    "head_yaw": (-90.0, 90.0),
+    "head_pitch": (-90.0, 90.0),
+    "head_roll": (-90.0, 90.0),
+    "head_x": (-0.5, 0.5),
+    "head_y": (-0.5, 0.5),
+    "head_z": (-0.5, 0.5),
+    "jaw_open": (0.0, 1.0),
+    "mouth_wide": (0.0, 1.0),
+    "mouth_round": (0.0, 1.0),
+    "smile_left": (0.0, 1.0),
+    "smile_right": (0.0, 1.0),
+    "mouth_frown": (0.0, 1.0),
+    "brow_up_left": (0.0, 1.0),
+    "brow_up_right": (0.0, 1.0),
+    "brow_down": (0.0, 1.0),
+    "blink_left": (0.0, 1.0),
+    "blink_right": (0.0, 1.0),
+    "eye_wide": (0.0, 1.0),
+    "gaze_yaw": (-45.0, 45.0),
+    "gaze_pitch": (-45.0, 45.0),
+    "happy": (0.0, 1.0),
+    "sad": (0.0, 1.0),
+    "angry": (0.0, 1.0),
+    "surprised": (0.0, 1.0),
+    "relaxed": (0.0, 1.0),
+}
 NAMES: tuple[str, ...] = tuple(FIELDS)
 EMOTIONS: tuple[str, ...] = ("happy", "sad", "angry", "surprised", "relaxed")
 _INDEX = {n: i for i, n in enumerate(NAMES)}

@@ -87,9 +87,11 @@ class CudaBackend:
         outputs = cuda_outputs(op, args)
         index = _device_index(ref.device)
         getattr(self.module(), op)(
-            DTYPE_CODES[ref.dtype], *native_args(op, args, outputs),
-            device=index, stream=torch.cuda.current_stream(index).cuda_stream,
-        )  # fmt: skip
+            DTYPE_CODES[ref.dtype],
+            *native_args(op, args, outputs),
+            device=index,
+            stream=torch.cuda.current_stream(index).cuda_stream,
+        )
         return outputs
 
 

@@ -32,7 +32,19 @@ def compose(lips: LipChunk, idle: FaceParams | None = None, emotion: dict[str, n
         "blink_left": np.maximum(base.blink_left, emo.get("blink_left", zero)),
         "blink_right": np.maximum(base.blink_right, emo.get("blink_right", zero)),
     }
-    for k in ("smile_left", "smile_right", "mouth_frown", "brow_up_left", "brow_up_right", "brow_down", "eye_wide",
-              "happy", "sad", "angry", "surprised", "relaxed"):  # fmt: skip
+    for k in (
+        "smile_left",
+        "smile_right",
+        "mouth_frown",
+        "brow_up_left",
+        "brow_up_right",
+        "brow_down",
+        "eye_wide",
+        "happy",
+        "sad",
+        "angry",
+        "surprised",
+        "relaxed",
+    ):
         fields[k] = base[k] + emo.get(k, zero)
     return base.replace(**fields)

@@ -69,16 +69,22 @@ class EmotionMix:
         self._target = np.zeros(len(self.FIELDS))
         self._state = np.zeros(len(self.FIELDS))
 
-    def set(self, emotion: str, intensity: float = 1.0, *, upper: str | None = None,
-            upper_intensity: float | None = None) -> None:  # fmt: skip
+    def set(
+        self, emotion: str, intensity: float = 1.0, *, upper: str | None = None, upper_intensity: float | None = None
+    ) -> None:
         """Aim at ``emotion`` on the mouth and at ``upper`` (default: the same) on brows and eyes."""
-        self.set_target(EmotionTarget(emotion, intensity, upper or emotion,
-                                      intensity if upper_intensity is None else upper_intensity))  # fmt: skip
+        self.set_target(
+            EmotionTarget(
+                emotion, intensity, upper or emotion, intensity if upper_intensity is None else upper_intensity
+            )
+        )
 
     def set_target(self, target: EmotionTarget) -> None:
         """Aim at ``target``."""
-        offsets = {**preset(target.mouth, target.mouth_intensity, "mouth"),
-                   **preset(target.upper, target.upper_intensity, "upper")}  # fmt: skip
+        offsets = {
+            **preset(target.mouth, target.mouth_intensity, "mouth"),
+            **preset(target.upper, target.upper_intensity, "upper"),
+        }
         weights = dict.fromkeys(EMOTIONS, 0.0)  # each region contributes half of an emotion's weight
         for name, k in ((target.mouth, target.mouth_intensity), (target.upper, target.upper_intensity)):
             if name in weights:

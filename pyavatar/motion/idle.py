@@ -23,8 +23,7 @@ import numpy as np
 
 from pyavatar.face.params import FaceParams
 
-IDLE_FIELDS = ("head_yaw", "head_pitch", "head_roll", "head_y", "gaze_yaw", "gaze_pitch", "blink_left",
-               "blink_right")  # fmt: skip
+IDLE_FIELDS = ("head_yaw", "head_pitch", "head_roll", "head_y", "gaze_yaw", "gaze_pitch", "blink_left", "blink_right")
 
 
 @dataclass
@@ -118,21 +117,36 @@ class IdleMotion:
         # gaze: saccades and drift
         if self._t >= self._next_saccade:
             centre = rng.random() < 0.3  # gaze returns to the viewer now and then
-            self._gaze_target = np.zeros(2) if centre else np.array(
-                [rng.uniform(-s.saccade_yaw, s.saccade_yaw), rng.uniform(-s.saccade_pitch, s.saccade_pitch)])
+            self._gaze_target = (
+                np.zeros(2)
+                if centre
+                else np.array(
+                    [rng.uniform(-s.saccade_yaw, s.saccade_yaw), rng.uniform(-s.saccade_pitch, s.saccade_pitch)]
+                )
+            )
             self._next_saccade = self._t + float(rng.uniform(0.4, 3.0))
         self._gaze += (self._gaze_target - self._gaze) * min(1.0, dt / 0.04)
         self._drift = 0.98 * self._drift + 0.1 * rng.standard_normal(2)
         self._t += dt
         gaze = self._gaze + self._drift
-        return [float(self._sway[0]), float(self._sway[1] + s.breath_pitch * breath + nod),
-                float(self._sway[2] + self._tilt), float(s.breath_head_y * breath), float(gaze[0]), float(gaze[1]),
-                blink, blink]  # fmt: skip
+        return [
+            float(self._sway[0]),
+            float(self._sway[1] + s.breath_pitch * breath + nod),
+            float(self._sway[2] + self._tilt),
+            float(s.breath_head_y * breath),
+            float(gaze[0]),
+            float(gaze[1]),
+            blink,
+            blink,
+        ]
 
     def generate(
-        self, n: int, speaking: np.ndarray | None = None, f0: np.ndarray | None = None,
+        self,
+        n: int,
+        speaking: np.ndarray | None = None,
+        f0: np.ndarray | None = None,
         energy_db: np.ndarray | None = None,
-    ) -> FaceParams:  # fmt: skip
+    ) -> FaceParams:
         """The next ``n`` frames, given per-frame speaking (0..1), f0 (Hz, 0 unvoiced) and energy (dBFS)."""
         speaking = np.zeros(n) if speaking is None else np.asarray(speaking, dtype=np.float64)
         f0 = np.zeros(n) if f0 is None else np.asarray(f0, dtype=np.float64)

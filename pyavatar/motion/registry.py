@@ -33,8 +33,14 @@ DEFAULT_MOTION = "dsp"
 
 #: Every motion control a source may honour (the values each takes: see :meth:`MotionSource.apply_control`).
 CONTROLS: tuple[str, ...] = (
-    "emotion", "intensity", "lip_scale", "gaze", "mute", "head_amplitude", "head_pose",
-)  # fmt: skip
+    "emotion",
+    "intensity",
+    "lip_scale",
+    "gaze",
+    "mute",
+    "head_amplitude",
+    "head_pose",
+)
 
 
 class UnsupportedControl(ValueError):
@@ -108,24 +114,30 @@ _REGISTRY: dict[str, MotionSourceInfo] = {
     "dsp": MotionSourceInfo(
         "pyavatar.motion.sources.dsp:DspMotionSource",
         "DSP lip sync + idle motion + emotion (default, no weights)",
-        frozenset(CONTROLS), options=("profile", "lip_settings"),
+        frozenset(CONTROLS),
+        options=("profile", "lip_settings"),
     ),
     "learned": MotionSourceInfo(
         "pyavatar.motion.sources.learned:LearnedMotionSource",
         "trained lip model (weights=RUN/best.safetensors or the bundled one) + idle motion + emotion",
-        frozenset(CONTROLS), options=("weights",),
+        frozenset(CONTROLS),
+        options=("weights",),
     ),
     "diffusion": MotionSourceInfo(
         "pyavatar.motion.sources.diffusion:from_options",
         "FaceParams diffusion model (weights=FILE from save_motion_model)",
-        frozenset(CONTROLS), options=("weights", "steps", "cfg", "stream", "model"), fps=25.0,
+        frozenset(CONTROLS),
+        options=("weights", "steps", "cfg", "stream", "model"),
+        fps=25.0,
     ),
     "joyvasa": MotionSourceInfo(
         "pyavatar.motion.sources.joyvasa:from_options",
         "JoyVASA → LivePortrait keypoint motion (weights=.pt, template=.pkl, hubert_dir=DIR; neural renderer)",
         frozenset({"lip_scale", "gaze", "mute", "head_amplitude", "head_pose"}),
-        produces=("keypoints", "face_params"), needs_portrait=True,
-        options=("weights", "template", "hubert_dir", "steps", "cfg", "model"), fps=25.0,
+        produces=("keypoints", "face_params"),
+        needs_portrait=True,
+        options=("weights", "template", "hubert_dir", "steps", "cfg", "model"),
+        fps=25.0,
     ),
     "video": MotionSourceInfo(
         "pyavatar.motion.sources.video:video_from_options",
@@ -137,16 +149,27 @@ _REGISTRY: dict[str, MotionSourceInfo] = {
         "pyavatar.motion.sources.video:hybrid_from_options",
         "mouth from audio (dsp), head, eyes and brows from video (driving=VIDEO or camera=INDEX|NAME)",
         frozenset(CONTROLS),
-        options=("driving", "camera", "frames", "neutral", "tracker", "region_weights", "fallback", "profile",
-                 "lip_settings"),
+        options=(
+            "driving",
+            "camera",
+            "frames",
+            "neutral",
+            "tracker",
+            "region_weights",
+            "fallback",
+            "profile",
+            "lip_settings",
+        ),
     ),
     "video-keypoints": MotionSourceInfo(
         "pyavatar.motion.sources.video_keypoints:from_options",
         "LivePortrait's motion extractor on each driving frame, relative to the first (neural renderer)",
-        frozenset(), produces=("keypoints", "face_params"), needs_portrait=True,
+        frozenset(),
+        produces=("keypoints", "face_params"),
+        needs_portrait=True,
         options=("driving", "camera", "frames", "neutral", "tracker"),
     ),
-}  # fmt: skip
+}
 
 
 def register_motion_source(name: str, info: MotionSourceInfo) -> None:
@@ -172,8 +195,9 @@ def motion_source_info(name: str | None) -> MotionSourceInfo:
     return _REGISTRY[name]
 
 
-def make_motion_source(name: str | None = None, *, fps: float, seed: int = 0, portrait: Any = None,
-                       **options: Any) -> MotionSource:  # fmt: skip
+def make_motion_source(
+    name: str | None = None, *, fps: float, seed: int = 0, portrait: Any = None, **options: Any
+) -> MotionSource:
     """A new motion source registered as ``name``; ``options`` go to its factory (unknown ones raise)."""
     name = name or DEFAULT_MOTION
     info = motion_source_info(name)
@@ -181,8 +205,10 @@ def make_motion_source(name: str | None = None, *, fps: float, seed: int = 0, po
     if extra:
         raise ValueError(f"motion source {name!r} does not take {extra}; it takes {list(info.options)}")
     if info.needs_portrait and portrait is None:
-        raise ValueError(f"motion source {name!r} drives LivePortrait keypoints and needs the neural renderer's "
-                         "portrait: use the neural renderer (--weights LP_DIR / renderer='neural')")  # fmt: skip
+        raise ValueError(
+            f"motion source {name!r} drives LivePortrait keypoints and needs the neural renderer's "
+            "portrait: use the neural renderer (--weights LP_DIR / renderer='neural')"
+        )
     factory = info.factory
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")
@@ -192,6 +218,8 @@ def make_motion_source(name: str | None = None, *, fps: float, seed: int = 0, po
         kwargs["portrait"] = portrait
     source = factory(fps=fps, seed=seed, **kwargs)
     if not isinstance(source, MotionSource) or frozenset(source.controls) != info.controls:
-        raise TypeError(f"motion source {name!r}: the factory made {type(source).__name__}, which is not a "
-                        "MotionSource declaring the registered controls")  # fmt: skip
+        raise TypeError(
+            f"motion source {name!r}: the factory made {type(source).__name__}, which is not a "
+            "MotionSource declaring the registered controls"
+        )
     return source

@@ -31,8 +31,9 @@ class ControlServer:
     Use as a context manager or call :meth:`start` / :meth:`close`.
     """
 
-    def __init__(self, handler: Callable[[ControlEvent], None], host: str = "127.0.0.1",
-                 port: int = DEFAULT_PORT) -> None:  # fmt: skip
+    def __init__(
+        self, handler: Callable[[ControlEvent], None], host: str = "127.0.0.1", port: int = DEFAULT_PORT
+    ) -> None:
         self.handler = handler
         self.host = host
         self.port = port

@@ -233,9 +233,15 @@ class RateSender:
     """
 
     def __init__(
-        self, host: str, port: int, rate: float, *, clock: Clock | None = None, name: str = "osc",
+        self,
+        host: str,
+        port: int,
+        rate: float,
+        *,
+        clock: Clock | None = None,
+        name: str = "osc",
         max_bytes: int = MAX_DATAGRAM,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if not 1.0 <= rate <= 1000.0:
             raise ValueError(f"{name} rate must be within 1..1000 Hz, got {rate}")
         if not 64 <= max_bytes <= MAX_UDP_PAYLOAD:

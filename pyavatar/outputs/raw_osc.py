@@ -58,9 +58,16 @@ class RawOscSender(RateSender):
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, rate: float = 60.0, bundle: bool = True,
-        stats_interval: float = 1.0, max_bytes: int = MAX_DATAGRAM, clock: Clock | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        *,
+        rate: float = 60.0,
+        bundle: bool = True,
+        stats_interval: float = 1.0,
+        max_bytes: int = MAX_DATAGRAM,
+        clock: Clock | None = None,
+    ) -> None:
         super().__init__(host, port, rate, clock=clock, name="raw-osc", max_bytes=max_bytes)
         if stats_interval < 0:
             raise ValueError(f"stats_interval must be >= 0, got {stats_interval}")

@@ -42,8 +42,9 @@ def check_output(output: str | Path, inputs: Iterable[str | Path | None]) -> Pat
         if not same and out.exists() and p.exists():
             same = os.path.samefile(out, p)
         if same:
-            raise ValueError(f"output {out} is the input {p}: writing it would destroy the input; "
-                             "choose another output name")  # fmt: skip
+            raise ValueError(
+                f"output {out} is the input {p}: writing it would destroy the input; choose another output name"
+            )
     return out
 
 
@@ -71,8 +72,9 @@ def audio_rates(path: str | Path) -> tuple[int, ...]:
 def _codecs(suffix: str, alpha: bool) -> tuple[str, str, str]:
     """(video codec, pixel format, audio codec) for a container suffix."""
     if suffix not in _CONTAINERS:
-        raise ValueError(f"unsupported video file type {suffix!r}; use one of {sorted(_CONTAINERS)} "
-                         "(or a folder for PNG frames)")  # fmt: skip
+        raise ValueError(
+            f"unsupported video file type {suffix!r}; use one of {sorted(_CONTAINERS)} (or a folder for PNG frames)"
+        )
     if suffix == ".webm":
         return "libvpx-vp9", "yuva420p" if alpha else "yuv420p", "libopus"
     if alpha:
@@ -94,8 +96,15 @@ class VideoFileSink:
         preset: x264 speed preset.
     """
 
-    def __init__(self, path: str | Path, *, audio: Iterable[AudioChunk] | None = None, alpha: bool = False,
-                 crf: int = 20, preset: str = "veryfast") -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        audio: Iterable[AudioChunk] | None = None,
+        alpha: bool = False,
+        crf: int = 20,
+        preset: str = "veryfast",
+    ) -> None:
         self.path = Path(path)
         self.alpha = alpha
         self.vcodec, self.pix_fmt, self.acodec = _codecs(self.path.suffix.lower(), alpha)
@@ -123,8 +132,10 @@ class VideoFileSink:
         if self.alpha and not info.has_alpha:
             raise ValueError(f"{self.path}: alpha requested but the portrait has no alpha channel")
         if self.path.is_dir():
-            raise ValueError(f"output {self.path} is a directory; give a video file name (or a folder without a "
-                             "suffix for PNG frames)")  # fmt: skip
+            raise ValueError(
+                f"output {self.path} is a directory; give a video file name (or a folder without a "
+                "suffix for PNG frames)"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._partial = partial_path(self.path)
@@ -151,8 +162,10 @@ class VideoFileSink:
             if first is not None:
                 self._rate = first.sample_rate
                 if self._rate not in audio_rates(self.path):
-                    raise ValueError(f"{self.path}: {self.acodec} cannot encode {self._rate} Hz audio "
-                                     f"(use one of {audio_rates(self.path)})")  # fmt: skip
+                    raise ValueError(
+                        f"{self.path}: {self.acodec} cannot encode {self._rate} Hz audio "
+                        f"(use one of {audio_rates(self.path)})"
+                    )
                 self._pending.append(first.samples)
                 a = container.add_stream(self.acodec, rate=self._rate)
                 a.layout = "mono"
@@ -241,8 +254,9 @@ class VideoFileSink:
 class PngSequenceSink:
     """Writes every frame as ``directory/frame_000000.png`` … (RGBA with ``alpha=True``)."""
 
-    def __init__(self, directory: str | Path, *, alpha: bool = False, pattern: str = "frame_{:06d}.png",
-                 compress_level: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self, directory: str | Path, *, alpha: bool = False, pattern: str = "frame_{:06d}.png", compress_level: int = 1
+    ) -> None:
         self.directory = Path(directory)
         self.alpha = alpha
         self.pattern = pattern

@@ -43,8 +43,10 @@ class VirtualCamError(RuntimeError):
 def _install_hint() -> str:
     system = platform.system()
     if system == "Linux":
-        return ("install v4l2loopback and load it: sudo apt install v4l2loopback-dkms && "
-                "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=pyavatar")  # fmt: skip
+        return (
+            "install v4l2loopback and load it: sudo apt install v4l2loopback-dkms && "
+            "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=pyavatar"
+        )
     if system == "Windows":
         return "install OBS Studio >= 26 (its virtual camera) or the Unity Capture driver (alpha support)"
     if system == "Darwin":
@@ -144,19 +146,29 @@ class VirtualCamSink:
     """
 
     def __init__(
-        self, width: int | None = DEFAULT_SIZE[0], height: int | None = DEFAULT_SIZE[1], *, fmt: str = "rgb",
+        self,
+        width: int | None = DEFAULT_SIZE[0],
+        height: int | None = DEFAULT_SIZE[1],
+        *,
+        fmt: str = "rgb",
         backend: str | None = None,
-        device: str | None = None, background: str | tuple[int, int, int] = (0, 255, 0), stamp: bool = False,
+        device: str | None = None,
+        background: str | tuple[int, int, int] = (0, 255, 0),
+        stamp: bool = False,
         **backend_options: Any,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if fmt == "bgr":
-            raise ValueError("virtual camera format 'bgr' only adds a conversion (frames are RGB and every backend "
-                             "takes RGB); use 'rgb'")  # fmt: skip
+            raise ValueError(
+                "virtual camera format 'bgr' only adds a conversion (frames are RGB and every backend "
+                "takes RGB); use 'rgb'"
+            )
         if fmt not in FORMATS:
             raise ValueError(f"virtual camera format must be one of {FORMATS}, got {fmt!r}")
         if backend_options and backend is None:
-            raise ValueError(f"backend options {sorted(backend_options)} need an explicit backend (the default tries "
-                             "every backend, which do not share options)")  # fmt: skip
+            raise ValueError(
+                f"backend options {sorted(backend_options)} need an explicit backend (the default tries "
+                "every backend, which do not share options)"
+            )
         if (width is None) != (height is None) or (width is not None and (width < 2 or height < 2)):  # type: ignore[operator]
             raise ValueError(f"give both width and height (>= 2) or neither, got {width}x{height}")
         self.width, self.height, self.requested_fmt = width, height, fmt
@@ -165,8 +177,10 @@ class VirtualCamSink:
         self.note: str | None = None
         if self.fmt != fmt:
             key = parse_color(background)
-            self.note = (f"--cam-format rgba: only the {'/'.join(ALPHA_BACKENDS)} backend keeps alpha; "
-                         f"sending RGB with transparent parts over the key colour {key}")  # fmt: skip
+            self.note = (
+                f"--cam-format rgba: only the {'/'.join(ALPHA_BACKENDS)} backend keeps alpha; "
+                f"sending RGB with transparent parts over the key colour {key}"
+            )
         self.backend, self.device = backend, device
         self.background = parse_color(background)
         self.stamp = stamp
@@ -180,22 +194,26 @@ class VirtualCamSink:
             import pyvirtualcam
         except ImportError as e:
             raise VirtualCamError(
-                f"the virtual webcam output needs pyvirtualcam: pip install \"pyavatar[webcam]\" ({e})"
+                f'the virtual webcam output needs pyvirtualcam: pip install "pyavatar[webcam]" ({e})'
             ) from e
         width, height = self.width or info.width, self.height or info.height
         if self.backend is not None and self.backend not in pyvirtualcam.camera.BACKENDS:
             known = sorted(pyvirtualcam.camera.BACKENDS) or ["none"]
-            raise VirtualCamError(f"unknown virtual camera backend {self.backend!r}; registered: {known}. "
-                                  f"{_install_hint()}")  # fmt: skip
+            raise VirtualCamError(
+                f"unknown virtual camera backend {self.backend!r}; registered: {known}. {_install_hint()}"
+            )
         fmt = {"rgb": pyvirtualcam.PixelFormat.RGB, "rgba": pyvirtualcam.PixelFormat.RGBA}[self.fmt]
         if self.note:
             log.warning("%s", self.note)
         try:
-            self.camera = pyvirtualcam.Camera(width, height, info.fps, fmt=fmt, device=self.device,
-                                              backend=self.backend, **self.options)  # fmt: skip
+            self.camera = pyvirtualcam.Camera(
+                width, height, info.fps, fmt=fmt, device=self.device, backend=self.backend, **self.options
+            )
         except RuntimeError as e:
-            raise VirtualCamError(f"no virtual camera could be opened ({width}x{height} @ {info.fps:g} fps):\n{e}\n"
-                                  f"To fix: {_install_hint()}") from e  # fmt: skip
+            raise VirtualCamError(
+                f"no virtual camera could be opened ({width}x{height} @ {info.fps:g} fps):\n{e}\n"
+                f"To fix: {_install_hint()}"
+            ) from e
         self._fitter = Fitter((info.height, info.width), (height, width), self.background)
 
     @property

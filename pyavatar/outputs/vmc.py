@@ -117,8 +117,11 @@ def eye_target(gaze_yaw: float, gaze_pitch: float, distance: float = EYE_TARGET_
     """``/VMC/Ext/Set/Eye`` target (Unity frame, relative to the Head) for pyavatar gaze angles in degrees."""
     yaw, pitch = math.radians(gaze_yaw), math.radians(gaze_pitch)
     # pyavatar yaw + turns toward the avatar's left (−X), pitch + looks down (−Y); forward is +Z
-    return (-distance * math.cos(pitch) * math.sin(yaw), -distance * math.sin(pitch),
-            distance * math.cos(pitch) * math.cos(yaw))  # fmt: skip
+    return (
+        -distance * math.cos(pitch) * math.sin(yaw),
+        -distance * math.sin(pitch),
+        distance * math.cos(pitch) * math.cos(yaw),
+    )
 
 
 def resolve_rest_positions(positions: str | Path | Mapping[str, Sequence[float]], bones: Sequence[str]) -> np.ndarray:
@@ -166,12 +169,23 @@ class VmcSender(RateSender):
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int | None = None, *, preset: str = "marionette", rate: float = 60.0,
-        vocabularies: Sequence[str] = ("vrm0",), arkit_case: str = "upper", face_source: str | None = None,
-        gaze: str = "bones", emotions: str = "nonzero",
-        bone_positions: str | Path | Mapping[str, Sequence[float]] = "rest", send_root: bool = False,
-        bundle: bool = True, max_bytes: int = MAX_DATAGRAM, clock: Clock | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        *,
+        preset: str = "marionette",
+        rate: float = 60.0,
+        vocabularies: Sequence[str] = ("vrm0",),
+        arkit_case: str = "upper",
+        face_source: str | None = None,
+        gaze: str = "bones",
+        emotions: str = "nonzero",
+        bone_positions: str | Path | Mapping[str, Sequence[float]] = "rest",
+        send_root: bool = False,
+        bundle: bool = True,
+        max_bytes: int = MAX_DATAGRAM,
+        clock: Clock | None = None,
+    ) -> None:
         if preset not in PRESETS:
             raise ValueError(f"VMC preset must be one of {list(PRESETS)}, got {preset!r}")
         if emotions not in EMOTION_MODES:
@@ -254,8 +268,13 @@ class VmcSender(RateSender):
     def _encoder(self, rows: tuple[int, ...]):
         enc = self._encoders.get(rows)
         if enc is None:
-            enc = _core().VmcEncoder(self.bones, [self.names[i] for i in rows], root=self.send_root,
-                                     max_bytes=self.max_bytes, bundle=self.bundle)  # fmt: skip
+            enc = _core().VmcEncoder(
+                self.bones,
+                [self.names[i] for i in rows],
+                root=self.send_root,
+                max_bytes=self.max_bytes,
+                bundle=self.bundle,
+            )
             self._encoders[rows] = enc
         return enc
 

@@ -148,12 +148,20 @@ class VTubeStudioSink:
     """
 
     def __init__(
-        self, url: str = DEFAULT_URL, *, rate: float = 30.0, parameters: Sequence[str] | None = None,
-        hotkeys: Mapping[str, str] | None = None, emotion_threshold: float = 0.3,
-        invert: tuple[bool, bool, bool] = (False, False, False), token_path: str | Path | None = None,
-        plugin_name: str = PLUGIN_NAME, plugin_developer: str = PLUGIN_DEVELOPER, auth_timeout: float = 120.0,
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        rate: float = 30.0,
+        parameters: Sequence[str] | None = None,
+        hotkeys: Mapping[str, str] | None = None,
+        emotion_threshold: float = 0.3,
+        invert: tuple[bool, bool, bool] = (False, False, False),
+        token_path: str | Path | None = None,
+        plugin_name: str = PLUGIN_NAME,
+        plugin_developer: str = PLUGIN_DEVELOPER,
+        auth_timeout: float = 120.0,
         backoff: tuple[float, float] = BACKOFF,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if not url.startswith(("ws://", "wss://")):
             raise ValueError(f"VTube Studio URL must start with ws:// or wss://, got {url!r}")
         if not 1.0 <= rate <= 120.0:
@@ -250,7 +258,11 @@ class VTubeStudioSink:
                 if not self._stop.is_set():
                     (log.debug if warned else log.warning)(
                         "VTube Studio at %s: %s; retrying in %.1f s (is VTS running with 'Allow Plugin API access' "
-                        "on, and is the port right?)", self.url, self.last_error, delay)  # fmt: skip
+                        "on, and is the port right?)",
+                        self.url,
+                        self.last_error,
+                        delay,
+                    )
                     warned = True
             if not await self._sleep(delay):
                 break
@@ -320,8 +332,11 @@ class VTubeStudioSink:
         if eid == ERR_DENIED:
             revoked.set()
         elif eid == ERR_PARAM_TAKEN:
-            log.error("VTube Studio: another plugin already sets one of pyavatar's parameters (%s); stop that plugin "
-                      "or pass parameters=[...] without it", text)  # fmt: skip
+            log.error(
+                "VTube Studio: another plugin already sets one of pyavatar's parameters (%s); stop that plugin "
+                "or pass parameters=[...] without it",
+                text,
+            )
         else:
             log.warning("%s", self.last_error)
 
@@ -344,8 +359,10 @@ class VTubeStudioSink:
                     "plugin allowed earlier can be re-enabled under VTS settings > Plugins."
                 ) from None
             if e.error_id == ERR_API_OFF:
-                raise VTubeStudioError(f"VTube Studio at {self.url}: the plugin API is off; turn on 'Allow Plugin "
-                                       "API access' in VTS's settings") from None  # fmt: skip
+                raise VTubeStudioError(
+                    f"VTube Studio at {self.url}: the plugin API is off; turn on 'Allow Plugin "
+                    "API access' in VTS's settings"
+                ) from None
             raise
         token = body.get("authenticationToken")
         if not _valid_token(token):

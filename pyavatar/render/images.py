@@ -46,16 +46,22 @@ def _read(path: Path) -> np.ndarray:
             im = ImageOps.exif_transpose(im)
             if max(im.size) > MAX_SIDE:
                 w, h = im.size
-                log.warning("portrait %s is %dx%d; working at most %d pixels a side (pyavatar.render.images.MAX_SIDE)",
-                            path, w, h, MAX_SIDE)  # fmt: skip
+                log.warning(
+                    "portrait %s is %dx%d; working at most %d pixels a side (pyavatar.render.images.MAX_SIDE)",
+                    path,
+                    w,
+                    h,
+                    MAX_SIDE,
+                )
                 im.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
             if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
                 return _to_uint8(np.asarray(im), im.mode)
             has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
             return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
     except Image.DecompressionBombError as e:
-        raise ValueError(f"portrait {path} is too large to decode safely ({e}); downscale it to at most "
-                         f"{MAX_SIDE} pixels a side") from None  # fmt: skip
+        raise ValueError(
+            f"portrait {path} is too large to decode safely ({e}); downscale it to at most {MAX_SIDE} pixels a side"
+        ) from None
     except (OSError, SyntaxError, ValueError) as e:  # truncated, corrupt or not an image
         raise ValueError(f"portrait {path} cannot be read as an image: {e}") from None
 

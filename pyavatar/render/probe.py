@@ -36,8 +36,9 @@ class ProbeRenderer:
             raise ValueError(f"probe size must be at least {2 * CELL}, got {size}")
         self.size = size
 
-    def prepare(self, image: ImageInput, *, crop: tuple[float, float, float, float] | None = None,
-                face_index: int = 0) -> np.ndarray:  # fmt: skip
+    def prepare(
+        self, image: ImageInput, *, crop: tuple[float, float, float, float] | None = None, face_index: int = 0
+    ) -> np.ndarray:
         """The portrait as (H, W, 3) uint8 (``crop`` = (x, y, w, h) cuts it first; ``face_index`` is unused)."""
         rgb, _ = load_rgba(image)
         if crop is not None:

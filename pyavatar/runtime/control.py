@@ -138,8 +138,17 @@ class Stop:
 
 
 ControlEvent = (
-    SetEmotion | SetIntensity | SetLipScale | SetGaze | SetMute | SetHeadAmplitude | SetHeadPose | SwapRenderer | Pause
-    | Flush | Stop
+    SetEmotion
+    | SetIntensity
+    | SetLipScale
+    | SetGaze
+    | SetMute
+    | SetHeadAmplitude
+    | SetHeadPose
+    | SwapRenderer
+    | Pause
+    | Flush
+    | Stop
 )
 #: Events that the motion stage applies.
 MOTION_EVENTS = (SetEmotion, SetIntensity, SetLipScale, SetGaze, SetMute, SetHeadAmplitude, SetHeadPose)
@@ -197,8 +206,10 @@ def from_osc(address: str, args: list[Any]) -> ControlEvent:
         if len(args) != 1 or not isinstance(args[0], str):
             raise ValueError("renderer: expected one name")
         if not RENDERER_NAME.fullmatch(args[0]):
-            raise ValueError(f"renderer: {args[0][:80]!r} is not a renderer name (registered names only; "
-                             "'module:Factory' is for code, not for control messages)")  # fmt: skip
+            raise ValueError(
+                f"renderer: {args[0][:80]!r} is not a renderer name (registered names only; "
+                "'module:Factory' is for code, not for control messages)"
+            )
         return SwapRenderer(args[0])
     if what in ("flush", "stop"):
         if args:

@@ -24,11 +24,16 @@ def _lerp(a: MotionFrame, b: MotionFrame, w: float, index: int, pts_ns: int, fps
     if a.keypoints is not None and b.keypoints is not None:
         keypoints = (a.keypoints + w * (b.keypoints - a.keypoints)).astype(a.keypoints.dtype)
     return replace(
-        near, index=index, pts_ns=pts_ns, fps=fps, capture_ns=cap,
+        near,
+        index=index,
+        pts_ns=pts_ns,
+        fps=fps,
+        capture_ns=cap,
         params=(a.params + w * (b.params - a.params)).astype(a.params.dtype),
         visemes=(a.visemes + w * (b.visemes - a.visemes)).astype(a.visemes.dtype),
-        speaking=a.speaking + w * (b.speaking - a.speaking), keypoints=keypoints,
-    )  # fmt: skip
+        speaking=a.speaking + w * (b.speaking - a.speaking),
+        keypoints=keypoints,
+    )
 
 
 class MotionUpsampler:

@@ -36,9 +36,17 @@ class Pacer:
     """
 
     def __init__(
-        self, fps: float, metrics: Metrics, start_ns: int, *, delay_ms: float | None = None,
-        margin_ms: float = 10.0, max_delay_ms: float = 500.0, shrink_after_s: float = 5.0, capacity: int = 120,
-    ) -> None:  # fmt: skip
+        self,
+        fps: float,
+        metrics: Metrics,
+        start_ns: int,
+        *,
+        delay_ms: float | None = None,
+        margin_ms: float = 10.0,
+        max_delay_ms: float = 500.0,
+        shrink_after_s: float = 5.0,
+        capacity: int = 120,
+    ) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.fps = float(fps)

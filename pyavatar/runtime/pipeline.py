@@ -129,10 +129,18 @@ class Pipeline:
     """
 
     def __init__(
-        self, motion: MotionProcessor, renderer: FrameRenderer, *, fps: float,
-        video_sinks: Sequence[VideoSink] = (), motion_sinks: Sequence[MotionSink] = (), clock: Clock | None = None,
-        delay_ms: float | None = None, audio_queue: int = 200, render_queue: int = 16,
-    ) -> None:  # fmt: skip
+        self,
+        motion: MotionProcessor,
+        renderer: FrameRenderer,
+        *,
+        fps: float,
+        video_sinks: Sequence[VideoSink] = (),
+        motion_sinks: Sequence[MotionSink] = (),
+        clock: Clock | None = None,
+        delay_ms: float | None = None,
+        audio_queue: int = 200,
+        render_queue: int = 16,
+    ) -> None:
         self.motion = motion
         self.renderer = renderer
         self.fps = float(fps)
@@ -191,8 +199,11 @@ class Pipeline:
         snap = self.metrics.snapshot()
         snap["state"] = self._state.value
         snap["paused"] = self._paused.is_set()
-        snap["queues"] = {"audio": len(self._audio_q), "render": len(self._render_q),
-                          "pacer": self.pacer.pending if self.pacer else 0}  # fmt: skip
+        snap["queues"] = {
+            "audio": len(self._audio_q),
+            "render": len(self._render_q),
+            "pacer": self.pacer.pending if self.pacer else 0,
+        }
         snap["delay_ms"] = self.pacer.delay_ns / 1e6 if self.pacer else 0.0
         return snap
 
@@ -377,8 +388,12 @@ class Pipeline:
         self.pacer = Pacer(self.fps, self.metrics, self.clock.now_ns(), delay_ms=self.delay_ms)
         self.pacer.set_rest(self.renderer.rest_frame())
         self._state = State.LIVE
-        bodies = [("capture", lambda: self._capture_loop(source)), ("motion", self._motion_loop),
-                  ("render", self._render_loop), ("output", self._output_loop)]  # fmt: skip
+        bodies = [
+            ("capture", lambda: self._capture_loop(source)),
+            ("motion", self._motion_loop),
+            ("render", self._render_loop),
+            ("output", self._output_loop),
+        ]
         for name, body in bodies:
             t = threading.Thread(target=self._guard, args=(body,), name=f"pyavatar-{name}", daemon=True)
             self._threads.append(t)

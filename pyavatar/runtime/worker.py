@@ -25,8 +25,9 @@ class Worker:
         join_timeout: seconds :meth:`close` waits for the thread.
     """
 
-    def __init__(self, name: str, body: Callable[[], object], *, stop: threading.Event | None = None,
-                 join_timeout: float = 5.0) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, body: Callable[[], object], *, stop: threading.Event | None = None, join_timeout: float = 5.0
+    ) -> None:
         self.name = f"pyavatar-{name}"
         self.stop = stop if stop is not None else threading.Event()
         self.join_timeout = join_timeout

@@ -43,10 +43,14 @@ log = logging.getLogger(__name__)
 
 
 def prepare(
-    image: np.ndarray, renderer: str | FaceRenderer | None = None, *,
-    crop: tuple[float, float, float, float] | None = None, face_index: int = 0, face_points: Any = None,
+    image: np.ndarray,
+    renderer: str | FaceRenderer | None = None,
+    *,
+    crop: tuple[float, float, float, float] | None = None,
+    face_index: int = 0,
+    face_points: Any = None,
     **options: Any,
-) -> PreparedRenderer:  # fmt: skip
+) -> PreparedRenderer:
     """``renderer`` (registry name, ``"module:Factory"`` or object; options only with a name) prepared for ``image``."""
     if renderer is None or isinstance(renderer, str):
         renderer = make_renderer(renderer, **options)
@@ -59,9 +63,16 @@ def prepare(
 class Avatar:
     """A portrait prepared for one renderer. Build it with :meth:`from_image`."""
 
-    def __init__(self, image: np.ndarray, alpha: np.ndarray | None, prepared: PreparedRenderer, *,
-                 crop: tuple[float, float, float, float] | None = None, face_index: int = 0,
-                 face_points: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        image: np.ndarray,
+        alpha: np.ndarray | None,
+        prepared: PreparedRenderer,
+        *,
+        crop: tuple[float, float, float, float] | None = None,
+        face_index: int = 0,
+        face_points: Any = None,
+    ) -> None:
         self.image = image
         self.alpha = alpha
         self.prepared = prepared
@@ -71,10 +82,15 @@ class Avatar:
 
     @classmethod
     def from_image(
-        cls, image: str | Path | np.ndarray, *, renderer: str | FaceRenderer | None = None,
-        crop: tuple[float, float, float, float] | None = None, face_index: int = 0, face_points: Any = None,
+        cls,
+        image: str | Path | np.ndarray,
+        *,
+        renderer: str | FaceRenderer | None = None,
+        crop: tuple[float, float, float, float] | None = None,
+        face_index: int = 0,
+        face_points: Any = None,
         **renderer_options: Any,
-    ) -> Avatar:  # fmt: skip
+    ) -> Avatar:
         """Load ``image`` (path or uint8 array, RGBA keeps its alpha) and prepare it for ``renderer``.
 
         Args:
@@ -86,14 +102,14 @@ class Avatar:
             renderer_options: keyword arguments for the renderer factory (names only).
         """
         rgb, alpha = load_rgba(image)
-        prepared = prepare(rgb, renderer, crop=crop, face_index=face_index, face_points=face_points,
-                           **renderer_options)  # fmt: skip
+        prepared = prepare(rgb, renderer, crop=crop, face_index=face_index, face_points=face_points, **renderer_options)
         return cls(rgb, alpha, prepared, crop=crop, face_index=face_index, face_points=face_points)
 
     def prepare_renderer(self, renderer: str | FaceRenderer | None = None, **options: Any) -> PreparedRenderer:
         """``renderer`` (name, ``"module:Factory"`` or object) prepared for this portrait."""
-        return prepare(self.image, renderer, crop=self.crop, face_index=self.face_index,
-                       face_points=self.face_points, **options)  # fmt: skip
+        return prepare(
+            self.image, renderer, crop=self.crop, face_index=self.face_index, face_points=self.face_points, **options
+        )
 
     @property
     def renderer(self) -> FaceRenderer:
@@ -131,22 +147,44 @@ class Session:
     """
 
     def __init__(
-        self, avatar: Avatar, *, fps: float = 30.0, motion_fps: float | None = None, outputs: Sequence[Any] = (),
-        emotion: str = "neutral", intensity: float = 1.0, lip_scale: float = 1.0, profile: Any = None,
-        lip_settings: Any = None, seed: int = 0, delay_ms: float | None = None, clock: Clock | None = None,
-        motion: Any = "dsp", motion_options: dict[str, Any] | None = None, head_amplitude: float = 1.0,
+        self,
+        avatar: Avatar,
+        *,
+        fps: float = 30.0,
+        motion_fps: float | None = None,
+        outputs: Sequence[Any] = (),
+        emotion: str = "neutral",
+        intensity: float = 1.0,
+        lip_scale: float = 1.0,
+        profile: Any = None,
+        lip_settings: Any = None,
+        seed: int = 0,
+        delay_ms: float | None = None,
+        clock: Clock | None = None,
+        motion: Any = "dsp",
+        motion_options: dict[str, Any] | None = None,
+        head_amplitude: float = 1.0,
         gaze: tuple[float, float] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.avatar = avatar
         self.fps = float(fps)
         self.clock = clock or MonotonicClock()
         self.motion = make_motion_stage(
-            avatar.prepared, motion, fps=motion_fps or fps, seed=seed, emotion=emotion, intensity=intensity,
-            lip_scale=lip_scale, head_amplitude=head_amplitude, gaze=gaze, profile=profile, lip_settings=lip_settings,
+            avatar.prepared,
+            motion,
+            fps=motion_fps or fps,
+            seed=seed,
+            emotion=emotion,
+            intensity=intensity,
+            lip_scale=lip_scale,
+            head_amplitude=head_amplitude,
+            gaze=gaze,
+            profile=profile,
+            lip_settings=lip_settings,
             **(motion_options or {}),
-        )  # fmt: skip
+        )
         self.stage = PortraitStage(avatar.prepared, avatar.alpha)
         self.pipeline = Pipeline(self.motion, self.stage, fps=self.fps, clock=self.clock, delay_ms=delay_ms)
         self._queue: Any = None
@@ -253,15 +291,22 @@ class Session:
         if self._live_audio is not None:
             s["pushed_audio_dropped"] = self._live_audio.dropped
         if self._control is not None:
-            s["control"] = {"received": self._control.received, "applied": self._control.applied,
-                            "malformed": self._control.malformed}  # fmt: skip
+            s["control"] = {
+                "received": self._control.received,
+                "applied": self._control.applied,
+                "malformed": self._control.malformed,
+            }
         if self._swapper is not None:
             s["renderer_swaps"] = self._swapper.stats()
         if self._mic is not None:
             st = self._mic.stats
-            s["mic"] = {"device": self._mic.name, "route": list(self._mic.route or ()),
-                        "device_changes": st.device_changes, "overflows": st.overflows,
-                        "dropped": st.dropped}  # fmt: skip
+            s["mic"] = {
+                "device": self._mic.name,
+                "route": list(self._mic.route or ()),
+                "device_changes": st.device_changes,
+                "overflows": st.overflows,
+                "dropped": st.dropped,
+            }
         return s
 
     # ---------------------------------------------------------------- offline
@@ -299,8 +344,9 @@ class Session:
         self.pipeline.close()
         return frames
 
-    def render_file(self, audio: str | Path | Iterable[AudioChunk],
-                    progress: Callable[[float], None] | None = None) -> int:  # fmt: skip
+    def render_file(
+        self, audio: str | Path | Iterable[AudioChunk], progress: Callable[[float], None] | None = None
+    ) -> int:
         """Offline: the whole file (or chunk stream) through every output; returns the frame count."""
         return self.pipeline.run(_chunks(audio), progress)
 
@@ -337,9 +383,14 @@ class Session:
     # ------------------------------------------------------------------- live
 
     def start(
-        self, source: Iterable[AudioChunk] | None = None, *, mic: int | str | bool | None = False,
-        file: str | Path | None = None, sample_rate: int = 16_000, control: str | int | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        source: Iterable[AudioChunk] | None = None,
+        *,
+        mic: int | str | bool | None = False,
+        file: str | Path | None = None,
+        sample_rate: int = 16_000,
+        control: str | int | None = None,
+    ) -> None:
         """Go live.
 
         Args:
@@ -450,8 +501,9 @@ class Session:
     def __enter__(self) -> Session:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc is None:
             self.stop()
             return

@@ -17,9 +17,12 @@ def _source_keypoints(state: NeuralFacePortrait) -> SourceKeypoints:
     src = state.bridge
     m = src.motion
     return SourceKeypoints(
-        x_c=src.canonical[0].float().cpu().numpy(), R=m.rotation[0].float().cpu().numpy(),
-        exp=m.exp[0].float().cpu().numpy(), scale=float(m.scale.reshape(-1)[0]), t=m.t[0].float().cpu().numpy(),
-    )  # fmt: skip
+        x_c=src.canonical[0].float().cpu().numpy(),
+        R=m.rotation[0].float().cpu().numpy(),
+        exp=m.exp[0].float().cpu().numpy(),
+        scale=float(m.scale.reshape(-1)[0]),
+        t=m.t[0].float().cpu().numpy(),
+    )
 
 
 class NeuralKeypointPortrait:
@@ -38,8 +41,9 @@ class NeuralKeypointPortrait:
 
     def keypoints(self, keypoints: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """(T, 21, 3) driving keypoints of raw motion (T, 70) relative to ``reference`` (70,)."""
-        return compose_keypoints(unpack(keypoints), self.source, reference=unpack(reference[None]),
-                                 driving_multiplier=self.multiplier)  # fmt: skip
+        return compose_keypoints(
+            unpack(keypoints), self.source, reference=unpack(reference[None]), driving_multiplier=self.multiplier
+        )
 
     def to_params(self, keypoints: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """(T, F) FaceParams values of the driven face, read back through the bridge."""
@@ -58,8 +62,9 @@ class NeuralKeypointPortrait:
         neural = self.renderer.neural
         xy = np.asarray(points[:, :2], np.float64)
         lo, hi = xy.min(axis=0), xy.max(axis=0)
-        face = FaceLandmarks((float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])), xy, 1.0,
-                             "mediapipe478")  # fmt: skip
+        face = FaceLandmarks(
+            (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])), xy, 1.0, "mediapipe478"
+        )
         crop = align_face(face, neural.crop_params).crop(rgb)
         x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255
         _, motion, degrees = refine(neural.renderer.models.motion_extractor(x.to(neural.renderer.device)))

@@ -83,10 +83,19 @@ class MotionStage:
 
 
 def make_motion_stage(
-    prepared: PreparedRenderer, motion: str | MotionSource | None = None, *, fps: float, seed: int = 0,
-    emotion: str = "neutral", intensity: float = 1.0, lip_scale: float = 1.0, head_amplitude: float = 1.0,
-    gaze: tuple[float, float] | None = None, expression: Any = None, **options: Any,
-) -> MotionStage:  # fmt: skip
+    prepared: PreparedRenderer,
+    motion: str | MotionSource | None = None,
+    *,
+    fps: float,
+    seed: int = 0,
+    emotion: str = "neutral",
+    intensity: float = 1.0,
+    lip_scale: float = 1.0,
+    head_amplitude: float = 1.0,
+    gaze: tuple[float, float] | None = None,
+    expression: Any = None,
+    **options: Any,
+) -> MotionStage:
     """The motion stage of a session: source ``motion`` (registry name, default ``dsp``, or a source object).
 
     The starting controls that differ from the defaults are applied as controls, so a source that cannot

@@ -66,8 +66,9 @@ def _at_rate(source: FileSource, rates: tuple[int, ...]) -> Iterator[AudioChunk]
         yield tail
 
 
-def output_sink(output: str | Path, audio: str | Path | None, *, alpha: bool = False, crf: int = 20,
-                allow_truncated: bool = False) -> Any:  # fmt: skip
+def output_sink(
+    output: str | Path, audio: str | Path | None, *, alpha: bool = False, crf: int = 20, allow_truncated: bool = False
+) -> Any:
     """A :class:`VideoFileSink` for a video path (muxing ``audio``), else a :class:`PngSequenceSink` for a folder."""
     out = check_output(output, [audio])
     if out.suffix.lower() in _CONTAINERS:
@@ -82,9 +83,17 @@ def output_sink(output: str | Path, audio: str | Path | None, *, alpha: bool = F
 
 
 def render_file(
-    avatar: AvatarLike, audio: str | Path, output: str | Path, *, fps: float = 30.0, alpha: bool = False, crf: int = 20,
-    progress: Callable[[float], None] | None = None, allow_truncated: bool = False, **session_options: Any,
-) -> RenderResult:  # fmt: skip
+    avatar: AvatarLike,
+    audio: str | Path,
+    output: str | Path,
+    *,
+    fps: float = 30.0,
+    alpha: bool = False,
+    crf: int = 20,
+    progress: Callable[[float], None] | None = None,
+    allow_truncated: bool = False,
+    **session_options: Any,
+) -> RenderResult:
     """Render speech ``audio`` with ``avatar`` to ``output``.
 
     Args:

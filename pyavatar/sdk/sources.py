@@ -49,8 +49,15 @@ class LiveAudio:
     :attr:`dropped`).
     """
 
-    def __init__(self, sample_rate: int, *, clock: Clock | None = None, max_seconds: float = 2.0,
-                 tolerance_s: float = 0.05, block_ms: float = 20.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sample_rate: int,
+        *,
+        clock: Clock | None = None,
+        max_seconds: float = 2.0,
+        tolerance_s: float = 0.05,
+        block_ms: float = 20.0,
+    ) -> None:
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         self.sample_rate = int(sample_rate)

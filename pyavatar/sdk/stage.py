@@ -89,8 +89,10 @@ class PortraitStage:
         """One frame per motion frame, rendered in one batch."""
         images = render_frames(self._current, frames)
         if images.shape[1:3] != (self.height, self.width):
-            raise ValueError(f"renderer {self.renderer.name!r} changed the frame size to {images.shape[2]}x"
-                             f"{images.shape[1]} (session is {self.width}x{self.height})")  # fmt: skip
+            raise ValueError(
+                f"renderer {self.renderer.name!r} changed the frame size to {images.shape[2]}x"
+                f"{images.shape[1]} (session is {self.width}x{self.height})"
+            )
         return [VideoFrame(images[i], f, self.alpha) for i, f in enumerate(frames)]
 
     def rest_frame(self) -> VideoFrame:
@@ -103,8 +105,10 @@ class PortraitStage:
             raise ValueError(f"PortraitStage needs SwapRenderer(PreparedRenderer(...)), got {event!r}")
         shape = event.renderer.render(FaceParams.neutral(1)).shape[1:3]
         if shape != (self.height, self.width):
-            raise ValueError(f"renderer {event.renderer.renderer.name!r} renders {shape[1]}x{shape[0]}, "
-                             f"the session {self.width}x{self.height}")  # fmt: skip
+            raise ValueError(
+                f"renderer {event.renderer.renderer.name!r} renders {shape[1]}x{shape[0]}, "
+                f"the session {self.width}x{self.height}"
+            )
 
     def apply_control(self, event: Any) -> None:
         """Switch to the event's renderer (checked by :meth:`check_control` when it was sent)."""

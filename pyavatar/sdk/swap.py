@@ -31,8 +31,13 @@ class RendererSwapper:
         min_interval_s: rate limit between preparations.
     """
 
-    def __init__(self, prepare: Callable[[str], Any], apply: Callable[[Any], None], *,
-                 min_interval_s: float = MIN_SWAP_INTERVAL_S) -> None:  # fmt: skip
+    def __init__(
+        self,
+        prepare: Callable[[str], Any],
+        apply: Callable[[Any], None],
+        *,
+        min_interval_s: float = MIN_SWAP_INTERVAL_S,
+    ) -> None:
         if not min_interval_s >= 0:
             raise ValueError(f"min_interval_s must be >= 0, got {min_interval_s}")
         self._prepare = prepare
@@ -53,9 +58,14 @@ class RendererSwapper:
     def stats(self) -> dict[str, Any]:
         """Counters: requested, superseded, applied, failed, last_error, pending."""
         with self._cond:
-            return {"requested": self.requested, "superseded": self.superseded, "applied": self.applied,
-                    "failed": self.failed, "last_error": self.last_error,
-                    "pending": self._pending is not None or self._busy}  # fmt: skip
+            return {
+                "requested": self.requested,
+                "superseded": self.superseded,
+                "applied": self.applied,
+                "failed": self.failed,
+                "last_error": self.last_error,
+                "pending": self._pending is not None or self._busy,
+            }
 
     def request(self, name: str) -> None:
         """Ask for renderer ``name`` (returns at once; a still-pending older request is dropped)."""
@@ -123,5 +133,6 @@ class RendererSwapper:
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
-                log.warning("a renderer preparation did not finish within %.0f s; it is discarded when it does",
-                            timeout)  # fmt: skip
+                log.warning(
+                    "a renderer preparation did not finish within %.0f s; it is discarded when it does", timeout
+                )

@@ -100,13 +100,16 @@ def raw_measures(g: Geometry, aligned: np.ndarray) -> dict[str, np.ndarray]:
         out[f"cheek{k}"] = np.array([uv[g.cheeks[k], 1]])
         out[f"corner{k}"] = uv[g.corners[k], :2].copy()
     inner_up, inner_lo = uv[list(m.INNER_UPPER), 1].mean(), uv[list(m.INNER_LOWER), 1].mean()
-    out["lips"] = np.array([
-        uv[m.OUTER_LOWER_MID, 1] - uv[m.OUTER_UPPER_MID, 1],  # outer lip height
-        uv[m.INNER_LOWER_MID, 1],  # lower lip height
-        (uv[m.INNER_UPPER_MID, 1] - uv[m.OUTER_UPPER_MID, 1]) + (uv[m.OUTER_LOWER_MID, 1] - uv[m.INNER_LOWER_MID, 1]),
-        float(np.linalg.norm(uv[78, :2] - uv[308, :2])),  # inner width
-        inner_lo - inner_up,
-    ])  # fmt: skip
+    out["lips"] = np.array(
+        [
+            uv[m.OUTER_LOWER_MID, 1] - uv[m.OUTER_UPPER_MID, 1],  # outer lip height
+            uv[m.INNER_LOWER_MID, 1],  # lower lip height
+            (uv[m.INNER_UPPER_MID, 1] - uv[m.OUTER_UPPER_MID, 1])
+            + (uv[m.OUTER_LOWER_MID, 1] - uv[m.INNER_LOWER_MID, 1]),
+            float(np.linalg.norm(uv[78, :2] - uv[308, :2])),  # inner width
+            inner_lo - inner_up,
+        ]
+    )
     return out
 
 
@@ -166,11 +169,13 @@ def expression(
         room = max(base[1] - base[2], 0.15 * base[1])
         half_h = max(base[0] / 2, 1e-6)
         du, dv = _iris_shift(g, g.eyes[k], image, pose) - g.base[f"iris{k}"]  # type: ignore[arg-type]
-        gaze.append((
-            du / (gains.gaze_shift * room) * 45.0,
-            dv / (gains.gaze_lift * half_h) * 45.0,
-            clip((openness - 0.5) / 0.5) ** 2,  # a half-closed lid hides the iris: trust it less
-        ))  # fmt: skip
+        gaze.append(
+            (
+                du / (gains.gaze_shift * room) * 45.0,
+                dv / (gains.gaze_lift * half_h) * 45.0,
+                clip((openness - 0.5) / 0.5) ** 2,  # a half-closed lid hides the iris: trust it less
+            )
+        )
         out[f"brow_up_{side}"] = clip(-d[f"brow{k}"][0] / (gains.brow_up * h))
         extras[f"cheek_squint_{side}"] = clip(-d[f"cheek{k}"][0] / (gains.cheek * h))
     out["eye_wide"] = clip((min(lids) - 1) / gains.eye_wide)

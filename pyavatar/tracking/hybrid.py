@@ -39,9 +39,14 @@ class HybridMixer:
     """
 
     def __init__(
-        self, weights: dict[str, float] | None = None, *, fallback: bool = True, speaking_threshold: float = 0.5,
-        mouth_open: float = 0.12, switch_s: float = 0.15,
-    ) -> None:  # fmt: skip
+        self,
+        weights: dict[str, float] | None = None,
+        *,
+        fallback: bool = True,
+        speaking_threshold: float = 0.5,
+        mouth_open: float = 0.12,
+        switch_s: float = 0.15,
+    ) -> None:
         if switch_s <= 0:
             raise ValueError(f"switch_s must be > 0, got {switch_s}")
         self._lock = threading.Lock()

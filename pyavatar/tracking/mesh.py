@@ -14,8 +14,33 @@ from pyavatar.face.quiet import native_stderr_quiet
 NUM_POINTS = 478
 # Points that move with the skull and barely with expressions: nose bridge and tip, eye corners,
 # cheekbones, temples and cheek edges (not the nose bottom or the lower cheeks: the lips and jaw pull them).
-RIGID = (1, 4, 5, 6, 168, 197, 195, 33, 133, 362, 263, 116, 345, 123, 352, 234, 454, 127, 356, 143, 372, 111, 340,
-         217, 437)  # fmt: skip
+RIGID = (
+    1,
+    4,
+    5,
+    6,
+    168,
+    197,
+    195,
+    33,
+    133,
+    362,
+    263,
+    116,
+    345,
+    123,
+    352,
+    234,
+    454,
+    127,
+    356,
+    143,
+    372,
+    111,
+    340,
+    217,
+    437,
+)
 # Eye openings, outer corner first (MediaPipe's subject-right eye, then subject-left eye).
 EYE_A_UPPER = (33, 246, 161, 160, 159, 158, 157, 173, 133)
 EYE_A_LOWER = (33, 7, 163, 144, 145, 153, 154, 155, 133)

@@ -41,7 +41,7 @@ def reference_expression(
 
     ``neutral``: frames of the same face at rest (required for a single image;
     default for a video: its own least-open-mouth frames).
-    """  # fmt: skip
+    """
     found = _meshes(frames, static=len(frames) == 1)
     if not found:
         raise ValueError("expression reference: no face found in the reference")
@@ -52,8 +52,12 @@ def reference_expression(
     elif len(found) < 2:
         raise ValueError("an image expression reference needs a neutral image of the same face (or use a video)")
     else:
-        gaps = np.array([(p[m.OUTER_LOWER_MID, 1] - p[m.OUTER_UPPER_MID, 1]) /
-                         np.linalg.norm(p[m.CHIN, :2] - p[m.FOREHEAD, :2]) for p in found])  # fmt: skip
+        gaps = np.array(
+            [
+                (p[m.OUTER_LOWER_MID, 1] - p[m.OUTER_UPPER_MID, 1]) / np.linalg.norm(p[m.CHIN, :2] - p[m.FOREHEAD, :2])
+                for p in found
+            ]
+        )
         rest = [found[i] for i in np.argsort(gaps)[: max(1, len(found) // 5)]]
     geometry = neutral_geometry(neutral_mesh(rest))
     values = np.stack([measure(geometry, p, gains or Gains())[0] for p in found])

@@ -78,6 +78,10 @@ def score(known: FaceParams, tracked: FaceParams, *, skip: int = 0) -> dict[str,
         events = blink_events(a)
         found = sum(bool((b[max(0, s - 1) : e + 1] >= 0.5).any()) for s, e in events)
         false = sum(not (a[s:e] >= 0.4).any() for s, e in blink_events(b, 0.5))
-        out[f"blink_{side}_events"] = {"known": len(events), "found": found, "false": false,
-                                       "recall": round(found / max(len(events), 1), 4)}  # fmt: skip
+        out[f"blink_{side}_events"] = {
+            "known": len(events),
+            "found": found,
+            "false": false,
+            "recall": round(found / max(len(events), 1), 4),
+        }
     return out

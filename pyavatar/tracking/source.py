@@ -31,10 +31,15 @@ class VideoMotion:
     latency_s = 0.0
 
     def __init__(
-        self, settings: TrackerSettings | None = None, *, hybrid: HybridMixer | None = None,
-        expression: dict[str, float] | None = None, intensity: float = 1.0,
-        expression_regions: dict[str, float] | None = None, tracker: FaceTracker | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        settings: TrackerSettings | None = None,
+        *,
+        hybrid: HybridMixer | None = None,
+        expression: dict[str, float] | None = None,
+        intensity: float = 1.0,
+        expression_regions: dict[str, float] | None = None,
+        tracker: FaceTracker | None = None,
+    ) -> None:
         self.tracker = tracker or FaceTracker(settings)
         self.hybrid = hybrid
         self.expression = dict(expression or {})
@@ -67,9 +72,14 @@ class VideoMotion:
             self.hybrid.set_weight(name.split(".", 1)[1], float(value))
 
     def process(
-        self, rgb: np.ndarray, t: float, *, audio: FaceParams | None = None, speaking: float = 0.0,
+        self,
+        rgb: np.ndarray,
+        t: float,
+        *,
+        audio: FaceParams | None = None,
+        speaking: float = 0.0,
         idle: FaceParams | None = None,
-    ) -> FaceParams:  # fmt: skip
+    ) -> FaceParams:
         """One output frame for the video frame at ``t`` s (and the audio motion of that instant in hybrid mode)."""
         if self.hybrid is not None and audio is None:
             raise ValueError("hybrid video motion needs the audio motion of each frame (audio=...)")
@@ -77,9 +87,14 @@ class VideoMotion:
         return self.mix(tracked.params, t, audio=audio, speaking=speaking, found=tracked.found)
 
     def mix(
-        self, tracked: FaceParams, t: float, *, audio: FaceParams | None = None, speaking: float = 0.0,
+        self,
+        tracked: FaceParams,
+        t: float,
+        *,
+        audio: FaceParams | None = None,
+        speaking: float = 0.0,
         found: bool = True,
-    ) -> FaceParams:  # fmt: skip
+    ) -> FaceParams:
         """Hybrid mix and reference expression applied to already tracked params (e.g. resampled in time)."""
         out = tracked
         if self.hybrid is not None and audio is not None:

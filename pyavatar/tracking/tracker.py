@@ -33,8 +33,22 @@ HEAD = ("head_yaw", "head_pitch", "head_roll", "head_x", "head_y", "head_z")
 EYES = ("blink_left", "blink_right", "eye_wide")
 GAZE = ("gaze_yaw", "gaze_pitch")
 #: The FaceParams fields the tracker measures (the emotion weights stay 0).
-TRACKED: tuple[str, ...] = HEAD + EYES + GAZE + ("jaw_open", "mouth_wide", "mouth_round", "smile_left", "smile_right",
-                                          "mouth_frown", "brow_up_left", "brow_up_right", "brow_down")  # fmt: skip
+TRACKED: tuple[str, ...] = (
+    HEAD
+    + EYES
+    + GAZE
+    + (
+        "jaw_open",
+        "mouth_wide",
+        "mouth_round",
+        "smile_left",
+        "smile_right",
+        "mouth_frown",
+        "brow_up_left",
+        "brow_up_right",
+        "brow_down",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -113,8 +127,9 @@ def measure(geometry: Geometry, points: np.ndarray, gains: Gains) -> tuple[np.nd
     yaw, pitch, roll = euler_from_rotation(g.axes.T @ fit.rotation @ g.axes)
     shift = (fit.center - fit.center0) @ g.axes / g.height
     fields, extras = expression(g, points, fit, gains)
-    fields.update(head_yaw=yaw, head_pitch=pitch, head_roll=roll, head_x=shift[0], head_y=-shift[1],
-                  head_z=fit.scale - 1.0)  # fmt: skip
+    fields.update(
+        head_yaw=yaw, head_pitch=pitch, head_roll=roll, head_x=shift[0], head_y=-shift[1], head_z=fit.scale - 1.0
+    )
     values = np.zeros(len(CHANNELS))
     values[[_INDEX["gaze_yaw"], _INDEX["gaze_pitch"]]] = np.nan
     for k, v in {**fields, **extras}.items():
@@ -164,8 +179,16 @@ class FaceTracker:
         self._pending: list[np.ndarray] = []
         self._t_first: float | None = None
         scale = np.array([30.0 if FIELDS.get(n, (0, 1))[1] >= 45 else 1.0 for n in CHANNELS])
-        groups = [s.head_smoothing if n in HEAD else s.eye_smoothing if n in EYES else
-                  s.gaze_smoothing if n in GAZE else s.face_smoothing for n in CHANNELS]  # fmt: skip
+        groups = [
+            s.head_smoothing
+            if n in HEAD
+            else s.eye_smoothing
+            if n in EYES
+            else s.gaze_smoothing
+            if n in GAZE
+            else s.face_smoothing
+            for n in CHANNELS
+        ]
         self._filter = OneEuroFilter(scale, groups)
         self._loss = LossHandler(s.hold_s, s.ease_s, s.reacquire_s)
         self._gaze = (0.0, 0.0)  # last seen gaze, held while both eyes are closed

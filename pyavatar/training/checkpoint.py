@@ -38,8 +38,14 @@ def save_weights(state: dict[str, torch.Tensor], meta: dict, path: Path) -> None
     write_json(meta, path.with_suffix(".json"))
 
 
-def save_training(run: Path, model: torch.nn.Module, ema: dict[str, torch.Tensor], opt: torch.optim.Optimizer,
-                  rngs: dict[str, torch.Tensor], meta: dict) -> None:  # fmt: skip
+def save_training(
+    run: Path,
+    model: torch.nn.Module,
+    ema: dict[str, torch.Tensor],
+    opt: torch.optim.Optimizer,
+    rngs: dict[str, torch.Tensor],
+    meta: dict,
+) -> None:
     """``run/last.safetensors`` + ``run/last.json``."""
     t: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
     t.update({f"ema.{k}": v for k, v in ema.items()})
@@ -51,8 +57,9 @@ def save_training(run: Path, model: torch.nn.Module, ema: dict[str, torch.Tensor
     write_json(meta, run / "last.json")
 
 
-def load_training(run: Path, model: torch.nn.Module, ema: dict[str, torch.Tensor], opt: torch.optim.Optimizer
-                  ) -> tuple[dict[str, torch.Tensor], dict]:  # fmt: skip
+def load_training(
+    run: Path, model: torch.nn.Module, ema: dict[str, torch.Tensor], opt: torch.optim.Optimizer
+) -> tuple[dict[str, torch.Tensor], dict]:
     """Restore ``model``, ``ema`` and ``opt`` from ``run/last.*``; returns (RNG states, JSON meta)."""
     path = run / "last.safetensors"
     if not path.is_file() or not (run / "last.json").is_file():

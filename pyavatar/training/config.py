@@ -64,8 +64,9 @@ class TrainConfig:
             if not 0 <= getattr(self, k) < 1:
                 raise ValueError(f"config {k} must be within [0, 1), got {getattr(self, k)}")
         if self.vel_weight < 0 or self.smooth_weight < 0:
-            raise ValueError(f"config vel_weight and smooth_weight must be >= 0, got {self.vel_weight} and "
-                             f"{self.smooth_weight}")  # fmt: skip
+            raise ValueError(
+                f"config vel_weight and smooth_weight must be >= 0, got {self.vel_weight} and {self.smooth_weight}"
+            )
         if self.model == "mouthnet":
             self.mouth = MouthConfig(**self.arch)
         else:

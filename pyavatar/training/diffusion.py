@@ -59,14 +59,18 @@ class MotionClip:
 def read_face(path: Path) -> np.ndarray:
     """(T, F) FaceParams of a ``NAME.face.npz`` resampled to 25 fps (frames without a face interpolated)."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing (diffusion training needs the FaceParams that "
-                                "`pyavatar extract-motion` writes beside NAME.wav)")  # fmt: skip
+        raise FileNotFoundError(
+            f"{path}: missing (diffusion training needs the FaceParams that "
+            "`pyavatar extract-motion` writes beside NAME.wav)"
+        )
     with np.load(path, allow_pickle=False) as z:
         names = [str(n) for n in z["names"]]
         values, fps, found = z["values"].astype(np.float64), float(z["fps"]), z["found"].astype(bool)
     if names != list(NAMES):
-        raise ValueError(f"{path}: FaceParams fields {names[:3]}... differ from this version's {list(NAMES)[:3]}...; "
-                         "re-run `pyavatar extract-motion`")  # fmt: skip
+        raise ValueError(
+            f"{path}: FaceParams fields {names[:3]}... differ from this version's {list(NAMES)[:3]}...; "
+            "re-run `pyavatar extract-motion`"
+        )
     if not found.any():
         raise ValueError(f"{path}: no frame has a face")
     src_t = np.flatnonzero(found) / fps
@@ -144,17 +148,26 @@ class DiffusionTask:
             known[b, : int(torch.randint(n // 2 + 1, (1,), generator=gen))] = 1
         return audio, motion, mask, known
 
-    def conditions(self, audio: Tensor, known: Tensor, known_mask: Tensor, audio_on: Tensor,
-                   emotion_on: Tensor) -> Conditions:  # fmt: skip
+    def conditions(
+        self, audio: Tensor, known: Tensor, known_mask: Tensor, audio_on: Tensor, emotion_on: Tensor
+    ) -> Conditions:
         """Denoiser conditions: audio, known motion, neutral emotion; no reference, pose or gaze."""
         b, dev = audio.shape[0], audio.device
         off = torch.zeros(b, dtype=torch.bool, device=dev)
         return Conditions(
-            audio=audio, audio_on=audio_on, known=known, known_mask=known_mask,
-            emotion=torch.zeros(b, len(EMOTIONS), device=dev), emotion_on=emotion_on,
-            emotion_ref=torch.zeros(b, FACE_PARAMS.dim, device=dev), ref_present=off,
-            pose=torch.zeros(b, 3, device=dev), pose_on=off, gaze=torch.zeros(b, 2, device=dev), gaze_on=off,
-        )  # fmt: skip
+            audio=audio,
+            audio_on=audio_on,
+            known=known,
+            known_mask=known_mask,
+            emotion=torch.zeros(b, len(EMOTIONS), device=dev),
+            emotion_on=emotion_on,
+            emotion_ref=torch.zeros(b, FACE_PARAMS.dim, device=dev),
+            ref_present=off,
+            pose=torch.zeros(b, 3, device=dev),
+            pose_on=off,
+            gaze=torch.zeros(b, 2, device=dev),
+            gaze_on=off,
+        )
 
     def losses(self, model: DiffusionMotionModel, gen: torch.Generator, device: str) -> dict[str, Tensor]:
         """One batch's sample, velocity and smoothness losses (weighted as configured)."""
@@ -180,8 +193,11 @@ class DiffusionTask:
         total, frames, jaw_pred, jaw_true = 0.0, 0, [], []
         branches, weights = guidance_plan(FACE_PARAMS, Guidance(), split_regions=False, pose_given=False)
         wts = torch.as_tensor(weights, device=dev)[:, None, :]
-        windows = [(c.audio[i : i + _VAL_WINDOW], c.motion[i : i + _VAL_WINDOW])
-                   for c in self.val for i in range(0, len(c.audio), _VAL_WINDOW)]  # fmt: skip
+        windows = [
+            (c.audio[i : i + _VAL_WINDOW], c.motion[i : i + _VAL_WINDOW])
+            for c in self.val
+            for i in range(0, len(c.audio), _VAL_WINDOW)
+        ]
         for a, mo in windows:
             audio = model.audio_tokens(torch.from_numpy(a)[None].to(dev))
             x0 = model.normalize(torch.from_numpy(mo)[None].to(dev))
@@ -197,9 +213,13 @@ class DiffusionTask:
                 total += float(((pred - x0) ** 2).mean(-1).sum())
                 frames += n
             rows = len(branches)
-            cond_g = self.conditions(audio.expand(rows, -1, -1), x0.expand(rows, -1, -1), no.expand(rows, -1),
-                                     torch.tensor([b.audio for b in branches], device=dev),
-                                     torch.tensor([b.emotion is not None for b in branches], device=dev))  # fmt: skip
+            cond_g = self.conditions(
+                audio.expand(rows, -1, -1),
+                x0.expand(rows, -1, -1),
+                no.expand(rows, -1),
+                torch.tensor([b.audio for b in branches], device=dev),
+                torch.tensor([b.emotion is not None for b in branches], device=dev),
+            )
 
             def predict(x: Tensor, t: int, cond: Conditions = cond_g, rows: int = rows) -> Tensor:
                 out = model.denoiser(x.expand(rows, -1, -1), torch.full((rows,), float(t), device=dev), cond)

@@ -41,8 +41,7 @@ if TYPE_CHECKING:
     from pyavatar.training.diffusion import DiffusionTask
 
 TRAIN_COLUMNS = ["step", "loss", "jaw", "cls", "shape", "speaking", "lr", "grad_norm"]
-VAL_COLUMNS = ["step", "score", "jaw_corr_speech", "jaw_corr_all", "vowel_accuracy", "silence_open_rate",
-               "best_lag_ms"]  # fmt: skip
+VAL_COLUMNS = ["step", "score", "jaw_corr_speech", "jaw_corr_all", "vowel_accuracy", "silence_open_rate", "best_lag_ms"]
 
 
 def split(clips: list[Clip], val_speakers: list[str]) -> tuple[list[Clip], list[Clip]]:
@@ -75,8 +74,9 @@ def batch(clips: list[Clip], cfg: TrainConfig, gen: torch.Generator) -> tuple[to
     return x, y, m
 
 
-def losses(out: torch.Tensor, y: torch.Tensor, m: torch.Tensor, lookahead: int,
-           sil_weight: float = 1.0) -> dict[str, torch.Tensor]:  # fmt: skip
+def losses(
+    out: torch.Tensor, y: torch.Tensor, m: torch.Tensor, lookahead: int, sil_weight: float = 1.0
+) -> dict[str, torch.Tensor]:
     """Per-term losses; output ``t + lookahead`` predicts target ``t``; jaw errors on silence count ``sil_weight``x."""
     out = out[:, lookahead:].float()
     y, m = y[:, : y.shape[1] - lookahead], m[:, : m.shape[1] - lookahead]
@@ -185,8 +185,17 @@ def _truncate(path: Path, step: int) -> None:
     tmp.replace(path)
 
 
-def train(clips: list, val: list, cfg: TrainConfig, run: str | Path, *, resume: bool = False,
-          stop_at: int | None = None, device: str = "cpu", progress: bool = True) -> dict:  # fmt: skip
+def train(
+    clips: list,
+    val: list,
+    cfg: TrainConfig,
+    run: str | Path,
+    *,
+    resume: bool = False,
+    stop_at: int | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict:
     """Train (or resume) into ``run``; returns a summary. ``stop_at`` checkpoints and stops at that step."""
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
@@ -252,5 +261,10 @@ def train(clips: list, val: list, cfg: TrainConfig, run: str | Path, *, resume: 
         ema_model.load_state_dict(ema)
         task.save(ema_model, {**task.info, "step": step}, run / "final.safetensors")
     secs = time.perf_counter() - t0
-    return {"step": step, "best_score": best, "steps_per_s": round((step - first) / secs, 2) if secs > 0 else 0.0,
-            "train_clips": len(clips), "val_clips": len(val)}  # fmt: skip
+    return {
+        "step": step,
+        "best_score": best,
+        "steps_per_s": round((step - first) / secs, 2) if secs > 0 else 0.0,
+        "train_clips": len(clips),
+        "val_clips": len(val),
+    }

@@ -77,9 +77,14 @@ class CameraCapture:
     """
 
     def __init__(
-        self, device: int | str = 0, *, width: int | None = None, height: int | None = None,
-        fps: float | None = None, opener: Callable[[int], Any] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        device: int | str = 0,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float | None = None,
+        opener: Callable[[int], Any] | None = None,
+    ) -> None:
         import cv2
 
         self.device = device
@@ -87,8 +92,11 @@ class CameraCapture:
         self._cap = (opener or cv2.VideoCapture)(self.index)
         if not self._cap.isOpened():
             raise CameraError(f"camera {device!r} (index {self.index}) cannot be opened; {_describe(list_cameras())}")
-        for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height),
-                            (cv2.CAP_PROP_FPS, fps)):  # fmt: skip
+        for prop, value in (
+            (cv2.CAP_PROP_FRAME_WIDTH, width),
+            (cv2.CAP_PROP_FRAME_HEIGHT, height),
+            (cv2.CAP_PROP_FPS, fps),
+        ):
             if value is not None:
                 self._cap.set(prop, float(value))
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or fps or 30.0)

@@ -44,10 +44,20 @@ def probe_video(path: str | Path) -> VideoInfo:
     with _open(path) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 30)
-        duration = float(stream.duration * stream.time_base) if stream.duration else (
-            container.duration / 1e6 if container.duration else 0.0)  # fmt: skip
-        return VideoInfo(Path(path), stream.codec_context.width, stream.codec_context.height, fps,
-                         int(stream.frames or 0), duration, bool(container.streams.audio))  # fmt: skip
+        duration = (
+            float(stream.duration * stream.time_base)
+            if stream.duration
+            else (container.duration / 1e6 if container.duration else 0.0)
+        )
+        return VideoInfo(
+            Path(path),
+            stream.codec_context.width,
+            stream.codec_context.height,
+            fps,
+            int(stream.frames or 0),
+            duration,
+            bool(container.streams.audio),
+        )
 
 
 def iter_video(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
@@ -82,8 +92,11 @@ class VideoFileDevice:
     def get(self, prop: int) -> float:
         import cv2
 
-        return {cv2.CAP_PROP_FPS: self.info.fps, cv2.CAP_PROP_FRAME_WIDTH: float(self.info.width),
-                cv2.CAP_PROP_FRAME_HEIGHT: float(self.info.height)}.get(prop, 0.0)  # fmt: skip
+        return {
+            cv2.CAP_PROP_FPS: self.info.fps,
+            cv2.CAP_PROP_FRAME_WIDTH: float(self.info.width),
+            cv2.CAP_PROP_FRAME_HEIGHT: float(self.info.height),
+        }.get(prop, 0.0)
 
     def set(self, prop: int, value: float) -> bool:
         return False  # a file's size and rate are what they are
@@ -123,7 +136,7 @@ def write_video(
     """Write RGB uint8 (T, H, W, 3) ``frames`` (H.264, even sizes) and optional mono float ``audio`` (AAC).
 
     Written to a temporary name and renamed, so a reader never sees half a file.
-    """  # fmt: skip
+    """
     import av
 
     path = Path(path)
@@ -147,8 +160,9 @@ def write_video(
             samples = np.clip(np.asarray(audio, np.float32), -1, 1)[None, :]
             block = 1024
             for i in range(0, samples.shape[1], block):
-                piece = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, i : i + block]), format="fltp",
-                                                   layout="mono")  # fmt: skip
+                piece = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(samples[:, i : i + block]), format="fltp", layout="mono"
+                )
                 piece.sample_rate = sample_rate
                 piece.pts = i
                 container.mux(astream.encode(piece))

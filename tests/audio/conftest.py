@@ -72,10 +72,19 @@ def virtual_mic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualMic
     os.environ["PULSE_SERVER"] = f"unix:{runtime}/pulse/native"
     log = open(runtime / "pulseaudio.log", "w")  # noqa: SIM115 - closed at teardown
     server = subprocess.Popen(
-        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--log-target=stderr",
-         "--load=module-native-protocol-unix", f"--load=module-null-sink sink_name={SINK} rate=48000 channels=2"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            "pulseaudio",
+            "-n",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--disallow-exit",
+            "--log-target=stderr",
+            "--load=module-native-protocol-unix",
+            f"--load=module-null-sink sink_name={SINK} rate=48000 channels=2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 10
         while subprocess.run(["pactl", "info"], capture_output=True).returncode != 0:
@@ -84,8 +93,10 @@ def virtual_mic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualMic
             time.sleep(0.1)
         subprocess.run(
             ["pactl", "load-module", "module-remap-source", f"master={SINK}.monitor", f"source_name={SOURCE}"],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         subprocess.run(["pactl", "set-default-source", SOURCE], check=True)
         subprocess.run(["pactl", "set-default-sink", SINK], check=True)
         import sounddevice as sd
@@ -93,9 +104,11 @@ def virtual_mic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualMic
         sd._terminate()  # PortAudio lists ALSA's "pulse" device only if a server answered at initialisation
         sd._initialize()
         # keep-alive: a silent stream keeps the sink (and so the microphone) running from the start
-        keep_alive = subprocess.Popen(["pacat", "--playback", "-d", SINK, "--raw", "--rate=48000", "--channels=2",
-                                       "--format=s16le", "/dev/zero"], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)  # fmt: skip
+        keep_alive = subprocess.Popen(
+            ["pacat", "--playback", "-d", SINK, "--raw", "--rate=48000", "--channels=2", "--format=s16le", "/dev/zero"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(WARM_UP_S)
         yield VirtualMic(runtime, server)
         keep_alive.terminate()

@@ -138,9 +138,14 @@ def test_frame_aligner_exact_and_fractional_rates() -> None:
 def test_feature_aligner_rms_is_power_mean() -> None:
     n = 4
     chunk = FeatureChunk(
-        5 * NS_PER_S, 100.0, np.zeros((n, 80), np.float32), np.zeros((n, 13), np.float32),
-        np.array([0, 0, 0, 2], np.float32), np.array([1, 1, 0, 0], np.float32), np.array([100, 200, 0, 0], np.float32),
-    )  # fmt: skip
+        5 * NS_PER_S,
+        100.0,
+        np.zeros((n, 80), np.float32),
+        np.zeros((n, 13), np.float32),
+        np.array([0, 0, 0, 2], np.float32),
+        np.array([1, 1, 0, 0], np.float32),
+        np.array([100, 200, 0, 0], np.float32),
+    )
     out = FeatureAligner(25).process(chunk)
     assert out.pts_ns == 5 * NS_PER_S
     assert out.rms[0] == pytest.approx(1.0)

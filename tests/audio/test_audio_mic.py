@@ -58,9 +58,11 @@ def _fake(monkeypatch: pytest.MonkeyPatch, blocks: int = 5, finish: bool = False
         return made[-1]
 
     sd = SimpleNamespace(
-        query_devices=lambda: DEVICES, query_hostapis=lambda: [{"name": "ALSA"}],
-        default=SimpleNamespace(device=(2, 0)), InputStream=input_stream,
-    )  # fmt: skip
+        query_devices=lambda: DEVICES,
+        query_hostapis=lambda: [{"name": "ALSA"}],
+        default=SimpleNamespace(device=(2, 0)),
+        InputStream=input_stream,
+    )
     monkeypatch.setattr(mic, "_sounddevice", lambda: sd)
     return made
 

@@ -32,8 +32,11 @@ def test_moved_capture_stream_is_logged_and_counted(virtual_mic, caplog: pytest.
         while (src.route is None or blocks[0] == 0) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert src.route == (SOURCE,) and pulse_capture_sources() == (SOURCE,)
-        remap = next(line.split()[0] for line in virtual_mic.pactl("list", "short", "modules").splitlines()
-                     if "module-remap-source" in line)  # fmt: skip
+        remap = next(
+            line.split()[0]
+            for line in virtual_mic.pactl("list", "short", "modules").splitlines()
+            if "module-remap-source" in line
+        )
         virtual_mic.pactl("unload-module", remap)  # pull the microphone's source: PulseAudio moves the stream
         while src.stats.device_changes == 0 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -41,8 +41,17 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 def probe_rows(n: int, n_audio: int = 3) -> list[dict[str, Any]]:
     """``n`` quick jobs: the probe renderer, a 128 px portrait, 1 s of speech."""
-    return [{"portrait": "p.jpg", "audio": f"a{i % n_audio}.wav", "output": f"clip{i}.mp4", "renderer": "probe",
-             "size": 128, "fps": FPS} for i in range(n)]  # fmt: skip
+    return [
+        {
+            "portrait": "p.jpg",
+            "audio": f"a{i % n_audio}.wav",
+            "output": f"clip{i}.mp4",
+            "renderer": "probe",
+            "size": 128,
+            "fps": FPS,
+        }
+        for i in range(n)
+    ]
 
 
 def crash_or_render(job: Job, out_dir: str) -> dict[str, Any]:

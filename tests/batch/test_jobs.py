@@ -64,16 +64,38 @@ def test_json_lines_defaults_paths_and_duplicates(inputs: Path) -> None:
     lines = [
         json.dumps({"portrait": "p.jpg", "audio": "a0.wav", "output": "sub/one", "fps": 25, "size": 128}),
         "",
-        json.dumps({"id": "two", "portrait": "p.jpg", "audio": "a1.wav", "output": "frames", "format": "png",
-                    "weights": "w", "seed": 3, "intensity": 0.5, "emotion": "happy"}),  # fmt: skip
+        json.dumps(
+            {
+                "id": "two",
+                "portrait": "p.jpg",
+                "audio": "a1.wav",
+                "output": "frames",
+                "format": "png",
+                "weights": "w",
+                "seed": 3,
+                "intensity": 0.5,
+                "emotion": "happy",
+            }
+        ),
     ]
     (inputs / "jobs.jsonl").write_text("\n".join(lines) + "\n")
     one, two = load_jobs(inputs / "jobs.jsonl")
     assert (one.id, one.output, one.format, one.renderer, one.fps, one.size) == (
-        "sub/one.mp4", "sub/one.mp4", "mp4", "classical", 25.0, 128)  # fmt: skip
+        "sub/one.mp4",
+        "sub/one.mp4",
+        "mp4",
+        "classical",
+        25.0,
+        128,
+    )
     assert one.portrait == str(inputs / "p.jpg") and one.audio_seconds == pytest.approx(1.0)
-    assert (two.id, two.output, two.renderer, two.weights, two.neural) == ("two", "frames", "neural",
-                                                                          str(inputs / "w"), True)  # fmt: skip
+    assert (two.id, two.output, two.renderer, two.weights, two.neural) == (
+        "two",
+        "frames",
+        "neural",
+        str(inputs / "w"),
+        True,
+    )
     (inputs / "dup.jsonl").write_text(lines[0] + "\n" + lines[0] + "\n[1, 2]\n{not json\n")
     with pytest.raises(JobFileError) as e:
         load_jobs(inputs / "dup.jsonl")
@@ -92,9 +114,11 @@ def test_unreadable_audio_is_caught_before_the_batch(inputs: Path) -> None:
 
 
 def test_parameter_hash_follows_contents_and_options_not_names(inputs: Path) -> None:
-    rows = [{"portrait": "p.jpg", "audio": "a0.wav", "output": "x.mp4"},
-            {"id": "other", "portrait": "p.jpg", "audio": "a0.wav", "output": "y.mp4"},
-            {"portrait": "p.jpg", "audio": "a0.wav", "output": "z.mp4", "emotion": "sad"}]  # fmt: skip
+    rows = [
+        {"portrait": "p.jpg", "audio": "a0.wav", "output": "x.mp4"},
+        {"id": "other", "portrait": "p.jpg", "audio": "a0.wav", "output": "y.mp4"},
+        {"portrait": "p.jpg", "audio": "a0.wav", "output": "z.mp4", "emotion": "sad"},
+    ]
     x, y, z = load_jobs(write_csv(inputs / "jobs.csv", rows))
     h = Fingerprints()
     assert h.job_hash(x) != h.job_hash(y)  # the output differs
@@ -145,8 +169,10 @@ def test_temporary_names_keep_the_type_and_are_cleaned(tmp_path: Path) -> None:
 
 
 def test_jobs_go_to_the_worker_that_prepared_their_portrait(inputs: Path) -> None:
-    rows = [{"portrait": p, "audio": "a0.wav", "output": f"{i}.mp4"}
-            for i, p in enumerate(["p.jpg", "tiny.png", "p.jpg", "tiny.png", "p.jpg"])]  # fmt: skip
+    rows = [
+        {"portrait": p, "audio": "a0.wav", "output": f"{i}.mp4"}
+        for i, p in enumerate(["p.jpg", "tiny.png", "p.jpg", "tiny.png", "p.jpg"])
+    ]
     jobs = load_jobs(write_csv(inputs / "jobs.csv", rows))
     pending = PendingJobs(jobs)
     first = pending.take()
@@ -159,8 +185,10 @@ def test_jobs_go_to_the_worker_that_prepared_their_portrait(inputs: Path) -> Non
 
 def test_neural_jobs_ask_ray_for_gpus(inputs: Path) -> None:
     (inputs / "w").mkdir()
-    rows = [{"portrait": "p.jpg", "audio": "a0.wav", "output": "n.mp4", "weights": "w"},
-            {"portrait": "p.jpg", "audio": "a0.wav", "output": "c.mp4"}]  # fmt: skip
+    rows = [
+        {"portrait": "p.jpg", "audio": "a0.wav", "output": "n.mp4", "weights": "w"},
+        {"portrait": "p.jpg", "audio": "a0.wav", "output": "c.mp4"},
+    ]
     neural, classical = load_jobs(write_csv(inputs / "jobs.csv", rows))
     assert resources(neural, 0.5) == {"num_cpus": 1, "num_gpus": 0.5}
     assert resources(classical, 0.5) == {"num_cpus": 1, "num_gpus": 0}
@@ -178,8 +206,10 @@ def test_cli_reports_a_bad_job_file_without_running(inputs: Path, capsys: pytest
 def test_a_worker_prepares_each_portrait_once(inputs: Path) -> None:
     from pyavatar.batch import render
 
-    rows = [{"portrait": "p.jpg", "audio": f"a{i}.wav", "output": f"{i}.mp4", "renderer": "probe", "size": 64,
-             "fps": 10} for i in range(3)]  # fmt: skip
+    rows = [
+        {"portrait": "p.jpg", "audio": f"a{i}.wav", "output": f"{i}.mp4", "renderer": "probe", "size": 64, "fps": 10}
+        for i in range(3)
+    ]
     jobs = load_jobs(write_csv(inputs / "jobs.csv", rows))
     render._avatars.clear()
     results = [render.render_job(jobs[0], str(inputs / "out"))]

@@ -50,8 +50,11 @@ def _cli(jobs: Path, out: Path, mode: str, request: pytest.FixtureRequest) -> su
     extra = ["--ray", str(request.getfixturevalue("ray_address"))] if mode == "ray" else ["--workers", "1"]
     return subprocess.Popen(
         [sys.executable, "-m", "pyavatar.cli", "batch", str(jobs), "--out", str(out), "--no-progress", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def _wait_for_done(out: Path, n: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -64,16 +67,30 @@ def _wait_for_done(out: Path, n: int, proc: subprocess.Popen, timeout: float = 1
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
-def test_poisoned_and_crashing_jobs_are_retried_then_reported(mode: str, tmp_path: Path,
-                                                               request: pytest.FixtureRequest) -> None:  # fmt: skip
+def test_poisoned_and_crashing_jobs_are_retried_then_reported(
+    mode: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     make_inputs(tmp_path)
     rows = probe_rows(3) + [
-        {"portrait": "p.jpg", "audio": "a0.wav", "output": "frames", "format": "png", "renderer": "probe",
-         "size": 128, "fps": FPS},
+        {
+            "portrait": "p.jpg",
+            "audio": "a0.wav",
+            "output": "frames",
+            "format": "png",
+            "renderer": "probe",
+            "size": 128,
+            "fps": FPS,
+        },
         {"portrait": "tiny.png", "audio": "a1.wav", "output": "poison.mp4", "renderer": "probe", "fps": FPS},
-        {"id": helpers.CRASH_ID, "portrait": "p.jpg", "audio": "a2.wav", "output": "crash.mp4", "renderer": "probe",
-         "fps": FPS},
-    ]  # fmt: skip
+        {
+            "id": helpers.CRASH_ID,
+            "portrait": "p.jpg",
+            "audio": "a2.wav",
+            "output": "crash.mp4",
+            "renderer": "probe",
+            "fps": FPS,
+        },
+    ]
     jobs = load_jobs(write_csv(tmp_path / "jobs.csv", rows))
     out = tmp_path / "out"
     s = run_batch(jobs, out, retries=1, progress=False, task=helpers.crash_or_render, **_mode_options(mode, request))
@@ -89,15 +106,17 @@ def test_poisoned_and_crashing_jobs_are_retried_then_reported(mode: str, tmp_pat
     assert len(list((out / "frames").glob("*.png"))) == FPS
     assert partials(out) == []
     # a re-run skips what is done and tries the failed jobs again
-    again = run_batch(jobs, out, retries=0, progress=False, task=helpers.crash_or_render,
-                      **_mode_options(mode, request))  # fmt: skip
+    again = run_batch(
+        jobs, out, retries=0, progress=False, task=helpers.crash_or_render, **_mode_options(mode, request)
+    )
     assert (again.done, again.failed, again.skipped) == (0, 2, 4)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
-def test_resume_after_kill_renders_only_what_was_missing(mode: str, tmp_path: Path,
-                                                          request: pytest.FixtureRequest) -> None:  # fmt: skip
+def test_resume_after_kill_renders_only_what_was_missing(
+    mode: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     make_inputs(tmp_path)
     jobs_file = write_csv(tmp_path / "jobs.csv", probe_rows(8))
     out = tmp_path / "out"

@@ -19,8 +19,22 @@ def test_helpers() -> None:
 
 def test_short_soak_writes_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
-    code = cli_main(["bench", "soak", "--minutes", "0.1", "--renderer", "probe", "--size", "128", "--threads", "1",
-                     "--json", str(out)])  # fmt: skip
+    code = cli_main(
+        [
+            "bench",
+            "soak",
+            "--minutes",
+            "0.1",
+            "--renderer",
+            "probe",
+            "--size",
+            "128",
+            "--threads",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
     result = json.loads(out.read_text())
     assert code == 0 and result["exceptions"] == 0 and result["exception_messages"] == []
     for key in ("rss_slope_mb_per_hour", "p50_ms", "p95_ms", "drops", "repeats", "drift_frames", "per_minute"):

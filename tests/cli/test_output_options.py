@@ -31,11 +31,31 @@ def test_defaults_match_the_receivers() -> None:
 
 def test_every_vmc_and_vts_option_reaches_its_sink(tmp_path) -> None:
     vmc, vts = _outputs(
-        "--vmc", "10.0.0.5", "--vmc-preset", "performer", "--vmc-names", "vrm0,arkit", "--vmc-face", "vrm",
-        "--vmc-emotions", "off", "--vmc-root", "--vmc-bone-positions", "zero", "--vmc-max-bytes", "900",
-        "--vtube-studio", "--vts-rate", "20", "--vts-hotkey", "happy=Smile", "--vts-hotkey", "sad=cry.exp3.json",
-        "--vts-token-file", str(tmp_path / "t.json"),
-    )  # fmt: skip
+        "--vmc",
+        "10.0.0.5",
+        "--vmc-preset",
+        "performer",
+        "--vmc-names",
+        "vrm0,arkit",
+        "--vmc-face",
+        "vrm",
+        "--vmc-emotions",
+        "off",
+        "--vmc-root",
+        "--vmc-bone-positions",
+        "zero",
+        "--vmc-max-bytes",
+        "900",
+        "--vtube-studio",
+        "--vts-rate",
+        "20",
+        "--vts-hotkey",
+        "happy=Smile",
+        "--vts-hotkey",
+        "sad=cry.exp3.json",
+        "--vts-token-file",
+        str(tmp_path / "t.json"),
+    )
     assert (vmc.host, vmc.port, vmc.preset, vmc.max_bytes) == ("10.0.0.5", 39540, "performer", 900)
     assert vmc.face_source == "vrm" and vmc.emotions == "off" and "Joy" not in vmc.names
     assert not vmc.send_root  # a Performer has no root message
@@ -67,8 +87,22 @@ def test_live_drives_vtube_studio_and_reports_a_refusal(tmp_path, capsys) -> Non
     sf.write(speech, x[: round(1.5 * rate)], rate)
 
     def live(url: str) -> int:  # runs until the 1.5 s clip has played
-        return main(["live", str(DEMO_PORTRAIT), "--audio", str(speech), "--renderer", "probe", "--control", "off",
-                     "--vtube-studio", url, "--vts-token-file", str(tmp_path / "t.json")])  # fmt: skip
+        return main(
+            [
+                "live",
+                str(DEMO_PORTRAIT),
+                "--audio",
+                str(speech),
+                "--renderer",
+                "probe",
+                "--control",
+                "off",
+                "--vtube-studio",
+                url,
+                "--vts-token-file",
+                str(tmp_path / "t.json"),
+            ]
+        )
 
     server = FakeVTubeStudio().start()
     try:

@@ -31,13 +31,22 @@ def test_every_phone_table_entry_has_visemes() -> None:
 
 
 def test_held_out_material_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for engine, voice in (("flite", "slt"), ("flite", "awb"), ("flite", "rms"), ("festival", "cmu_us_slt_arctic_hts"),
-                          ("festival", "el_diphone")):  # fmt: skip
+    for engine, voice in (
+        ("flite", "slt"),
+        ("flite", "awb"),
+        ("flite", "rms"),
+        ("festival", "cmu_us_slt_arctic_hts"),
+        ("festival", "el_diphone"),
+    ):
         with pytest.raises(HeldOutError):
             check_voice(engine, voice)
     check_voice("flite", "kal16")
-    for path in ("/usr/share/asterisk/sounds/it", "/usr/share/asterisk/sounds/ru_RU_x/a.g722",
-                 "/x/asterisk-prompt-de/y.wav", "/data/cmu_us_bdl_arctic/wav/a.wav"):  # fmt: skip
+    for path in (
+        "/usr/share/asterisk/sounds/it",
+        "/usr/share/asterisk/sounds/ru_RU_x/a.g722",
+        "/x/asterisk-prompt-de/y.wav",
+        "/data/cmu_us_bdl_arctic/wav/a.wav",
+    ):
         with pytest.raises(HeldOutError):
             check_path(path)
     check_path("/usr/share/asterisk/sounds/en_US_f_Allison/added.g722")

@@ -28,8 +28,10 @@ class CountingBackend:
     def detect(self, image: np.ndarray) -> list[FaceLandmarks]:
         self.calls += 1
         rng = np.random.default_rng(int(image.sum()))
-        return [FaceLandmarks((1.0, 2.0, 30.0, 40.0), rng.normal(size=(478, 2)) * 50, 0.9, MEDIAPIPE_478),
-                FaceLandmarks((5.0, 6.0, 10.0, 12.0), rng.normal(size=(478, 2)), 0.6, MEDIAPIPE_478)]
+        return [
+            FaceLandmarks((1.0, 2.0, 30.0, 40.0), rng.normal(size=(478, 2)) * 50, 0.9, MEDIAPIPE_478),
+            FaceLandmarks((5.0, 6.0, 10.0, 12.0), rng.normal(size=(478, 2)), 0.6, MEDIAPIPE_478),
+        ]
 
     def close(self) -> None:
         self.closed = True
@@ -100,8 +102,10 @@ def test_second_prepare_of_a_portrait_does_not_load_mediapipe(tmp_path: Path) ->
         print("mediapipe" in sys.modules)
     """)
     env = {**os.environ, "PYAVATAR_CACHE_DIR": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-            for _ in range(2)]  # fmt: skip
+    runs = [
+        subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        for _ in range(2)
+    ]
     assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
     assert [r.stdout.split()[-1] for r in runs] == ["True", "False"]
     assert len(list((tmp_path / "landmarks").glob("*.npz"))) == 1

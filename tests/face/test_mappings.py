@@ -31,9 +31,21 @@ EXPRESSION = FaceParams.from_fields(
     gaze_pitch=np.array([-6.0, 9.0, 25.0]),
 )
 ARKIT_FIELDS = [
-    "jaw_open", "mouth_round", "mouth_wide", "smile_left", "smile_right", "mouth_frown", "brow_up_left",
-    "brow_up_right", "brow_down", "blink_left", "blink_right", "eye_wide", "gaze_yaw", "gaze_pitch",
-]  # fmt: skip
+    "jaw_open",
+    "mouth_round",
+    "mouth_wide",
+    "smile_left",
+    "smile_right",
+    "mouth_frown",
+    "brow_up_left",
+    "brow_up_right",
+    "brow_down",
+    "blink_left",
+    "blink_right",
+    "eye_wide",
+    "gaze_yaw",
+    "gaze_pitch",
+]
 
 
 def test_arkit_has_52_names_and_round_trips() -> None:
@@ -93,12 +105,18 @@ def test_mouth_split_into_visemes_and_back() -> None:
 def test_vrm_round_trip(version: int) -> None:
     to, back, names = (m.to_vrm0, m.from_vrm0, m.VRM0_NAMES) if version == 0 else (m.to_vrm1, m.from_vrm1, m.VRM1_NAMES)
     p = FaceParams.from_fields(
-        jaw_open=np.array([0.7, 0.2]), mouth_round=np.array([0.0, 0.6]),
-        blink_left=np.array([1.0, 0.1]), blink_right=np.array([0.4, 0.1]),
-        gaze_yaw=np.array([-15.0, 6.0]), gaze_pitch=np.array([3.0, -12.0]),
-        happy=np.array([0.8, 0.0]), sad=np.array([0.0, 0.3]), angry=np.array([0.1, 0.0]),
-        relaxed=np.array([0.0, 0.5]), surprised=np.array([0.2, 0.0]),
-    )  # fmt: skip
+        jaw_open=np.array([0.7, 0.2]),
+        mouth_round=np.array([0.0, 0.6]),
+        blink_left=np.array([1.0, 0.1]),
+        blink_right=np.array([0.4, 0.1]),
+        gaze_yaw=np.array([-15.0, 6.0]),
+        gaze_pitch=np.array([3.0, -12.0]),
+        happy=np.array([0.8, 0.0]),
+        sad=np.array([0.0, 0.3]),
+        angry=np.array([0.1, 0.0]),
+        relaxed=np.array([0.0, 0.5]),
+        surprised=np.array([0.2, 0.0]),
+    )
     values = to(p)
     assert set(values) == set(names)
     fields = ["jaw_open", "mouth_round", "blink_left", "blink_right", "gaze_yaw", "gaze_pitch", *m.VRM0_EMOTIONS]
@@ -112,21 +130,44 @@ def test_vrm_names_blink_split_and_aliases() -> None:
     assert v0["LookLeft"][0] == pytest.approx(1.0) and v0["LookRight"][0] == 0
     assert v0["Joy"][0] == pytest.approx(0.5) and v0["A"][0] == pytest.approx(0.5)
     # VMC rule: the VRM0 and VRM1 names carry the same values (Joy↔happy, A↔aa, Blink_L↔blinkLeft …)
-    pairs = {"Joy": "happy", "Sorrow": "sad", "Fun": "relaxed", "A": "aa", "I": "ih", "U": "ou", "E": "ee",
-             "O": "oh", "Blink_L": "blinkLeft", "Blink_R": "blinkRight", "LookUp": "lookUp"}  # fmt: skip
+    pairs = {
+        "Joy": "happy",
+        "Sorrow": "sad",
+        "Fun": "relaxed",
+        "A": "aa",
+        "I": "ih",
+        "U": "ou",
+        "E": "ee",
+        "O": "oh",
+        "Blink_L": "blinkLeft",
+        "Blink_R": "blinkRight",
+        "LookUp": "lookUp",
+    }
     for a, b in pairs.items():
         assert v0[a][0] == v1[b][0], (a, b)
 
 
 def test_vtube_studio_round_trip_and_ranges() -> None:
     p = FaceParams.from_fields(
-        head_yaw=np.array([12.0, -25.0]), head_pitch=np.array([-8.0, 14.0]), head_roll=np.array([5.0, 0.0]),
-        head_x=np.array([0.1, -0.2]), head_y=np.array([0.0, 0.05]), head_z=np.array([-0.1, 0.3]),
-        jaw_open=np.array([0.6, 0.1]), smile_left=np.array([0.4, 0.0]), smile_right=np.array([0.4, 0.0]),
-        mouth_frown=np.array([0.0, 0.5]), brow_up_left=np.array([0.6, 0.0]), brow_up_right=np.array([0.2, 0.0]),
-        brow_down=np.array([0.0, 0.7]), blink_left=np.array([0.0, 1.0]), blink_right=np.array([0.5, 1.0]),
-        gaze_yaw=np.array([9.0, -30.0]), gaze_pitch=np.array([-15.0, 6.0]), angry=np.array([0.0, 0.8]),
-    )  # fmt: skip
+        head_yaw=np.array([12.0, -25.0]),
+        head_pitch=np.array([-8.0, 14.0]),
+        head_roll=np.array([5.0, 0.0]),
+        head_x=np.array([0.1, -0.2]),
+        head_y=np.array([0.0, 0.05]),
+        head_z=np.array([-0.1, 0.3]),
+        jaw_open=np.array([0.6, 0.1]),
+        smile_left=np.array([0.4, 0.0]),
+        smile_right=np.array([0.4, 0.0]),
+        mouth_frown=np.array([0.0, 0.5]),
+        brow_up_left=np.array([0.6, 0.0]),
+        brow_up_right=np.array([0.2, 0.0]),
+        brow_down=np.array([0.0, 0.7]),
+        blink_left=np.array([0.0, 1.0]),
+        blink_right=np.array([0.5, 1.0]),
+        gaze_yaw=np.array([9.0, -30.0]),
+        gaze_pitch=np.array([-15.0, 6.0]),
+        angry=np.array([0.0, 0.8]),
+    )
     vts = m.to_vtube_studio(p)
     assert set(vts) == set(m.VTS_NAMES)
     assert vts["FaceAngleY"][0] == pytest.approx(8.0)  # looking up is positive
@@ -135,9 +176,26 @@ def test_vtube_studio_round_trip_and_ranges() -> None:
     assert vts["FaceAngleX"][0] == pytest.approx(12.0) and vts["FaceAngleZ"][0] == pytest.approx(-5.0)
     assert vts["MouthSmile"][0] == pytest.approx(0.7) and vts["MouthSmile"][1] == pytest.approx(0.25)
     assert vts["EyeOpenRight"][0] == pytest.approx(0.5)
-    fields = ["head_yaw", "head_pitch", "head_roll", "head_x", "head_y", "head_z", "jaw_open", "smile_left",
-              "smile_right", "mouth_frown", "brow_up_left", "brow_up_right", "brow_down", "blink_left",
-              "blink_right", "gaze_yaw", "gaze_pitch", "angry"]  # fmt: skip
+    fields = [
+        "head_yaw",
+        "head_pitch",
+        "head_roll",
+        "head_x",
+        "head_y",
+        "head_z",
+        "jaw_open",
+        "smile_left",
+        "smile_right",
+        "mouth_frown",
+        "brow_up_left",
+        "brow_up_right",
+        "brow_down",
+        "blink_left",
+        "blink_right",
+        "gaze_yaw",
+        "gaze_pitch",
+        "angry",
+    ]
     _close(m.from_vtube_studio(vts), p, fields)
     flipped = m.to_vtube_studio(p, invert=(True, False, True))
     assert flipped["FaceAngleX"][0] == pytest.approx(-12.0) and flipped["FaceAngleZ"][0] == pytest.approx(5.0)
@@ -180,10 +238,12 @@ def test_unity_euler_convention() -> None:
 
 def test_unity_bones_round_trip_and_split() -> None:
     p = FaceParams.from_fields(
-        head_yaw=np.array([25.0, -10.0, 0.0]), head_pitch=np.array([10.0, -20.0, 5.0]),
-        head_roll=np.array([-8.0, 15.0, 0.0]), gaze_yaw=np.array([10.0, 0.0, -20.0]),
+        head_yaw=np.array([25.0, -10.0, 0.0]),
+        head_pitch=np.array([10.0, -20.0, 5.0]),
+        head_roll=np.array([-8.0, 15.0, 0.0]),
+        gaze_yaw=np.array([10.0, 0.0, -20.0]),
         gaze_pitch=np.array([0.0, 12.0, -5.0]),
-    )  # fmt: skip
+    )
     bones = m.to_unity_bones(p)
     assert set(bones) == set(m.UNITY_BONES) and bones["Head"].shape == (3, 4)
     np.testing.assert_allclose(np.linalg.norm(bones["Neck"], axis=1), 1, atol=1e-6)

@@ -21,8 +21,9 @@ av = pytest.importorskip("av")
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pyavatar.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "pyavatar.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def _streams(path: Path) -> tuple[int, float, float]:
@@ -47,8 +48,18 @@ def short_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_render_keeps_duration_and_audio(tmp_path: Path, short_speech: Path) -> None:
     out = tmp_path / "out.mp4"
-    r = _cli("render", str(DEMO_PORTRAIT), str(short_speech), "-o", str(out), "--renderer", "probe", "--fps", "25",
-             "--no-progress")  # fmt: skip
+    r = _cli(
+        "render",
+        str(DEMO_PORTRAIT),
+        str(short_speech),
+        "-o",
+        str(out),
+        "--renderer",
+        "probe",
+        "--fps",
+        "25",
+        "--no-progress",
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"wrote {out}" in r.stdout
     duration = sf.info(str(short_speech)).duration
@@ -78,18 +89,26 @@ def test_config_file_and_command_line_precedence(tmp_path: Path, short_speech: P
     out = tmp_path / "cfg.mp4"
     assert main(["render", str(DEMO_PORTRAIT), str(short_speech), "-o", str(out), "--config", str(cfg)]) == 0
     assert _streams(out)[0] == math.ceil(sf.info(str(short_speech)).duration * 20)
-    assert main(["render", str(DEMO_PORTRAIT), str(short_speech), "-o", str(out), "--config", str(cfg),
-                 "--fps", "10"]) == 0  # fmt: skip
+    assert (
+        main(["render", str(DEMO_PORTRAIT), str(short_speech), "-o", str(out), "--config", str(cfg), "--fps", "10"])
+        == 0
+    )
     assert _streams(out)[0] == math.ceil(sf.info(str(short_speech)).duration * 10)
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("fsp = 20\n", "unknown option 'fsp'"), ("[render]\nvirtualcam = true\n", "unknown option 'virtualcam'"),
-     ("fps = 'fast'\n", "fps must be float"), ("[rnder]\n", "unknown table [rnder]"), ("fps = \n", "not valid TOML")],
-)  # fmt: skip
-def test_bad_config_is_one_clear_error(tmp_path: Path, short_speech: Path, capsys: pytest.CaptureFixture,
-                                       text: str, message: str) -> None:  # fmt: skip
+    [
+        ("fsp = 20\n", "unknown option 'fsp'"),
+        ("[render]\nvirtualcam = true\n", "unknown option 'virtualcam'"),
+        ("fps = 'fast'\n", "fps must be float"),
+        ("[rnder]\n", "unknown table [rnder]"),
+        ("fps = \n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_one_clear_error(
+    tmp_path: Path, short_speech: Path, capsys: pytest.CaptureFixture, text: str, message: str
+) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text(text)
     rc = main(["render", str(DEMO_PORTRAIT), str(short_speech), "-o", str(tmp_path / "x.mp4"), "--config", str(cfg)])

@@ -32,25 +32,38 @@ def _no_portrait(*_a: object, **_k: object) -> None:
     raise AssertionError("the portrait was prepared before the options were checked")
 
 
-def test_progress_bar_with_audio_of_unknown_length(tmp_path: Path, speech: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_progress_bar_with_audio_of_unknown_length(
+    tmp_path: Path, speech: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     clip = tmp_path / "clip.mp4"  # a video file's audio track: soundfile cannot tell its length
-    assert main(["render", str(DEMO_PORTRAIT), str(speech), "-o", str(clip), "--renderer", "probe",
-                 "--no-progress"]) == 0  # fmt: skip
+    assert (
+        main(["render", str(DEMO_PORTRAIT), str(speech), "-o", str(clip), "--renderer", "probe", "--no-progress"]) == 0
+    )
     out = tmp_path / "again.mp4"
     assert main(["render", str(DEMO_PORTRAIT), str(clip), "-o", str(out), "--renderer", "probe"]) == 0
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and "rendering" in captured.err and out.is_file()
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--emotion", "smug", "--emotion: unknown emotion 'smug'"), ("--intensity", "2", "--emotion/--intensity"),
-    ("--lip-scale", "9", "--lip-scale"),
-    ("--gaze", "left", "--gaze"), ("--crop", "1,2", "--crop"),
-])  # fmt: skip
-def test_bad_options_fail_before_the_portrait_is_prepared(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                         speech: Path, capsys: pytest.CaptureFixture[str],
-                                                         option: str, value: str, message: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--emotion", "smug", "--emotion: unknown emotion 'smug'"),
+        ("--intensity", "2", "--emotion/--intensity"),
+        ("--lip-scale", "9", "--lip-scale"),
+        ("--gaze", "left", "--gaze"),
+        ("--crop", "1,2", "--crop"),
+    ],
+)
+def test_bad_options_fail_before_the_portrait_is_prepared(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    speech: Path,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    value: str,
+    message: str,
+) -> None:
     monkeypatch.setattr(render_command, "make_avatar", _no_portrait)
     code = main(["render", str(DEMO_PORTRAIT), str(speech), "-o", str(tmp_path / "x.mp4"), option, value])
     err = capsys.readouterr().err
@@ -66,8 +79,9 @@ def test_live_without_the_microphone_suggests_a_file_before_preparing(
     assert code == 1 and err.startswith("pyavatar live: error: ") and "--audio FILE" in err, err
 
 
-def test_odd_sized_portrait_reports_the_size_written(tmp_path: Path, speech: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_odd_sized_portrait_reports_the_size_written(
+    tmp_path: Path, speech: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     image = tmp_path / "odd.png"
     Image.open(DEMO_PORTRAIT).convert("RGB").resize((451, 301)).save(image)
     out = tmp_path / "odd.mp4"
@@ -81,8 +95,17 @@ def test_odd_sized_portrait_reports_the_size_written(tmp_path: Path, speech: Pat
 @pytest.mark.slow
 def test_portrait_preparation_prints_no_native_log_lines(tmp_path: Path, speech: Path) -> None:
     env = {**os.environ, "PYAVATAR_CACHE_DIR": "off"}  # detect for real: MediaPipe starts up
-    argv = [sys.executable, "-m", "pyavatar.cli", "render", str(DEMO_PORTRAIT), str(speech), "-o",
-            str(tmp_path / "o.mp4"), "--no-progress"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "pyavatar.cli",
+        "render",
+        str(DEMO_PORTRAIT),
+        str(speech),
+        "-o",
+        str(tmp_path / "o.mp4"),
+        "--no-progress",
+    ]
     quiet = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr.strip() == "", quiet.stderr

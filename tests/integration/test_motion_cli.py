@@ -42,14 +42,38 @@ def wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_render_motion_diffusion_with_the_classical_renderer(diffusion_file: Path, wav: Path, tmp_path: Path):
     out = tmp_path / "d.mp4"
-    rc = main(["render", str(DEMO_PORTRAIT), str(wav), "-o", str(out), "--motion", "diffusion", "--motion-weights",
-               str(diffusion_file), "--steps", "3", "--cfg", "1.5", "--seed", "2", "--head-amplitude", "0.5",
-               "--gaze", "10,-5", "--fps", "25", "--no-progress"])  # fmt: skip
+    rc = main(
+        [
+            "render",
+            str(DEMO_PORTRAIT),
+            str(wav),
+            "-o",
+            str(out),
+            "--motion",
+            "diffusion",
+            "--motion-weights",
+            str(diffusion_file),
+            "--steps",
+            "3",
+            "--cfg",
+            "1.5",
+            "--seed",
+            "2",
+            "--head-amplitude",
+            "0.5",
+            "--gaze",
+            "10,-5",
+            "--fps",
+            "25",
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and _frames(out) == 30  # 1.2 s at 25 fps
 
 
-def test_mismatched_diffusion_weights_fail_before_any_audio(diffusion_file: Path, wav: Path, tmp_path: Path,
-                                                            capsys) -> None:  # fmt: skip
+def test_mismatched_diffusion_weights_fail_before_any_audio(
+    diffusion_file: Path, wav: Path, tmp_path: Path, capsys
+) -> None:
     from safetensors.torch import load_file, save_file
 
     state = load_file(diffusion_file)
@@ -64,17 +88,46 @@ def test_mismatched_diffusion_weights_fail_before_any_audio(diffusion_file: Path
     from pyavatar.sdk import Avatar
 
     with pytest.raises(ValueError, match="has shape"):  # the session is built before any audio arrives
-        Avatar.from_image(DEMO_PORTRAIT, renderer="probe").session(fps=25, motion="diffusion",
-                                                                   motion_options={"weights": bad})  # fmt: skip
-    rc = main(["render", str(DEMO_PORTRAIT), str(wav), "-o", str(tmp_path / "x.mp4"), "--motion",
-               "diffusion", "--motion-weights", str(bad), "--fps", "25", "--no-progress"])  # fmt: skip
+        Avatar.from_image(DEMO_PORTRAIT, renderer="probe").session(
+            fps=25, motion="diffusion", motion_options={"weights": bad}
+        )
+    rc = main(
+        [
+            "render",
+            str(DEMO_PORTRAIT),
+            str(wav),
+            "-o",
+            str(tmp_path / "x.mp4"),
+            "--motion",
+            "diffusion",
+            "--motion-weights",
+            str(bad),
+            "--fps",
+            "25",
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 1 and str(bad) in err and repr(key) in err and "has shape" in err, err
     assert not (tmp_path / "x.mp4").exists()
     state[key] = torch.full_like(state[key][:-1], float("nan"))
     save_file(state, bad, metadata=meta)
-    rc = main(["render", str(DEMO_PORTRAIT), str(wav), "-o", str(tmp_path / "x.mp4"), "--motion",
-               "diffusion", "--motion-weights", str(bad), "--fps", "25", "--no-progress"])  # fmt: skip
+    rc = main(
+        [
+            "render",
+            str(DEMO_PORTRAIT),
+            str(wav),
+            "-o",
+            str(tmp_path / "x.mp4"),
+            "--motion",
+            "diffusion",
+            "--motion-weights",
+            str(bad),
+            "--fps",
+            "25",
+            "--no-progress",
+        ]
+    )
     assert rc == 1 and "non-finite" in capsys.readouterr().err
 
 
@@ -122,10 +175,30 @@ def short_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_render_motion_joyvasa_with_the_neural_renderer(joyvasa, short_wav: Path, tmp_path: Path) -> None:
     pt, hub, tpl, lp = joyvasa
     out = tmp_path / "jv.mp4"
-    rc = main(["render", str(DEMO_PORTRAIT), str(short_wav), "-o", str(out), "--motion", "joyvasa",
-               "--motion-weights", str(pt), "--motion-template", str(tpl), "--hubert-dir", str(hub),
-               "--weights", str(lp / "weights"), "--weights-config", str(lp / "config_reduced.json"),
-               "--fps", "25", "--no-progress"])  # fmt: skip
+    rc = main(
+        [
+            "render",
+            str(DEMO_PORTRAIT),
+            str(short_wav),
+            "-o",
+            str(out),
+            "--motion",
+            "joyvasa",
+            "--motion-weights",
+            str(pt),
+            "--motion-template",
+            str(tpl),
+            "--hubert-dir",
+            str(hub),
+            "--weights",
+            str(lp / "weights"),
+            "--weights-config",
+            str(lp / "config_reduced.json"),
+            "--fps",
+            "25",
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and _frames(out) == 6
 
 
@@ -139,12 +212,17 @@ def test_joyvasa_session_drives_vmc_through_the_bridge(joyvasa, short_wav: Path,
     from tests.outputs.osc_receiver import Receiver
 
     pt, hub, tpl, lp = joyvasa
-    avatar = Avatar.from_image(DEMO_PORTRAIT, renderer="neural", weights=lp / "weights",
-                               config=lp / "config_reduced.json")  # fmt: skip
+    avatar = Avatar.from_image(
+        DEMO_PORTRAIT, renderer="neural", weights=lp / "weights", config=lp / "config_reduced.json"
+    )
     motion: list = []
     with Receiver() as rx:
-        session = avatar.session(fps=25, motion="joyvasa", outputs=[VmcSender("127.0.0.1", rx.port, rate=60.0)],
-                                 motion_options={"weights": pt, "template": tpl, "hubert_dir": hub})  # fmt: skip
+        session = avatar.session(
+            fps=25,
+            motion="joyvasa",
+            outputs=[VmcSender("127.0.0.1", rx.port, rate=60.0)],
+            motion_options={"weights": pt, "template": tpl, "hubert_dir": hub},
+        )
         session.on_motion(motion.append)
         frames = list(session.frames(short_wav))
         session.stop()

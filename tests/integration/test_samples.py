@@ -43,8 +43,15 @@ def short_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_01_offline_render(tmp_path: Path, short_wav: Path) -> None:
     out = tmp_path / "s01.mp4"
-    r = _run("01_offline_render.py", str(SAMPLES.parent / "pyavatar/assets/demo_portrait.jpg"), str(short_wav), "-o",
-             str(out), "--renderer", "probe")  # fmt: skip
+    r = _run(
+        "01_offline_render.py",
+        str(SAMPLES.parent / "pyavatar/assets/demo_portrait.jpg"),
+        str(short_wav),
+        "-o",
+        str(out),
+        "--renderer",
+        "probe",
+    )
     assert out.is_file() and "60 frames" in r.stdout
 
 
@@ -53,8 +60,20 @@ def test_02_streamer(short_wav: Path) -> None:
     from tests.outputs.osc_receiver import Receiver
 
     with Receiver() as rx:
-        r = _run("02_streamer.py", "--audio", str(short_wav), "--no-virtualcam", "--renderer", "probe", "--vmc-port",
-                 str(rx.port), "--control-port", str(_free_port()), "--duration", "4")  # fmt: skip
+        r = _run(
+            "02_streamer.py",
+            "--audio",
+            str(short_wav),
+            "--no-virtualcam",
+            "--renderer",
+            "probe",
+            "--vmc-port",
+            str(rx.port),
+            "--control-port",
+            str(_free_port()),
+            "--duration",
+            "4",
+        )
         time.sleep(0.1)
     assert "latency p95" in r.stdout
     assert len(rx.of("/VMC/Ext/Blend/Apply")) > 60
@@ -81,8 +100,17 @@ def test_03_osc_monitor() -> None:
 
     t = threading.Thread(target=send)
     t.start()
-    r = _run("03_osc_monitor.py", "--port", str(port), "--duration", "3.5", "--control", f"127.0.0.1:{_free_port()}",
-             "--set-emotion", "happy")  # fmt: skip
+    r = _run(
+        "03_osc_monitor.py",
+        "--port",
+        str(port),
+        "--duration",
+        "3.5",
+        "--control",
+        f"127.0.0.1:{_free_port()}",
+        "--set-emotion",
+        "happy",
+    )
     t.join()
     assert "jaw 0.50" in r.stdout and "emotion relaxed 0.40" in r.stdout
 
@@ -101,8 +129,12 @@ def test_05_unity_receiver_decodes_the_raw_namespace(tmp_path: Path) -> None:
     from pyavatar.packets import MotionFrame
 
     exe = tmp_path / "receiver.exe"
-    subprocess.run(["mcs", "-define:PYAVATAR_SELFTEST", f"-out:{exe}", str(SAMPLES / "05_unity_raw_receiver.cs")],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        ["mcs", "-define:PYAVATAR_SELFTEST", f"-out:{exe}", str(SAMPLES / "05_unity_raw_receiver.cs")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     p = np.zeros(len(NAMES), np.float32)
     p[NAMES.index("jaw_open")], p[NAMES.index("head_yaw")] = 0.625, -12.5
     frame = MotionFrame(0, 0, 30.0, 0, p, np.array([0.25, 0, 0, 0, 0], np.float32), 1.0, "happy", 0.75)

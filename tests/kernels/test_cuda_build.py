@@ -63,8 +63,20 @@ def test_sources_are_present():
 
 @pytest.mark.parametrize("source", LAUNCHERS, ids=lambda p: p.name)
 def test_launcher_compiles(nvcc, source, tmp_path):
-    _run([nvcc, "-std=c++17", "-O3", "-c", f"-arch=sm_{ARCH}", f"-I{ROOT / 'csrc'}", f"-I{ROOT}",
-          "-o", str(tmp_path / "launcher.o"), str(source)])
+    _run(
+        [
+            nvcc,
+            "-std=c++17",
+            "-O3",
+            "-c",
+            f"-arch=sm_{ARCH}",
+            f"-I{ROOT / 'csrc'}",
+            f"-I{ROOT}",
+            "-o",
+            str(tmp_path / "launcher.o"),
+            str(source),
+        ]
+    )
 
 
 @pytest.mark.parametrize("header", HEADERS, ids=lambda p: p.name)
@@ -160,13 +172,27 @@ def test_cuda_module_launch_without_a_device_fails_cleanly():
     no_kp = (0, [1, 0, 3], [0, 3, 1])  # torch gives empty tensors a null pointer
     att = (256, [1, 4, 1, 8], [32, 8, 8, 1])
     calls = {
-        "grid_sample_3d": lambda: module.grid_sample_3d(1, vol, (256, [1, 1, 1, 1, 3], [3, 3, 3, 3, 1]), "zeros",
-                                                        False, 512, 0, 0),
+        "grid_sample_3d": lambda: module.grid_sample_3d(
+            1, vol, (256, [1, 1, 1, 1, 3], [3, 3, 3, 3, 1]), "zeros", False, 512, 0, 0
+        ),
         "deform_features": lambda: module.deform_features(2, vol, no_kp, no_kp, 0.01, 512, 0, 0),
         "dense_warp": lambda: module.dense_warp(0, vol, vol, no_kp, no_kp, False, 512, 0, 0, 0),
         "relpos_attention": lambda: module.relpos_attention(
-            0, att, att, att, (256, [1, 7, 1, 8], [0, 8, 8, 1]), (256, [1, 8], [8, 1]), (256, [1, 8], [8, 1]),
-            None, -1, 0, 0.35, 512, 0, 0),
+            0,
+            att,
+            att,
+            att,
+            (256, [1, 7, 1, 8], [0, 8, 8, 1]),
+            (256, [1, 8], [8, 1]),
+            (256, [1, 8], [8, 1]),
+            None,
+            -1,
+            0,
+            0.35,
+            512,
+            0,
+            0,
+        ),
     }
     for op, call in calls.items():
         with pytest.raises(RuntimeError, match=rf"^{op}: CUDA launch failed on device 0 \(cuda\w+: "):
@@ -263,8 +289,7 @@ def test_cupy_backend_compiles_whole_sources_and_reports_nvrtc_failures(monkeypa
     failing = _cupy.CupyBackend()
     reason = failing.unsupported_reason("relpos_attention", cuda0, torch.float32)
     assert reason == (
-        "NVRTC/driver failed on relpos_attention.cuh for device 0 "
-        "(RuntimeError: error: identifier 'x' is undefined)"
+        "NVRTC/driver failed on relpos_attention.cuh for device 0 (RuntimeError: error: identifier 'x' is undefined)"
     )
 
 

@@ -76,8 +76,18 @@ std::map<std::string, emu::Kernel>& emu::registry() {{
     build = tmp_path_factory.mktemp("cuda_emu")
     (build / "kernels.cpp").write_text(source)
     lib = build / "libkernels.so"
-    cmd = [cxx, "-std=c++17", "-O1", "-pthread", "-shared", "-fPIC", f"-I{HERE}", "-o", str(lib),
-           str(build / "kernels.cpp")]
+    cmd = [
+        cxx,
+        "-std=c++17",
+        "-O1",
+        "-pthread",
+        "-shared",
+        "-fPIC",
+        f"-I{HERE}",
+        "-o",
+        str(lib),
+        str(build / "kernels.cpp"),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"host build of the kernel headers failed:\n{result.stderr[-6000:]}"
     dll = ctypes.CDLL(str(lib))
@@ -111,8 +121,13 @@ class EmulatedCupy(_cupy.CupyBackend):
         args = (ctypes.c_void_p * len(values))(*[ctypes.addressof(v) for v in values])
         error = ctypes.create_string_buffer(512)
         rc = self.lib.emu_launch(
-            launch.kernel.encode(), (ctypes.c_uint * 3)(*launch.grid), (ctypes.c_uint * 3)(*launch.block), args,
-            kinds.encode(), error, len(error),
+            launch.kernel.encode(),
+            (ctypes.c_uint * 3)(*launch.grid),
+            (ctypes.c_uint * 3)(*launch.block),
+            args,
+            kinds.encode(),
+            error,
+            len(error),
         )
         assert rc == 0, error.value.decode()
         self.launches.append(launch)
@@ -141,20 +156,25 @@ def test_half_conversions_round_to_nearest_even_like_torch(emu: ctypes.CDLL):
     halves = torch.arange(-(2**15), 2**15, dtype=torch.int32).to(torch.int16).view(torch.float16).float()
     midpoints = (halves[:-1].double() + halves[1:].double()) / 2  # exact in fp32: ties of every kind
     bits = torch.randint(-(2**31), 2**31 - 1, (1 << 18,), generator=g, dtype=torch.int64).to(torch.int32)
-    x = torch.cat([
-        bits.view(torch.float32),
-        (torch.rand(1 << 16, generator=g) * 2 - 1) * 70000,
-        (torch.rand(1 << 16, generator=g) * 2 - 1) * 1e-4,
-        midpoints.float(), halves,
-        torch.tensor([0.0, -0.0, 65504.0, 65519.99, 65520.0, float("inf"), -float("inf"), float("nan"), 1e-45]),
-    ]).contiguous()
+    x = torch.cat(
+        [
+            bits.view(torch.float32),
+            (torch.rand(1 << 16, generator=g) * 2 - 1) * 70000,
+            (torch.rand(1 << 16, generator=g) * 2 - 1) * 1e-4,
+            midpoints.float(),
+            halves,
+            torch.tensor([0.0, -0.0, 65504.0, 65519.99, 65520.0, float("inf"), -float("inf"), float("nan"), 1e-45]),
+        ]
+    ).contiguous()
     n = x.numel()
     for ns in ("pyavatar_cuda",):
         for name, dtype in (("f16", torch.float16), ("bf16", torch.bfloat16)):
             to = torch.empty(n, dtype=torch.int16)
             back = torch.empty(n, dtype=torch.float32)
             getattr(emu, f"emu_{ns}_{name}")(
-                ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(to.data_ptr()), ctypes.c_void_p(back.data_ptr()),
+                ctypes.c_void_p(x.data_ptr()),
+                ctypes.c_void_p(to.data_ptr()),
+                ctypes.c_void_p(back.data_ptr()),
                 ctypes.c_longlong(n),
             )
             expected = x.to(dtype)

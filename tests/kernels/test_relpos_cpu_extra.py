@@ -95,8 +95,14 @@ def test_strided_inputs(isa: str, t: int, dk: int) -> None:
     mask = torch.rand(b, t, generator=gen) > 0.2
     for context in (None, (4, 1)):
         ref = reference.relpos_attention(
-            q.contiguous(), k.contiguous(), v.contiguous(), pos.contiguous(), u.contiguous(), w,
-            key_mask=mask, context=context,
+            q.contiguous(),
+            k.contiguous(),
+            v.contiguous(),
+            pos.contiguous(),
+            u.contiguous(),
+            w,
+            key_mask=mask,
+            context=context,
         )
         out = relpos_attention(q, k, v, pos, u, w, key_mask=mask, context=context, backend="cpp")
         assert _rel_err(out, ref) <= TOL, context
@@ -160,7 +166,6 @@ def test_anitalker_fixture(isa: str, fixtures_dir: Path) -> None:
     for mask, key in ((None, "out.mhsa_layer0"), (tensors["in.mhsa_mask"], "out.mhsa_layer0_masked")):
         out = _espnet_mhsa(x, pos_emb, mask, params, heads)
         assert _rel_err(out, tensors[key]) <= TOL, key
-
 
 
 def test_huge_context_is_unlimited(isa: str) -> None:

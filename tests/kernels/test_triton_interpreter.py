@@ -189,8 +189,17 @@ def _check_attention(
         left, right = context if context is not None else (-1, -1)
         mask_u8 = None if key_mask is None else (key_mask != 0).to(torch.uint8)
         got = attention_module.relpos_attention(
-            q, k, v, pos.expand(q.shape[0], -1, -1, -1), u, bv, mask_u8, left, right,
-            q.shape[-1] ** -0.5 if scale is None else scale, blocks=blocks,
+            q,
+            k,
+            v,
+            pos.expand(q.shape[0], -1, -1, -1),
+            u,
+            bv,
+            mask_u8,
+            left,
+            right,
+            q.shape[-1] ** -0.5 if scale is None else scale,
+            blocks=blocks,
         )
     assert got.shape == q.shape
     _close(got, want, dtype)

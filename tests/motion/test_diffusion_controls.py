@@ -140,8 +140,16 @@ def test_seed_gives_diversity(model, audio) -> None:
     assert moved(a, b) > 1e-2
 
 
-@pytest.mark.parametrize("change", [{"emotion": "surprised"}, {"lip_scale": 0.3}, {"seed": 9},
-                                    {"reference_pose": (0.0, 20.0, 0.0)}, {"gaze": (-15.0, 5.0)}])  # fmt: skip
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"emotion": "surprised"},
+        {"lip_scale": 0.3},
+        {"seed": 9},
+        {"reference_pose": (0.0, 20.0, 0.0)},
+        {"gaze": (-15.0, 5.0)},
+    ],
+)
 def test_live_changes_apply_from_the_next_frame(model, audio, change) -> None:
     def stream(apply: bool) -> tuple[np.ndarray, int]:
         gen = StreamingMotionGenerator(model, CFG)
@@ -164,10 +172,15 @@ def test_live_changes_apply_from_the_next_frame(model, audio, change) -> None:
 
 def test_invalid_controls_are_named(model) -> None:
     gen = StreamingMotionGenerator(model, CFG)
-    for bad, match in (({"emotion": "furious"}, "unknown emotion 'furious'"), ({"lip_scale": -1.0}, "lip_scale"),
-                       ({"gaze": (90.0, 0.0)}, "gaze"), ({"reference_pose": (1.0, 2.0)}, "reference_pose"),
-                       ({"emotion_intensity": 5.0}, "intensity"), ({"volume": 1}, "unknown control"),
-                       ({"seed": -3}, "seed")):  # fmt: skip
+    for bad, match in (
+        ({"emotion": "furious"}, "unknown emotion 'furious'"),
+        ({"lip_scale": -1.0}, "lip_scale"),
+        ({"gaze": (90.0, 0.0)}, "gaze"),
+        ({"reference_pose": (1.0, 2.0)}, "reference_pose"),
+        ({"emotion_intensity": 5.0}, "intensity"),
+        ({"volume": 1}, "unknown control"),
+        ({"seed": -3}, "seed"),
+    ):
         with pytest.raises(ValueError, match=match):
             gen.set(**bad)
     assert emotion_vector("neutral").sum() == 0

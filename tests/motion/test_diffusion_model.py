@@ -38,11 +38,19 @@ def _conditions(b: int, t: int, m: int, a: int, seed: int = 0) -> Conditions:
     mask = torch.zeros(b, t)
     mask[:, : t // 3] = 1
     return Conditions(
-        audio=torch.randn(b, t, a, generator=g), audio_on=on, known=torch.randn(b, t, m, generator=g), known_mask=mask,
-        emotion=torch.rand(b, 5, generator=g), emotion_on=on, emotion_ref=torch.randn(b, m, generator=g),
-        ref_present=on, pose=torch.randn(b, 3, generator=g) * 10, pose_on=on, gaze=torch.randn(b, 2, generator=g),
+        audio=torch.randn(b, t, a, generator=g),
+        audio_on=on,
+        known=torch.randn(b, t, m, generator=g),
+        known_mask=mask,
+        emotion=torch.rand(b, 5, generator=g),
+        emotion_on=on,
+        emotion_ref=torch.randn(b, m, generator=g),
+        ref_present=on,
+        pose=torch.randn(b, 3, generator=g) * 10,
+        pose_on=on,
+        gaze=torch.randn(b, 2, generator=g),
         gaze_on=on,
-    )  # fmt: skip
+    )
 
 
 def test_schedule_and_timesteps() -> None:
@@ -114,8 +122,9 @@ def test_conditions_and_nulls_change_the_prediction() -> None:
 
 
 def test_model_file_round_trip(tmp_path: Path) -> None:
-    cfg = MotionModelConfig(space="face_params", d_model=32, heads=2, blocks=1, audio="ssl", ssl_dim=24, ssl_states=3,
-                            ssl_downsample="conv")  # fmt: skip
+    cfg = MotionModelConfig(
+        space="face_params", d_model=32, heads=2, blocks=1, audio="ssl", ssl_dim=24, ssl_states=3, ssl_downsample="conv"
+    )
     model = random_model(cfg, seed=5)
     offset, scale = np.full(FACE_PARAMS.dim, 0.1, np.float32), np.full(FACE_PARAMS.dim, 2.0, np.float32)
     model.set_normalization(offset, scale)
@@ -149,8 +158,13 @@ def test_ssl_front_end_reproduces_anitalker(fixtures_dir: Path) -> None:
     fx = load_file(fixtures_dir / "motion/anitalker/anitalker_conformer_tiny.safetensors")
     out_dim, dim, _ = fx["fe.conv.weight"].shape
     fe = SSLFrontEnd(fx["fe.hubert_hidden_25"].shape[1], dim, "conv", out_dim=out_dim)
-    fe.load_state_dict({"layer_logits": fx["fe.layer_weights_logits"], "conv.weight": fx["fe.conv.weight"],
-                        "conv.bias": fx["fe.conv.bias"]})  # fmt: skip
+    fe.load_state_dict(
+        {
+            "layer_logits": fx["fe.layer_weights_logits"],
+            "conv.weight": fx["fe.conv.weight"],
+            "conv.bias": fx["fe.conv.bias"],
+        }
+    )
     with torch.no_grad():
         out = fe.reduce(fx["fe.hubert_hidden_25"])
     torch.testing.assert_close(out, fx["fe.out_25hz"], rtol=0, atol=1e-5)
@@ -162,10 +176,19 @@ def test_ssl_front_end_reproduces_anitalker(fixtures_dir: Path) -> None:
 
 @pytest.mark.parametrize("stable", [False, True])
 def test_speech_encoder_loads_a_hugging_face_directory(tmp_path: Path, stable: bool) -> None:
-    cfg = SSLConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, conv_dim=(8,) * 7,
-                    num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2, conv_bias=stable,
-                    feat_extract_norm="layer" if stable else "group", do_stable_layer_norm=stable,
-                    model_type="wav2vec2" if stable else "hubert")  # fmt: skip
+    cfg = SSLConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8,) * 7,
+        num_conv_pos_embeddings=4,
+        num_conv_pos_embedding_groups=2,
+        conv_bias=stable,
+        feat_extract_norm="layer" if stable else "group",
+        do_stable_layer_norm=stable,
+        model_type="wav2vec2" if stable else "hubert",
+    )
     torch.manual_seed(0)
     enc = SSLEncoder(cfg).eval()
     state = {("wav2vec2." if stable else "hubert.") + k: v for k, v in enc.state_dict().items()}
@@ -173,8 +196,9 @@ def test_speech_encoder_loads_a_hugging_face_directory(tmp_path: Path, stable: b
     state["hubert.masked_spec_embed" if not stable else "wav2vec2.masked_spec_embed"] = torch.zeros(16)
     d = tmp_path / "model"
     d.mkdir()
-    (d / "config.json").write_text(json.dumps({k: v for k, v in vars(cfg).items() if k != "extra"}
-                                              | {"architectures": ["Whatever"]}))  # fmt: skip
+    (d / "config.json").write_text(
+        json.dumps({k: v for k, v in vars(cfg).items() if k != "extra"} | {"architectures": ["Whatever"]})
+    )
     save_file(state, d / "model.safetensors")
     loaded = load_ssl_encoder(d)
     wav = torch.randn(1, 8000)

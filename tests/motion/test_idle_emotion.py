@@ -37,8 +37,9 @@ def test_more_blinks_at_phrase_ends() -> None:
     fps, n = 25.0, 25 * 240
     speaking = (np.arange(n) % 50 < 30).astype(float)  # 1.2 s phrases, 0.8 s pauses
     quiet = np.mean([_blinks(IdleMotion(fps, seed=s).generate(n).blink_left, fps)[0] for s in range(3)])
-    talky = np.mean([_blinks(IdleMotion(fps, seed=s).generate(n, speaking=speaking).blink_left, fps)[0]
-                     for s in range(3)])  # fmt: skip
+    talky = np.mean(
+        [_blinks(IdleMotion(fps, seed=s).generate(n, speaking=speaking).blink_left, fps)[0] for s in range(3)]
+    )
     assert talky > quiet * 1.2
 
 

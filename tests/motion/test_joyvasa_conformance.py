@@ -72,8 +72,17 @@ def variant(request: pytest.FixtureRequest, checkpoint, io, fx: Path):
 def test_loader_reads_sizes_from_weights_and_args(checkpoint, cfg: dict) -> None:
     m = load_joyvasa(*checkpoint)
     c = m.cfg
-    keys = ("motion_feat_dim", "n_motions", "n_prev_motions", "feature_dim", "n_layers", "n_heads", "n_diff_steps",
-            "cfg_scale", "fps")  # fmt: skip
+    keys = (
+        "motion_feat_dim",
+        "n_motions",
+        "n_prev_motions",
+        "feature_dim",
+        "n_layers",
+        "n_heads",
+        "n_diff_steps",
+        "cfg_scale",
+        "fps",
+    )
     assert {k: getattr(c, k) for k in keys} == {k: cfg[k] for k in keys}
     assert c.audio.num_attention_heads == cfg["hubert"]["num_attention_heads"]
     assert c.audio.num_hidden_layers == cfg["hubert"]["num_hidden_layers"]
@@ -125,8 +134,9 @@ def test_denoiser_single_call(variant, io) -> None:
     x, want = ref["mid.denoiser_t37_in_x"], ref["mid.denoiser_t37_out"]
     b, c = x.shape[0], m.cfg
     audio = torch.cat([m.null_audio_feat.expand(1, c.n_motions, -1), io["mid.audio_feat_w0"]])
-    out = m.denoise(x, audio, m.start_motion_feat.expand(b, -1, -1),
-                    m.start_audio_feat.expand(b, -1, -1), torch.full((b,), 37))  # fmt: skip
+    out = m.denoise(
+        x, audio, m.start_motion_feat.expand(b, -1, -1), m.start_audio_feat.expand(b, -1, -1), torch.full((b,), 37)
+    )
     assert out.shape == want.shape == (b, c.n_prev_motions + c.n_motions, c.motion_feat_dim)
     assert _maxerr(out, want) <= TOL
 
@@ -157,8 +167,13 @@ def test_sampler_two_chained_windows(variant, io) -> None:
 def test_generate_end_to_end_from_audio(variant, io) -> None:
     """Raw audio → windows → motion with the recorded noise (JoyVASA's window rule, x_T shared)."""
     m, ref = variant
-    out = generate(m, io["in.audio"][0], silence_pad=False, x_T=io["in.x_T"],
-                   noise=lambda w, t: io[f"in.z_w{w}"][m.cfg.n_diff_steps - t])  # fmt: skip
+    out = generate(
+        m,
+        io["in.audio"][0],
+        silence_pad=False,
+        x_T=io["in.x_T"],
+        noise=lambda w, t: io[f"in.z_w{w}"][m.cfg.n_diff_steps - t],
+    )
     want = torch.cat([ref["out.motion_w0"][0], ref["out.motion_w1"][0]])
     assert out.shape == want.shape
     assert _maxerr(out, want) <= TOL

@@ -15,8 +15,15 @@ from safetensors.torch import save_file
 from pyavatar.motion.common.ssl import SSLConfig
 from pyavatar.motion.joyvasa import JoyVASA, JoyVASAConfig, generate, load_joyvasa, load_template, window_plan
 
-TINY_AUDIO = SSLConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                       conv_dim=(16,) * 7, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4)  # fmt: skip
+TINY_AUDIO = SSLConfig(
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+    conv_dim=(16,) * 7,
+    num_conv_pos_embeddings=8,
+    num_conv_pos_embedding_groups=4,
+)
 
 
 def _tiny(audio: SSLConfig = TINY_AUDIO, **kw) -> JoyVASA:
@@ -126,8 +133,15 @@ def test_base_hubert_weights_fill_missing_encoder_tensors(tmp_path: Path) -> Non
 
 
 def test_encoder_architecture_inferred_without_hubert_dir(tmp_path: Path) -> None:
-    audio = SSLConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=1, intermediate_size=64,
-                      conv_dim=(16,) * 7, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4)  # fmt: skip
+    audio = SSLConfig(
+        hidden_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=4,
+    )
     m = _tiny(audio)
     loaded = load_joyvasa(_save(m, tmp_path / "ck.pt"))
     assert loaded.cfg.audio == audio

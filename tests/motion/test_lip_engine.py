@@ -17,8 +17,10 @@ from pyavatar.packets import OVR_VISEMES, VRM_VISEMES, FeatureChunk, LipChunk
 
 def _run(engine: DspLipEngine, feats: FeatureChunk) -> LipChunk:
     parts = [p for p in (engine.process(feats), engine.flush()) if p is not None]
-    cat = {f: np.concatenate([getattr(p, f) for p in parts]) for f in
-           ("visemes", "jaw_open", "mouth_wide", "mouth_round", "speaking")}  # fmt: skip
+    cat = {
+        f: np.concatenate([getattr(p, f) for p in parts])
+        for f in ("visemes", "jaw_open", "mouth_wide", "mouth_round", "speaking")
+    }
     ovr = np.concatenate([p.ovr for p in parts]) if parts[0].ovr is not None else None
     return LipChunk(parts[0].pts_ns, parts[0].frame_rate, ovr=ovr, **cat)
 
@@ -78,8 +80,15 @@ def test_streaming_equals_offline(speech) -> None:
     eng = DspLipEngine(fps=30)
     parts = []
     for a in range(0, len(feats), 7):
-        chunk = FeatureChunk(feats.pts_ns + a * 10_000_000, 100.0, feats.log_mel[a : a + 7], feats.mfcc[a : a + 7],
-                             feats.rms[a : a + 7], feats.voicing[a : a + 7], feats.f0[a : a + 7])  # fmt: skip
+        chunk = FeatureChunk(
+            feats.pts_ns + a * 10_000_000,
+            100.0,
+            feats.log_mel[a : a + 7],
+            feats.mfcc[a : a + 7],
+            feats.rms[a : a + 7],
+            feats.voicing[a : a + 7],
+            feats.f0[a : a + 7],
+        )
         out = eng.process(chunk)
         if out is not None:
             parts.append(out)

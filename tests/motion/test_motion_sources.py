@@ -90,8 +90,9 @@ def test_a_registered_source_plugs_into_a_session() -> None:
         name = "slow_lips"
         controls = frozenset({"lip_scale", "mute"})
 
-    register_motion_source("slow_lips", MotionSourceInfo(lambda **kw: SlowLips(**kw), "test source",
-                                                         frozenset({"lip_scale", "mute"})))  # fmt: skip
+    register_motion_source(
+        "slow_lips", MotionSourceInfo(lambda **kw: SlowLips(**kw), "test source", frozenset({"lip_scale", "mute"}))
+    )
     image = np.full((96, 96, 3), 128, np.uint8)
     avatar = Avatar.from_image(image, renderer="probe")
     session = avatar.session(fps=25, motion="slow_lips")
@@ -145,8 +146,7 @@ def test_live_worker_drops_audio_it_cannot_keep_up_with(jv, portrait) -> None:
 def test_joyvasa_weights_errors_name_file_and_key(jv, portrait, tmp_path: Path) -> None:
     model, template = jv
     with pytest.raises(FileNotFoundError, match="missing.pt"):
-        make_motion_source("joyvasa", fps=25.0, portrait=portrait, weights=tmp_path / "missing.pt",
-                           template="t.pkl")  # fmt: skip
+        make_motion_source("joyvasa", fps=25.0, portrait=portrait, weights=tmp_path / "missing.pt", template="t.pkl")
     with pytest.raises(ValueError, match="needs the motion template"):
         make_motion_source("joyvasa", fps=25.0, portrait=portrait, model=model)
     with pytest.raises(ValueError, match="--steps 5 is for the diffusion source"):
@@ -192,8 +192,9 @@ def _p(frames: list[MotionFrame], field: str) -> np.ndarray:
 
 @pytest.mark.parametrize("control", CONTROLS)
 @pytest.mark.parametrize("name", SOURCES)
-def test_every_control_is_honoured_or_refused_naming_the_source(name: str, control: str, jv, portrait,
-                                                                diffusion_model) -> None:  # fmt: skip
+def test_every_control_is_honoured_or_refused_naming_the_source(
+    name: str, control: str, jv, portrait, diffusion_model
+) -> None:
     source = _source(name, jv, portrait, diffusion_model)
     values = EVENTS[control]
     if control not in source.controls:
@@ -253,7 +254,8 @@ def _check_keypoints(control: str, base: list[MotionFrame], ctrl: list[MotionFra
     elif control == "head_amplitude":
         assert np.ptp(kb[:, 68]) > 0 and np.ptp(kc[:, 67:70], axis=0).max() < 1e-4
     elif control == "head_pose":
-        np.testing.assert_allclose(kc[:, 67:70] - kb[:, 67:70], np.broadcast_to([10.0, -8.0, 0.0], kb[:, 67:70].shape),
-                                   atol=1e-4)  # fmt: skip
+        np.testing.assert_allclose(
+            kc[:, 67:70] - kb[:, 67:70], np.broadcast_to([10.0, -8.0, 0.0], kb[:, 67:70].shape), atol=1e-4
+        )
     else:
         raise AssertionError(f"no check for {control}")

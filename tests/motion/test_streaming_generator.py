@@ -169,9 +169,20 @@ def test_streaming_ssl_matches_offline_encoding_in_the_middle() -> None:
     (Group-norm front ends, as in HuBERT base, normalise over the segment, so their streamed states differ a little.)
     """
     torch.manual_seed(0)
-    enc = SSLEncoder(SSLConfig(hidden_size=16, num_hidden_layers=0, num_attention_heads=2, intermediate_size=32,
-                               conv_dim=(8,) * 7, conv_bias=True, feat_extract_norm="layer", do_stable_layer_norm=True,
-                               num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2)).eval()  # fmt: skip
+    enc = SSLEncoder(
+        SSLConfig(
+            hidden_size=16,
+            num_hidden_layers=0,
+            num_attention_heads=2,
+            intermediate_size=32,
+            conv_dim=(8,) * 7,
+            conv_bias=True,
+            feat_extract_norm="layer",
+            do_stable_layer_norm=True,
+            num_conv_pos_embeddings=4,
+            num_conv_pos_embedding_groups=2,
+        )
+    ).eval()
     audio = speechlike(2.0)
     ssl = StreamingSSL(enc, hop=5, left=10, lookahead=6, all_layers=False)
     rows = ssl.process(AudioChunk(0, SR, audio))
@@ -189,9 +200,13 @@ def test_face_params_space_and_source_keypoints() -> None:
     params = chunk_face_params(out[0])
     assert len(params) == len(out[0]) and np.isfinite(params.values).all()
     rng = np.random.default_rng(0)
-    src = SourceKeypoints(x_c=rng.normal(size=(21, 3)).astype(np.float32) * 0.3, R=np.eye(3, dtype=np.float32),
-                          exp=rng.normal(size=(21, 3)).astype(np.float32) * 0.01, scale=1.5,
-                          t=np.array([0.01, -0.02, 0.0], np.float32))  # fmt: skip
+    src = SourceKeypoints(
+        x_c=rng.normal(size=(21, 3)).astype(np.float32) * 0.3,
+        R=np.eye(3, dtype=np.float32),
+        exp=rng.normal(size=(21, 3)).astype(np.float32) * 0.01,
+        scale=1.5,
+        t=np.array([0.01, -0.02, 0.0], np.float32),
+    )
     gen = StreamingMotionGenerator(random_model(TINY, seed=4), STREAM, source=src)
     chunks = [gen.push(AudioChunk(0, SR, speechlike(1.5))), gen.flush()]
     f = {k: np.concatenate([chunk_fields(c)[k] for c in chunks]) for k in ("exp", "scale", "t", "pitch", "yaw", "roll")}

@@ -60,9 +60,13 @@ def _frame(**fields: float) -> MotionFrame:
 
 def test_parse_rejects_malformed_packets() -> None:
     good = osc.message("/x", 1.0)
-    for bad, match in [(b"abc\0", "start with '/'"), (good[:-2], "multiple of 4"), (good[:8], "truncated"),
-                       (b"#bundle\0" + b"\0" * 8 + struct.pack(">i", 3) + b"abcd", "element size"),
-                       (b"/x\0\0,q\0\0", "unsupported type")]:  # fmt: skip
+    for bad, match in [
+        (b"abc\0", "start with '/'"),
+        (good[:-2], "multiple of 4"),
+        (good[:8], "truncated"),
+        (b"#bundle\0" + b"\0" * 8 + struct.pack(">i", 3) + b"abcd", "element size"),
+        (b"/x\0\0,q\0\0", "unsupported type"),
+    ]:
         with pytest.raises(osc.OscError, match=match):
             osc.parse(bad)
 
@@ -99,10 +103,17 @@ def test_encoder_is_faster_than_python_osc() -> None:
         f"VMC frame (vrm0+arkit, {len(sender.names)} shapes): pyavatar {ours * 1e3:.3f} ms, "
         f"python-osc decode+rebuild {theirs * 1e3:.3f} ms"
     )
-    assert len(_core.VmcEncoder(["Head"], ["A"]).encode(0.0, np.zeros(7, np.float32), np.zeros(7, np.float32),
-                                                        np.zeros(1, np.float32))) == 1  # fmt: skip
+    assert (
+        len(
+            _core.VmcEncoder(["Head"], ["A"]).encode(
+                0.0, np.zeros(7, np.float32), np.zeros(7, np.float32), np.zeros(1, np.float32)
+            )
+        )
+        == 1
+    )
     with pytest.raises(ValueError, match="expected 7 values"):
-        _core.VmcEncoder(["Head"], ["A"]).encode(0.0, np.zeros(6, np.float32), np.zeros(7, np.float32),
-                                                 np.zeros(1, np.float32))  # fmt: skip
+        _core.VmcEncoder(["Head"], ["A"]).encode(
+            0.0, np.zeros(6, np.float32), np.zeros(7, np.float32), np.zeros(1, np.float32)
+        )
     with pytest.raises(ValueError, match="float32"):
         _core.VmcEncoder(["Head"], ["A"]).encode(0.0, np.zeros(7), np.zeros(7, np.float32), np.zeros(1, np.float32))

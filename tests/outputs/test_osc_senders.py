@@ -128,8 +128,13 @@ def test_control_server_applies_and_counts_malformed() -> None:
         deadline = time.monotonic() + 3
         while server.received < 10 and time.monotonic() < deadline:
             time.sleep(0.01)
-    assert got == [ctl.SetEmotion("happy", 0.5), ctl.SetLipScale(1.5), ctl.SetGaze(10.0, -5.0), ctl.SetMute(True),
-                   ctl.SetIntensity(0.25)]  # fmt: skip
+    assert got == [
+        ctl.SetEmotion("happy", 0.5),
+        ctl.SetLipScale(1.5),
+        ctl.SetGaze(10.0, -5.0),
+        ctl.SetMute(True),
+        ctl.SetIntensity(0.25),
+    ]
     assert server.malformed == 5 and server.applied == 5 and server.received == 10
 
 

@@ -89,8 +89,9 @@ def test_stamp_round_trip() -> None:
     assert read_stamp(img) == t
 
 
-@pytest.mark.parametrize(("fmt", "backend", "sent"), [("rgb", "pyavatar-test", 3), ("rgba", "pyavatar-test", 3),
-                                                   ("rgba", "unitycapture", 4)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fmt", "backend", "sent"), [("rgb", "pyavatar-test", 3), ("rgba", "pyavatar-test", 3), ("rgba", "unitycapture", 4)]
+)
 def test_sink_sends_the_right_size_and_format(
     test_backend: type[TestCamera], monkeypatch: pytest.MonkeyPatch, fmt: str, backend: str, sent: int
 ) -> None:

@@ -33,9 +33,15 @@ VMCP = {
     "/VMC/Ext/Blend/Val": vmcp_events.BlendShapeEvent,
     "/VMC/Ext/Blend/Apply": vmcp_events.BlendShapeApplyEvent,
 }
-TAGS = {"/VMC/Ext/OK": ",iiii", "/VMC/Ext/T": ",f", "/VMC/Ext/Root/Pos": ",sfffffff",
-        "/VMC/Ext/Bone/Pos": ",sfffffff", "/VMC/Ext/Blend/Val": ",sf", "/VMC/Ext/Blend/Apply": ",",
-        "/VMC/Ext/Set/Eye": ",ifff"}  # fmt: skip
+TAGS = {
+    "/VMC/Ext/OK": ",iiii",
+    "/VMC/Ext/T": ",f",
+    "/VMC/Ext/Root/Pos": ",sfffffff",
+    "/VMC/Ext/Bone/Pos": ",sfffffff",
+    "/VMC/Ext/Blend/Val": ",sf",
+    "/VMC/Ext/Blend/Apply": ",",
+    "/VMC/Ext/Set/Eye": ",ifff",
+}
 VISEMES = np.array([0.8, 0.1, 0.0, 0.2, 0.0], np.float32)
 
 
@@ -55,8 +61,11 @@ def _tags(dgram: bytes) -> str:
 
 def _decode(dgrams: list[bytes]) -> list[tuple[str, str, tuple[Any, ...]]]:
     """(address, type tags, args) of every message, in order, via python-osc."""
-    return [(m.message.address, _tags(m.message.dgram), tuple(m.message.params))
-            for d in dgrams for m in OscPacket(d).messages]  # fmt: skip
+    return [
+        (m.message.address, _tags(m.message.dgram), tuple(m.message.params))
+        for d in dgrams
+        for m in OscPacket(d).messages
+    ]
 
 
 def _events(msgs: list[tuple[str, str, tuple[Any, ...]]]) -> list[Any]:
@@ -92,8 +101,11 @@ def test_marionette_frame_kinds_tags_and_sizes(vocab: tuple[str, ...]) -> None:
 def test_rest_positions_default_override_zero_and_vrm(tmp_path: Path) -> None:
     def positions(sender: VmcSender) -> dict[str, tuple[float, float, float]]:
         events = _events(_decode(sender.encode(_frame(), 0.0)))
-        return {e.joint.value: (e.position.x, e.position.y, e.position.z) for e in events
-                if isinstance(e, vmcp_events.BoneTransformEvent)}  # fmt: skip
+        return {
+            e.joint.value: (e.position.x, e.position.y, e.position.z)
+            for e in events
+            if isinstance(e, vmcp_events.BoneTransformEvent)
+        }
 
     got = positions(VmcSender())
     for bone, xyz in STANDARD_REST.items():
@@ -105,13 +117,24 @@ def test_rest_positions_default_override_zero_and_vrm(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not sent"):
         VmcSender(gaze="none", bone_positions={"LeftEye": (0, 0, 0)})
 
-    nodes = [{"name": "neck", "translation": [0.0, 0.1, 0.02]}, {"name": "head", "translation": [0.0, 0.07, -0.01]},
-             {"name": "eyeL", "translation": [0.03, 0.06, 0.04]}, {"name": "eyeR", "matrix": [1, 0, 0, 0, 0, 1, 0, 0, 0,
-             0, 1, 0, -0.03, 0.06, 0.04, 1]}]  # fmt: skip
-    vrm0 = {"VRM": {"humanoid": {"humanBones": [{"bone": b, "node": i} for i, b in
-                                                enumerate(["neck", "head", "leftEye", "rightEye"])]}}}  # fmt: skip
-    vrm1 = {"VRMC_vrm": {"humanoid": {"humanBones": {b: {"node": i} for i, b in
-                                                     enumerate(["neck", "head", "leftEye", "rightEye"])}}}}  # fmt: skip
+    nodes = [
+        {"name": "neck", "translation": [0.0, 0.1, 0.02]},
+        {"name": "head", "translation": [0.0, 0.07, -0.01]},
+        {"name": "eyeL", "translation": [0.03, 0.06, 0.04]},
+        {"name": "eyeR", "matrix": [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, -0.03, 0.06, 0.04, 1]},
+    ]
+    vrm0 = {
+        "VRM": {
+            "humanoid": {
+                "humanBones": [{"bone": b, "node": i} for i, b in enumerate(["neck", "head", "leftEye", "rightEye"])]
+            }
+        }
+    }
+    vrm1 = {
+        "VRMC_vrm": {
+            "humanoid": {"humanBones": {b: {"node": i} for i, b in enumerate(["neck", "head", "leftEye", "rightEye"])}}
+        }
+    }
     for name, ext, flip in (("a.vrm", vrm0, (1, 1, -1)), ("b.vrm", vrm1, (-1, 1, 1))):
         path = _write_glb(tmp_path / name, {"asset": {"version": "2.0"}, "nodes": nodes, "extensions": ext})
         got = positions(VmcSender(bone_positions=path))
@@ -132,8 +155,9 @@ def test_rest_positions_default_override_zero_and_vrm(tmp_path: Path) -> None:
 def _write_glb(path: Path, doc: dict) -> Path:
     body = json.dumps(doc).encode()
     body += b" " * (-len(body) % 4)
-    path.write_bytes(struct.pack("<4sII", b"glTF", 2, 20 + len(body)) + struct.pack("<II", len(body), 0x4E4F534A)
-                     + body)  # fmt: skip
+    path.write_bytes(
+        struct.pack("<4sII", b"glTF", 2, 20 + len(body)) + struct.pack("<II", len(body), 0x4E4F534A) + body
+    )
     return path
 
 
@@ -259,4 +283,8 @@ def test_loopback_stream_decodes_with_vmcp() -> None:
     events = _events(msgs)
     assert len(events) == len(msgs) and len(rx.of("/VMC/Ext/Blend/Apply")) >= 5
     assert {e.joint.value for e in events if isinstance(e, vmcp_events.BoneTransformEvent)} == {
-        "Neck", "Head", "LeftEye", "RightEye"}  # fmt: skip
+        "Neck",
+        "Head",
+        "LeftEye",
+        "RightEye",
+    }

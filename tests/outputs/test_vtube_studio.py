@@ -46,8 +46,9 @@ def test_auth_inject_token_reuse_and_hotkeys(tmp_path: Path) -> None:
         sink.start(INFO)
         assert _wait(sink.connected.is_set)
         sink.write_motion(_frame(jaw_open=0.7, head_roll=10.0, blink_left=1.0))
-        assert _wait(lambda: any(d["parameterValues"][6]["value"] > 0.6 for _, d in server.of(
-            "InjectParameterDataRequest")))  # fmt: skip
+        assert _wait(
+            lambda: any(d["parameterValues"][6]["value"] > 0.6 for _, d in server.of("InjectParameterDataRequest"))
+        )
         sink.write_motion(_frame("happy", 0.8, jaw_open=0.7))
         assert _wait(lambda: len(server.of("HotkeyTriggerRequest")) == 1)
         sink.write_motion(_frame("neutral", 0.0))

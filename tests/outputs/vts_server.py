@@ -28,8 +28,9 @@ from pyavatar.face.mappings import VTS_NAMES
 class FakeVTubeStudio:
     """Run with ``start()``/``stop()`` (restartable on the same port); inspect :attr:`received`."""
 
-    def __init__(self, *, deny: bool = False, parameters: tuple[str, ...] = VTS_NAMES,
-                 hotkeys: tuple[str, ...] = ("Smile",)) -> None:  # fmt: skip
+    def __init__(
+        self, *, deny: bool = False, parameters: tuple[str, ...] = VTS_NAMES, hotkeys: tuple[str, ...] = ("Smile",)
+    ) -> None:
         self.deny = deny
         self.parameters = parameters
         self.hotkeys = hotkeys
@@ -93,8 +94,12 @@ class FakeVTubeStudio:
                 await self._error(ws, msg, 3, "apiName or apiVersion invalid")
                 continue
             if kind == "APIStateRequest":
-                await self._reply(ws, msg, "APIStateResponse", {"active": True, "vTubeStudioVersion": "1.28.0",
-                                                                "currentSessionAuthenticated": authed})  # fmt: skip
+                await self._reply(
+                    ws,
+                    msg,
+                    "APIStateResponse",
+                    {"active": True, "vTubeStudioVersion": "1.28.0", "currentSessionAuthenticated": authed},
+                )
             elif kind == "AuthenticationTokenRequest":
                 if not 3 <= len(data.get("pluginName", "")) <= 32:
                     await self._error(ws, msg, 52, "pluginName invalid")
@@ -114,11 +119,22 @@ class FakeVTubeStudio:
             elif not authed:
                 await self._error(ws, msg, 8, "This request requires authentication.")
             elif kind == "InputParameterListRequest":
-                params = [{"name": n, "addedBy": "VTube Studio", "value": 0, "min": -1, "max": 1, "defaultValue": 0}
-                          for n in self.parameters]  # fmt: skip
-                await self._reply(ws, msg, "InputParameterListResponse", {
-                    "modelLoaded": True, "modelName": "test", "modelID": "id", "customParameters": [],
-                    "defaultParameters": params})  # fmt: skip
+                params = [
+                    {"name": n, "addedBy": "VTube Studio", "value": 0, "min": -1, "max": 1, "defaultValue": 0}
+                    for n in self.parameters
+                ]
+                await self._reply(
+                    ws,
+                    msg,
+                    "InputParameterListResponse",
+                    {
+                        "modelLoaded": True,
+                        "modelName": "test",
+                        "modelID": "id",
+                        "customParameters": [],
+                        "defaultParameters": params,
+                    },
+                )
             elif kind == "InjectParameterDataRequest":
                 await self._inject(ws, msg, data)
             elif kind == "HotkeyTriggerRequest":
@@ -148,9 +164,18 @@ class FakeVTubeStudio:
         await self._reply(ws, msg, "InjectParameterDataResponse", {})
 
     async def _reply(self, ws: Any, msg: dict, kind: str, data: dict) -> None:
-        await ws.send(json.dumps({"apiName": "VTubeStudioPublicAPI", "apiVersion": "1.0",
-                                  "timestamp": int(time.time() * 1000), "messageType": kind,
-                                  "requestID": msg.get("requestID", ""), "data": data}))  # fmt: skip
+        await ws.send(
+            json.dumps(
+                {
+                    "apiName": "VTubeStudioPublicAPI",
+                    "apiVersion": "1.0",
+                    "timestamp": int(time.time() * 1000),
+                    "messageType": kind,
+                    "requestID": msg.get("requestID", ""),
+                    "data": data,
+                }
+            )
+        )
 
     async def _error(self, ws: Any, msg: dict, error_id: int, text: str) -> None:
         self.errors.append(error_id)

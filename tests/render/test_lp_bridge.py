@@ -35,9 +35,13 @@ def lp(shared_dir: Path):
     models = load_liveportrait(d / "weights", LivePortraitConfig.from_json(d / "config_reduced.json"))
     e2e = load_file(str(d / "e2e.io.safetensors"))
     motion = Motion.from_angles(
-        e2e["x_s_info.pitch_deg"], e2e["x_s_info.yaw_deg"], e2e["x_s_info.roll_deg"],
-        e2e["x_s_info.exp"], e2e["x_s_info.t"], e2e["x_s_info.scale"],
-    )  # fmt: skip
+        e2e["x_s_info.pitch_deg"],
+        e2e["x_s_info.yaw_deg"],
+        e2e["x_s_info.roll_deg"],
+        e2e["x_s_info.exp"],
+        e2e["x_s_info.t"],
+        e2e["x_s_info.scale"],
+    )
     templates = load_file(str(d / "real_motion_templates.safetensors"))
     return models, e2e["x_s_info.kp"], motion, templates
 
@@ -68,15 +72,23 @@ def test_zero_params_give_the_source_motion(bridge, lp) -> None:
 def test_round_trip_pose_openings_and_translation(bridge) -> None:
     b, src = bridge
     p = FaceParams.from_fields(
-        head_yaw=np.array([20.0, -10.0, 5.0, 0.0]), head_pitch=np.array([5.0, -8.0, 0.0, 12.0]),
-        head_roll=np.array([3.0, 0.0, -6.0, 0.0]), head_x=np.array([0.1, 0.0, -0.05, 0.0]),
-        head_y=np.array([0.0, 0.08, 0.0, 0.0]), head_z=np.array([0.0, 0.1, 0.0, -0.05]),
-        jaw_open=np.array([0.5, 1.0, 0.3, 0.0]), blink_left=np.array([1.0, 0.0, 0.4, 0.0]),
-        blink_right=np.array([0.2, 0.0, 0.4, 0.0]), eye_wide=np.array([0.0, 0.6, 0.0, 0.0]),
-    )  # fmt: skip
+        head_yaw=np.array([20.0, -10.0, 5.0, 0.0]),
+        head_pitch=np.array([5.0, -8.0, 0.0, 12.0]),
+        head_roll=np.array([3.0, 0.0, -6.0, 0.0]),
+        head_x=np.array([0.1, 0.0, -0.05, 0.0]),
+        head_y=np.array([0.0, 0.08, 0.0, 0.0]),
+        head_z=np.array([0.0, 0.1, 0.0, -0.05]),
+        jaw_open=np.array([0.5, 1.0, 0.3, 0.0]),
+        blink_left=np.array([1.0, 0.0, 0.4, 0.0]),
+        blink_right=np.array([0.2, 0.0, 0.4, 0.0]),
+        eye_wide=np.array([0.0, 0.6, 0.0, 0.0]),
+    )
     back = b.from_motion(src, b.to_motion(src, p))
-    _assert_fields(back, p, {"head_yaw": 1e-3, "head_pitch": 1e-3, "head_roll": 1e-3, "head_x": 1e-5,
-                             "head_y": 1e-5, "head_z": 1e-5})  # fmt: skip
+    _assert_fields(
+        back,
+        p,
+        {"head_yaw": 1e-3, "head_pitch": 1e-3, "head_roll": 1e-3, "head_x": 1e-5, "head_y": 1e-5, "head_z": 1e-5},
+    )
     grid = (1 + EYE_WIDE_GAIN) / 100
     _assert_fields(back, p, {"jaw_open": 0.011, "blink_left": grid + 1e-3, "blink_right": grid + 1e-3})
     np.testing.assert_allclose(back.eye_wide, p.eye_wide, atol=grid / EYE_WIDE_GAIN + 1e-3)
@@ -107,8 +119,12 @@ def test_openings_go_through_the_retargeting_mlps(bridge, lp) -> None:
 
 def test_pose_signs_follow_the_keypoint_frame(bridge) -> None:
     b, src = bridge
-    m = b.to_motion(src, FaceParams.from_fields(head_yaw=np.array([20.0, 0, 0]), head_pitch=np.array([0, 10.0, 0]),
-                                                 head_roll=np.array([0, 0, 15.0])))  # fmt: skip
+    m = b.to_motion(
+        src,
+        FaceParams.from_fields(
+            head_yaw=np.array([20.0, 0, 0]), head_pitch=np.array([0, 10.0, 0]), head_roll=np.array([0, 0, 15.0])
+        ),
+    )
     rel = _degrees_from_rotation(m.rotation @ src.motion.rotation.transpose(1, 2).expand(3, -1, -1)).float()
     torch.testing.assert_close(rel, torch.tensor([[0, -20.0, 0], [10.0, 0, 0], [0, 0, -15.0]]), atol=1e-3, rtol=0)
     # turning toward the avatar's left (image right) brings the front of the face (−z) toward +x
@@ -141,8 +157,9 @@ def test_expression_basis_round_trip(lp) -> None:
     basis = expression_basis(first, {"happy": (pick, 1.0)})
     b = LivePortraitBridge(models.stitching_retargeting_module, basis)
     calib = b.calibrate(canonical, motion, EYES, LIP)
-    p = FaceParams.from_fields(happy=np.array([0.0, 0.4, 0.9]), jaw_open=np.array([0.2, 0.0, 0.6]),
-                               head_yaw=np.array([0.0, 10.0, -5.0]))  # fmt: skip
+    p = FaceParams.from_fields(
+        happy=np.array([0.0, 0.4, 0.9]), jaw_open=np.array([0.2, 0.0, 0.6]), head_yaw=np.array([0.0, 10.0, -5.0])
+    )
     back = b.from_motion(calib, b.to_motion(calib, p))
     _assert_fields(back, p, {"happy": 0.02, "jaw_open": 0.03, "head_yaw": 1e-3})
     with pytest.raises(ValueError, match="jaw_open"):
@@ -158,18 +175,26 @@ def test_neural_renderer_satisfies_face_renderer() -> None:
     from pyavatar.render.liveportrait.face_renderer import NeuralFaceRenderer
 
     tiny = {
-        "appearance_feature_extractor_params": {"block_expansion": 4, "max_features": 32, "reshape_channel": 2,
-                                                "num_resblocks": 1},
+        "appearance_feature_extractor_params": {
+            "block_expansion": 4,
+            "max_features": 32,
+            "reshape_channel": 2,
+            "num_resblocks": 1,
+        },
         "motion_extractor_params": {"_reduced_backbone": {"depths": [1, 1, 1, 1], "dims": [4, 8, 8, 16]}},
-        "warping_module_params": {"block_expansion": 1, "max_features": 32, "reshape_channel": 2,
-                                  "dense_motion_params": {"block_expansion": 2, "max_features": 8, "compress": 1}},
+        "warping_module_params": {
+            "block_expansion": 1,
+            "max_features": 32,
+            "reshape_channel": 2,
+            "dense_motion_params": {"block_expansion": 2, "max_features": 8, "compress": 1},
+        },
         "spade_generator_params": {"block_expansion": 1, "max_features": 4, "out_channels": 2, "spade_hidden": 8},
         "stitching_retargeting_module_params": {
             "stitching": {"input_size": 126, "hidden_sizes": [8], "output_size": 65},
             "lip": {"input_size": 65, "hidden_sizes": [8], "output_size": 63},
             "eye": {"input_size": 66, "hidden_sizes": [8], "output_size": 63},
         },
-    }  # fmt: skip
+    }
     torch.set_num_threads(2)
     models = LivePortraitModels(LivePortraitConfig.from_dict(tiny)).randomize(seed=2)
     renderer = NeuralFaceRenderer(models, batch=2, kernel_backend="cpp")

@@ -44,4 +44,3 @@ def test_config_validation_names_the_problem() -> None:
         LivePortraitConfig.from_dict({"spade_generator_params": {"upscale": 2, "widht": 3}})
     with pytest.raises(ValueError, match="unsupported backbone"):
         LivePortraitConfig.from_dict({"motion_extractor_params": {"backbone": "resnet50"}})
-

@@ -10,8 +10,14 @@ from pyavatar.runtime.interpolate import MotionUpsampler
 
 
 def _m(k: int, fps: float, value: float) -> MotionFrame:
-    return MotionFrame(k, round(k * 1e9 / fps), fps, round((k + 0.5) * 1e9 / fps), np.array([value], np.float32),
-                       np.full(5, value, np.float32))  # fmt: skip
+    return MotionFrame(
+        k,
+        round(k * 1e9 / fps),
+        fps,
+        round((k + 0.5) * 1e9 / fps),
+        np.array([value], np.float32),
+        np.full(5, value, np.float32),
+    )
 
 
 def test_identity_when_rates_match() -> None:
@@ -54,8 +60,9 @@ def test_keypoint_motion_is_interpolated_with_the_parameters() -> None:
 
     up = MotionUpsampler(25, 50)
     ref = np.zeros(70, np.float32)
-    frames = [replace(_m(k, 25, float(k)), keypoints=np.full(70, float(k), np.float32), keypoints_ref=ref)
-              for k in range(3)]  # fmt: skip
+    frames = [
+        replace(_m(k, 25, float(k)), keypoints=np.full(70, float(k), np.float32), keypoints_ref=ref) for k in range(3)
+    ]
     out = [f for fr in frames for f in up.process(fr)] + up.flush()
     for f in out:
         assert f.keypoints is not None and np.allclose(f.keypoints, f.params[0])  # keypoints follow the same weights

@@ -77,8 +77,11 @@ def test_fixed_delay_newest_wins_when_frames_bunch_up() -> None:
     m = Metrics(clock)
     pacer = Pacer(FPS, m, 0, delay_ms=50)
     # two frames captured within one tick interval (as after a clock jump): only the newer is shown
-    frames = {0: [_frame(0, 0, 10 * MS)], 1: [_frame(1, round(P), round(P) + 10 * MS)],
-              2: [_frame(2, round(P) + 5 * MS, round(P) + 15 * MS)]}  # fmt: skip
+    frames = {
+        0: [_frame(0, 0, 10 * MS)],
+        1: [_frame(1, round(P), round(P) + 10 * MS)],
+        2: [_frame(2, round(P) + 5 * MS, round(P) + 15 * MS)],
+    }
     out = _run(pacer, clock, frames, 4)
     assert [i for _, i, k in out if k == "new"] == [0, 2]
     assert m.snapshot()["drops"] == 1

@@ -83,16 +83,26 @@ def test_in_place_rehearsal_runs_the_gpu_parts_on_cpu(shared_dir: Path, tmp_path
     """The parts after the build, on CPU, with the GPU machine's missing packages blocked."""
     out = tmp_path / "out"
     done = subprocess.run(
-        ["bash", str(SCRIPT), "--dry-run", "--in-place", "--parts", "env,fixtures,tests,kernels,motion,profile",
-         "--out", str(out)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": "", "PYTHON": sys.executable},
-    )  # fmt: skip
+        [
+            "bash",
+            str(SCRIPT),
+            "--dry-run",
+            "--in-place",
+            "--parts",
+            "env,fixtures,tests,kernels,motion,profile",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": "", "PYTHON": sys.executable},
+    )
     summary = (out / "summary.txt").read_text()
     assert done.returncode == 0, summary + (out / "log.txt").read_text()[-4000:]
     for name in ("env.txt", "tests.xml", "kernels.json", "motion.json", "ncu.txt", "log.txt"):
         assert (out / name).is_file(), name
     assert "fits the transfer limits" in summary
-
 
 
 def test_bench_render_config_is_full_or_a_config_file(fixtures_dir: Path, tmp_path: Path) -> None:

@@ -64,8 +64,9 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
-@pytest.mark.parametrize("case", ["truncated_wav", "truncated_mp3", "truncated_flac", "truncated_ogg",
-                                  "empty_wav", "zero_bytes_wav", "dir"])  # fmt: skip
+@pytest.mark.parametrize(
+    "case", ["truncated_wav", "truncated_mp3", "truncated_flac", "truncated_ogg", "empty_wav", "zero_bytes_wav", "dir"]
+)
 def test_damaged_audio_is_an_error_naming_the_file(files: dict[str, Path], case: str) -> None:
     path = files[case]
     with pytest.raises(AudioSourceError) as err:
@@ -79,8 +80,9 @@ def test_good_audio_decodes_completely(files: dict[str, Path]) -> None:
         assert abs(sum(len(c.samples) for c in src) - 3 * src.sample_rate) <= 0.06 * src.sample_rate
 
 
-def test_cli_truncated_audio_fails_and_leaves_no_output(files: dict[str, Path], tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_cli_truncated_audio_fails_and_leaves_no_output(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "clip.mp4"
     code, text = _cli(capsys, str(files["image"]), str(files["truncated_mp3"]), "-o", str(out))
     assert code == 1 and "truncated.mp3" in text and "declares 3.00 s" in text and "--allow-truncated" in text
@@ -91,8 +93,9 @@ def test_cli_truncated_audio_fails_and_leaves_no_output(files: dict[str, Path], 
     assert code == 1 and "empty.wav: no audio samples" in text and not (tmp_path / "e.mp4").exists()
 
 
-def test_cli_refuses_an_output_that_is_an_input(files: dict[str, Path], tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_cli_refuses_an_output_that_is_an_input(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     clip = tmp_path / "clip.mp4"
     shutil.copy(files["wav"], tmp_path / "speech.wav")
     code, _ = _cli(capsys, str(files["image"]), str(tmp_path / "speech.wav"), "-o", str(clip))
@@ -115,8 +118,9 @@ def test_cli_unwritable_output_is_one_clear_error(files: dict[str, Path], capsys
     assert text.count("error:") == 1
 
 
-def test_cli_directory_inputs_are_named(files: dict[str, Path], tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_cli_directory_inputs_are_named(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, text = _cli(capsys, str(files["dir"]), str(files["wav"]), "-o", str(tmp_path / "a.mp4"))
     assert code == 1 and f"portrait {files['dir']} is a directory" in text
     code, text = _cli(capsys, str(files["image"]), str(files["dir"]), "-o", str(tmp_path / "a.mp4"))

@@ -24,8 +24,18 @@ from tests.runtime.helpers import pyavatar_threads
 FUZZ_PACKETS = 20_000
 # controls a fuzz packet may name ("stop" and "pause" are left out so the session keeps running)
 FUZZ_CONTROLS = ["emotion", "intensity", "lip_scale", "gaze", "mute", "renderer", "flush", "nope", ""]
-EVIL_NAMES = ["os:abort", "os:system", "this:x", "builtins:exec", "subprocess:Popen", "../../etc/passwd",
-              "probe;rm -rf", "x" * 5000, "\u00e9", "classical:ClassicalRenderer"]  # fmt: skip
+EVIL_NAMES = [
+    "os:abort",
+    "os:system",
+    "this:x",
+    "builtins:exec",
+    "subprocess:Popen",
+    "../../etc/passwd",
+    "probe;rm -rf",
+    "x" * 5000,
+    "\u00e9",
+    "classical:ClassicalRenderer",
+]
 
 
 def _osc_string(s: bytes) -> bytes:

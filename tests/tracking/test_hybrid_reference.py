@@ -58,8 +58,9 @@ def test_lips_fall_back_to_audio_when_the_face_is_lost():
 def test_expression_from_a_reference_video_and_image():
     n = 24
     ramp = np.r_[np.zeros(n // 2), np.full(n // 2, 1.0)]
-    known = FaceParams.from_fields(smile_left=0.8 * ramp, smile_right=0.8 * ramp, brow_up_left=0.7 * ramp,
-                                   brow_up_right=0.7 * ramp)  # fmt: skip
+    known = FaceParams.from_fields(
+        smile_left=0.8 * ramp, smile_right=0.8 * ramp, brow_up_left=0.7 * ramp, brow_up_right=0.7 * ramp
+    )
     video = render_sequence(portrait_image("astronaut"), known, 320)
     expr = reference_expression(list(video))
     assert expr["smile_left"] > 0.4 and expr["smile_right"] > 0.4

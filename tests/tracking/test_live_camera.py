@@ -29,8 +29,22 @@ def test_live_camera_drives_the_portrait_and_vmc(rendered, tmp_path: Path, monke
     Image.fromarray(portrait_image("grace_hopper")).save(portrait)
     stats = tmp_path / "stats.json"
     with Receiver() as rx:
-        code = main(["live", str(portrait), "--camera", "0", "--vmc", f"127.0.0.1:{rx.port}", "--duration", "4",
-                     "--control", "off", "--stats-json", str(stats)])  # fmt: skip
+        code = main(
+            [
+                "live",
+                str(portrait),
+                "--camera",
+                "0",
+                "--vmc",
+                f"127.0.0.1:{rx.port}",
+                "--duration",
+                "4",
+                "--control",
+                "off",
+                "--stats-json",
+                str(stats),
+            ]
+        )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "video motion" in out and "camera 0" in out and "the camera drives the face" in out

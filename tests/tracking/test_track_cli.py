@@ -23,8 +23,9 @@ def test_track_sends_vmc_from_a_video(rendered, tmp_path: Path, capsys):
 
     Image.fromarray(video[0]).save(neutral)
     with Receiver() as rx:
-        code = main(["track", "--video", str(clip), "--vmc", f"127.0.0.1:{rx.port}", "--calibrate-neutral",
-                     str(neutral)])  # fmt: skip
+        code = main(
+            ["track", "--video", str(clip), "--vmc", f"127.0.0.1:{rx.port}", "--calibrate-neutral", str(neutral)]
+        )
     out = capsys.readouterr().out
     assert code == 0, out
     m = re.search(r"(\d+) frames tracked, face found in (\d+), (\d+) camera frames skipped", out)

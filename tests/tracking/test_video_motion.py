@@ -62,10 +62,14 @@ def test_video_source_tracks_every_frame_onto_the_output_grid(rendered) -> None:
 
 
 CONTROL_VALUES = {
-    "emotion": {"name": "happy", "intensity": 1.0, "upper": None}, "intensity": {"intensity": 0.2},
-    "lip_scale": {"scale": 0.5}, "gaze": {"yaw": 20.0, "pitch": 10.0}, "mute": {"muted": True},
-    "head_amplitude": {"amplitude": 0.0}, "head_pose": {"pitch": 10.0, "yaw": 0.0, "roll": 0.0},
-}  # fmt: skip
+    "emotion": {"name": "happy", "intensity": 1.0, "upper": None},
+    "intensity": {"intensity": 0.2},
+    "lip_scale": {"scale": 0.5},
+    "gaze": {"yaw": 20.0, "pitch": 10.0},
+    "mute": {"muted": True},
+    "head_amplitude": {"amplitude": 0.0},
+    "head_pose": {"pitch": 10.0, "yaw": 0.0, "roll": 0.0},
+}
 
 
 @pytest.mark.parametrize("control", CONTROLS)
@@ -118,8 +122,11 @@ def test_hybrid_honours_emotion_through_its_audio_side(rendered) -> None:
     _, video = rendered("astronaut")
     clip, audio = _frames(video[:30]), speech(1.0, seed=1)
     base = _run(make_motion_source("hybrid", fps=30.0, frames=clip, tracker=QUICK), audio)
-    happy = _run(make_motion_source("hybrid", fps=30.0, frames=clip, tracker=QUICK), audio,
-                 ("emotion", CONTROL_VALUES["emotion"]))  # fmt: skip
+    happy = _run(
+        make_motion_source("hybrid", fps=30.0, frames=clip, tracker=QUICK),
+        audio,
+        ("emotion", CONTROL_VALUES["emotion"]),
+    )
     # the emotion weights come from the audio side; smiles and brows follow their regions' (video) weights
     assert happy[-1].emotion == "happy" and _field(happy, "happy").mean() > _field(base, "happy").mean() + 0.5
 
@@ -243,8 +250,10 @@ def test_video_keypoints_drive_the_neural_renderer(rendered, shared_dir: Path, t
     binding = NeuralKeypointPortrait(renderer, renderer.prepare(image, crop=crop))
     _, video = rendered("astronaut")
     clip = _frames(video[:20])
-    frames = _run(make_motion_source("video-keypoints", fps=30.0, portrait=binding, frames=clip, tracker=QUICK),
-                  np.zeros(int(20 / FPS * RATE), np.float32))  # fmt: skip
+    frames = _run(
+        make_motion_source("video-keypoints", fps=30.0, portrait=binding, frames=clip, tracker=QUICK),
+        np.zeros(int(20 / FPS * RATE), np.float32),
+    )
     assert len(frames) == 20 and all(f.keypoints is not None and f.keypoints.shape == (70,) for f in frames)
     ref = frames[0].keypoints_ref
     assert all(np.array_equal(f.keypoints_ref, ref) for f in frames)
@@ -254,7 +263,8 @@ def test_video_keypoints_drive_the_neural_renderer(rendered, shared_dir: Path, t
     assert np.ptp(kp[:, 63:], axis=0).max() > 1e-3  # pose/scale/translation follow the driving frames
     with pytest.raises(UnsupportedControl, match="'video-keypoints' cannot honour the gaze control"):
         make_motion_source("video-keypoints", fps=30.0, portrait=binding, frames=[]).check_control(
-            "gaze", CONTROL_VALUES["gaze"])  # fmt: skip
+            "gaze", CONTROL_VALUES["gaze"]
+        )
     with pytest.raises(ValueError, match="needs the neural renderer"):
         make_motion_source("video-keypoints", fps=30.0, frames=[])
     # end to end on the command line: the neural renderer draws the keypoint motion
@@ -262,9 +272,25 @@ def test_video_keypoints_drive_the_neural_renderer(rendered, shared_dir: Path, t
     image_path = tmp_path / "portrait.png"
     Image.fromarray(image).save(image_path)
     out = tmp_path / "frames"
-    code = main(["render", str(image_path), "--driving", str(path), "-o", str(out), "--motion", "video-keypoints",
-                 "--weights", str(lp / "weights"), "--weights-config", str(lp / "config_reduced.json"), "--crop",
-                 ",".join(f"{v:.0f}" for v in crop), "--no-progress"])  # fmt: skip
+    code = main(
+        [
+            "render",
+            str(image_path),
+            "--driving",
+            str(path),
+            "-o",
+            str(out),
+            "--motion",
+            "video-keypoints",
+            "--weights",
+            str(lp / "weights"),
+            "--weights-config",
+            str(lp / "config_reduced.json"),
+            "--crop",
+            ",".join(f"{v:.0f}" for v in crop),
+            "--no-progress",
+        ]
+    )
     assert code == 0, capsys.readouterr().out
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) >= 5

@@ -23,9 +23,20 @@ from pyavatar.face.params import NAMES, FaceParams
 from pyavatar.motion.diffusion import load_motion_model
 
 TINY = {"d_model": 32, "heads": 2, "blocks": 1, "ff_mult": 2, "conv_kernel": 5, "train_steps": 100}
-CONFIG = {"model": "diffusion", "steps": 30, "batch": 4, "crop_frames": 40, "min_frames": 16, "lr": 0.003,
-          "warmup": 3, "val_every": 10, "ckpt_every": 10, "threads": 1, "val_speakers": ["v"],
-          "arch": TINY}  # fmt: skip
+CONFIG = {
+    "model": "diffusion",
+    "steps": 30,
+    "batch": 4,
+    "crop_frames": 40,
+    "min_frames": 16,
+    "lr": 0.003,
+    "warmup": 3,
+    "val_every": 10,
+    "ckpt_every": 10,
+    "threads": 1,
+    "val_speakers": ["v"],
+    "arch": TINY,
+}
 
 
 def _clip(folder: Path, name: str, seed: int, seconds: float = 4.0) -> None:
@@ -50,8 +61,15 @@ def _clip(folder: Path, name: str, seed: int, seconds: float = 4.0) -> None:
     params = FaceParams.from_array(fields)
     sf.write(folder / f"{name}.wav", audio.astype(np.float32), AUDIO_RATE, subtype="PCM_16")
     with open(folder / f"{name}.face.npz", "wb") as f:
-        np.savez(f, values=params.values, names=np.array(NAMES), fps=np.float64(25), found=np.ones(frames, bool),
-                 extras=np.zeros((frames, 0), np.float32), extra_names=np.array([], dtype=str))  # fmt: skip
+        np.savez(
+            f,
+            values=params.values,
+            names=np.array(NAMES),
+            fps=np.float64(25),
+            found=np.ones(frames, bool),
+            extras=np.zeros((frames, 0), np.float32),
+            extra_names=np.array([], dtype=str),
+        )
     ref = dataset_reference(params, 25, audio, {"source": "test"})
     (folder / f"{name}.json").write_text(json.dumps(ref.to_json()) + "\n")
 
@@ -64,15 +82,34 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     speakers = {"a0": "a", "a1": "a", "b0": "b", "b1": "b", "v0": "v"}
     for i, name in enumerate(speakers):
         _clip(data, name, i)
-    write_manifest(data, [{"name": n, "speaker": s, "family": "test", "source": "test"} for n, s in speakers.items()],
-                   audio_rate=AUDIO_RATE, face_params=list(NAMES))  # fmt: skip
+    write_manifest(
+        data,
+        [{"name": n, "speaker": s, "family": "test", "source": "test"} for n, s in speakers.items()],
+        audio_rate=AUDIO_RATE,
+        face_params=list(NAMES),
+    )
     (root / "cfg.json").write_text(json.dumps(CONFIG))
     return root
 
 
 def _train(root: Path, run: str, *extra: str) -> None:
-    assert main(["train-motion", "--data", str(root / "data"), "--out", str(root / run), "--config",
-                 str(root / "cfg.json"), "--device", "cpu", *extra]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train-motion",
+                "--data",
+                str(root / "data"),
+                "--out",
+                str(root / run),
+                "--config",
+                str(root / "cfg.json"),
+                "--device",
+                "cpu",
+                *extra,
+            ]
+        )
+        == 0
+    )
 
 
 def test_diffusion_loss_falls_and_resume_is_bit_exact(run_dir: Path) -> None:
@@ -105,8 +142,25 @@ def test_best_checkpoint_loads_and_renders(run_dir: Path, tmp_path: Path, capsys
     assert model.cfg.space == "face_params" and model.cfg.d_model == 32
     assert not np.allclose(model.norm_scale.numpy(), 1.0)  # data statistics travel with the model
     out = tmp_path / "out.mp4"
-    assert main(["render", str(DEMO_PORTRAIT), str(run_dir / "data" / "v0.wav"), "-o", str(out), "--fps", "25",
-                 "--no-progress", "--motion", "diffusion", "--motion-weights", str(weights)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "render",
+                str(DEMO_PORTRAIT),
+                str(run_dir / "data" / "v0.wav"),
+                "-o",
+                str(out),
+                "--fps",
+                "25",
+                "--no-progress",
+                "--motion",
+                "diffusion",
+                "--motion-weights",
+                str(weights),
+            ]
+        )
+        == 0
+    )
     assert out.stat().st_size > 0
 
 

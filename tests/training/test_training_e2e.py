@@ -15,22 +15,54 @@ from safetensors.torch import load_file
 
 from pyavatar.cli import main
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("festival") is None or shutil.which("flite") is None,
-                                                  reason="festival and flite are installed by .ci/run")]  # fmt: skip
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("festival") is None or shutil.which("flite") is None,
+        reason="festival and flite are installed by .ci/run",
+    ),
+]
 
-CONFIG = {"steps": 24, "batch": 4, "crop_frames": 120, "lr": 0.003, "warmup": 4, "val_every": 12,
-          "ckpt_every": 12, "threads": 1, "val_speakers": ["flite/kal16"],
-          "arch": {"hidden": 24, "layers": 3}}  # fmt: skip
+CONFIG = {
+    "steps": 24,
+    "batch": 4,
+    "crop_frames": 120,
+    "lr": 0.003,
+    "warmup": 4,
+    "val_every": 12,
+    "ckpt_every": 12,
+    "threads": 1,
+    "val_speakers": ["flite/kal16"],
+    "arch": {"hidden": 24, "layers": 3},
+}
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("e2e")
     data = root / "data"
-    assert main(["data", "synth", str(data), "--engines", "espeak-ng,festival,flite", "--n", "6", "--seed", "2",
-                 "--voices", "espeak-ng=en-us+m1,festival=kal_diphone,flite=kal"]) == 0  # fmt: skip
-    assert main(["data", "synth", str(data), "--engines", "flite", "--n", "2", "--seed", "3",
-                 "--voices", "flite=kal16"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "data",
+                "synth",
+                str(data),
+                "--engines",
+                "espeak-ng,festival,flite",
+                "--n",
+                "6",
+                "--seed",
+                "2",
+                "--voices",
+                "espeak-ng=en-us+m1,festival=kal_diphone,flite=kal",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["data", "synth", str(data), "--engines", "flite", "--n", "2", "--seed", "3", "--voices", "flite=kal16"])
+        == 0
+    )
     # a "recording": festival speech with its transcript, aligned into the set as a user would
     from pyavatar.data.engines import festival
 
@@ -45,8 +77,18 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train(root: Path, run: str, *extra: str) -> None:
-    args = ["train-motion", "--data", str(root / "data"), "--out", str(root / run), "--config", str(root / "cfg.json"),
-            "--device", "cpu", *extra]  # fmt: skip
+    args = [
+        "train-motion",
+        "--data",
+        str(root / "data"),
+        "--out",
+        str(root / run),
+        "--config",
+        str(root / "cfg.json"),
+        "--device",
+        "cpu",
+        *extra,
+    ]
     assert main(args) == 0
 
 
@@ -73,8 +115,24 @@ def test_train_resume_is_bit_exact_and_loss_falls(workdir: Path) -> None:
 def test_eval_scores_the_checkpoint_per_family(workdir: Path) -> None:
     out = workdir / "report.json"
     weights = workdir / "full" / "best.safetensors"
-    assert main(["eval", "lipsync", str(workdir / "data"), "--motion", "learned", "--motion-weights", str(weights),
-                 "--compare", "dsp", "--json", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "lipsync",
+                str(workdir / "data"),
+                "--motion",
+                "learned",
+                "--motion-weights",
+                str(weights),
+                "--compare",
+                "dsp",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rep = json.loads(out.read_text())
     assert set(rep["per_family"]) == {"espeak-ng", "festival", "flite", "me"}
     for fam in rep["per_family"].values():
@@ -101,8 +159,15 @@ def test_streaming_engine_matches_offline_prediction(workdir: Path) -> None:
     parts = []
     for a in range(0, len(feats), 7):  # odd chunking
         sl = slice(a, a + 7)
-        chunk = FeatureChunk(feats.pts_ns + a * 10_000_000, 100.0, feats.log_mel[sl], feats.mfcc[sl], feats.rms[sl],
-                             feats.voicing[sl], feats.f0[sl])  # fmt: skip
+        chunk = FeatureChunk(
+            feats.pts_ns + a * 10_000_000,
+            100.0,
+            feats.log_mel[sl],
+            feats.mfcc[sl],
+            feats.rms[sl],
+            feats.voicing[sl],
+            feats.f0[sl],
+        )
         out = engine.process(chunk)
         if out is not None:
             parts.append(out.jaw_open)
@@ -136,24 +201,78 @@ def test_trained_model_drives_render_and_live(workdir: Path, tmp_path: Path, cap
     weights = str(workdir / "full" / "best.safetensors")
     wav = str(workdir / "me.wav")
     out = tmp_path / "out.mp4"
-    assert main(["render", str(DEMO_PORTRAIT), wav, "-o", str(out), "--renderer", "probe", "--fps", "25",
-                 "--no-progress", "--motion", "learned", "--motion-weights", weights]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "render",
+                str(DEMO_PORTRAIT),
+                wav,
+                "-o",
+                str(out),
+                "--renderer",
+                "probe",
+                "--fps",
+                "25",
+                "--no-progress",
+                "--motion",
+                "learned",
+                "--motion-weights",
+                weights,
+            ]
+        )
+        == 0
+    )
     assert out.stat().st_size > 0
     stats = tmp_path / "stats.json"
-    assert main(["live", str(DEMO_PORTRAIT), "--audio", wav, "--renderer", "probe", "--control", "off",
-                 "--motion", "learned", "--motion-weights", weights, "--duration", "2",
-                 "--stats-json", str(stats)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "live",
+                str(DEMO_PORTRAIT),
+                "--audio",
+                wav,
+                "--renderer",
+                "probe",
+                "--control",
+                "off",
+                "--motion",
+                "learned",
+                "--motion-weights",
+                weights,
+                "--duration",
+                "2",
+                "--stats-json",
+                str(stats),
+            ]
+        )
+        == 0
+    )
     assert "learned" in capsys.readouterr().out
 
 
-def test_learned_source_refuses_bad_weights_before_audio(workdir: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_learned_source_refuses_bad_weights_before_audio(
+    workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from pyavatar.assets import DEMO_PORTRAIT
 
     missing = tmp_path / "none.safetensors"
     out = tmp_path / "out.mp4"
-    code = main(["render", str(DEMO_PORTRAIT), str(workdir / "me.wav"), "-o", str(out), "--renderer", "probe",
-                 "--no-progress", "--motion", "learned", "--motion-weights", str(missing)])  # fmt: skip
+    code = main(
+        [
+            "render",
+            str(DEMO_PORTRAIT),
+            str(workdir / "me.wav"),
+            "-o",
+            str(out),
+            "--renderer",
+            "probe",
+            "--no-progress",
+            "--motion",
+            "learned",
+            "--motion-weights",
+            str(missing),
+        ]
+    )
     assert code != 0 and not out.exists()
     assert str(missing) in capsys.readouterr().err
     # a config that does not match the tensors: named with the offending keys

@@ -11,8 +11,15 @@ def _batch(args: argparse.Namespace) -> int:
 
     jobs = load_jobs(args.jobs)
     try:
-        summary = run_batch(jobs, args.out, workers=args.workers, ray=args.ray, retries=args.retries,
-                            progress=args.progress, gpus_per_job=args.gpus_per_job)  # fmt: skip
+        summary = run_batch(
+            jobs,
+            args.out,
+            workers=args.workers,
+            ray=args.ray,
+            retries=args.retries,
+            progress=args.progress,
+            gpus_per_job=args.gpus_per_job,
+        )
     except ImportError as e:  # Ray mode without Ray
         raise errors.CliError(str(e)) from None
     print(f"pyavatar batch: {len(jobs)} jobs: {summary.line()}")
@@ -25,14 +32,15 @@ def _batch(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "batch", help="render a job file (CSV or JSON lines) locally or on a Ray cluster, resumably",
+        "batch",
+        help="render a job file (CSV or JSON lines) locally or on a Ray cluster, resumably",
         description="Render every job of JOBS (CSV with a header row, or .jsonl; columns: portrait, audio, "
         "output, and optionally id, renderer, weights, motion, emotion, intensity, lip_scale, seed, fps, size, "
         "format, crf) into DIR. Every row is checked before anything runs. Re-running skips jobs whose output "
         "and manifest entry (DIR/manifest.jsonl) match; outputs appear complete or not at all. Ctrl-C stops "
         "after the running jobs, twice abandons them. Exit code: 0 all done, 1 some failed or a bad job file "
         "(every problem listed on stderr), 130 interrupted.",
-    )  # fmt: skip
+    )
     p.add_argument("jobs", metavar="JOBS", help="job file (.csv or .jsonl); paths in it are relative to it")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (holds manifest.jsonl)")
     p.add_argument(

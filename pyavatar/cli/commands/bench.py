@@ -9,8 +9,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     from pyavatar.bench import add_suite_parsers
 
     p = sub.add_parser(
-        "bench", help="time pyavatar against in-process references",
+        "bench",
+        help="time pyavatar against in-process references",
         description="Benchmark suites. Each times pyavatar against a reference measured in the same run and "
         "prints ratios (absolute times mean little on a busy machine); --json writes the rows to a file.",
-    )  # fmt: skip
+    )
     add_suite_parsers(p)

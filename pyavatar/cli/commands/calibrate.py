@@ -66,10 +66,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "calibrate", help="record each vowel once and write a per-voice lip-sync profile",
+        "calibrate",
+        help="record each vowel once and write a per-voice lip-sync profile",
         description="Record (or read) one sustained vowel per VRM viseme (aa ih ou ee oh) and write a vowel "
         "profile that the DSP lip engine uses instead of the shipped one: `pyavatar live IMAGE --profile OUT`.",
-    )  # fmt: skip
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--mic", action="store_true", help="record from a microphone, prompting per vowel")
     src.add_argument("--files", nargs="+", metavar="VOWEL=PATH", help="one recording per vowel (aa ih ou ee oh)")

@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("src", help="folder with the released files (searched recursively) or one of the files")
     p.add_argument("dst", help="output folder (created if needed)")
-    p.add_argument("--model-config", metavar="JSON",
-                   help="models.yaml-style JSON of module sizes (default: the released model)")  # fmt: skip
+    p.add_argument(
+        "--model-config", metavar="JSON", help="models.yaml-style JSON of module sizes (default: the released model)"
+    )
     p.set_defaults(func=_run)
 
 

@@ -17,8 +17,7 @@ def _synth(args: argparse.Namespace) -> int:
         if not sep or not voice:
             raise SystemExit(f"--voices: {spec!r} must look like ENGINE=VOICE (e.g. espeak-ng=en-us+f3)")
         voices.setdefault(engine, []).append(voice)
-    summary = build(args.out, engines, args.n, seed=args.seed, voices=voices,
-                    augment_p=None if args.augment else {})  # fmt: skip
+    summary = build(args.out, engines, args.n, seed=args.seed, voices=voices, augment_p=None if args.augment else {})
     print(json.dumps(summary, ensure_ascii=False))
     if summary["unmapped_phones"]:
         print(f"unmapped phones (labelled as silence): {summary['unmapped_phones']}")
@@ -47,13 +46,28 @@ def _align(args: argparse.Namespace) -> int:
         name = args.name or Path(args.audio).stem
         phones = [(p.name, p.start, p.end) for p in al.phones]
         ref = reference_from_phones(phones, len(x) / sr)
-        ref.meta = {"speaker": args.speaker, "family": args.family or args.speaker, "language": args.language,
-                    "text": text, "source": "align", "align_cost": round(al.cost, 4),
-                    "phones": [[p, round(a, 4), round(b, 4)] for p, a, b in phones]}  # fmt: skip
+        ref.meta = {
+            "speaker": args.speaker,
+            "family": args.family or args.speaker,
+            "language": args.language,
+            "text": text,
+            "source": "align",
+            "align_cost": round(al.cost, 4),
+            "phones": [[p, round(a, 4), round(b, 4)] for p, a, b in phones],
+        }
         save_item(out, name, x, sr, ref)
         clips = [c for c in read_manifest(out).values() if c["name"] != name]
-        clips.append({"name": name, "speaker": args.speaker, "family": ref.meta["family"], "language": args.language,
-                      "source": "align", "duration_s": round(len(x) / sr, 3), "align_cost": round(al.cost, 4)})
+        clips.append(
+            {
+                "name": name,
+                "speaker": args.speaker,
+                "family": ref.meta["family"],
+                "language": args.language,
+                "source": "align",
+                "duration_s": round(len(x) / sr, 3),
+                "align_cost": round(al.cost, 4),
+            }
+        )
         write_manifest(out, clips)
         print(f"wrote {out / name}.wav and {name}.json (sample rate {sf.info(out / f'{name}.wav').samplerate} Hz)")
     return 0

@@ -28,10 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     register_options("demo", {**AVATAR_DEFAULTS, **FILE_DEFAULTS})
     p = sub.add_parser(
-        "demo", help="render the bundled portrait and speech to demo.mp4",
+        "demo",
+        help="render the bundled portrait and speech to demo.mp4",
         description="Render pyavatar's bundled demo portrait speaking the bundled demo speech with the built-in "
         "defaults (classical renderer, DSP lip sync, idle motion), then print what was done.",
-    )  # fmt: skip
+    )
     p.add_argument("-o", "--output", default="demo.mp4", help="output video file or folder (default: demo.mp4)")
     add_avatar_options(p)
     add_file_options(p)

@@ -11,8 +11,10 @@ def _run(args: argparse.Namespace) -> int:
 
     devices = list_input_devices()
     if not devices:
-        raise CliError("no audio input devices found (is PortAudio installed and a microphone connected? "
-                       "`pyavatar live --audio FILE` runs without one)")  # fmt: skip
+        raise CliError(
+            "no audio input devices found (is PortAudio installed and a microphone connected? "
+            "`pyavatar live --audio FILE` runs without one)"
+        )
     for d in devices:
         print(f"[{d.index:>2}] {d.name}  ({d.channels} ch, {d.default_rate} Hz, {d.hostapi})")
     return 0
@@ -20,8 +22,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "devices", help="list audio input devices (microphones)",
+        "devices",
+        help="list audio input devices (microphones)",
         description="List the audio input devices PortAudio sees, with index, name, channels, default sample "
         "rate and host API. Pass an index or a name substring to `pyavatar live --mic` or `calibrate --device`.",
-    )  # fmt: skip
+    )
     p.set_defaults(func=_run)

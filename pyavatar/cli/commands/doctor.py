@@ -13,11 +13,12 @@ OPTIONAL_PACKAGES = ("triton", "cupy", "mediapipe", "sounddevice", "soundfile", 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "doctor", help="report versions, native modules and kernel backends",
+        "doctor",
+        help="report versions, native modules and kernel backends",
         description="Report the pyavatar, Python and torch versions, the native modules, the CUDA devices this "
         "torch can see, each kernel backend (available or why not, and the devices it can run on here) and the "
         "optional packages. Attach its --json output to bug reports.",
-    )  # fmt: skip
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -68,8 +69,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"native    pyavatar._core NOT importable: {native['error']}")
     else:
         b = native["build"]
-        print(f"native    pyavatar._core {b['version']} ({b['compiler']}, OpenMP {'on' if b['openmp'] else 'off'}, "
-              f"ISA builds {'/'.join(b['compiled_isas'])}, using {native['cpu_isa']})")
+        print(
+            f"native    pyavatar._core {b['version']} ({b['compiler']}, OpenMP {'on' if b['openmp'] else 'off'}, "
+            f"ISA builds {'/'.join(b['compiled_isas'])}, using {native['cpu_isa']})"
+        )
     cuda = r["cuda"]
     print(f"cuda      {', '.join(cuda['devices']) if cuda['available'] else 'no CUDA device'}")
     print("\nkernel backends")

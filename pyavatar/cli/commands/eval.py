@@ -49,9 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = s.add_parser("lipsync", help="score a motion source (and the RMS baseline) on a set, per voice family")
     q.add_argument("dir", help="folder of NAME.wav + NAME.json")
-    q.add_argument("--motion", "--engine", dest="motion", default="dsp", choices=sorted(motion_source_names()),
-                   help="registered motion source to score (one with a lip engine: dsp, learned; --engine is the "
-                        "old name)")  # fmt: skip
+    q.add_argument(
+        "--motion",
+        "--engine",
+        dest="motion",
+        default="dsp",
+        choices=sorted(motion_source_names()),
+        help="registered motion source to score (one with a lip engine: dsp, learned; --engine is the old name)",
+    )
     q.add_argument("--motion-weights", help="weights of the scored source (learned: RUN/best.safetensors)")
     q.add_argument("--compare", help="more registered motion sources scored in the same run, e.g. dsp")
     q.add_argument("--profile", help="vowel profile JSON (default: the shipped generic profile)")
@@ -60,8 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = s.add_parser("make-synthetic", help="build an evaluation set with espeak-ng")
     q.add_argument("out", help="output folder")
-    q.add_argument("--voices", default="en-us+m3,en+f2,de+f4,es+m1,fr+f3",
-                   help="comma-separated espeak-ng voices (language from the name: en, de, es, fr)")
+    q.add_argument(
+        "--voices",
+        default="en-us+m3,en+f2,de+f4,es+m1,fr+f3",
+        help="comma-separated espeak-ng voices (language from the name: en, de, es, fr)",
+    )
     q.add_argument("--n", type=int, default=40, help="number of utterances")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--noisy", type=float, default=1 / 3, help="fraction of files with noise and reverb")

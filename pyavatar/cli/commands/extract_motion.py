@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-found", type=float, default=0.95, help="fraction of frames that must show the face")
     p.add_argument("--min-confidence", type=float, default=0.6, help="face-detector confidence every sample needs")
     p.add_argument("--max-faces", type=int, default=1, help="faces allowed in a frame")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="show progress bars (default: on)")  # fmt: skip
+    p.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars (default: on)"
+    )
     p.set_defaults(func=_run)

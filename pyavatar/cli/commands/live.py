@@ -19,9 +19,16 @@ from pyavatar.cli.motion_options import add_video_input_option, check_video_moti
 from pyavatar.cli.output_options import OUTPUT_DEFAULTS, add_output_options, build_outputs, describe_outputs
 
 LIVE_DEFAULTS: dict[str, Any] = {
-    "mic": "", "audio": "", "control": "127.0.0.1:39541", "stats": False, "stats_json": "", "duration": 0.0,
-    "delay_ms": 0.0, "camera": "", **OUTPUT_DEFAULTS,
-}  # fmt: skip
+    "mic": "",
+    "audio": "",
+    "control": "127.0.0.1:39541",
+    "stats": False,
+    "stats_json": "",
+    "duration": 0.0,
+    "delay_ms": 0.0,
+    "camera": "",
+    **OUTPUT_DEFAULTS,
+}
 
 
 def stats_line(s: dict[str, Any]) -> str:
@@ -47,8 +54,9 @@ def _check_microphone(device: str | None) -> None:
     try:
         resolve_device(device)
     except AudioDeviceError as e:
-        raise CliError(f"{e}; to run without a microphone, play a file with --audio FILE "
-                       "(`pyavatar devices` lists microphones)") from None
+        raise CliError(
+            f"{e}; to run without a microphone, play a file with --audio FILE (`pyavatar devices` lists microphones)"
+        ) from None
 
 
 def _live(args: argparse.Namespace) -> int:
@@ -65,8 +73,10 @@ def _live(args: argparse.Namespace) -> int:
     prepare_s = time.perf_counter() - started
     outputs = build_outputs(args)
     if not outputs:
-        print("note: no output selected (--virtualcam, --vmc, --vtube-studio, --osc, --preview); running for the "
-              "statistics only")  # fmt: skip
+        print(
+            "note: no output selected (--virtualcam, --vmc, --vtube-studio, --osc, --preview); running for the "
+            "statistics only"
+        )
     session = avatar.session(fps=args.fps, outputs=outputs, delay_ms=args.delay_ms or None, **session_options(args))
     control = None if args.control in ("", "off", "none") else args.control
     if args.audio:
@@ -81,9 +91,11 @@ def _live(args: argparse.Namespace) -> int:
         session.start(mic=args.mic or None, control=control)
         source = f"microphone {args.mic or '(default)'}"
     print(f"portrait prepared in {prepare_s:.2f} s")
-    print(f"live: {avatar.renderer.name} renderer, {session.motion.name} motion "
-          f"({session.motion.latency_s * 1e3:.0f} ms algorithmic latency), {session.width}x{session.height} at "
-          f"{args.fps:g} fps, audio from {source}" + (f", camera {args.camera}" if args.camera else ""))  # fmt: skip
+    print(
+        f"live: {avatar.renderer.name} renderer, {session.motion.name} motion "
+        f"({session.motion.latency_s * 1e3:.0f} ms algorithmic latency), {session.width}x{session.height} at "
+        f"{args.fps:g} fps, audio from {source}" + (f", camera {args.camera}" if args.camera else "")
+    )
     for line in _describe(outputs, session):
         print(f"  -> {line}")
     print("Ctrl-C stops.", flush=True)
@@ -114,17 +126,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     register_options("live", {**AVATAR_DEFAULTS, **LIVE_DEFAULTS})
     p = sub.add_parser(
-        "live", help="animate a portrait live from a microphone (virtual webcam, VMC, VTube Studio, OSC, preview)",
+        "live",
+        help="animate a portrait live from a microphone (virtual webcam, VMC, VTube Studio, OSC, preview)",
         description="Capture audio (a microphone, or --audio FILE played in real time), animate IMAGE and send "
         "frames to a virtual webcam and parameters over VMC, the VTube Studio plugin API and OSC. "
         "/pyavatar/set/* OSC messages on --control change emotion, intensity, lip scale, gaze, mute, head "
         "amplitude and pose, pause and renderer while it runs.",
-    )  # fmt: skip
+    )
     p.add_argument("image", help="portrait (jpg, png; RGBA keeps its transparency)")
     d = LIVE_DEFAULTS
     g = p.add_argument_group("input")
-    g.add_argument("--mic", metavar="DEV", help="input device index or name substring (default: system default; "
-                   "see `pyavatar devices`)")  # fmt: skip
+    g.add_argument(
+        "--mic",
+        metavar="DEV",
+        help="input device index or name substring (default: system default; see `pyavatar devices`)",
+    )
     g.add_argument("--audio", metavar="FILE", help="play FILE in real time instead of capturing a microphone")
     add_video_input_option(p, "camera")
     add_output_options(p)

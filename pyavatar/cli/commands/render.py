@@ -20,9 +20,19 @@ from pyavatar.cli.motion_options import (
 
 #: Options of every command that builds an avatar and a session (name: default).
 AVATAR_DEFAULTS: dict[str, Any] = {
-    "renderer": "classical", "weights": "", "crop": "", "face_index": 0, "fps": 30.0, "emotion": "neutral",
-    "intensity": 1.0, "lip_scale": 1.0, "profile": "", "seed": 0, "face_points": "", **MOTION_DEFAULTS,
-}  # fmt: skip
+    "renderer": "classical",
+    "weights": "",
+    "crop": "",
+    "face_index": 0,
+    "fps": 30.0,
+    "emotion": "neutral",
+    "intensity": 1.0,
+    "lip_scale": 1.0,
+    "profile": "",
+    "seed": 0,
+    "face_points": "",
+    **MOTION_DEFAULTS,
+}
 FILE_DEFAULTS: dict[str, Any] = {"alpha": False, "crf": 20, "progress": True}
 
 
@@ -49,8 +59,11 @@ def add_avatar_options(p: argparse.ArgumentParser) -> None:
 
 def add_file_options(p: argparse.ArgumentParser) -> None:
     """Video/PNG output options."""
-    p.add_argument("--alpha", action=argparse.BooleanOptionalAction,
-                   help="keep the portrait's alpha channel (.mov, .webm or PNG frames; default: off)")  # fmt: skip
+    p.add_argument(
+        "--alpha",
+        action=argparse.BooleanOptionalAction,
+        help="keep the portrait's alpha channel (.mov, .webm or PNG frames; default: off)",
+    )
     p.add_argument("--crf", type=int, help="video quality, lower is better (default: 20)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, help="show a progress bar (default: on)")
 
@@ -89,9 +102,11 @@ def check_options(args: argparse.Namespace) -> None:
     parse_crop(args.crop)
     parse_face_points(args.face_points)
     parse_gaze(args.gaze)
-    for option, check in (("--emotion/--intensity", lambda: ctl.SetEmotion(args.emotion, args.intensity)),
-                          ("--lip-scale", lambda: ctl.SetLipScale(args.lip_scale)),
-                          ("--motion", lambda: motion_source_info(check_video_motion(args)))):  # fmt: skip
+    for option, check in (
+        ("--emotion/--intensity", lambda: ctl.SetEmotion(args.emotion, args.intensity)),
+        ("--lip-scale", lambda: ctl.SetLipScale(args.lip_scale)),
+        ("--motion", lambda: motion_source_info(check_video_motion(args))),
+    ):
         try:
             check()
         except ValueError as e:
@@ -109,15 +124,25 @@ def make_avatar(args: argparse.Namespace, image: Any) -> Any:
         options["weights"] = args.weights
         options.update({"config": args.weights_config} if args.weights_config else {})
     return Avatar.from_image(
-        image, renderer=renderer, crop=parse_crop(args.crop), face_index=args.face_index,
-        face_points=parse_face_points(args.face_points), **options,
-    )  # fmt: skip
+        image,
+        renderer=renderer,
+        crop=parse_crop(args.crop),
+        face_index=args.face_index,
+        face_points=parse_face_points(args.face_points),
+        **options,
+    )
 
 
 def session_options(args: argparse.Namespace) -> dict[str, Any]:
     """Session keyword arguments from the parsed options."""
-    return {"emotion": args.emotion, "intensity": args.intensity, "lip_scale": args.lip_scale,
-            "profile": args.profile or None, "seed": args.seed, **motion_session_options(args)}  # fmt: skip
+    return {
+        "emotion": args.emotion,
+        "intensity": args.intensity,
+        "lip_scale": args.lip_scale,
+        "profile": args.profile or None,
+        "seed": args.seed,
+        **motion_session_options(args),
+    }
 
 
 def render_with_progress(args: argparse.Namespace, image: Any, audio: Any, output: Any) -> Any:
@@ -131,8 +156,11 @@ def render_with_progress(args: argparse.Namespace, image: Any, audio: Any, outpu
         total = float(sf.info(str(audio)).duration)
     except RuntimeError:  # not a soundfile format (mp3 in a video file, ...): the length shows as it goes
         total = None
-    fmt = ("{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]" if total is not None
-           else "{desc}: {n:.1f} s of audio [{elapsed}]")  # fmt: skip
+    fmt = (
+        "{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
+        if total is not None
+        else "{desc}: {n:.1f} s of audio [{elapsed}]"
+    )
     bar = tqdm(total=total, unit="s", unit_scale=False, disable=not args.progress, desc="rendering", bar_format=fmt)
     done = [0.0]
 
@@ -141,9 +169,16 @@ def render_with_progress(args: argparse.Namespace, image: Any, audio: Any, outpu
         done[0] = seconds
 
     try:
-        return avatar.render(audio, output, fps=args.fps, alpha=args.alpha, crf=args.crf, progress=progress,
-                             allow_truncated=getattr(args, "allow_truncated", False),
-                             **session_options(args))  # fmt: skip
+        return avatar.render(
+            audio,
+            output,
+            fps=args.fps,
+            alpha=args.alpha,
+            crf=args.crf,
+            progress=progress,
+            allow_truncated=getattr(args, "allow_truncated", False),
+            **session_options(args),
+        )
     finally:
         bar.close()
 
@@ -151,9 +186,11 @@ def render_with_progress(args: argparse.Namespace, image: Any, audio: Any, outpu
 def summary(result: Any) -> str:
     """One line describing a finished render."""
     w, h = result.size
-    return (f"wrote {result.output}: {result.frames} frames ({result.video_seconds:.2f} s at {result.fps:g} fps, "
-            f"{w}x{h}) for {result.audio_seconds:.2f} s of audio, {result.renderer} renderer, "
-            f"{result.elapsed_seconds:.1f} s")  # fmt: skip
+    return (
+        f"wrote {result.output}: {result.frames} frames ({result.video_seconds:.2f} s at {result.fps:g} fps, "
+        f"{w}x{h}) for {result.audio_seconds:.2f} s of audio, {result.renderer} renderer, "
+        f"{result.elapsed_seconds:.1f} s"
+    )
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -173,17 +210,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     register_options("render", {**AVATAR_DEFAULTS, **FILE_DEFAULTS, "driving": ""})
     p = sub.add_parser(
-        "render", help="animate a portrait with a speech file (video file or PNG frames)",
+        "render",
+        help="animate a portrait with a speech file (video file or PNG frames)",
         description="Render IMAGE speaking AUDIO to OUT: .mp4/.m4v/.mkv (H.264 + AAC), .mov/.webm (alpha "
         "possible), or a folder of PNG frames. The audio track is the source audio, frame-aligned.",
-    )  # fmt: skip
+    )
     p.add_argument("image", help="portrait (jpg, png; RGBA keeps its transparency)")
-    p.add_argument("audio", nargs="?", help="speech (wav, flac, ogg, mp3, or the audio of a video file); "
-                   "optional with --driving")  # fmt: skip
+    p.add_argument(
+        "audio", nargs="?", help="speech (wav, flac, ogg, mp3, or the audio of a video file); optional with --driving"
+    )
     p.add_argument("--audio", dest="audio_file", metavar="FILE", help="the same as AUDIO (with --driving)")
     p.add_argument("-o", "--output", required=True, help="output video file or folder (never one of the inputs)")
-    p.add_argument("--allow-truncated", action="store_true",
-                   help="render audio that decodes shorter than its header says, with a warning")  # fmt: skip
+    p.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="render audio that decodes shorter than its header says, with a warning",
+    )
     add_video_input_option(p, "driving")
     add_avatar_options(p)
     add_file_options(p)

@@ -9,9 +9,12 @@ from typing import Any
 
 #: ARKit shapes set from the tracker's extra measures (FaceParams has no field for them).
 EXTRA_SHAPES = {
-    "mouthPressLeft": "mouth_press", "mouthPressRight": "mouth_press", "mouthFunnel": "mouth_funnel",
-    "cheekSquintLeft": "cheek_squint_left", "cheekSquintRight": "cheek_squint_right",
-}  # fmt: skip
+    "mouthPressLeft": "mouth_press",
+    "mouthPressRight": "mouth_press",
+    "mouthFunnel": "mouth_funnel",
+    "cheekSquintLeft": "cheek_squint_left",
+    "cheekSquintRight": "cheek_squint_right",
+}
 
 
 def _sender_class() -> type:
@@ -82,11 +85,21 @@ def _run(args: argparse.Namespace) -> int:
         found = tracker.calibrate_frames(calibration_frames(args.calibrate_neutral))
         print(f"neutral face from {args.calibrate_neutral} ({found} frame(s))", flush=True)
     source = open_source(args)
-    sender = _sender_class()(host, port, preset=args.vmc_preset, rate=args.vmc_rate, vocabularies=("arkit",),
-                             arkit_case=args.vmc_case, gaze=args.vmc_gaze)  # fmt: skip
+    sender = _sender_class()(
+        host,
+        port,
+        preset=args.vmc_preset,
+        rate=args.vmc_rate,
+        vocabularies=("arkit",),
+        arkit_case=args.vmc_case,
+        gaze=args.vmc_gaze,
+    )
     sender.start(StreamInfo(source.size[0], source.size[1], source.fps))
-    print(f"tracking {'video ' + args.video if args.video else f'camera {args.camera!r}'} "
-          f"({source.size[0]}x{source.size[1]} @ {source.fps:g} fps) → VMC {host}:{port}", flush=True)  # fmt: skip
+    print(
+        f"tracking {'video ' + args.video if args.video else f'camera {args.camera!r}'} "
+        f"({source.size[0]}x{source.size[1]} @ {source.fps:g} fps) → VMC {host}:{port}",
+        flush=True,
+    )
     frames = found = 0
     t0_ns = None
     started = time.monotonic()
@@ -115,8 +128,10 @@ def _run(args: argparse.Namespace) -> int:
         pass
     finally:
         sender.close()
-    print(f"{frames} frames tracked, face found in {found}, {source.dropped} camera frames skipped (newest wins), "
-          f"{sender.frames_sent} VMC frames sent")  # fmt: skip
+    print(
+        f"{frames} frames tracked, face found in {found}, {source.dropped} camera frames skipped (newest wins), "
+        f"{sender.frames_sent} VMC frames sent"
+    )
     return 0
 
 

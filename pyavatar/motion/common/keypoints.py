@@ -18,8 +18,13 @@ import torch
 from torch import Tensor
 
 LAYOUT: dict[str, tuple[int, int]] = {
-    "exp": (0, 63), "scale": (63, 64), "t": (64, 67), "pitch": (67, 68), "yaw": (68, 69), "roll": (69, 70),
-}  # fmt: skip
+    "exp": (0, 63),
+    "scale": (63, 64),
+    "t": (64, 67),
+    "pitch": (67, 68),
+    "yaw": (68, 69),
+    "roll": (69, 70),
+}
 MOTION_DIM = 70
 #: Expression keypoints JoyVASA drives absolutely (the lips).
 LIP_KEYPOINTS = (6, 12, 14, 17, 19, 20)
@@ -91,11 +96,15 @@ class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles dicts/lists of numpy arrays and scalars only; any other global is refused."""
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-    }  # fmt: skip
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
 
     def find_class(self, module: str, name: str) -> object:
         if (module, name) in self._ALLOWED:

@@ -58,13 +58,17 @@ class SSLConfig:
 
     def __post_init__(self) -> None:
         if not (len(self.conv_dim) == len(self.conv_kernel) == len(self.conv_stride)):
-            raise ValueError(f"SSLConfig: conv_dim/conv_kernel/conv_stride lengths differ: "
-                             f"{len(self.conv_dim)}/{len(self.conv_kernel)}/{len(self.conv_stride)}")  # fmt: skip
+            raise ValueError(
+                f"SSLConfig: conv_dim/conv_kernel/conv_stride lengths differ: "
+                f"{len(self.conv_dim)}/{len(self.conv_kernel)}/{len(self.conv_stride)}"
+            )
         if self.feat_extract_norm not in ("group", "layer"):
             raise ValueError(f"SSLConfig: feat_extract_norm must be 'group' or 'layer', got {self.feat_extract_norm!r}")
         if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"SSLConfig: hidden_size {self.hidden_size} is not divisible by "
-                             f"num_attention_heads {self.num_attention_heads}")  # fmt: skip
+            raise ValueError(
+                f"SSLConfig: hidden_size {self.hidden_size} is not divisible by "
+                f"num_attention_heads {self.num_attention_heads}"
+            )
 
     @classmethod
     def from_dict(cls, d: Mapping) -> SSLConfig:

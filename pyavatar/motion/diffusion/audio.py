@@ -119,8 +119,9 @@ class StreamingSSL:
     base) normalise over the segment, so their states depend a little on it.
     """
 
-    def __init__(self, encoder: SSLEncoder, *, hop: int = 5, left: int = 50, lookahead: int = 4,
-                 all_layers: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, encoder: SSLEncoder, *, hop: int = 5, left: int = 50, lookahead: int = 4, all_layers: bool = True
+    ) -> None:
         if hop <= 0 or left < 0 or lookahead < 0:
             raise ValueError(
                 f"StreamingSSL: hop > 0, left >= 0, lookahead >= 0 required, got {hop}, {left}, {lookahead}"

@@ -54,8 +54,10 @@ def reference_expression(frames: np.ndarray, space: MotionSpace, rest: np.ndarra
         if a.shape[-1] == 63:
             a = np.concatenate([a, np.broadcast_to(rest[63:], (*a.shape[:-1], space.dim - 63))], axis=-1)
     if a.shape[-1] != space.dim or a.ndim not in (1, 2) or a.size == 0:
-        raise ValueError(f"reference expression for space {space.name!r} must end in {space.dim} values "
-                         f"(or 63 / 21x3 expression values), got {np.shape(frames)}")  # fmt: skip
+        raise ValueError(
+            f"reference expression for space {space.name!r} must end in {space.dim} values "
+            f"(or 63 / 21x3 expression values), got {np.shape(frames)}"
+        )
     if not np.isfinite(a).all():
         raise ValueError("reference expression is not finite")
     return a.mean(axis=0) if a.ndim == 2 else a
@@ -99,8 +101,12 @@ class MotionControls:
                 self.upper_emotion if self.upper_emotion is not None else self.emotion,
                 self.emotion_intensity if self.upper_intensity is None else self.upper_intensity,
             )
-        for name, lo, hi in (("lip_scale", 0.0, 3.0), ("lip_loudness", 0.0, 4.0), ("pose_amplitude", 0.0, 3.0),
-                             ("reference_intensity", 0.0, 2.0)):  # fmt: skip
+        for name, lo, hi in (
+            ("lip_scale", 0.0, 3.0),
+            ("lip_loudness", 0.0, 4.0),
+            ("pose_amplitude", 0.0, 3.0),
+            ("reference_intensity", 0.0, 2.0),
+        ):
             v = getattr(self, name)
             if not lo <= v <= hi:
                 raise ValueError(f"{name} must be within {lo}..{hi}, got {v}")
@@ -159,8 +165,9 @@ class LoudnessTracker:
         return out
 
 
-def apply_output_controls(raw: np.ndarray, space: MotionSpace, c: MotionControls, rest: np.ndarray,
-                          lip_factor: np.ndarray) -> np.ndarray:  # fmt: skip
+def apply_output_controls(
+    raw: np.ndarray, space: MotionSpace, c: MotionControls, rest: np.ndarray, lip_factor: np.ndarray
+) -> np.ndarray:
     """Lip scale (times the per-frame ``lip_factor``), pose amplitude and gaze on raw frames (n, dim)."""
     out = np.array(raw, np.float32, copy=True)
     s = (c.lip_scale * np.asarray(lip_factor, np.float32))[:, None]

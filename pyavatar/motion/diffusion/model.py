@@ -79,11 +79,18 @@ class DiffusionMotionModel(nn.Module):
             self.front = None
             audio_dim = LOGMEL_DIM
         self.denoiser = ConformerDenoiser(
-            ConformerConfig(motion_dim=self.space.dim, audio_dim=audio_dim, d_model=cfg.d_model, heads=cfg.heads,
-                            blocks=cfg.blocks, ff_mult=cfg.ff_mult, conv_kernel=cfg.conv_kernel,
-                            emotion_dim=len(EMOTIONS)),
+            ConformerConfig(
+                motion_dim=self.space.dim,
+                audio_dim=audio_dim,
+                d_model=cfg.d_model,
+                heads=cfg.heads,
+                blocks=cfg.blocks,
+                ff_mult=cfg.ff_mult,
+                conv_kernel=cfg.conv_kernel,
+                emotion_dim=len(EMOTIONS),
+            ),
             kernel_backend,
-        )  # fmt: skip
+        )
         offset, scale = default_normalization(self.space)
         self.register_buffer("norm_offset", torch.from_numpy(offset))
         self.register_buffer("norm_scale", torch.from_numpy(scale))
@@ -152,8 +159,9 @@ def save_motion_model(model: DiffusionMotionModel, path: str | Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def load_motion_model(path: str | Path, *, kernel_backend: str | None = None,
-                      device: str | torch.device = "cpu") -> DiffusionMotionModel:  # fmt: skip
+def load_motion_model(
+    path: str | Path, *, kernel_backend: str | None = None, device: str | torch.device = "cpu"
+) -> DiffusionMotionModel:
     """A model written by :func:`save_motion_model`, in eval mode.
 
     Raises FileNotFoundError or ValueError naming the file, and for weights the key and the shapes
@@ -182,12 +190,16 @@ def load_motion_model(path: str | Path, *, kernel_backend: str | None = None,
     missing = sorted(set(want) - set(state))
     unexpected = sorted(set(state) - set(want))
     if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match the model in its metadata: missing "
-                         f"{missing[:3]}, unexpected {unexpected[:3]}")  # fmt: skip
+        raise ValueError(
+            f"{path}: weights do not match the model in its metadata: missing "
+            f"{missing[:3]}, unexpected {unexpected[:3]}"
+        )
     for key, tensor in state.items():
         if tuple(tensor.shape) != tuple(want[key].shape):
-            raise ValueError(f"{path}: {key!r} has shape {tuple(tensor.shape)}, the model in its metadata "
-                             f"expects {tuple(want[key].shape)}")  # fmt: skip
+            raise ValueError(
+                f"{path}: {key!r} has shape {tuple(tensor.shape)}, the model in its metadata "
+                f"expects {tuple(want[key].shape)}"
+            )
     check_finite(state, str(path))
     model.load_state_dict(state)
     return model.to(device).eval()

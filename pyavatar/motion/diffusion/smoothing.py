@@ -14,8 +14,10 @@ class OneEuroFilter:
 
     def __init__(self, freq: float, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0) -> None:
         if freq <= 0 or min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
-            raise ValueError(f"OneEuroFilter: freq, min_cutoff, d_cutoff > 0 and beta >= 0 required, "
-                             f"got {freq}, {min_cutoff}, {d_cutoff}, {beta}")  # fmt: skip
+            raise ValueError(
+                f"OneEuroFilter: freq, min_cutoff, d_cutoff > 0 and beta >= 0 required, "
+                f"got {freq}, {min_cutoff}, {d_cutoff}, {beta}"
+            )
         self.freq, self.min_cutoff, self.beta, self.d_cutoff = freq, min_cutoff, beta, d_cutoff
         self.reset()
 

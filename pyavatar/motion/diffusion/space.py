@@ -65,16 +65,21 @@ class MotionSpace:
 
 _POSE_KP = tuple(range(LAYOUT["scale"][0], LAYOUT["roll"][1]))
 KEYPOINTS = MotionSpace(
-    name="keypoints", dim=MOTION_DIM, lips=_kp_dims(LIP_KEYPOINTS), upper=_kp_dims(EYE_KEYPOINTS),
-    pose=_POSE_KP, angles=(LAYOUT["pitch"][0], LAYOUT["yaw"][0], LAYOUT["roll"][0]),
-)  # fmt: skip
+    name="keypoints",
+    dim=MOTION_DIM,
+    lips=_kp_dims(LIP_KEYPOINTS),
+    upper=_kp_dims(EYE_KEYPOINTS),
+    pose=_POSE_KP,
+    angles=(LAYOUT["pitch"][0], LAYOUT["yaw"][0], LAYOUT["roll"][0]),
+)
 FACE_PARAMS = MotionSpace(
-    name="face_params", dim=len(NAMES),
+    name="face_params",
+    dim=len(NAMES),
     lips=_fields("jaw_open", "mouth_wide", "mouth_round", "smile_left", "smile_right", "mouth_frown"),
     upper=_fields("brow_up_left", "brow_up_right", "brow_down", "blink_left", "blink_right", "eye_wide"),
     pose=_fields("head_pitch", "head_yaw", "head_roll", "head_x", "head_y", "head_z"),
     angles=_fields("head_pitch", "head_yaw", "head_roll"),
-)  # fmt: skip
+)
 #: FaceParams fields the lip-scale control multiplies.
 FACE_LIP_SCALED = _fields("jaw_open", "mouth_wide", "mouth_round")
 FACE_GAZE = _fields("gaze_yaw", "gaze_pitch")

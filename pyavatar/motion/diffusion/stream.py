@@ -77,11 +77,15 @@ class StreamConfig:
                 f"StreamConfig: new_frames >= 1 and lookahead >= 0 required, got {self.new_frames}, {self.lookahead}"
             )
         if self.context < 1:
-            raise ValueError(f"StreamConfig: window {self.window} leaves no context frames after "
-                             f"new_frames {self.new_frames} + lookahead {self.lookahead}")  # fmt: skip
+            raise ValueError(
+                f"StreamConfig: window {self.window} leaves no context frames after "
+                f"new_frames {self.new_frames} + lookahead {self.lookahead}"
+            )
         if self.steps < 1 or self.eta < 0 or self.temperature < 0:
-            raise ValueError(f"StreamConfig: steps >= 1, eta >= 0 and temperature >= 0 required, "
-                             f"got {self.steps}, {self.eta}, {self.temperature}")  # fmt: skip
+            raise ValueError(
+                f"StreamConfig: steps >= 1, eta >= 0 and temperature >= 0 required, "
+                f"got {self.steps}, {self.eta}, {self.temperature}"
+            )
         make_smoother(self.smoothing, FPS, **self.smoothing_params)
 
     @property
@@ -122,9 +126,15 @@ class StreamingMotionGenerator:
         ssl: the :class:`StreamingSSL` front end for ``audio="ssl"`` models.
     """
 
-    def __init__(self, model: DiffusionMotionModel, config: StreamConfig | None = None,
-                 controls: MotionControls | None = None, *, source: SourceKeypoints | None = None,
-                 ssl: StreamingSSL | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: DiffusionMotionModel,
+        config: StreamConfig | None = None,
+        controls: MotionControls | None = None,
+        *,
+        source: SourceKeypoints | None = None,
+        ssl: StreamingSSL | None = None,
+    ) -> None:
         self.model = model.eval()
         self.config = config or StreamConfig()
         self._controls = controls or MotionControls()
@@ -134,9 +144,11 @@ class StreamingMotionGenerator:
                 raise ValueError("StreamingMotionGenerator: an 'ssl' model needs ssl=StreamingSSL(encoder)")
             states = ssl.encoder.num_states if ssl.all_layers else 1
             if (states, ssl.encoder.config.hidden_size) != (model.cfg.ssl_states, model.cfg.ssl_dim):
-                raise ValueError(f"StreamingMotionGenerator: speech encoder gives {states} states of width "
-                                 f"{ssl.encoder.config.hidden_size}, model expects {model.cfg.ssl_states} of "
-                                 f"{model.cfg.ssl_dim}")  # fmt: skip
+                raise ValueError(
+                    f"StreamingMotionGenerator: speech encoder gives {states} states of width "
+                    f"{ssl.encoder.config.hidden_size}, model expects {model.cfg.ssl_states} of "
+                    f"{model.cfg.ssl_dim}"
+                )
         if source is not None and model.space.name != "keypoints":
             raise ValueError("StreamingMotionGenerator: source keypoints need a keypoints-space model")
         self.source = source
@@ -218,8 +230,13 @@ class StreamingMotionGenerator:
         algorithmic = (cfg.new_frames + cfg.lookahead) / FPS + feature_la
         step = statistics.median(self.step_times) if self.step_times else float("nan")
         first = algorithmic + (self.first_step_s if self.first_step_s is not None else float("nan"))
-        return {"algorithmic": algorithmic, "first_frame": first, "steady_state": algorithmic + step, "step": step,
-                "rtf": step / (cfg.new_frames / FPS)}  # fmt: skip
+        return {
+            "algorithmic": algorithmic,
+            "first_frame": first,
+            "steady_state": algorithmic + step,
+            "step": step,
+            "rtf": step / (cfg.new_frames / FPS),
+        }
 
     # ------------------------------------------------------------------ input
 
@@ -346,13 +363,19 @@ class StreamingMotionGenerator:
             return torch.tensor(values, device=dev)
 
         return Conditions(
-            audio=audio.expand(nb, -1, -1), audio_on=flags([b.audio for b in branches]),
-            known=known.expand(nb, -1, -1), known_mask=mask.expand(nb, -1),
-            emotion=emotion, emotion_on=flags([b.emotion is not None for b in branches]),
-            emotion_ref=ref, ref_present=flags([c.emotion_reference is not None] * nb),
-            pose=pose.expand(nb, -1), pose_on=flags([b.pose for b in branches]),
-            gaze=gaze.expand(nb, -1), gaze_on=flags([c.gaze is not None] * nb),
-        )  # fmt: skip
+            audio=audio.expand(nb, -1, -1),
+            audio_on=flags([b.audio for b in branches]),
+            known=known.expand(nb, -1, -1),
+            known_mask=mask.expand(nb, -1),
+            emotion=emotion,
+            emotion_on=flags([b.emotion is not None for b in branches]),
+            emotion_ref=ref,
+            ref_present=flags([c.emotion_reference is not None] * nb),
+            pose=pose.expand(nb, -1),
+            pose_on=flags([b.pose for b in branches]),
+            gaze=gaze.expand(nb, -1),
+            gaze_on=flags([c.gaze is not None] * nb),
+        )
 
     @torch.no_grad()
     def _step(self) -> tuple[Tensor, np.ndarray]:
@@ -361,8 +384,9 @@ class StreamingMotionGenerator:
         start = self._next - ctx
         rows = self._rows[start - self._row0 : start - self._row0 + w]
         audio = model.audio_tokens(rows[None])
-        branches, weights = guidance_plan(model.space, c.guidance, split_regions=c.split_regions,
-                                          pose_given=c.reference_pose is not None)  # fmt: skip
+        branches, weights = guidance_plan(
+            model.space, c.guidance, split_regions=c.split_regions, pose_given=c.reference_pose is not None
+        )
         cond = self._conditions(audio, branches)
         wts = torch.as_tensor(weights, device=self._device, dtype=self._dtype)[:, None, :]
         nb = len(branches)

@@ -32,12 +32,20 @@ from pyavatar.motion.joyvasa.model import JoyVASA, JoyVASAConfig
 #: Classes a JoyVASA checkpoint may reference besides tensors and builtins.
 ALLOWED_GLOBALS: list[type] = [
     argparse.Namespace,
-    pathlib.PosixPath, pathlib.WindowsPath, pathlib.PurePosixPath, pathlib.PureWindowsPath,
-]  # fmt: skip
+    pathlib.PosixPath,
+    pathlib.WindowsPath,
+    pathlib.PurePosixPath,
+    pathlib.PureWindowsPath,
+]
 _ARG_FIELDS = ("n_motions", "fps", "pad_mode", "cfg_scale", "diff_schedule")
 _DROPPED = ("denoising_net.TE.pe",)
-_REQUIRED = ("start_motion_feat", "start_audio_feat", "diffusion_sched.betas", "audio_feature_map.weight",
-             "denoising_net.transformer.layers.0.linear1.weight")  # fmt: skip
+_REQUIRED = (
+    "start_motion_feat",
+    "start_audio_feat",
+    "diffusion_sched.betas",
+    "audio_feature_map.weight",
+    "denoising_net.transformer.layers.0.linear1.weight",
+)
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
@@ -47,19 +55,25 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, Tensor]]:
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except (RuntimeError, EOFError, OSError, ValueError) as e:  # truncated, empty or not a torch file
-            raise ValueError(f"{path}: cannot read the JoyVASA checkpoint ({type(e).__name__}: "
-                             f"{str(e).strip().splitlines()[0] if str(e).strip() else 'file ends early'}); "
-                             "the file is damaged or not a torch checkpoint") from None  # fmt: skip
+            raise ValueError(
+                f"{path}: cannot read the JoyVASA checkpoint ({type(e).__name__}: "
+                f"{str(e).strip().splitlines()[0] if str(e).strip() else 'file ends early'}); "
+                "the file is damaged or not a torch checkpoint"
+            ) from None
         except pickle.UnpicklingError as e:
             first = str(e).strip().splitlines()
             reason = next(
                 (ln for ln in first if "Unsupported" in ln or "global" in ln.lower()), first[0] if first else ""
             )
-            raise ValueError(f"{path}: refused to unpickle (only tensors, builtins and "
-                             f"{[c.__name__ for c in ALLOWED_GLOBALS]} are allowed): {reason}") from None  # fmt: skip
+            raise ValueError(
+                f"{path}: refused to unpickle (only tensors, builtins and "
+                f"{[c.__name__ for c in ALLOWED_GLOBALS]} are allowed): {reason}"
+            ) from None
     if not isinstance(ckpt, Mapping) or "model" not in ckpt:
-        raise ValueError(f"{path}: expected a dict with 'args' and 'model', got {type(ckpt).__name__}"
-                         f"{' with keys ' + str(sorted(ckpt)) if isinstance(ckpt, Mapping) else ''}")  # fmt: skip
+        raise ValueError(
+            f"{path}: expected a dict with 'args' and 'model', got {type(ckpt).__name__}"
+            f"{' with keys ' + str(sorted(ckpt)) if isinstance(ckpt, Mapping) else ''}"
+        )
     args = ckpt.get("args")
     args = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
     return args, dict(ckpt["model"])
@@ -85,8 +99,7 @@ def read_safetensors(path: str | Path) -> dict[str, Tensor]:
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read the safetensors file ({e}); the file is damaged or "
-                         "truncated") from None  # fmt: skip
+        raise ValueError(f"{path}: cannot read the safetensors file ({e}); the file is damaged or truncated") from None
 
 
 def check_dtypes(model: torch.nn.Module, state: Mapping[str, Tensor], source: str) -> None:
@@ -95,8 +108,10 @@ def check_dtypes(model: torch.nn.Module, state: Mapping[str, Tensor], source: st
     for key, value in state.items():
         target = own.get(key)
         if target is not None and target.is_floating_point() and not value.is_floating_point():
-            raise ValueError(f"{source}: key '{key}' holds {value.dtype} weights, the model expects floating "
-                             f"point ({target.dtype}); this is not a JoyVASA checkpoint as released")  # fmt: skip
+            raise ValueError(
+                f"{source}: key '{key}' holds {value.dtype} weights, the model expects floating "
+                f"point ({target.dtype}); this is not a JoyVASA checkpoint as released"
+            )
 
 
 def _strip(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -109,8 +124,9 @@ def _count(state: Mapping[str, Tensor], prefix: str) -> int:
     return len({k[len(prefix) :].split(".")[0] for k in state if k.startswith(prefix)})
 
 
-def config_from_checkpoint(args: Mapping, state: Mapping[str, Tensor], audio: SSLConfig, *, pe_mode: str,
-                           n_heads: int) -> JoyVASAConfig:  # fmt: skip
+def config_from_checkpoint(
+    args: Mapping, state: Mapping[str, Tensor], audio: SSLConfig, *, pe_mode: str, n_heads: int
+) -> JoyVASAConfig:
     """Sizes from the weights, the rest (fps, window, padding, guidance) from ``args``."""
     start_motion, start_audio = state["start_motion_feat"], state["start_audio_feat"]
     steps = int(state["diffusion_sched.betas"].shape[0]) - 1
@@ -119,11 +135,17 @@ def config_from_checkpoint(args: Mapping, state: Mapping[str, Tensor], audio: SS
     if "denoising_net.alignment_mask" in state:
         kw["n_motions"] = int(state["denoising_net.alignment_mask"].shape[0]) - n_prev
     return JoyVASAConfig(
-        motion_feat_dim=int(start_motion.shape[2]), n_prev_motions=n_prev, feature_dim=int(start_audio.shape[2]),
-        n_heads=n_heads, n_layers=_count(state, "denoising_net.transformer.layers."),
+        motion_feat_dim=int(start_motion.shape[2]),
+        n_prev_motions=n_prev,
+        feature_dim=int(start_audio.shape[2]),
+        n_heads=n_heads,
+        n_layers=_count(state, "denoising_net.transformer.layers."),
         mlp_ratio=int(state["denoising_net.transformer.layers.0.linear1.weight"].shape[0]) // int(start_audio.shape[2]),
-        n_diff_steps=steps, pe_mode=pe_mode, audio=audio, **kw,
-    )  # fmt: skip
+        n_diff_steps=steps,
+        pe_mode=pe_mode,
+        audio=audio,
+        **kw,
+    )
 
 
 def load_joyvasa(

@@ -119,8 +119,9 @@ class JoyVASADenoiser(nn.Module):
         self.PE = _SinusoidTable(600, d)
         self.diff_step_map = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
         self.feature_proj = nn.Linear(cfg.motion_feat_dim, d)
-        layer = nn.TransformerDecoderLayer(d, cfg.n_heads, cfg.mlp_ratio * d, dropout=0.0, activation="gelu",
-                                           batch_first=True)  # fmt: skip
+        layer = nn.TransformerDecoderLayer(
+            d, cfg.n_heads, cfg.mlp_ratio * d, dropout=0.0, activation="gelu", batch_first=True
+        )
         self.transformer = nn.TransformerDecoder(layer, cfg.n_layers)
         self.motion_dec = nn.Sequential(nn.Linear(d, d // 2), nn.GELU(), nn.Linear(d // 2, cfg.motion_feat_dim))
         length = cfg.n_prev_motions + cfg.n_motions

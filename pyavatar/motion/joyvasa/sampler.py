@@ -51,8 +51,9 @@ def sample_window(
     cfg = model.cfg
     b = audio_feat.shape[0]
     if audio_feat.shape[1:] != (cfg.n_motions, cfg.feature_dim):
-        raise ValueError(f"sample_window: audio_feat must be (B, {cfg.n_motions}, {cfg.feature_dim}), "
-                         f"got {tuple(audio_feat.shape)}")  # fmt: skip
+        raise ValueError(
+            f"sample_window: audio_feat must be (B, {cfg.n_motions}, {cfg.feature_dim}), got {tuple(audio_feat.shape)}"
+        )
     if x_T.shape != (b, cfg.n_motions, cfg.motion_feat_dim):
         raise ValueError(
             f"sample_window: x_T must be {(b, cfg.n_motions, cfg.motion_feat_dim)}, got {tuple(x_T.shape)}"
@@ -143,8 +144,16 @@ def generate(
         )
         feat = model.audio_features(audio[lo:hi][None])
         step_noise = None if noise is None else (lambda t, i=i: noise(i, t))
-        motion = sample_window(model, feat, x_T, prev_motion=prev_motion, prev_audio=prev_audio,
-                               cfg_scale=cfg_scale, noise=step_noise, generator=generator)  # fmt: skip
+        motion = sample_window(
+            model,
+            feat,
+            x_T,
+            prev_motion=prev_motion,
+            prev_audio=prev_audio,
+            cfg_scale=cfg_scale,
+            noise=step_noise,
+            generator=generator,
+        )
         prev_motion, prev_audio = motion[:, -cfg.n_prev_motions :], feat[:, -cfg.n_prev_motions :]
         parts.append(motion[0])
     out = torch.cat(parts)

@@ -99,8 +99,9 @@ class LearnedLipEngine:
         f = np.ascontiguousarray(rows, dtype=np.float32)
         if self.muted:
             f = np.zeros_like(f)
-        return LipChunk(self._origin + round(first * NS_PER_S / self.fps), self.fps, f[:, :5], f[:, 5], f[:, 6],
-                        f[:, 7], f[:, 8])  # fmt: skip
+        return LipChunk(
+            self._origin + round(first * NS_PER_S / self.fps), self.fps, f[:, :5], f[:, 5], f[:, 6], f[:, 7], f[:, 8]
+        )
 
     def process(self, feats: FeatureChunk) -> LipChunk | None:
         """Video frames completed by ``feats`` (100 Hz features)."""

@@ -50,8 +50,12 @@ class InputNorm:
             self.peak = max(v, self.peak - _PEAK_DECAY)
             rel[i] = v - self.peak
         shape = (log_mel - level[:, None]) / 4.0
-        cols = [shape, np.clip(rel / 5.0, -3, 0)[:, None], np.clip((level + 10) / 5.0, -3, 3)[:, None],
-                voicing[:, None]]  # fmt: skip
+        cols = [
+            shape,
+            np.clip(rel / 5.0, -3, 0)[:, None],
+            np.clip((level + 10) / 5.0, -3, 3)[:, None],
+            voicing[:, None],
+        ]
         return np.concatenate(cols, axis=1).astype(np.float32)
 
 

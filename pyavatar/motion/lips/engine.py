@@ -91,9 +91,13 @@ class DspLipEngine:
     """
 
     def __init__(
-        self, profile: VowelProfile | None = None, *, fps: float = 25.0, settings: LipSettings | None = None,
+        self,
+        profile: VowelProfile | None = None,
+        *,
+        fps: float = 25.0,
+        settings: LipSettings | None = None,
         ovr: bool = False,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.profile = profile or load_profile()
         self.settings = settings or LipSettings()
         self.fps = float(fps)
@@ -164,8 +168,13 @@ class DspLipEngine:
             self._speaking = a_speak * self._speaking + (1 - a_speak) * float(talking)
             gain = min(1.0, self._jaw * 1.5)  # shapes fade with the jaw so a closed mouth shows none
             vis = self._weights * gain
-            row = [*vis, self._jaw, float(self._weights @ WIDE) * gain, float(self._weights @ ROUND) * gain,
-                   self._speaking]  # fmt: skip
+            row = [
+                *vis,
+                self._jaw,
+                float(self._weights @ WIDE) * gain,
+                float(self._weights @ ROUND) * gain,
+                self._speaking,
+            ]
             if self.ovr:
                 ovr = np.zeros(len(OVR_VISEMES))
                 ovr[_OVR_FROM_VRM] = vis
@@ -182,9 +191,15 @@ class DspLipEngine:
         assert self._origin is not None
         f = np.ascontiguousarray(rows, dtype=np.float32)
         return LipChunk(
-            self._origin + round(first * NS_PER_S / self.fps), self.fps, f[:, :5], f[:, 5], f[:, 6], f[:, 7], f[:, 8],
+            self._origin + round(first * NS_PER_S / self.fps),
+            self.fps,
+            f[:, :5],
+            f[:, 5],
+            f[:, 6],
+            f[:, 7],
+            f[:, 8],
             f[:, 9:] if self.ovr else None,
-        )  # fmt: skip
+        )
 
     def process(self, feats: FeatureChunk) -> LipChunk | None:
         """Video frames completed by ``feats`` (100 Hz features)."""

@@ -87,8 +87,11 @@ def load_profile(path: str | Path | None = None) -> VowelProfile:
     if obj.get("version") != PROFILE_VERSION:
         raise ValueError(f"{where}: unsupported profile version {obj.get('version')!r} (want {PROFILE_VERSION})")
     try:
-        return VowelProfile({v: np.asarray(t) for v, t in obj["templates"].items()}, np.asarray(obj["metric"]),
-                            dict(obj.get("meta", {})))  # fmt: skip
+        return VowelProfile(
+            {v: np.asarray(t) for v, t in obj["templates"].items()},
+            np.asarray(obj["metric"]),
+            dict(obj.get("meta", {})),
+        )
     except KeyError as e:
         raise ValueError(f"{where}: missing key {e.args[0]!r}") from None
 
@@ -124,8 +127,13 @@ def calibrate(
             raise ValueError(f"calibrate: no recording for vowel {v!r}")
         frames = voiced_frames(recordings[v])
         if len(frames) < n_templates * 3:
-            raise ValueError(f"calibrate: recording for {v!r} has only {len(frames)} loud voiced frames "
-                             f"(need {n_templates * 3}); speak longer or louder")  # fmt: skip
+            raise ValueError(
+                f"calibrate: recording for {v!r} has only {len(frames)} loud voiced frames "
+                f"(need {n_templates * 3}); speak longer or louder"
+            )
         templates[v] = np.stack([part.mean(axis=0) for part in np.array_split(frames, n_templates)])
-    return VowelProfile(templates, base.metric.copy(), {"source": "calibration", "frames": {
-        v: int(len(voiced_frames(recordings[v]))) for v in VRM_VISEMES}})  # fmt: skip
+    return VowelProfile(
+        templates,
+        base.metric.copy(),
+        {"source": "calibration", "frames": {v: int(len(voiced_frames(recordings[v]))) for v in VRM_VISEMES}},
+    )

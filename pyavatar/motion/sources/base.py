@@ -34,8 +34,9 @@ def refuse(source: str, control: str, supported: frozenset[str]) -> UnsupportedC
     """The error for a control ``source`` cannot honour."""
     if control not in CONTROLS:
         return UnsupportedControl(f"unknown motion control {control!r}; controls are {list(CONTROLS)}")
-    return UnsupportedControl(f"motion source {source!r} cannot honour the {control} control; "
-                              f"it supports {sorted(supported)}")  # fmt: skip
+    return UnsupportedControl(
+        f"motion source {source!r} cannot honour the {control} control; it supports {sorted(supported)}"
+    )
 
 
 def visemes_of(params: np.ndarray) -> np.ndarray:
@@ -174,9 +175,21 @@ class WindowedSource:
         for i in range(len(params)):
             pts = self._origin + round((first + i) * NS_PER_S / self.fps)
             index = round((pts - self._session_origin) * self.fps / NS_PER_S)
-            out.append(MotionFrame(index, pts, self.fps, pts + half if self._live else -1, params[i], visemes[i],
-                                   float(loud[i] > SPEAKING_DB), self._emotion, self._intensity,
-                                   None if kp is None else kp[i], ref))  # fmt: skip
+            out.append(
+                MotionFrame(
+                    index,
+                    pts,
+                    self.fps,
+                    pts + half if self._live else -1,
+                    params[i],
+                    visemes[i],
+                    float(loud[i] > SPEAKING_DB),
+                    self._emotion,
+                    self._intensity,
+                    None if kp is None else kp[i],
+                    ref,
+                )
+            )
         return out
 
     # --------------------------------------------------------------------------- the MotionSource protocol
@@ -241,12 +254,21 @@ class WindowedSource:
         """``latency_ms`` (algorithmic), ``windows``, ``window_ms`` (p50/p95/max), ``rtf``, ``backlog_s`` (audio
         waiting for the worker) and ``dropped_chunks`` (live audio dropped while behind real time)."""
         times = np.asarray(self.window_times, np.float64) * 1e3
-        window_ms = ({"p50": float(np.median(times)), "p95": float(np.percentile(times, 95)),
-                      "max": float(times.max())} if len(times) else None)  # fmt: skip
+        window_ms = (
+            {"p50": float(np.median(times)), "p95": float(np.percentile(times, 95)), "max": float(times.max())}
+            if len(times)
+            else None
+        )
         span = getattr(self.engine, "frames_per_window", 0) / self.fps
-        return {"source": self.name, "latency_ms": self._latency_s * 1e3, "windows": self.windows,
-                "window_ms": window_ms, "rtf": (window_ms["p50"] / 1e3 / span) if window_ms and span else None,
-                "backlog_s": self._backlog_s, "dropped_chunks": self.dropped_chunks}  # fmt: skip
+        return {
+            "source": self.name,
+            "latency_ms": self._latency_s * 1e3,
+            "windows": self.windows,
+            "window_ms": window_ms,
+            "rtf": (window_ms["p50"] / 1e3 / span) if window_ms and span else None,
+            "backlog_s": self._backlog_s,
+            "dropped_chunks": self.dropped_chunks,
+        }
 
     def close(self) -> None:
         """Stop the worker thread (idempotent); a waiting :meth:`flush` returns at once."""

@@ -47,11 +47,15 @@ class DiffusionEngine(WindowEngine):
 
     def __init__(self, model: DiffusionMotionModel, stream: StreamConfig, controls: MotionControls) -> None:
         if model.space.name != "face_params":
-            raise ValueError(f"motion source 'diffusion' needs a face_params model, this one is "
-                             f"{model.space.name!r} (keypoint motion: use --motion joyvasa)")  # fmt: skip
+            raise ValueError(
+                f"motion source 'diffusion' needs a face_params model, this one is "
+                f"{model.space.name!r} (keypoint motion: use --motion joyvasa)"
+            )
         if model.cfg.audio != "logmel":
-            raise ValueError("motion source 'diffusion' needs a log-mel model (speech-encoder models are not "
-                             "wired to the runtime yet)")  # fmt: skip
+            raise ValueError(
+                "motion source 'diffusion' needs a log-mel model (speech-encoder models are not "
+                "wired to the runtime yet)"
+            )
         self.gen = StreamingMotionGenerator(model, stream, controls)
         self.frames_per_window = stream.new_frames
         self._muted = False
@@ -91,8 +95,11 @@ class DiffusionEngine(WindowEngine):
     def apply_control(self, name: str, values: dict[str, Any]) -> None:
         if name == "emotion":
             upper = values.get("upper")
-            self.gen.set(emotion=_label(values["name"]), emotion_intensity=values["intensity"],
-                         upper_emotion=None if upper is None else _label(upper))  # fmt: skip
+            self.gen.set(
+                emotion=_label(values["name"]),
+                emotion_intensity=values["intensity"],
+                upper_emotion=None if upper is None else _label(upper),
+            )
         elif name == "intensity":
             self.gen.set(emotion_intensity=values["intensity"])
         elif name == "lip_scale":
@@ -119,17 +126,28 @@ def _label(name: str) -> str | None:
     return None if name == "neutral" else name
 
 
-def from_options(*, fps: float, seed: int = 0, weights: str | Path | None = None,
-                 model: DiffusionMotionModel | None = None, steps: int | None = None, cfg: float | None = None,
-                 stream: StreamConfig | None = None) -> WindowedSource:  # fmt: skip
+def from_options(
+    *,
+    fps: float,
+    seed: int = 0,
+    weights: str | Path | None = None,
+    model: DiffusionMotionModel | None = None,
+    steps: int | None = None,
+    cfg: float | None = None,
+    stream: StreamConfig | None = None,
+) -> WindowedSource:
     """The registry's factory: ``weights`` (a save_motion_model file) or ``model``; the model is loaded and
     checked here, before any audio."""
     if fps != FPS:
-        raise ValueError(f"motion source 'diffusion' generates {FPS} fps motion, asked for {fps:g} "
-                         f"(the session interpolates it to the output rate)")  # fmt: skip
+        raise ValueError(
+            f"motion source 'diffusion' generates {FPS} fps motion, asked for {fps:g} "
+            f"(the session interpolates it to the output rate)"
+        )
     if (weights is None) == (model is None):
-        raise ValueError("motion source 'diffusion' needs its model: --motion-weights FILE (a checkpoint "
-                         "written by save_motion_model) or model=")  # fmt: skip
+        raise ValueError(
+            "motion source 'diffusion' needs its model: --motion-weights FILE (a checkpoint "
+            "written by save_motion_model) or model="
+        )
     if model is None:
         model = load_motion_model(Path(weights))  # type: ignore[arg-type]
     stream = stream or LIVE_STREAM

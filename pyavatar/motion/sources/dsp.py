@@ -40,8 +40,14 @@ class DspMotionSource:
     name = "dsp"
     controls = frozenset(CONTROLS)
 
-    def __init__(self, fps: float = 30.0, *, seed: int = 0, profile: VowelProfile | str | Path | None = None,
-                 lip_settings: LipSettings | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        fps: float = 30.0,
+        *,
+        seed: int = 0,
+        profile: VowelProfile | str | Path | None = None,
+        lip_settings: LipSettings | None = None,
+    ) -> None:
         self.fps = float(fps)
         if isinstance(profile, (str, Path)):
             profile = load_profile(profile)
@@ -175,7 +181,17 @@ class DspMotionSource:
             pts = lips.pts_ns + round(i * NS_PER_S / self.fps)
             capture = pts + round(0.5 * NS_PER_S / self.fps) if self._live else -1
             index = round((pts - self._origin_ns) * self.fps / NS_PER_S)
-            out.append(MotionFrame(index, pts, self.fps, capture, values[i], visemes[i], float(lips.speaking[i]),
-                                   self.emotion, self.intensity))  # fmt: skip
+            out.append(
+                MotionFrame(
+                    index,
+                    pts,
+                    self.fps,
+                    capture,
+                    values[i],
+                    visemes[i],
+                    float(lips.speaking[i]),
+                    self.emotion,
+                    self.intensity,
+                )
+            )
         return out
-

@@ -41,15 +41,23 @@ class ReferenceExpression:
         emotion_offsets(self.values, 1, intensity=self.intensity, regions=check_weights(self.regions))
 
     @classmethod
-    def from_file(cls, path: str | Path, *, neutral: str | Path | None = None, intensity: float = 1.0,
-                  regions: dict[str, float] | None = None) -> ReferenceExpression:  # fmt: skip
+    def from_file(
+        cls,
+        path: str | Path,
+        *,
+        neutral: str | Path | None = None,
+        intensity: float = 1.0,
+        regions: dict[str, float] | None = None,
+    ) -> ReferenceExpression:
         """Measure the expression of an image (needs ``neutral``, an image of the same face at rest) or a video."""
         from pyavatar.motion.sources.video import read_frames
 
         frames = read_frames(path)
         if len(frames) == 1 and neutral is None:
-            raise ValueError(f"--emotion-ref {path}: an image reference needs --emotion-ref-neutral IMAGE (the same "
-                             "face at rest), or give a video")  # fmt: skip
+            raise ValueError(
+                f"--emotion-ref {path}: an image reference needs --emotion-ref-neutral IMAGE (the same "
+                "face at rest), or give a video"
+            )
         try:
             values = reference_expression(frames, neutral=read_frames(neutral) if neutral is not None else None)
         except ValueError as e:

@@ -50,8 +50,15 @@ class JoyVASAEngine(WindowEngine):
     name = "joyvasa"
     controls = frozenset({"lip_scale", "gaze", "mute", "head_amplitude", "head_pose"})
 
-    def __init__(self, model: JoyVASA, template: MotionTemplate, portrait: KeypointPortrait, *, seed: int = 0,
-                 cfg_scale: float | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: JoyVASA,
+        template: MotionTemplate,
+        portrait: KeypointPortrait,
+        *,
+        seed: int = 0,
+        cfg_scale: float | None = None,
+    ) -> None:
         self.model = model
         self.template = template
         self.portrait = portrait
@@ -84,8 +91,15 @@ class JoyVASAEngine(WindowEngine):
         with torch.no_grad():
             feat = self.model.audio_features(audio[None])
             prev_m, prev_a = self._prev if self._prev is not None else (None, None)
-            motion = sample_window(self.model, feat, self._x_T, prev_motion=prev_m, prev_audio=prev_a,
-                                   cfg_scale=self.cfg_scale, generator=self._gen)  # fmt: skip
+            motion = sample_window(
+                self.model,
+                feat,
+                self._x_T,
+                prev_motion=prev_m,
+                prev_audio=prev_a,
+                cfg_scale=self.cfg_scale,
+                generator=self._gen,
+            )
         self._prev = motion[:, -cfg.n_prev_motions :], feat[:, -cfg.n_prev_motions :]
         loud = frame_loudness_db(self._buf[lo : lo + w], w // cfg.n_motions)
         first = self._done * cfg.n_motions
@@ -160,14 +174,23 @@ class JoyVASAEngine(WindowEngine):
             self.head_pose = None if pose[0] is None else tuple(float(v) for v in pose)  # type: ignore[assignment]
 
 
-def from_options(*, fps: float, portrait: KeypointPortrait, seed: int = 0, weights: str | Path | None = None,
-                 template: str | Path | MotionTemplate | None = None, hubert_dir: str | Path | None = None,
-                 model: JoyVASA | None = None, steps: int | None = None,
-                 cfg: float | None = None) -> WindowedSource:  # fmt: skip
+def from_options(
+    *,
+    fps: float,
+    portrait: KeypointPortrait,
+    seed: int = 0,
+    weights: str | Path | None = None,
+    template: str | Path | MotionTemplate | None = None,
+    hubert_dir: str | Path | None = None,
+    model: JoyVASA | None = None,
+    steps: int | None = None,
+    cfg: float | None = None,
+) -> WindowedSource:
     """The registry's factory: the checkpoint and template are loaded and checked here, before any audio."""
     if (weights is None) == (model is None):
-        raise ValueError("motion source 'joyvasa' needs its checkpoint: --motion-weights motion_generator.pt "
-                         "(or model=)")  # fmt: skip
+        raise ValueError(
+            "motion source 'joyvasa' needs its checkpoint: --motion-weights motion_generator.pt (or model=)"
+        )
     if template is None:
         raise ValueError("motion source 'joyvasa' needs the motion template: --motion-template motion_template.pkl")
     if model is None:
@@ -176,11 +199,15 @@ def from_options(*, fps: float, portrait: KeypointPortrait, seed: int = 0, weigh
         except RuntimeError as e:  # torch's shape mismatch: name the file
             raise ValueError(f"{weights}: weights do not fit the JoyVASA model they describe: {e}") from None
     if steps is not None and int(steps) != model.cfg.n_diff_steps:
-        raise ValueError(f"motion source 'joyvasa' runs every step of its schedule ({model.cfg.n_diff_steps}); "
-                         f"--steps {steps} is for the diffusion source")  # fmt: skip
+        raise ValueError(
+            f"motion source 'joyvasa' runs every step of its schedule ({model.cfg.n_diff_steps}); "
+            f"--steps {steps} is for the diffusion source"
+        )
     if fps != model.cfg.fps:
-        raise ValueError(f"motion source 'joyvasa' generates {model.cfg.fps} fps motion, asked for {fps:g} "
-                         "(the session interpolates it to the output rate)")  # fmt: skip
+        raise ValueError(
+            f"motion source 'joyvasa' generates {model.cfg.fps} fps motion, asked for {fps:g} "
+            "(the session interpolates it to the output rate)"
+        )
     if not isinstance(template, MotionTemplate):
         template = load_template(template)
     engine = JoyVASAEngine(model, template, portrait, seed=seed, cfg_scale=cfg)

@@ -38,8 +38,10 @@ class LearnedMotionSource(DspMotionSource):
         super().__init__(fps, seed=seed)
         path = weights if weights is not None else bundled_weights()
         if path is None:
-            raise ValueError("motion source 'learned': this package has no bundled model; pass the weights of a "
-                             "train-motion run (--motion-weights RUN/best.safetensors)")  # fmt: skip
+            raise ValueError(
+                "motion source 'learned': this package has no bundled model; pass the weights of a "
+                "train-motion run (--motion-weights RUN/best.safetensors)"
+            )
         self._lips = LearnedLipEngine(path, fps=self.fps)  # type: ignore[assignment]
         self._pending: list[FeatureChunk] = []  # prosody frames waiting for the model's look-ahead
 
@@ -75,15 +77,19 @@ def _concat(chunks: list[FeatureChunk]) -> FeatureChunk | None:
     if len(chunks) == 1:
         return chunks[0]
     first = chunks[0]
-    arrays = {f.name: np.concatenate([getattr(c, f.name) for c in chunks]) for f in fields(FeatureChunk)
-              if f.name not in ("pts_ns", "frame_rate")}  # fmt: skip
+    arrays = {
+        f.name: np.concatenate([getattr(c, f.name) for c in chunks])
+        for f in fields(FeatureChunk)
+        if f.name not in ("pts_ns", "frame_rate")
+    }
     return FeatureChunk(first.pts_ns, first.frame_rate, **arrays)
 
 
 def _split(chunk: FeatureChunk, n: int) -> tuple[FeatureChunk, FeatureChunk]:
     def part(sl: slice, pts: int) -> FeatureChunk:
-        arrays = {f.name: getattr(chunk, f.name)[sl] for f in fields(FeatureChunk)
-                  if f.name not in ("pts_ns", "frame_rate")}  # fmt: skip
+        arrays = {
+            f.name: getattr(chunk, f.name)[sl] for f in fields(FeatureChunk) if f.name not in ("pts_ns", "frame_rate")
+        }
         return FeatureChunk(pts, chunk.frame_rate, **arrays)
 
     return part(slice(0, n), chunk.pts_ns), part(slice(n, None), chunk.pts_ns + round(n * NS_PER_S / chunk.frame_rate))

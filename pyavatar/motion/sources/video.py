@@ -71,8 +71,9 @@ class _Tracked:
 
     __slots__ = ("params", "found", "capture_ns", "fresh", "extra")
 
-    def __init__(self, params: FaceParams, found: bool, capture_ns: int, fresh: bool = True,
-                 extra: np.ndarray | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, params: FaceParams, found: bool, capture_ns: int, fresh: bool = True, extra: np.ndarray | None = None
+    ) -> None:
         self.params, self.found, self.capture_ns, self.fresh, self.extra = params, found, capture_ns, fresh, extra
 
 
@@ -184,8 +185,9 @@ class CameraFeed:
 class VideoMotionSource:
     """A :class:`~pyavatar.motion.registry.MotionSource` driven by face tracking (see the module docstring)."""
 
-    def __init__(self, fps: float, feed: FileFeed | CameraFeed, video: VideoMotion, *,
-                 audio: DspMotionSource | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, fps: float, feed: FileFeed | CameraFeed, video: VideoMotion, *, audio: DspMotionSource | None = None
+    ) -> None:
         self.fps = float(fps)
         self.feed, self.video, self.audio = feed, video, audio
         self.name = "hybrid" if audio is not None else "video"
@@ -208,12 +210,18 @@ class VideoMotionSource:
 
     def stats(self) -> dict[str, Any]:
         """Latency, video frames tracked, tracking ms per frame and, on a camera, frames read and never seen."""
-        stats: dict[str, Any] = {"source": self.name, "latency_ms": self.latency_s * 1e3,
-                                 "video_frames_tracked": self.feed.tracked}  # fmt: skip
+        stats: dict[str, Any] = {
+            "source": self.name,
+            "latency_ms": self.latency_s * 1e3,
+            "video_frames_tracked": self.feed.tracked,
+        }
         if self.feed.track_s:
             ms = np.asarray(self.feed.track_s) * 1e3
-            stats["track_ms"] = {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
-                                 "max": float(ms.max())}  # fmt: skip
+            stats["track_ms"] = {
+                "p50": float(np.percentile(ms, 50)),
+                "p95": float(np.percentile(ms, 95)),
+                "max": float(ms.max()),
+            }
         if isinstance(self.feed, CameraFeed):
             stats["camera_frames"] = getattr(self.feed.camera, "frames_read", 0)
             stats["camera_dropped"] = getattr(self.feed.camera, "dropped", 0)
@@ -312,13 +320,22 @@ class VideoMotionSource:
 
     def _mixed(self, frame: MotionFrame) -> MotionFrame:
         audio = FaceParams(frame.params[None])
-        mixed = self._frame(frame.index, frame.pts_ns, audio, frame.speaking, frame.emotion, frame.intensity,
-                            capture=frame.capture_ns)  # fmt: skip
+        mixed = self._frame(
+            frame.index, frame.pts_ns, audio, frame.speaking, frame.emotion, frame.intensity, capture=frame.capture_ns
+        )
         assert mixed is not None  # hybrid frames always come (the audio clocks them)
         return mixed
 
-    def _frame(self, index: int, pts: int, audio: FaceParams | None, speaking: float, emotion: str,
-               intensity: float, capture: int | None = None) -> MotionFrame | None:  # fmt: skip
+    def _frame(
+        self,
+        index: int,
+        pts: int,
+        audio: FaceParams | None,
+        speaking: float,
+        emotion: str,
+        intensity: float,
+        capture: int | None = None,
+    ) -> MotionFrame | None:
         """The frame of slot ``index``; None live on a camera when no new camera frame came (the output repeats)."""
         assert self._origin is not None
         t = (pts - self._origin) / NS_PER_S
@@ -328,8 +345,11 @@ class VideoMotionSource:
         params = self.video.mix(got.params, t, audio=audio, speaking=speaking, found=got.found)
         values = self._transformed(params.values[0].astype(np.float32))
         if capture is None:
-            capture = got.capture_ns if self._live and got.capture_ns >= 0 else (
-                pts + round(0.5 * NS_PER_S / self.fps) if self._live else -1)  # fmt: skip
+            capture = (
+                got.capture_ns
+                if self._live and got.capture_ns >= 0
+                else (pts + round(0.5 * NS_PER_S / self.fps) if self._live else -1)
+            )
         visemes = visemes_of(values[None])[0]
         kp, ref = self._keypoints(got.extra)
         return MotionFrame(index, pts, self.fps, capture, values, visemes, speaking, emotion, intensity, kp, ref)
@@ -360,8 +380,10 @@ class VideoMotionSource:
 def _feed(video: VideoMotion, driving: str | Path | None, camera: Any, frames: Any) -> FileFeed | CameraFeed:
     given = [name for name, v in (("driving", driving), ("camera", camera), ("frames", frames)) if v is not None]
     if len(given) != 1:
-        raise ValueError("motion sources 'video' and 'hybrid' need exactly one video input: driving=VIDEO "
-                         f"(--driving), camera=INDEX|NAME (--camera) or frames=; got {given or 'none'}")  # fmt: skip
+        raise ValueError(
+            "motion sources 'video' and 'hybrid' need exactly one video input: driving=VIDEO "
+            f"(--driving), camera=INDEX|NAME (--camera) or frames=; got {given or 'none'}"
+        )
     if camera is not None:
         if isinstance(camera, (int, str)):
             from pyavatar.video import CameraCapture, CameraError
@@ -379,8 +401,9 @@ def _feed(video: VideoMotion, driving: str | Path | None, camera: Any, frames: A
     return FileFeed(frames, video, calibrate=video.tracker.geometry is None)
 
 
-def _video_motion(settings: TrackerSettings | None, neutral: str | Path | None,
-                  hybrid: HybridMixer | None) -> VideoMotion:  # fmt: skip
+def _video_motion(
+    settings: TrackerSettings | None, neutral: str | Path | None, hybrid: HybridMixer | None
+) -> VideoMotion:
     video = VideoMotion(settings, hybrid=hybrid)
     if neutral is not None:
         try:
@@ -391,9 +414,16 @@ def _video_motion(settings: TrackerSettings | None, neutral: str | Path | None,
     return video
 
 
-def video_from_options(*, fps: float, seed: int = 0, driving: str | Path | None = None, camera: Any = None,
-                       frames: Iterable[tuple[float, np.ndarray]] | None = None, neutral: str | Path | None = None,
-                       tracker: TrackerSettings | None = None) -> VideoMotionSource:  # fmt: skip
+def video_from_options(
+    *,
+    fps: float,
+    seed: int = 0,
+    driving: str | Path | None = None,
+    camera: Any = None,
+    frames: Iterable[tuple[float, np.ndarray]] | None = None,
+    neutral: str | Path | None = None,
+    tracker: TrackerSettings | None = None,
+) -> VideoMotionSource:
     """The registry's ``video`` factory (``seed`` is unused: tracking is deterministic)."""
     video = _video_motion(tracker, neutral, None)
     try:
@@ -403,11 +433,20 @@ def video_from_options(*, fps: float, seed: int = 0, driving: str | Path | None 
         raise
 
 
-def hybrid_from_options(*, fps: float, seed: int = 0, driving: str | Path | None = None, camera: Any = None,
-                        frames: Iterable[tuple[float, np.ndarray]] | None = None, neutral: str | Path | None = None,
-                        tracker: TrackerSettings | None = None, region_weights: dict[str, float] | None = None,
-                        fallback: bool = True, profile: Any = None,
-                        lip_settings: Any = None) -> VideoMotionSource:  # fmt: skip
+def hybrid_from_options(
+    *,
+    fps: float,
+    seed: int = 0,
+    driving: str | Path | None = None,
+    camera: Any = None,
+    frames: Iterable[tuple[float, np.ndarray]] | None = None,
+    neutral: str | Path | None = None,
+    tracker: TrackerSettings | None = None,
+    region_weights: dict[str, float] | None = None,
+    fallback: bool = True,
+    profile: Any = None,
+    lip_settings: Any = None,
+) -> VideoMotionSource:
     """The registry's ``hybrid`` factory: ``dsp`` lips (``profile``, ``lip_settings``, ``seed``) + tracked face."""
     video = _video_motion(tracker, neutral, HybridMixer(region_weights, fallback=fallback))
     try:

@@ -60,9 +60,17 @@ class VideoKeypointSource(VideoMotionSource):
         return out, self._ref
 
 
-def from_options(*, fps: float, portrait: Any, seed: int = 0, driving: Any = None, camera: Any = None,
-                 frames: Any = None, neutral: Any = None,
-                 tracker: TrackerSettings | None = None) -> VideoKeypointSource:  # fmt: skip
+def from_options(
+    *,
+    fps: float,
+    portrait: Any,
+    seed: int = 0,
+    driving: Any = None,
+    camera: Any = None,
+    frames: Any = None,
+    neutral: Any = None,
+    tracker: TrackerSettings | None = None,
+) -> VideoKeypointSource:
     """The registry's ``video-keypoints`` factory (``portrait``: the neural renderer's keypoint binding)."""
     extractor = KeypointExtractor(portrait)
     video = _video_motion(tracker, neutral, None)

@@ -37,10 +37,23 @@ EYE_WIDEN = 0.3
 
 # Coefficients of the basis, in order. Gaze terms are per eye and multiplied by the eye's openness.
 TERMS = (
-    "jaw_open", "mouth_wide", "mouth_round", "smile_left", "smile_right", "mouth_frown",
-    "brow_up_left", "brow_up_right", "brow_down", "blink_left", "blink_right", "eye_wide",
-    "gaze_yaw_left", "gaze_pitch_left", "gaze_yaw_right", "gaze_pitch_right",
-)  # fmt: skip
+    "jaw_open",
+    "mouth_wide",
+    "mouth_round",
+    "smile_left",
+    "smile_right",
+    "mouth_frown",
+    "brow_up_left",
+    "brow_up_right",
+    "brow_down",
+    "blink_left",
+    "blink_right",
+    "eye_wide",
+    "gaze_yaw_left",
+    "gaze_pitch_left",
+    "gaze_yaw_right",
+    "gaze_pitch_right",
+)
 
 
 def _falloff(d: np.ndarray, radius: float) -> np.ndarray:

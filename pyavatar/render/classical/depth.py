@@ -31,8 +31,10 @@ def _mediapipe_depth(rgb: np.ndarray, points: np.ndarray) -> np.ndarray | None:
     scale = _MESH_INPUT / side
     m = np.array([[scale, 0, _MESH_INPUT / 2 - scale * center[0]], [0, scale, _MESH_INPUT / 2 - scale * center[1]]])
     crop = cv2.warpAffine(rgb, m, (_MESH_INPUT, _MESH_INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    with native_stderr_quiet(), face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                                  refine_landmarks=True) as mesh:  # fmt: skip
+    with (
+        native_stderr_quiet(),
+        face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True) as mesh,
+    ):
         result = mesh.process(crop)
     if not result.multi_face_landmarks:
         return None
@@ -59,6 +61,10 @@ def landmark_depth(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(478,) depth in pixels of the image for (478, 2) MediaPipe landmarks ``points``."""
     points = np.asarray(points, np.float64)
     folder = cache_dir()
-    depth = cached_array(None if folder is None else folder / "depth", f"mediapipe-0.10.21-mesh-depth|{_MESH_INPUT}",
-                         (rgb, points), lambda: _mediapipe_depth(rgb, points))  # fmt: skip
+    depth = cached_array(
+        None if folder is None else folder / "depth",
+        f"mediapipe-0.10.21-mesh-depth|{_MESH_INPUT}",
+        (rgb, points),
+        lambda: _mediapipe_depth(rgb, points),
+    )
     return ellipsoid_depth(points) if depth is None else depth

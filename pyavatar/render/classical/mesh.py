@@ -32,8 +32,15 @@ MOUTH_COLUMNS = 13
 # Mouth interior rows from the lower lip up, as (name, t): t is where the row sits between the lower
 # (0) and upper (1) lip when the mouth opens; all rows start on the line where the source's interior
 # parts (its darkest line between the lips), the two "band" rows stay attached to their lip.
-MOUTH_ROWS = (("lower_band", 0.0), ("lower_teeth", 0.07), ("tongue", 0.2), ("floor", 0.4), ("back", 0.64),
-              ("teeth", 0.86), ("upper_band", 1.0))  # fmt: skip
+MOUTH_ROWS = (
+    ("lower_band", 0.0),
+    ("lower_teeth", 0.07),
+    ("tongue", 0.2),
+    ("floor", 0.4),
+    ("back", 0.64),
+    ("teeth", 0.86),
+    ("upper_band", 1.0),
+)
 RING_FRACTIONS = (0.3, 0.65)  # rings between the face oval (0) and the canvas border (1)
 DEPTH_SLOPE = 2.0  # steepest face-surface triangle (depth px per image px): see limit_depth_slope
 
@@ -202,8 +209,16 @@ def _eye(b: _Builder, upper: tuple[int, ...], lower: tuple[int, ...], iris: tupl
     def below(idx: list[int]) -> list[int]:
         return [i for i in idx if (b.source[i] - center) @ up_dir <= 0]
 
-    return Eye(upper, lower, np.asarray(ctr), radius, np.array(interior), (above(rings[0]), above(rings[1])),
-               below(rings[0]), "")  # fmt: skip
+    return Eye(
+        upper,
+        lower,
+        np.asarray(ctr),
+        radius,
+        np.array(interior),
+        (above(rings[0]), above(rings[1])),
+        below(rings[0]),
+        "",
+    )
 
 
 def mouth_columns() -> np.ndarray:

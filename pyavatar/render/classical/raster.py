@@ -26,8 +26,10 @@ def _ptr(a: np.ndarray) -> int:
 
 def _check(name: str, a: np.ndarray, dtype: type, shape: tuple[int | None, ...]) -> None:
     if a.dtype != dtype or a.ndim != len(shape) or not a.flags.c_contiguous:
-        raise ValueError(f"{name}: expected a C-contiguous {np.dtype(dtype).name} array of rank {len(shape)}, "
-                         f"got {a.dtype} {a.shape}")  # fmt: skip
+        raise ValueError(
+            f"{name}: expected a C-contiguous {np.dtype(dtype).name} array of rank {len(shape)}, "
+            f"got {a.dtype} {a.shape}"
+        )
     for got, want in zip(a.shape, shape, strict=True):
         if want is not None and got != want:
             raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
@@ -85,9 +87,18 @@ def rasterize_flow(
         _check("output", output, np.uint8, (h, w, image.shape[2]))
         extra = (_ptr(image), image.shape[0], image.shape[1], image.shape[2], image.strides[0], _ptr(output))
     core().raster_flow(
-        _ptr(positions), _ptr(source), _ptr(overlay) if overlay is not None else 0, v,
-        _ptr(triangles), len(triangles), h, w, _ptr(flow), _ptr(over) if over is not None else 0, *extra,
-    )  # fmt: skip
+        _ptr(positions),
+        _ptr(source),
+        _ptr(overlay) if overlay is not None else 0,
+        v,
+        _ptr(triangles),
+        len(triangles),
+        h,
+        w,
+        _ptr(flow),
+        _ptr(over) if over is not None else 0,
+        *extra,
+    )
     return flow, over
 
 
@@ -112,7 +123,15 @@ def remap(
     out = np.empty((h, w, c), np.uint8) if out is None else out
     _check("out", out, np.uint8, (h, w, c))
     core().remap_image(
-        _ptr(image), image.shape[0], image.shape[1], c, image.strides[0], _ptr(flow),
-        _ptr(overlay) if overlay is not None else 0, h, w, _ptr(out),
-    )  # fmt: skip
+        _ptr(image),
+        image.shape[0],
+        image.shape[1],
+        c,
+        image.strides[0],
+        _ptr(flow),
+        _ptr(overlay) if overlay is not None else 0,
+        h,
+        w,
+        _ptr(out),
+    )
     return out

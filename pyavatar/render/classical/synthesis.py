@@ -71,8 +71,15 @@ DRAWN_LID_GAIN = 3.0  # on drawings the lid overlay is min(1, gain × blink): no
 FLAT_TEXTURE = 1.0  # mean neighbour difference (0..255) on the skin below which a face counts as drawn
 
 # Cavity rows (see mesh.MOUTH_ROWS): alpha and a colour recipe from (lip, dark, teeth, tongue).
-_ROW_ALPHA = {"lower_band": 0.0, "lower_teeth": 0.85, "tongue": 0.95, "floor": 1.0, "back": 1.0, "teeth": 0.92,
-              "upper_band": 0.0}  # fmt: skip
+_ROW_ALPHA = {
+    "lower_band": 0.0,
+    "lower_teeth": 0.85,
+    "tongue": 0.95,
+    "floor": 1.0,
+    "back": 1.0,
+    "teeth": 0.92,
+    "upper_band": 0.0,
+}
 
 
 def mouth_palette(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
@@ -100,9 +107,15 @@ def mouth_palette(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
 def cavity_overlay(image: np.ndarray, mesh: Mesh) -> np.ndarray:
     """(V, 4) premultiplied RGBA: the mouth cavity rows (0 elsewhere)."""
     pal = mouth_palette(image, mesh)
-    colors = {"tongue": pal["tongue"], "floor": 0.4 * pal["tongue"] + 0.6 * pal["dark"], "back": pal["back"],
-              "teeth": pal["teeth"], "lower_teeth": pal["lower_teeth"], "lower_band": pal["lips"],
-              "upper_band": pal["lips"]}  # fmt: skip
+    colors = {
+        "tongue": pal["tongue"],
+        "floor": 0.4 * pal["tongue"] + 0.6 * pal["dark"],
+        "back": pal["back"],
+        "teeth": pal["teeth"],
+        "lower_teeth": pal["lower_teeth"],
+        "lower_band": pal["lips"],
+        "upper_band": pal["lips"],
+    }
     out = np.zeros((mesh.num_vertices, 4), np.float32)
     for name, idx in mesh.mouth_rows.items():
         alpha = _ROW_ALPHA[name]
@@ -161,11 +174,22 @@ def eyelid_overlays(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
         o = np.zeros((mesh.num_vertices, 4), np.float32)
         upper, lower = list(eye.upper[1:-1]), list(eye.lower[1:-1])
         if drawing:  # opaque skin lid; the ink sits on the eye's interior rows, squeezed into a thin line when shut
-            layers = [(inner, 1.0, skin), (outer, 1.0, skin), (upper, 1.0, skin),
-                      (list(eye.interior), 1.0, lash), (lower, 1.0, lash), (eye.lower_ring, 1.0, skin)]  # fmt: skip
+            layers = [
+                (inner, 1.0, skin),
+                (outer, 1.0, skin),
+                (upper, 1.0, skin),
+                (list(eye.interior), 1.0, lash),
+                (lower, 1.0, lash),
+                (eye.lower_ring, 1.0, skin),
+            ]
         else:
-            layers = [(inner, LID_SKIN, skin), (outer, 0.35, skin), (upper, LASH_DARK, lash),
-                      (lower, 0.7, skin), (eye.lower_ring, 0.3, skin)]  # fmt: skip
+            layers = [
+                (inner, LID_SKIN, skin),
+                (outer, 0.35, skin),
+                (upper, LASH_DARK, lash),
+                (lower, 0.7, skin),
+                (eye.lower_ring, 0.3, skin),
+            ]
         for rows, alpha, color in layers:
             o[rows, :3] = alpha * color
             o[rows, 3] = alpha

@@ -61,8 +61,10 @@ def face_template() -> tuple[np.ndarray, np.ndarray]:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("the face template needs `pip install mediapipe==0.10.21` (face mesh)") from exc
     size = 512
-    with native_stderr_quiet(), face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                                  refine_landmarks=True) as mesh:  # fmt: skip
+    with (
+        native_stderr_quiet(),
+        face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True) as mesh,
+    ):
         result = mesh.process(drawn_face(size))
     if not result.multi_face_landmarks:  # pragma: no cover - the bundled model finds this drawing
         raise RuntimeError("MediaPipe's face mesh found no face in the template drawing")
@@ -154,11 +156,14 @@ def fit_eyes(points: np.ndarray, image: np.ndarray) -> np.ndarray:
     rim. Lids already at or beyond the rim are left as they are.
     """
     pts = np.asarray(points, np.float64).copy()
-    luma = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32),
-                            (0, 0), 1.5)  # fmt: skip
+    luma = cv2.GaussianBlur(
+        cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.5
+    )
     eye_dist = float(np.linalg.norm(pts[tp.RIGHT_IRIS[0]] - pts[tp.LEFT_IRIS[0]]))
-    for upper, lower, iris in ((tp.RIGHT_EYE_UPPER, tp.RIGHT_EYE_LOWER, tp.RIGHT_IRIS),
-                               (tp.LEFT_EYE_UPPER, tp.LEFT_EYE_LOWER, tp.LEFT_IRIS)):  # fmt: skip
+    for upper, lower, iris in (
+        (tp.RIGHT_EYE_UPPER, tp.RIGHT_EYE_LOWER, tp.RIGHT_IRIS),
+        (tp.LEFT_EYE_UPPER, tp.LEFT_EYE_LOWER, tp.LEFT_IRIS),
+    ):
         center = pts[iris[0]].copy()
         rim = _rim_radius(luma, center, eye_dist)
         if rim is None:

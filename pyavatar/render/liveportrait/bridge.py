@@ -42,8 +42,18 @@ EYE_WIDE_GAIN = 0.35  # eye ratio grows by this fraction at eye_wide = 1
 GRID = 101  # samples of each retargeting curve used when reading motion back
 ROUNDS = 3
 # Fields driven by pose or by the retargeting MLPs (everything else needs a basis).
-DRIVEN = ("head_yaw", "head_pitch", "head_roll", "head_x", "head_y", "head_z", "jaw_open", "blink_left",
-          "blink_right", "eye_wide")  # fmt: skip
+DRIVEN = (
+    "head_yaw",
+    "head_pitch",
+    "head_roll",
+    "head_x",
+    "head_y",
+    "head_z",
+    "jaw_open",
+    "blink_left",
+    "blink_right",
+    "eye_wide",
+)
 
 
 @dataclass(frozen=True)
@@ -131,8 +141,9 @@ class LivePortraitBridge:
         eye_grid = torch.linspace(0, 1 + EYE_WIDE_GAIN, GRID, device=dev)
         lip_curve = self._lip_delta(x_s, float(lip_ratio), jaw_grid)
         eye_curve = self._eye_delta(x_s, eyes, eye_grid)
-        return BridgeSource(canonical, motion, x_s, eyes, float(lip_ratio), left, jaw_grid, lip_curve, eye_grid,
-                            eye_curve)  # fmt: skip
+        return BridgeSource(
+            canonical, motion, x_s, eyes, float(lip_ratio), left, jaw_grid, lip_curve, eye_grid, eye_curve
+        )
 
     def _lip_delta(self, x_s: Tensor, lip_ratio: float, jaw: Tensor) -> Tensor:
         """(N, K, 3) lip-MLP keypoint deltas at jaw values ``jaw`` (N,), relative to jaw 0."""
@@ -222,11 +233,17 @@ class LivePortraitBridge:
                 hi = torch.tensor([FIELDS[f][1] for f in self.basis_fields], device=sol.device)
                 weights = torch.maximum(torch.minimum(sol, hi), lo)
         fields = {
-            "head_pitch": deg[:, 0] * sp, "head_yaw": deg[:, 1] * sy, "head_roll": deg[:, 2] * sr,
-            "head_x": rel_t[:, 0], "head_y": -rel_t[:, 1], "head_z": rel_s, "jaw_open": jaw,
-            "blink_left": (1 - factors["left"]).clamp(min=0), "blink_right": (1 - factors["right"]).clamp(min=0),
+            "head_pitch": deg[:, 0] * sp,
+            "head_yaw": deg[:, 1] * sy,
+            "head_roll": deg[:, 2] * sr,
+            "head_x": rel_t[:, 0],
+            "head_y": -rel_t[:, 1],
+            "head_z": rel_s,
+            "jaw_open": jaw,
+            "blink_left": (1 - factors["left"]).clamp(min=0),
+            "blink_right": (1 - factors["right"]).clamp(min=0),
             "eye_wide": ((torch.maximum(factors["left"], factors["right"]) - 1) / EYE_WIDE_GAIN).clamp(min=0),
-        }  # fmt: skip
+        }
         if weights is not None:
             fields.update({f: weights[:, i] for i, f in enumerate(self.basis_fields)})
         return FaceParams.from_fields(b, **{k: v.double().cpu().numpy() for k, v in fields.items()})

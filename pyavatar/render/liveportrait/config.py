@@ -231,4 +231,3 @@ def _build(cls: type, values: Mapping[str, Any], section: str) -> Any:
     if unknown:
         raise ValueError(f"{section}: unknown parameter(s) {sorted(unknown)}; expected some of {sorted(names)}")
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
