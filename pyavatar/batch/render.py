@@ -48,8 +48,11 @@ def temp_path(output: Path, pid: int) -> Path:
 def remove_partials(output: Path) -> None:
     """Delete what killed workers left of ``output``'s temporary files."""
     if output.parent.is_dir():
-        for p in output.parent.glob(f".{glob.escape(output.stem)}-*{_PARTIAL}{output.suffix}"):
-            _remove(p)
+        stem = glob.escape(output.stem)
+        # the worker's temporary name, and the video sink's own partial file of that name (outputs.video)
+        for pattern in (f".{stem}-*{_PARTIAL}{output.suffix}", f"..{stem}-*{_PARTIAL}.partial-*{output.suffix}"):
+            for p in output.parent.glob(pattern):
+                _remove(p)
 
 
 def _remove(path: Path) -> None:
