@@ -39,8 +39,8 @@ def test_track_sends_vmc_from_a_video(rendered, tmp_path: Path, capsys):
     assert tracked >= 10 and jaw.max() > 0.3 and jaw.min() < 0.1  # frames skipped under load may hide peaks
     assert blink.min() == 0.0 and len(blink) == len(jaw)
     heads = [a for _, a in rx.of("/VMC/Ext/Bone/Pos") if a[0] == "Head"]
-    qy = np.array([h[5] for h in heads])  # Unity quaternion y: the yaw
-    assert np.ptp(qy) > 0.1
+    qy = np.array([h[5] for h in heads])  # Unity quaternion y: the yaw (±18° rendered flatter, the neck's share off)
+    assert np.ptp(qy) > 0.06
 
 
 def test_track_names_a_missing_camera(capsys):
