@@ -31,3 +31,11 @@ def test_every_help_page_imports_no_heavy_library() -> None:
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert len(result["codes"]) > 10 and set(result["codes"].values()) == {0}, result["codes"]
     assert result["loaded"] == [], f"--help imported {result['loaded']}"
+
+
+def test_every_command_describes_itself() -> None:
+    from pyavatar.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    missing = sorted(name for name, parser in commands.items() if not (parser.description or "").strip())
+    assert missing == [], f"commands without a description on their --help page: {missing}"

@@ -92,7 +92,11 @@ def _align_check(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="training data: synthetic speech, forced alignment, Asterisk prompts")
+    p = sub.add_parser(
+        "data",
+        help="training data: synthetic speech, forced alignment, Asterisk prompts",
+        description="Build training data in the one dataset format (NAME.wav + NAME.json + manifest.json): `synth` renders speech with espeak-ng, Festival and flite with exact phone timings; `align` force-aligns a recording to its transcript; `asterisk` imports the Asterisk en/es/fr prompts; `align-check` validates the aligner. Material reserved for held-out evaluation is refused.",
+    )
     s = p.add_subparsers(dest="data_command", metavar="WHAT", required=True)
 
     q = s.add_parser("synth", help="multi-synthesizer speech with exact phone timings")

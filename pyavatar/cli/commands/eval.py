@@ -44,10 +44,23 @@ def _train_profile(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="lip-sync evaluation: build sets, score engines")
+    p = sub.add_parser(
+        "eval",
+        help="lip-sync evaluation: build sets, score engines",
+        description="Lip-sync evaluation. `eval lipsync DIR` scores a motion source (dsp, learned with "
+        "--motion-weights, ...) on a dataset folder next to the RMS-envelope baseline, per voice family and "
+        "pooled; `eval make-synthetic OUT` builds a set with espeak-ng phoneme timings; `eval train-profile` "
+        "fits a generic vowel profile for the DSP engine. See docs/training.md for the dataset format.",
+    )
     s = p.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
 
-    q = s.add_parser("lipsync", help="score a motion source (and the RMS baseline) on a set, per voice family")
+    q = s.add_parser(
+        "lipsync",
+        help="score a motion source (and the RMS baseline) on a set, per voice family",
+        description="Score a motion source on a dataset folder (NAME.wav + NAME.json, optional manifest.json) "
+        "next to the RMS-envelope baseline: speech-frame and all-frame jaw correlation, vowel accuracy, "
+        "silence open rate and best lag, per voice family and pooled.",
+    )
     q.add_argument("dir", help="folder of NAME.wav + NAME.json")
     q.add_argument(
         "--motion",
@@ -63,7 +76,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", help="write the full report here")
     q.set_defaults(func=lambda a: _lipsync(_with_tail(a)))
 
-    q = s.add_parser("make-synthetic", help="build an evaluation set with espeak-ng")
+    q = s.add_parser(
+        "make-synthetic",
+        help="build an evaluation set with espeak-ng",
+        description="Render sentences with espeak-ng voices and write NAME.wav + NAME.json reference tracks "
+        "from its phoneme events (boundaries refined against the audio).",
+    )
     q.add_argument("out", help="output folder")
     q.add_argument(
         "--voices",
@@ -76,7 +94,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--tempo", action="store_true", help="also change tempo with sox (pitch kept)")
     q.set_defaults(func=_make_synthetic)
 
-    q = s.add_parser("train-profile", help="train a generic vowel profile from synthetic sets")
+    q = s.add_parser(
+        "train-profile",
+        help="train a generic vowel profile from synthetic sets",
+        description="Fit the DSP lip engine's generic vowel profile on evaluation sets (the shipped profile "
+        "was made this way); `pyavatar calibrate` makes a per-voice one.",
+    )
     q.add_argument("dirs", nargs="+", help="sets made by make-synthetic")
     q.add_argument("out", help="profile JSON to write")
     q.add_argument("--k", type=int, default=3, help="templates per vowel")
