@@ -36,7 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "extract-motion",
         help="talking-head videos → training clips (16 kHz audio + FaceParams)",
-        description="Turn talking-head videos into a motion dataset: 16 kHz audio, per-frame FaceParams from face tracking (NAME.face.npz) and lip-sync tracks (NAME.json), with per-clip checks (exactly one face, no cut, detector confidence) listed in manifest.json. The output trains the diffusion generator (pyavatar train-motion).",
+        description=(
+            "Turn talking-head videos into a motion dataset: 16 kHz audio, per-frame FaceParams from face "
+            "tracking (NAME.face.npz) and lip-sync tracks (NAME.json), with per-clip checks (exactly one face, no"
+            " cut, detector confidence) listed in manifest.json. The output trains the diffusion generator "
+            "(pyavatar train-motion)."
+        ),
     )
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="talking-head video files (with an audio track)")
     p.add_argument("out", metavar="OUT", help="dataset folder to write (NAME.wav/.json/.face.npz + manifest.json)")

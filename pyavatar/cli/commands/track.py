@@ -147,7 +147,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "track",
         help="webcam/video face tracker → ARKit-52 blendshapes and head bones over VMC",
-        description="Track a face from a webcam (or a video file played in real time) with MediaPipe's 478-point mesh and send ARKit-52 blendshapes and head/eye bones over VMC to a 3-D avatar app (VSeeFace, Warudo, VNyan, Unity/EVMC4U); no portrait needed. --calibrate-neutral sets the rest face; see docs/tracking.md.",
+        description=(
+            "Track a face from a webcam (or a video file played in real time) with MediaPipe's 478-point mesh and"
+            " send ARKit-52 blendshapes and head/eye bones over VMC to a 3-D avatar app (VSeeFace, Warudo, VNyan,"
+            " Unity/EVMC4U); no portrait needed. --calibrate-neutral sets the rest face; see docs/tracking.md."
+        ),
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--camera", metavar="N|NAME", help="camera index or part of its name")

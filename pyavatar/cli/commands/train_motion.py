@@ -31,7 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train-motion",
         help="train the mouth model or the diffusion generator (resumable, validated)",
-        description='Train a motion model on dataset folders (pyavatar data / extract-motion): the streaming mouth model used by --motion learned, or the conformer diffusion generator used by --motion diffusion (config "model"). Checkpoints are safetensors + JSON, resumable bit for bit with --resume; the best checkpoint on validation is RUN/best.safetensors. See docs/training.md.',
+        description=(
+            "Train a motion model on dataset folders (pyavatar data / extract-motion): the streaming mouth model "
+            "used by --motion learned, or the conformer diffusion generator used by --motion diffusion (config "
+            '"model"). Checkpoints are safetensors + JSON, resumable bit for bit with --resume; the best '
+            "checkpoint on validation is RUN/best.safetensors. See docs/training.md."
+        ),
     )
     p.add_argument("--data", action="append", required=True, help="dataset folder (repeatable)")
     p.add_argument("--val", action="append", help="validation-only dataset folder (repeatable)")
