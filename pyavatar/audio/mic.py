@@ -187,6 +187,7 @@ class MicSource(AudioSource):
 
     @property
     def sample_rate(self) -> int:
+        """Sample rate of the captured audio (Hz)."""
         return self._rate
 
     def _chunk_pts(self) -> int:
@@ -278,6 +279,7 @@ class MicSource(AudioSource):
             self.route = now
 
     def close(self) -> None:
+        """Stop the stream and the route watcher; idempotent."""
         self._route_stop.set()
         thread, self._route_thread = self._route_thread, None
         if thread is not None:

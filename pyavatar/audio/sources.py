@@ -135,6 +135,7 @@ class ArraySource(AudioSource):
 
     @property
     def sample_rate(self) -> int:
+        """Sample rate of the chunks (Hz)."""
         return self._rate
 
     def _blocks(self) -> Iterator[np.ndarray]:
@@ -162,6 +163,7 @@ class PushSource(AudioSource):
 
     @property
     def sample_rate(self) -> int:
+        """Sample rate of the chunks (Hz)."""
         return self._rate
 
     def push(self, samples: np.ndarray) -> None:
@@ -249,6 +251,7 @@ class FileSource(AudioSource):
 
     @property
     def sample_rate(self) -> int:
+        """Sample rate of the chunks (Hz)."""
         return self._rate
 
     def _blocks(self) -> Iterator[np.ndarray]:

@@ -27,9 +27,11 @@ class MonotonicClock:
     """Wall time from :func:`time.monotonic_ns`."""
 
     def now_ns(self) -> int:
+        """Monotonic time in nanoseconds."""
         return time.monotonic_ns()
 
     def sleep_until(self, t_ns: int, stop: threading.Event | None = None) -> bool:
+        """Sleep until ``t_ns``; False when ``stop`` was set first."""
         delay = (t_ns - time.monotonic_ns()) / 1e9
         if stop is None:
             if delay > 0:
@@ -46,6 +48,7 @@ class FakeClock:
         self._lock = threading.Lock()
 
     def now_ns(self) -> int:
+        """The current fake time in nanoseconds."""
         with self._lock:
             return self._t
 
@@ -58,6 +61,7 @@ class FakeClock:
             return self._t
 
     def sleep_until(self, t_ns: int, stop: threading.Event | None = None) -> bool:
+        """Wait until the fake time reaches ``t_ns``; False when ``stop`` was set first."""
         if stop is not None and stop.is_set():
             return False
         with self._lock:

@@ -28,6 +28,7 @@ class Window:
         self.total = 0.0
 
     def add(self, value: float) -> None:
+        """Record one value."""
         self._values.append(value)
         self.count += 1
         self.total += value
@@ -59,6 +60,7 @@ class RateMeter:
         self.first_ns: int | None = None
 
     def tick(self, t_ns: int | None = None) -> None:
+        """Count one event at ``t_ns`` (default: now)."""
         t = self._clock.now_ns() if t_ns is None else t_ns
         if self.first_ns is None:
             self.first_ns = t

@@ -94,6 +94,7 @@ class Avatar:
         """Load ``image`` (path or uint8 array, RGBA keeps its alpha) and prepare it for ``renderer``.
 
         Args:
+            image: a portrait file or an RGB/RGBA uint8 array (working side at most 2048 pixels).
             renderer: a registry name (default ``"classical"``), ``"module:Factory"``, or a FaceRenderer.
             crop: (x, y, w, h) face box that skips face detection.
             face_index: which face to animate when there are several.

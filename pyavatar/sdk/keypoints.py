@@ -33,7 +33,9 @@ class NeuralKeypointPortrait:
         driving_multiplier: JoyVASA's push of the driving keypoints away from the source.
     """
 
-    def __init__(self, renderer: NeuralFaceRenderer, state: NeuralFacePortrait, driving_multiplier: float = 1.10):
+    def __init__(
+        self, renderer: NeuralFaceRenderer, state: NeuralFacePortrait, driving_multiplier: float = 1.10
+    ) -> None:
         self.renderer = renderer
         self.state = state
         self.source = _source_keypoints(state)
@@ -57,8 +59,11 @@ class NeuralKeypointPortrait:
 
     @torch.inference_mode()
     def motion_of(self, rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
-        """(70,) raw keypoint motion of the face in ``rgb`` with (478, 2+) MediaPipe ``points``: cropped as the
-        renderer crops portraits, read by its motion extractor (driving frames of ``video-keypoints``)."""
+        """(70,) raw keypoint motion of the face in ``rgb`` with (478, 2+) MediaPipe ``points``.
+
+        The face is cropped as the renderer crops portraits and read by its motion extractor (the driving
+        frames of ``video-keypoints``).
+        """
         neural = self.renderer.neural
         xy = np.asarray(points[:, :2], np.float64)
         lo, hi = xy.min(axis=0), xy.max(axis=0)

@@ -56,12 +56,15 @@ class MotionStage:
         return self.source.latency_s
 
     def process(self, chunk: AudioChunk, live: bool) -> list[MotionFrame]:
+        """Audio chunk → the source's motion frames (``live``: streaming, may return none yet)."""
         return self.source.process(chunk, live)
 
     def flush(self) -> list[MotionFrame]:
+        """The motion frames still held at the end of the stream."""
         return self.source.flush()
 
     def reset(self) -> None:
+        """Forget the stream (a new one starts)."""
         self.source.reset()
 
     def check_control(self, event: Any) -> None:
@@ -69,6 +72,7 @@ class MotionStage:
         self.source.check_control(*control_of(event))
 
     def apply_control(self, event: Any) -> None:
+        """Apply a control event (raises naming the source when it cannot honour it)."""
         self.source.apply_control(*control_of(event))
 
     def stats(self) -> dict[str, Any]:

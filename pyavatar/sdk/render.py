@@ -97,6 +97,8 @@ def render_file(
     """Render speech ``audio`` with ``avatar`` to ``output``.
 
     Args:
+        avatar: the prepared portrait (:class:`~pyavatar.sdk.avatar.Avatar`).
+        audio: a speech file (wav, flac, ogg, mp3, or the audio track of a video file).
         output: ``.mp4``/``.m4v``/``.mkv`` (H.264 + AAC), ``.mov``/``.webm`` (also with ``alpha``), or a folder
             for PNG frames.
         fps: frame rate.

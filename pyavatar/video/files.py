@@ -87,9 +87,11 @@ class VideoFileDevice:
         self._opened = True
 
     def isOpened(self) -> bool:  # noqa: N802 - the cv2.VideoCapture interface
+        """Whether the file could be opened (the ``cv2.VideoCapture`` interface)."""
         return self._opened
 
     def get(self, prop: int) -> float:
+        """A capture property (frame size, fps, frame count); 0 for unknown ones."""
         import cv2
 
         return {
@@ -99,9 +101,11 @@ class VideoFileDevice:
         }.get(prop, 0.0)
 
     def set(self, prop: int, value: float) -> bool:
+        """Properties cannot be set on a file; always False."""
         return False  # a file's size and rate are what they are
 
     def read(self) -> tuple[bool, np.ndarray | None]:
+        """(ok, next frame as BGR) like ``cv2.VideoCapture.read``; (False, None) at the end."""
         if not self._opened:
             return False, None
         item = next(self._frames, None)
@@ -120,6 +124,7 @@ class VideoFileDevice:
         return True, np.ascontiguousarray(rgb[..., ::-1])
 
     def release(self) -> None:
+        """Close the file."""
         self._opened = False
         self._frames.close()  # type: ignore[attr-defined]
 
