@@ -42,8 +42,11 @@ def suite(name: str) -> ModuleType:
 
 
 class _LazySuites(argparse._SubParsersAction):
-    """Sub-parsers whose arguments are added when their suite is chosen: ``pyavatar bench --help`` (and the
-    rest of the command line) never import torch; ``pyavatar bench SUITE`` imports that suite only."""
+    """Sub-parsers whose arguments are added only when their suite is chosen.
+
+    ``pyavatar bench --help`` (and the rest of the command line) never import torch;
+    ``pyavatar bench SUITE`` imports that suite only.
+    """
 
     def __call__(
         self,

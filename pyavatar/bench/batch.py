@@ -28,6 +28,7 @@ DESCRIPTION = "batch rendering throughput: local pool with 1 and 2 workers vs Ra
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the batch suite's options."""
     p.add_argument("--json", metavar="FILE", help="write the results here")
     p.add_argument("--jobs", type=int, default=40, help="jobs per mode (default: 40)")
     p.add_argument("--seconds", type=float, default=2.0, help="audio per job in seconds (default: 2)")
@@ -94,6 +95,7 @@ def _measure(name: str, jobs: list[Any], out: Path, slots: int, **options: Any) 
 
 
 def run(args: argparse.Namespace) -> int:
+    """Time the batch modes; print a table and optionally write JSON."""
     from pyavatar.batch import load_jobs
     from pyavatar.bench.timing import write_json
 

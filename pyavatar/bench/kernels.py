@@ -28,6 +28,7 @@ DESCRIPTION = "time grid_sample_3d, deform_features, dense_warp and relpos_atten
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the kernel suite's options."""
     p.add_argument("--json", metavar="FILE", help="write the result rows to FILE")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch and the C++ kernels (default 2)")
     p.add_argument("--device", choices=["cpu", "cuda", "all"], default="all", help="devices to run (default all)")
@@ -96,7 +97,10 @@ def _dense_warp_cases(device: torch.device, dtype: torch.dtype) -> list[Case]:
     ]
 
 
-def _attention_inputs(t: int, d_model: int, heads: int, device: torch.device, dtype: torch.dtype, seed: int):
+def _attention_inputs(
+    t: int, d_model: int, heads: int, device: torch.device, dtype: torch.dtype, seed: int
+) -> tuple[torch.Tensor, ...]:
+    """Seeded q, k, v (1, T, H, dk), relative positions (2T-1, H, dk) and the two biases (H, dk)."""
     g = torch.Generator().manual_seed(seed)
     dk = d_model // heads
     q, k, v = (torch.randn(1, t, heads, dk, generator=g).to(device, dtype) for _ in range(3))
@@ -264,6 +268,7 @@ def _fmt(r: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Time every kernel against its reference; print a table and optionally write JSON."""
     set_threads(args.threads)
     devices = select_devices(args.device)
     if devices is None:

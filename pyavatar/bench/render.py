@@ -29,10 +29,15 @@ import math
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from pyavatar.bench.timing import interleaved_median_ms, set_threads, write_json
+
+if TYPE_CHECKING:
+    from pyavatar.render.liveportrait.config import LivePortraitConfig
+    from pyavatar.render.liveportrait.weights import LivePortraitModels
 
 DESCRIPTION = "per-frame renderer timing (W+G and keypoints → paste-back) vs the PyTorch reference kernels"
 REFERENCE_BACKEND = "torch"
@@ -71,7 +76,9 @@ def _neural_cases(args: argparse.Namespace, device: torch.device) -> list[Case]:
     return cases
 
 
-def _neural_cases_for(args: argparse.Namespace, device: torch.device, models, *, cuda_graphs: bool) -> list[Case]:
+def _neural_cases_for(
+    args: argparse.Namespace, device: torch.device, models: LivePortraitModels, *, cuda_graphs: bool
+) -> list[Case]:
     import numpy as np
 
     from pyavatar.render.liveportrait.keypoints import Motion
@@ -179,7 +186,7 @@ def _classical_cases(args: argparse.Namespace, device: torch.device) -> list[Cas
     return [Case("render", 1, fast, reference, "cpp", size)]
 
 
-def _config(name: str):
+def _config(name: str) -> LivePortraitConfig:
     """``full`` (the released model) or a ``models.yaml``-layout JSON file."""
     from pyavatar.render.liveportrait.config import LivePortraitConfig
 
@@ -207,6 +214,7 @@ def _frame_size(text: str) -> tuple[int, int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the render suite's options."""
     p.add_argument(
         "--renderer", choices=sorted(RENDERERS), default="neural", help="which renderer to time (default: neural)"
     )
@@ -248,6 +256,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Time the chosen renderer against its reference; print a table and optionally write JSON."""
     set_threads(args.threads)
     device = torch.device("cpu" if args.renderer == "classical" else args.device)
     args.dtype = args.dtype or ("fp16" if device.type == "cuda" else "fp32")

@@ -41,6 +41,7 @@ GOALS = {"rss_slope_mb_per_hour": 10.0, "p95_ms": 100.0, "drift_frames": 1.0, "e
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the soak suite's options."""
     p.add_argument("--minutes", type=float, default=60.0, help="length of the run (default: 60)")
     p.add_argument("--json", metavar="FILE", help="write the results here")
     p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default: 30)")
@@ -98,6 +99,7 @@ class _ErrorCounter(logging.Handler):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the live pipeline for the given minutes; report latency, drops and memory over time."""
     from PIL import Image
 
     from pyavatar.assets import DEMO_PORTRAIT

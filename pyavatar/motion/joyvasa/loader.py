@@ -170,6 +170,7 @@ def load_joyvasa(
         args: overrides/extra hyper-parameters (dict or JSON file).
         pe_mode: ``"legacy"`` (the released checkpoint's training code) or ``"fixed"``.
         n_heads: attention heads of the denoiser (JoyVASA hard-codes 8).
+        device: where the model's tensors are placed.
     """
     path = Path(path)
     if path.suffix == ".safetensors":

@@ -133,7 +133,8 @@ class JoyVASADenoiser(nn.Module):
         Args:
             x: (B, L, M) noisy motion.
             audio: (B, L, D) audio features.
-            prev_motion: (B, Lp, M); prev_audio: (B, Lp, D).
+            prev_motion: (B, Lp, M) motion of the previous window's tail.
+            prev_audio: (B, Lp, D) audio features of the same frames.
             step: (B,) integer diffusion steps 1..n_diff_steps.
         """
         temb = self.diff_step_map(self.TE.pe[0, step]).unsqueeze(1)

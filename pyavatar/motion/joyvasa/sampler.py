@@ -41,12 +41,15 @@ def sample_window(
     """Sample one window of normalised motion (B, L, M).
 
     Args:
+        model: the JoyVASA generator (eval mode).
         audio_feat: (B, L, D) projected audio features (:meth:`JoyVASA.audio_features`).
         x_T: (B, L, M) initial noise.
-        prev_motion, prev_audio: (B, Lp, M) / (B, Lp, D); default the learned start features.
+        prev_motion: (B, Lp, M) motion of the previous window's tail; default the learned start features.
+        prev_audio: (B, Lp, D) audio features of the same frames; default the learned start features.
         cfg_scale: audio guidance scale (default: the model config's).
         noise: per-step noise: a (T-1, B, L, M) tensor whose entry k is used at
             step t = T - k, or a function of t; default drawn from ``generator``.
+        generator: the random source for the default noise.
     """
     cfg = model.cfg
     b = audio_feat.shape[0]

@@ -35,6 +35,7 @@ class AppearanceFeatureExtractor(nn.Module):
         return self.second(x)
 
     def forward(self, image: Tensor) -> Tensor:
+        """(B, 3, H, W) image in [0, 1] → (B, C, D, H/4, W/4) appearance feature volume."""
         x = self.features_2d(image)
         b, _, h, w = x.shape
         x = x.view(b, self.cfg.reshape_channel, self.cfg.reshape_depth, h, w)

@@ -32,6 +32,7 @@ class SPADE(nn.Module):
         self.mlp_beta = nn.Conv2d(hidden, norm_channels, 3, padding=1)
 
     def forward(self, normalised: Tensor, label: Tensor) -> Tensor:
+        """Modulate the normalised features by scale and shift predicted from ``label``."""
         actv = self.mlp_shared(label)
         return normalised * (1 + self.mlp_gamma(actv)) + self.mlp_beta(actv)
 
@@ -96,6 +97,7 @@ class SPADEDecoder(nn.Module):
         return x
 
     def forward(self, feature: Tensor) -> Tensor:
+        """(B, C, h, w) warped features → (B, 3, 4h, 4w) image in [0, 1]."""
         x = self.middle(feature)
         x = self.up_0(F.interpolate(x, scale_factor=2, mode="nearest"), feature)
         x = self.up_1(F.interpolate(x, scale_factor=2, mode="nearest"), feature)

@@ -105,8 +105,10 @@ class NeuralFaceRenderer:
 
     @torch.inference_mode()
     def render_keypoints(self, prepared: NeuralFacePortrait, keypoints: np.ndarray) -> np.ndarray:
-        """Frames for driving keypoints x_d (T, K, 3) given directly (keypoint motion such as JoyVASA's):
-        warping and decoding only, no stitching. (T, H, W, 3) uint8 at the portrait's size."""
+        """Frames for driving keypoints x_d (T, K, 3) given directly (keypoint motion such as JoyVASA's).
+
+        Warping and decoding only, no stitching. Returns (T, H, W, 3) uint8 at the portrait's size.
+        """
         frames = []
         source = prepared.prepared.source
         for start in range(0, len(keypoints), self.batch):

@@ -51,7 +51,7 @@ def rotation_matrix(pitch: Tensor, yaw: Tensor, roll: Tensor) -> Tensor:
 
 
 def transform_keypoints(kp: Tensor, rotation: Tensor, exp: Tensor, t: Tensor, scale: Tensor) -> Tensor:
-    """x = scale·(kp·R + exp) + (t_x, t_y, 0); t_z is ignored.
+    """X = scale·(kp·R + exp) + (t_x, t_y, 0); t_z is ignored.
 
     Args:
         kp: (B, K, 3) canonical keypoints.

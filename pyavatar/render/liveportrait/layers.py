@@ -111,15 +111,18 @@ class ConvBN(CheckpointMapped):
         self.bias = frozen(out_channels)
 
     def checkpoint_layout(self) -> dict[str, TensorSpec]:
+        """The conv and batch-norm tensors this block reads, with their shapes."""
         cout, cin = self.weight.shape[:2]
         return {**conv_layout("conv", cout, cin, self.kernel), **bn_layout("norm", cout)}
 
     def load_checkpoint(self, tensors: Mapping[str, Tensor]) -> None:
+        """Fold the checkpoint's batch norm into the convolution's weight and bias."""
         w, b = fold_conv_bn(tensors, "conv", "norm")
         self.weight.copy_(w)
         self.bias.copy_(b)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Resample (when set), convolve with the folded weights, then ReLU."""
         spatial = (1, 2, 2) if x.dim() == 5 else (2, 2)
         if self.resample == "up":
             x = F.interpolate(x, scale_factor=spatial, mode="nearest")
@@ -149,6 +152,7 @@ class ResBlock3d(CheckpointMapped):
         self.bias2 = frozen(channels)
 
     def checkpoint_layout(self) -> dict[str, TensorSpec]:
+        """The two convolutions and two batch norms this block reads."""
         c = self.bias1.shape[0]
         return {
             **conv_layout("conv1", c, c, self.kernel),
@@ -158,6 +162,7 @@ class ResBlock3d(CheckpointMapped):
         }
 
     def load_checkpoint(self, tensors: Mapping[str, Tensor]) -> None:
+        """Keep the first norm as an affine; fold the second into ``conv1``."""
         scale, shift = bn_affine(tensors, "norm1")
         self.scale.copy_(scale.view(-1, 1, 1, 1))
         self.shift.copy_(shift.view(-1, 1, 1, 1))
@@ -168,6 +173,7 @@ class ResBlock3d(CheckpointMapped):
         self.bias2.copy_(tensors["conv2.bias"])
 
     def forward(self, x: Tensor) -> Tensor:
+        """Pre-activation residual: x + conv2(relu(conv1(relu(norm1(x)))))."""
         y = F.relu(x * self.scale.to(x.dtype) + self.shift.to(x.dtype))
         y = F.relu(F.conv3d(y, self.weight1, self.bias1, padding=self.padding))
         y = F.conv3d(y, self.weight2, self.bias2, padding=self.padding)
@@ -189,6 +195,7 @@ class SNConv2d(CheckpointMapped):
         self.bias = frozen(out_channels) if bias else None
 
     def checkpoint_layout(self) -> dict[str, TensorSpec]:
+        """The spectral-norm weight (``weight_orig`` with its power-iteration vectors) and bias."""
         cout, cin, kh, kw = self.weight.shape
         specs: dict[str, TensorSpec] = {
             "weight_orig": ((cout, cin, kh, kw), _F32),
@@ -200,11 +207,13 @@ class SNConv2d(CheckpointMapped):
         return specs
 
     def load_checkpoint(self, tensors: Mapping[str, Tensor]) -> None:
+        """Store the spectrally normalised weight, computed once at load."""
         self.weight.copy_(spectral_normalised(tensors["weight_orig"], tensors["weight_u"], tensors["weight_v"]))
         if self.bias is not None:
             self.bias.copy_(tensors["bias"])
 
     def forward(self, x: Tensor) -> Tensor:
+        """Convolve with the normalised weight."""
         return F.conv2d(x, self.weight, self.bias, padding=self.padding)
 
 

@@ -23,6 +23,7 @@ class LayerNorm2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Normalise over channels at every pixel of (B, C, H, W), then scale and shift."""
         mean = x.mean(1, keepdim=True)
         var = (x - mean).pow(2).mean(1, keepdim=True)
         x = (x - mean) / torch.sqrt(var + LN_EPS)
@@ -38,6 +39,7 @@ class GRN(nn.Module):
         self.beta = nn.Parameter(torch.zeros(1, 1, 1, channels))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Global response normalisation of (B, H, W, C) features."""
         g = torch.norm(x, p=2, dim=(1, 2), keepdim=True)
         n = g / (g.mean(dim=-1, keepdim=True) + LN_EPS)
         return self.gamma * (x * n) + self.beta + x
@@ -55,6 +57,7 @@ class ConvNeXtBlock(nn.Module):
         self.pwconv2 = nn.Linear(4 * dim, dim)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Depthwise conv, inverted-bottleneck MLP with GRN, plus the residual."""
         y = self.dwconv(x).permute(0, 2, 3, 1)
         y = self.pwconv2(self.grn(F.gelu(self.pwconv1(self.norm(y)))))
         return x + y.permute(0, 3, 1, 2)
@@ -90,6 +93,7 @@ class ConvNeXtV2Heads(nn.Module):
         return self.norm(x.mean(dim=(-2, -1)))
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """(B, 3, H, W) image → raw head outputs (keypoints, pose bins, translation, expression, scale)."""
         f = self.pooled(x)
         heads = ("kp", "pitch", "yaw", "roll", "t", "exp", "scale")
         return {name: getattr(self, f"fc_{name}")(f) for name in heads}
@@ -105,7 +109,7 @@ class MotionExtractor(nn.Module):
         self.requires_grad_(False)
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
-        """kp (B, 3K), pitch/yaw/roll logits (B, bins), t (B, 3), exp (B, 3K), scale (B, 1)."""
+        """Kp (B, 3K), pitch/yaw/roll logits (B, bins), t (B, 3), exp (B, 3K), scale (B, 1)."""
         return self.detector(image)
 
 

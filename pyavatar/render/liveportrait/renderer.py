@@ -61,7 +61,7 @@ def image_to_tensor(image: np.ndarray | Tensor, device: torch.device | str = "cp
 
 
 def tensor_to_uint8(image: Tensor) -> Tensor:
-    """float (B, 3, H, W) → uint8 (B, H, W, 3): clip to [0, 1], ×255, clip, truncate (as the reference does)."""
+    """Float (B, 3, H, W) → uint8 (B, H, W, 3): clip to [0, 1], ×255, clip, truncate (as the reference does)."""
     x = image.float().permute(0, 2, 3, 1).clamp(0, 1) * 255
     return x.clamp_(0, 255).to(torch.uint8)
 

@@ -25,12 +25,15 @@ KP_VARIANCE = 0.01
 
 
 class HourglassEncoder(nn.Module):
+    """The hourglass's down path: a ConvBN stride-2 block per width."""
+
     def __init__(self, in_features: int, widths: list[int]) -> None:
         super().__init__()
         chans = [in_features, *widths]
         self.down_blocks = nn.ModuleList(ConvBN(3, a, b, resample="down") for a, b in pairwise(chans))
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """The input followed by every down block's output (the skips)."""
         outs = [x]
         for block in self.down_blocks:
             outs.append(block(outs[-1]))
@@ -52,15 +55,18 @@ class HourglassDecoder(CheckpointMapped):
         self.bias = frozen(self.out_channels)
 
     def checkpoint_layout(self) -> dict[str, TensorSpec]:
+        """The output convolution and batch norm tensors."""
         c = self.out_channels
         return {**conv_layout("conv", c, c, (3, 3, 3)), **bn_layout("norm", c)}
 
     def load_checkpoint(self, tensors: Mapping[str, Tensor]) -> None:
+        """Fold the output batch norm into its convolution."""
         w, b = fold_conv_bn(tensors, "conv", "norm")
         self.weight.copy_(w)
         self.bias.copy_(b)
 
     def forward(self, skips: list[Tensor]) -> Tensor:
+        """Upsample from the deepest skip, concatenating each shallower one."""
         skips = list(skips)
         x = skips.pop()
         for block in self.up_blocks:
@@ -79,6 +85,7 @@ class Hourglass(nn.Module):
         self.out_channels = self.decoder.out_channels
 
     def forward(self, x: Tensor) -> Tensor:
+        """Encoder then decoder over (B, C, D, H, W)."""
         return self.decoder(self.encoder(x))
 
 
@@ -101,10 +108,12 @@ class DenseMotionNetwork(CheckpointMapped):
         self.occlusion = nn.Conv2d(width * cfg.reshape_depth, 1, 7, padding=3) if occlusion else None
 
     def checkpoint_layout(self) -> dict[str, TensorSpec]:
+        """The feature-compression convolution and batch norm tensors."""
         c, f = self.compress_weight.shape[:2]
         return {**conv_layout("compress", c, f, (1, 1, 1)), **bn_layout("norm", c)}
 
     def load_checkpoint(self, tensors: Mapping[str, Tensor]) -> None:
+        """Fold the compression batch norm into its convolution."""
         w, b = fold_conv_bn(tensors, "compress", "norm")
         self.compress_weight.copy_(w)
         self.compress_bias.copy_(b)
