@@ -108,7 +108,7 @@ class EmulatedCupy(_cupy.CupyBackend):
         kinds = ""
         for a in launch.args:
             if not (isinstance(a, np.ndarray) and a.dtype.names is not None and a.size == 1):
-                raise TypeError(f"{launch.kernel}: CuPy passes a struct by value only as a one-element structured array")
+                raise TypeError(f"{launch.kernel}: CuPy passes a struct by value as a one-element structured array")
             kinds += f"s{a.dtype.itemsize}"
         args = (ctypes.c_void_p * len(launch.args))(*[a.ctypes.data for a in launch.args])
         error = ctypes.create_string_buffer(512)
