@@ -12,20 +12,6 @@
 namespace pyavatar {
 namespace cuda {
 
-namespace {
-
-template <typename T, typename Kernel>
-cudaError_t launch(Kernel kernel, const pyavatar_warp::DeformFeaturesParams<T>& p, cudaStream_t stream) {
-  static_assert(is_kernel_params_v<pyavatar_warp::DeformFeaturesParams<T>>, "params must be plain data");
-  const int64_t groups = p.kp_source.size[1] + 1;
-  const int64_t work = p.feature.size[0] * groups * p.feature.size[2] * p.feature.size[3] * p.feature.size[4];
-  if (work == 0) return cudaSuccess;
-  kernel<<<warp_blocks(work, 0), pyavatar_warp::kWarpThreads, 0, stream>>>(p);
-  return cudaGetLastError();
-}
-
-}  // namespace
-
 cudaError_t deform_features_probe() {
   cudaFuncAttributes attributes;
   return cudaFuncGetAttributes(&attributes, pyavatar_deform_features_f32);
@@ -42,7 +28,10 @@ cudaError_t deform_features(int dtype, const DeviceView<5>& feature, const Devic
                             p.kp_driving = kernel_view<const T>(kp_driving);
                             p.output = static_cast<T*>(output);
                             p.kp_variance = kp_variance;
-                            return launch(kernel, p, stream);
+                            const int64_t groups = kp_source.size[1] + 1;
+                            const int64_t work =
+                                feature.size[0] * groups * feature.size[2] * feature.size[3] * feature.size[4];
+                            return launch_warp(kernel, p, work, 0, stream);  // no channel chunks: one thread per voxel
                           });
 }
 

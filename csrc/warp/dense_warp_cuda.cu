@@ -12,21 +12,6 @@
 namespace pyavatar {
 namespace cuda {
 
-namespace {
-
-template <typename T, typename Kernel>
-cudaError_t launch(Kernel kernel, const pyavatar_warp::DenseWarpParams<T>& p, cudaStream_t stream) {
-  static_assert(is_kernel_params_v<pyavatar_warp::DenseWarpParams<T>>, "params must be plain data");
-  const int64_t work = p.mask.size[0] * p.mask.size[2] * p.mask.size[3] * p.mask.size[4];
-  const int64_t channels = p.feature.size[1];
-  if (work == 0) return cudaSuccess;
-  if (!warp_channels_fit(channels)) return cudaErrorInvalidConfiguration;
-  kernel<<<warp_blocks(work, channels), pyavatar_warp::kWarpThreads, 0, stream>>>(p);
-  return cudaGetLastError();
-}
-
-}  // namespace
-
 cudaError_t dense_warp_probe() {
   cudaFuncAttributes attributes;
   return cudaFuncGetAttributes(&attributes, pyavatar_dense_warp_f32);
@@ -45,7 +30,8 @@ cudaError_t dense_warp(int dtype, const DeviceView<5>& feature, const DeviceView
                             p.kp_driving = kernel_view<const T>(kp_driving);
                             p.output = static_cast<T*>(output);
                             p.deformation = static_cast<T*>(deformation);
-                            return launch(kernel, p, stream);
+                            const int64_t work = mask.size[0] * mask.size[2] * mask.size[3] * mask.size[4];
+                            return launch_warp(kernel, p, work, feature.size[1], stream);
                           });
 }
 

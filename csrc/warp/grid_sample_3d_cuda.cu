@@ -12,21 +12,6 @@
 namespace pyavatar {
 namespace cuda {
 
-namespace {
-
-template <typename T, typename Kernel>
-cudaError_t launch(Kernel kernel, const pyavatar_warp::GridSample3dParams<T>& p, cudaStream_t stream) {
-  static_assert(is_kernel_params_v<pyavatar_warp::GridSample3dParams<T>>, "params must be plain data");
-  const int64_t work = p.input.size[0] * p.grid.size[1] * p.grid.size[2] * p.grid.size[3];
-  const int64_t channels = p.input.size[1];
-  if (work == 0 || channels == 0) return cudaSuccess;
-  if (!warp_channels_fit(channels)) return cudaErrorInvalidConfiguration;
-  kernel<<<warp_blocks(work, channels), pyavatar_warp::kWarpThreads, 0, stream>>>(p);
-  return cudaGetLastError();
-}
-
-}  // namespace
-
 cudaError_t grid_sample_3d_probe() {
   cudaFuncAttributes attributes;
   return cudaFuncGetAttributes(&attributes, pyavatar_grid_sample_3d_f32);
@@ -43,7 +28,10 @@ cudaError_t grid_sample_3d(int dtype, const DeviceView<5>& input, const DeviceVi
                             p.output = static_cast<T*>(output);
                             p.padding_mode = padding_mode;
                             p.align_corners = align_corners ? 1 : 0;
-                            return launch(kernel, p, stream);
+                            const int64_t channels = input.size[1];
+                            const int64_t work =
+                                channels == 0 ? 0 : input.size[0] * grid.size[1] * grid.size[2] * grid.size[3];
+                            return launch_warp(kernel, p, work, channels, stream);
                           });
 }
 
