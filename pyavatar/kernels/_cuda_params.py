@@ -41,31 +41,35 @@ _INSTANCE = re.compile(r"^(?P<name>\w+)\s*<(?P<args>.*)>$")
 
 @dataclass(frozen=True)
 class _Struct:
-    """A struct definition as written: template parameter names and ``(type, name, count)`` members."""
+    """A struct definition as written: its template parameter names and the text between its braces."""
 
     name: str
     params: tuple[str, ...]
-    members: tuple[tuple[str, str, str | None], ...]
+    body: str
 
-
-def _definitions(text: str) -> dict[str, _Struct]:
-    """Every struct defined in ``text`` (a C++ source), by name."""
-    found: dict[str, _Struct] = {}
-    for match in _STRUCT.finditer(_COMMENT.sub(" ", text)):
-        params = tuple(p.split()[-1] for p in match["params"].split(",")) if match["params"] else ()
+    def members(self) -> list[tuple[str, str, str | None]]:
+        """``(type, name, array length or None)`` of each member, in order."""
         members = []
-        for declaration in match["body"].split(";"):
+        for declaration in self.body.split(";"):
             declaration = " ".join(declaration.split())
             if not declaration:
                 continue
             member = _MEMBER.match(declaration)
             if member is None or "," in re.sub(r"<[^<>]*>", "", member["type"]):
                 raise ValueError(
-                    f"struct {match['name']}: cannot read '{declaration}' (one member per declaration: "
+                    f"struct {self.name}: cannot read '{declaration}' (one member per declaration: "
                     "TYPE NAME or TYPE NAME[N])"
                 )
             members.append((member["type"].strip(), member["name"], member["count"]))
-        found[match["name"]] = _Struct(match["name"], params, tuple(members))
+        return members
+
+
+def _definitions(text: str) -> dict[str, _Struct]:
+    """Every brace-free struct defined in ``text`` (a C++ source), by name; members are read when asked for."""
+    found: dict[str, _Struct] = {}
+    for match in _STRUCT.finditer(_COMMENT.sub(" ", text)):
+        params = tuple(p.split()[-1] for p in match["params"].split(",")) if match["params"] else ()
+        found[match["name"]] = _Struct(match["name"], params, match["body"])
     return found
 
 
@@ -93,7 +97,7 @@ def _dtype(name: str, args: list[str], structs: Mapping[str, _Struct], where: st
     env = dict(zip(struct.params, args, strict=True))
     names: list[str] = []
     formats: list[np.dtype[Any]] = []
-    for kind, member, count in struct.members:
+    for kind, member, count in struct.members():
         dtype = _member_dtype(kind, env, structs, f"{name}.{member}")
         if count is not None:
             length = env.get(count, count)

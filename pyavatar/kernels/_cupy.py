@@ -130,7 +130,7 @@ def params(op: str, args: KernelArgs, outputs: Outputs, **converted: object) -> 
     values: dict[str, object] = {**args._asdict(), **converted}
     output_names = [name for name in dtype.names or () if name not in values]
     if len(output_names) != SPECS[op].max_outputs:
-        raise ValueError(f"{op}: params members {output_names} are no arg, expected {SPECS[op].max_outputs} outputs")
+        raise ValueError(f"{op}: params members {output_names} name no arg, expected {SPECS[op].max_outputs} outputs")
     values.update(zip(output_names, [*outputs, *[None] * (len(output_names) - len(outputs))], strict=True))
     return pack(dtype, values)
 

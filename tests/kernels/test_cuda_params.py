@@ -142,6 +142,7 @@ def test_reader_refuses_what_it_cannot_lay_out():
         struct_dtype("struct S { double x; };", "S")
     with pytest.raises(ValueError, match="one member per declaration"):
         struct_dtype("struct S { long long a, b; };", "S")
+    assert struct_dtype("struct Other { int a, b; };\nstruct S { int x; };", "S").itemsize == 4  # only S is read
     with pytest.raises(ValueError, match="struct Missing is not defined"):
         struct_dtype("template <typename T> struct S { Missing<const T, 2> m; };", "S")
     with pytest.raises(ValueError, match="array length 'N'"):
