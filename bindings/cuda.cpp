@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "bindings/view.h"
+#include "common/cuda_launchers.h"
 
 namespace py = pybind11;
 using pyavatar::StridedView;
@@ -26,31 +27,6 @@ using pyavatar::bind::to_view;
 #ifndef PYAVATAR_CUDA_ARCHS
 #define PYAVATAR_CUDA_ARCHS "unknown"
 #endif
-
-// Host launchers, defined in csrc/warp/*_cuda.cu and csrc/attention/*_cuda.cu.
-// dtype: 0 fp32, 1 fp16, 2 bf16; sizes and element strides per tensor.
-namespace pyavatar {
-namespace cuda {
-cudaError_t grid_sample_3d(int dtype, const void* input, const int64_t* input_size, const int64_t* input_stride,
-                           const void* grid, const int64_t* grid_size, const int64_t* grid_stride, void* output,
-                           int padding, bool align_corners, cudaStream_t stream);
-cudaError_t deform_features(int dtype, const void* feature, const int64_t* feature_size, const int64_t* feature_stride,
-                            const void* kp_source, const int64_t* kp_source_size, const int64_t* kp_source_stride,
-                            const void* kp_driving, const int64_t* kp_driving_stride, float kp_variance, void* output,
-                            cudaStream_t stream);
-cudaError_t dense_warp(int dtype, const void* feature, const int64_t* feature_size, const int64_t* feature_stride,
-                       const void* mask, const int64_t* mask_size, const int64_t* mask_stride, const void* kp_source,
-                       const int64_t* kp_source_stride, const void* kp_driving, const int64_t* kp_driving_stride,
-                       void* output, void* deformation, cudaStream_t stream);
-cudaError_t relpos_attention(int dtype, const void* const* data, const int64_t* const* stride, const int64_t* q_size,
-                             const uint8_t* key_mask, const int64_t* key_mask_stride, int64_t left, int64_t right,
-                             float scale, void* output, cudaStream_t stream);
-cudaError_t grid_sample_3d_probe();
-cudaError_t deform_features_probe();
-cudaError_t dense_warp_probe();
-cudaError_t relpos_attention_probe();
-}  // namespace cuda
-}  // namespace pyavatar
 
 namespace cuda = pyavatar::cuda;
 
@@ -158,8 +134,8 @@ void grid_sample_3d(int dtype, const PyView& input, const PyView& grid, const st
   const auto g = to_view<const void, 5>(grid, "grid");
   const int padding = pyavatar::bind::padding_code(padding_mode);
   run("grid_sample_3d", device, [&] {
-    return cuda::grid_sample_3d(dtype, in.data, in.size, in.stride, g.data, g.size, g.stride,
-                                reinterpret_cast<void*>(output), padding, align_corners, as_stream(stream));
+    return cuda::grid_sample_3d(dtype, in, g, padding, align_corners, reinterpret_cast<void*>(output),
+                                as_stream(stream));
   });
 }
 
@@ -169,8 +145,7 @@ void deform_features(int dtype, const PyView& feature, const PyView& kp_source, 
   const auto ks = to_view<const void, 3>(kp_source, "kp_source");
   const auto kd = to_view<const void, 3>(kp_driving, "kp_driving");
   run("deform_features", device, [&] {
-    return cuda::deform_features(dtype, f.data, f.size, f.stride, ks.data, ks.size, ks.stride, kd.data, kd.stride,
-                                 kp_variance, reinterpret_cast<void*>(output), as_stream(stream));
+    return cuda::deform_features(dtype, f, ks, kd, kp_variance, reinterpret_cast<void*>(output), as_stream(stream));
   });
 }
 
@@ -182,8 +157,7 @@ void dense_warp(int dtype, const PyView& feature, const PyView& mask, const PyVi
   const auto ks = to_view<const void, 3>(kp_source, "kp_source");
   const auto kd = to_view<const void, 3>(kp_driving, "kp_driving");
   run("dense_warp", device, [&] {
-    return cuda::dense_warp(dtype, f.data, f.size, f.stride, m.data, m.size, m.stride, ks.data, ks.stride, kd.data,
-                            kd.stride, reinterpret_cast<void*>(output), reinterpret_cast<void*>(deformation),
+    return cuda::dense_warp(dtype, f, m, ks, kd, reinterpret_cast<void*>(output), reinterpret_cast<void*>(deformation),
                             as_stream(stream));
   });
 }
@@ -191,18 +165,16 @@ void dense_warp(int dtype, const PyView& feature, const PyView& mask, const PyVi
 void relpos_attention(int dtype, const PyView& q, const PyView& k, const PyView& v, const PyView& pos,
                       const PyView& pos_bias_u, const PyView& pos_bias_v, const std::optional<PyView>& key_mask,
                       int64_t left, int64_t right, float scale, uintptr_t output, int device, uintptr_t stream) {
-  const StridedView<const void, 4> views4[4] = {to_view<const void, 4>(q, "q"), to_view<const void, 4>(k, "k"),
-                                                to_view<const void, 4>(v, "v"), to_view<const void, 4>(pos, "pos")};
-  const StridedView<const void, 2> views2[2] = {to_view<const void, 2>(pos_bias_u, "pos_bias_u"),
-                                                to_view<const void, 2>(pos_bias_v, "pos_bias_v")};
+  const auto vq = to_view<const void, 4>(q, "q");
+  const auto vk = to_view<const void, 4>(k, "k");
+  const auto vv = to_view<const void, 4>(v, "v");
+  const auto vpos = to_view<const void, 4>(pos, "pos");
+  const auto vu = to_view<const void, 2>(pos_bias_u, "pos_bias_u");
+  const auto vb = to_view<const void, 2>(pos_bias_v, "pos_bias_v");
   StridedView<const uint8_t, 2> mask;
   if (key_mask) mask = to_view<const uint8_t, 2>(*key_mask, "key_mask");
-  const void* data[6] = {views4[0].data, views4[1].data, views4[2].data,
-                         views4[3].data, views2[0].data, views2[1].data};
-  const int64_t* stride[6] = {views4[0].stride, views4[1].stride, views4[2].stride,
-                              views4[3].stride, views2[0].stride, views2[1].stride};
   run("relpos_attention", device, [&] {
-    return cuda::relpos_attention(dtype, data, stride, views4[0].size, mask.data, mask.stride, left, right, scale,
+    return cuda::relpos_attention(dtype, vq, vk, vv, vpos, vu, vb, mask, left, right, scale,
                                   reinterpret_cast<void*>(output), as_stream(stream));
   });
 }

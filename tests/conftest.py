@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -49,6 +50,20 @@ def fixtures_dir() -> Path:
             "beside the checkout as CI does)"
         )
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def lp_depth_slice(fixtures_dir: Path) -> int:
+    """Depth index d of the 5-D dense-motion tensors that the LivePortrait fixture keeps as ``dm.*_slice``.
+
+    The fixture states it once, in its README ("depth slice d = N"); read from there, not repeated in tests.
+    """
+    readme = fixtures_dir / "liveportrait" / "README.md"
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    match = re.search(r"depth slice d\s*=\s*(\d+)", text)
+    if match is None:
+        raise LookupError(f"{readme}: no 'depth slice d = N' found; the dm.*_slice tensors need their depth index")
+    return int(match.group(1))
 
 
 @pytest.fixture(scope="session")

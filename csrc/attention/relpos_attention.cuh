@@ -16,12 +16,14 @@
 //      read from global memory (lane c owns output columns c, c+32, ...).
 // All math is fp32; fp16/bf16 are converted on load and rounded once on store.
 // The Dk bound (64, 128, 256, 512) picks the kernel, it sizes the per-thread
-// output accumulators. NVRTC-compilable: only CUDA built-ins and pyavatar's own
+// output accumulators. Arguments: one RelposAttentionParams (relpos_params.h),
+// passed by value. NVRTC-compilable: only CUDA built-ins and pyavatar's own
 // headers (included by relative path, which the CuPy loader inlines).
 #ifndef PYAVATAR_RELPOS_ATTENTION_CUH
 #define PYAVATAR_RELPOS_ATTENTION_CUH
 
 #include "../common/cuda_dtype.cuh"
+#include "relpos_params.h"
 
 namespace pyavatar_attn {
 
@@ -60,10 +62,18 @@ __device__ __forceinline__ void relpos_attention(const T* __restrict__ q, const 
                                                  const T* __restrict__ v, const T* __restrict__ pos,
                                                  const T* __restrict__ bias_u, const T* __restrict__ bias_v,
                                                  const unsigned char* __restrict__ key_mask, T* __restrict__ out,
-                                                 i64 seq, i64 heads, i64 dk, i64 qs0, i64 qs1, i64 qs2, i64 qs3,
-                                                 i64 ks0, i64 ks1, i64 ks2, i64 ks3, i64 vs0, i64 vs1, i64 vs2, i64 vs3,
-                                                 i64 ps0, i64 ps1, i64 ps2, i64 ps3, i64 us0, i64 us1, i64 bs0, i64 bs1,
-                                                 i64 ms0, i64 ms1, i64 left, i64 right, float scale) {
+                                                 const RelposAttentionParams<T>& p) {
+  // The fields the body reads, loaded once up front.
+  const i64 seq = p.q.size[1], heads = p.q.size[2], dk = p.q.size[3];
+  const i64 qs0 = p.q.stride[0], qs1 = p.q.stride[1], qs2 = p.q.stride[2], qs3 = p.q.stride[3];
+  const i64 ks0 = p.k.stride[0], ks1 = p.k.stride[1], ks2 = p.k.stride[2], ks3 = p.k.stride[3];
+  const i64 vs0 = p.v.stride[0], vs1 = p.v.stride[1], vs2 = p.v.stride[2], vs3 = p.v.stride[3];
+  const i64 ps0 = p.pos.stride[0], ps1 = p.pos.stride[1], ps2 = p.pos.stride[2], ps3 = p.pos.stride[3];
+  const i64 us0 = p.pos_bias_u.stride[0], us1 = p.pos_bias_u.stride[1];
+  const i64 bs0 = p.pos_bias_v.stride[0], bs1 = p.pos_bias_v.stride[1];
+  const i64 ms0 = p.key_mask.stride[0], ms1 = p.key_mask.stride[1];
+  const i64 left = p.left, right = p.right;
+  const float scale = p.scale;
   __shared__ float s_qu[kQueries][kPad];
   __shared__ float s_qv[kQueries][kPad];
   __shared__ float s_k[kKeys][kPad];
@@ -200,17 +210,13 @@ __device__ __forceinline__ void relpos_attention(const T* __restrict__ q, const 
 
 }  // namespace pyavatar_attn
 
-#define PYAVATAR_RELPOS_ATTENTION_KERNEL(suffix, T, NC)                                                                \
-  extern "C" __global__ void __launch_bounds__(pyavatar_attn::kThreads) pyavatar_relpos_attention_##suffix(            \
-      const T* q, const T* k, const T* v, const T* pos, const T* bias_u, const T* bias_v,                              \
-      const unsigned char* key_mask, T* out, long long seq, long long heads, long long dk, long long qs0,              \
-      long long qs1, long long qs2, long long qs3, long long ks0, long long ks1, long long ks2, long long ks3,         \
-      long long vs0, long long vs1, long long vs2, long long vs3, long long ps0, long long ps1, long long ps2,         \
-      long long ps3, long long us0, long long us1, long long bs0, long long bs1, long long ms0, long long ms1,         \
-      long long left, long long right, float scale) {                                                                  \
-    pyavatar_attn::relpos_attention<T, NC>(q, k, v, pos, bias_u, bias_v, key_mask, out, seq, heads, dk, qs0, qs1, qs2, \
-                                           qs3, ks0, ks1, ks2, ks3, vs0, vs1, vs2, vs3, ps0, ps1, ps2, ps3, us0, us1,  \
-                                           bs0, bs1, ms0, ms1, left, right, scale);                                    \
+// Restrict-qualified pointers as the inner function's parameters: after inlining they keep the kernel's loads
+// free of aliasing with the output.
+#define PYAVATAR_RELPOS_ATTENTION_KERNEL(suffix, T, NC)                                                 \
+  extern "C" __global__ void __launch_bounds__(pyavatar_attn::kThreads)                                 \
+      pyavatar_relpos_attention_##suffix(const pyavatar_attn::RelposAttentionParams<T> p) {             \
+    pyavatar_attn::relpos_attention<T, NC>(p.q.data, p.k.data, p.v.data, p.pos.data, p.pos_bias_u.data, \
+                                           p.pos_bias_v.data, p.key_mask.data, p.output, p);            \
   }
 
 #define PYAVATAR_RELPOS_ATTENTION_DTYPE(suffix, T)      \

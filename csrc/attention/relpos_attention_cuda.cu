@@ -6,6 +6,7 @@
 
 #include "attention/relpos_attention.cuh"
 #include "common/cuda_launch.h"
+#include "common/cuda_launchers.h"
 
 namespace pyavatar {
 namespace cuda {
@@ -29,23 +30,15 @@ const Kernels<decltype(&pyavatar_relpos_attention_bf16_d64)> kBF16 = {
      pyavatar_relpos_attention_bf16_d512}};
 
 template <typename T, typename Fn>
-cudaError_t launch(const Kernels<Fn>& kernels, const void* const* data, const int64_t* const* stride,
-                   const int64_t* q_size, const uint8_t* key_mask, const int64_t* key_mask_stride, int64_t left,
-                   int64_t right, float scale, void* output, cudaStream_t stream) {
-  const int64_t batch = q_size[0], seq = q_size[1], heads = q_size[2], dk = q_size[3];
+cudaError_t launch(const Kernels<Fn>& kernels, const pyavatar_attn::RelposAttentionParams<T>& p, cudaStream_t stream) {
+  static_assert(is_kernel_params_v<pyavatar_attn::RelposAttentionParams<T>>, "params must be plain data");
+  const int64_t batch = p.q.size[0], seq = p.q.size[1], heads = p.q.size[2], dk = p.q.size[3];
   if (batch == 0 || seq == 0 || heads == 0 || dk == 0) return cudaSuccess;
   if (dk > 512 || heads > 65535 || batch > 65535) return cudaErrorInvalidConfiguration;
   const int bound = dk <= 64 ? 0 : dk <= 128 ? 1 : dk <= 256 ? 2 : 3;
   const dim3 grid(static_cast<unsigned>((seq + pyavatar_attn::kQueries - 1) / pyavatar_attn::kQueries),
                   static_cast<unsigned>(heads), static_cast<unsigned>(batch));
-  const T* in[6];
-  for (int t = 0; t < 6; ++t) in[t] = static_cast<const T*>(data[t]);
-  const int64_t *qs = stride[0], *ks = stride[1], *vs = stride[2], *ps = stride[3], *us = stride[4], *bs = stride[5];
-  const int64_t ms0 = key_mask ? key_mask_stride[0] : 0, ms1 = key_mask ? key_mask_stride[1] : 0;
-  kernels.by_bound[bound]<<<grid, pyavatar_attn::kThreads, 0, stream>>>(
-      in[0], in[1], in[2], in[3], in[4], in[5], key_mask, static_cast<T*>(output), seq, heads, dk, qs[0], qs[1], qs[2],
-      qs[3], ks[0], ks[1], ks[2], ks[3], vs[0], vs[1], vs[2], vs[3], ps[0], ps[1], ps[2], ps[3], us[0], us[1], bs[0],
-      bs[1], ms0, ms1, left, right, scale);
+  kernels.by_bound[bound]<<<grid, pyavatar_attn::kThreads, 0, stream>>>(p);
   return cudaGetLastError();
 }
 
@@ -56,16 +49,25 @@ cudaError_t relpos_attention_probe() {
   return cudaFuncGetAttributes(&attributes, pyavatar_relpos_attention_f32_d64);
 }
 
-// data / stride: q, k, v (B, T, H, Dk), pos (B, 2T-1, H, Dk; batch stride may
-// be 0), pos_bias_u, pos_bias_v (H, Dk), in that order, element strides;
-// q_size (B, T, H, Dk); key_mask (B, T) uint8 or null; output (B, T, H, Dk)
-// contiguous. dtype: 0 fp32, 1 fp16, 2 bf16.
-cudaError_t relpos_attention(int dtype, const void* const* data, const int64_t* const* stride, const int64_t* q_size,
-                             const uint8_t* key_mask, const int64_t* key_mask_stride, int64_t left, int64_t right,
-                             float scale, void* output, cudaStream_t stream) {
+cudaError_t relpos_attention(int dtype, const DeviceView<4>& q, const DeviceView<4>& k, const DeviceView<4>& v,
+                             const DeviceView<4>& pos, const DeviceView<2>& pos_bias_u, const DeviceView<2>& pos_bias_v,
+                             const StridedView<const uint8_t, 2>& key_mask, int64_t left, int64_t right, float scale,
+                             void* output, cudaStream_t stream) {
   return launch_for_dtype(dtype, kF32, kF16, kBF16, [&](auto tag, const auto& kernels) {
-    return launch<element_of<decltype(tag)>>(kernels, data, stride, q_size, key_mask, key_mask_stride, left, right,
-                                             scale, output, stream);
+    using T = element_of<decltype(tag)>;
+    pyavatar_attn::RelposAttentionParams<T> p{};
+    p.q = kernel_view<const T>(q);
+    p.k = kernel_view<const T>(k);
+    p.v = kernel_view<const T>(v);
+    p.pos = kernel_view<const T>(pos);
+    p.pos_bias_u = kernel_view<const T>(pos_bias_u);
+    p.pos_bias_v = kernel_view<const T>(pos_bias_v);
+    p.key_mask = kernel_view<const unsigned char>(key_mask);
+    p.output = static_cast<T*>(output);
+    p.left = left;
+    p.right = right;
+    p.scale = scale;
+    return launch(kernels, p, stream);
   });
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Host-side dtype dispatch shared by the CUDA launchers: one call site per launcher instead of one per dtype.
+// Host-side helpers shared by the CUDA launchers: dtype dispatch (one call site per launcher instead of one per
+// dtype) and the conversion of a binding's view into the View of a kernel params struct.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -7,6 +8,8 @@
 #include <type_traits>
 
 #include "common/cuda_dtype.cuh"
+#include "common/strided_view.h"
+#include "common/view_params.h"
 
 namespace pyavatar {
 namespace cuda {
@@ -30,6 +33,22 @@ cudaError_t launch_for_dtype(int dtype, const F32& f32, const F16& f16, const BF
 // The element type a launch_for_dtype tag names.
 template <typename Tag>
 using element_of = std::remove_pointer_t<Tag>;
+
+// `view` as a params struct member with element type T (`const float`, `const pyavatar_cuda::f16`, ...).
+template <typename T, typename U, int R>
+pyavatar_cuda::View<T, R> kernel_view(const StridedView<U, R>& view) {
+  pyavatar_cuda::View<T, R> out{};
+  out.data = static_cast<T*>(view.data);
+  for (int i = 0; i < R; ++i) {
+    out.size[i] = view.size[i];
+    out.stride[i] = view.stride[i];
+  }
+  return out;
+}
+
+// A params struct reaches the kernel by value and CuPy builds it as bytes: it must be plain data.
+template <typename Params>
+constexpr bool is_kernel_params_v = std::is_standard_layout<Params>::value && std::is_trivially_copyable<Params>::value;
 
 }  // namespace cuda
 }  // namespace pyavatar

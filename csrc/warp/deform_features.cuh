@@ -8,20 +8,29 @@
 // One thread per (n, group, d, h, w) writes the heatmap channel and the C
 // deformed channels of that voxel, in a grid-stride loop (any 1-D launch is
 // correct; 256 threads per block). Output (N, K+1, C+1, D, H, W) contiguous.
+// Arguments: one DeformFeaturesParams (warp_params.h), passed by value.
 // NVRTC-compilable (see warp_common.cuh).
 #ifndef PYAVATAR_DEFORM_FEATURES_CUH
 #define PYAVATAR_DEFORM_FEATURES_CUH
 
 #include "warp_common.cuh"
+#include "warp_params.h"
 
 namespace pyavatar_warp {
 
 template <typename T>
 __device__ __forceinline__ void deform_features(const T* __restrict__ feature, const T* __restrict__ kp_source,
-                                                const T* __restrict__ kp_driving, T* __restrict__ output, i64 n_batch,
-                                                i64 channels, i64 d, i64 h, i64 w, i64 fs0, i64 fs1, i64 fs2, i64 fs3,
-                                                i64 fs4, i64 n_kp, i64 ss0, i64 ss1, i64 ss2, i64 ds0, i64 ds1, i64 ds2,
-                                                float kp_variance) {
+                                                const T* __restrict__ kp_driving, T* __restrict__ output,
+                                                const DeformFeaturesParams<T>& p) {
+  // The fields the body reads, loaded once up front.
+  const i64 n_batch = p.feature.size[0], channels = p.feature.size[1], d = p.feature.size[2], h = p.feature.size[3],
+            w = p.feature.size[4];
+  const i64 fs0 = p.feature.stride[0], fs1 = p.feature.stride[1], fs2 = p.feature.stride[2], fs3 = p.feature.stride[3],
+            fs4 = p.feature.stride[4];
+  const i64 n_kp = p.kp_source.size[1];
+  const i64 ss0 = p.kp_source.stride[0], ss1 = p.kp_source.stride[1], ss2 = p.kp_source.stride[2];
+  const i64 ds0 = p.kp_driving.stride[0], ds1 = p.kp_driving.stride[1], ds2 = p.kp_driving.stride[2];
+  const float kp_variance = p.kp_variance;
   const i64 spatial = d * h * w;
   const i64 groups = n_kp + 1;
   const i64 total = n_batch * groups * spatial;
@@ -29,8 +38,8 @@ __device__ __forceinline__ void deform_features(const T* __restrict__ feature, c
     const i64 ng = idx / spatial, s = idx - ng * spatial;
     const i64 n = ng / groups, g = ng - n * groups;
     const i64 iw = s % w, ih = (s / w) % h, id = s / (w * h);
-    const float p[3] = {lattice(iw, w), lattice(ih, h), lattice(id, d)};
-    float moved[3] = {p[0], p[1], p[2]};
+    const float pt[3] = {lattice(iw, w), lattice(ih, h), lattice(id, d)};
+    float moved[3] = {pt[0], pt[1], pt[2]};
     float heat = 0.0f;
     if (g > 0) {
       const T* ks = kp_source + n * ss0 + (g - 1) * ss1;
@@ -39,9 +48,9 @@ __device__ __forceinline__ void deform_features(const T* __restrict__ feature, c
 #pragma unroll
       for (int a = 0; a < 3; ++a) {
         const float src = to_float(ks[a * ss2]), drv = to_float(kd[a * ds2]);
-        dist_d += (p[a] - drv) * (p[a] - drv);
-        dist_s += (p[a] - src) * (p[a] - src);
-        moved[a] = (p[a] - drv) + src;
+        dist_d += (pt[a] - drv) * (pt[a] - drv);
+        dist_s += (pt[a] - src) * (pt[a] - src);
+        moved[a] = (pt[a] - drv) + src;
       }
       heat = expf(-0.5f * dist_d / kp_variance) - expf(-0.5f * dist_s / kp_variance);
     }
@@ -58,14 +67,11 @@ __device__ __forceinline__ void deform_features(const T* __restrict__ feature, c
 
 }  // namespace pyavatar_warp
 
-#define PYAVATAR_DEFORM_FEATURES_KERNEL(suffix, T)                                                                  \
-  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads) pyavatar_deform_features_##suffix(      \
-      const T* feature, const T* kp_source, const T* kp_driving, T* output, long long n_batch, long long channels,  \
-      long long d, long long h, long long w, long long fs0, long long fs1, long long fs2, long long fs3,            \
-      long long fs4, long long n_kp, long long ss0, long long ss1, long long ss2, long long ds0, long long ds1,     \
-      long long ds2, float kp_variance) {                                                                           \
-    pyavatar_warp::deform_features<T>(feature, kp_source, kp_driving, output, n_batch, channels, d, h, w, fs0, fs1, \
-                                      fs2, fs3, fs4, n_kp, ss0, ss1, ss2, ds0, ds1, ds2, kp_variance);              \
+// Restrict-qualified pointers as the inner function's parameters: see grid_sample_3d.cuh.
+#define PYAVATAR_DEFORM_FEATURES_KERNEL(suffix, T)                                                       \
+  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads)                              \
+      pyavatar_deform_features_##suffix(const pyavatar_warp::DeformFeaturesParams<T> p) {                \
+    pyavatar_warp::deform_features<T>(p.feature.data, p.kp_source.data, p.kp_driving.data, p.output, p); \
   }
 
 PYAVATAR_DEFORM_FEATURES_KERNEL(f32, float)

@@ -5,22 +5,28 @@
 // One thread per output location (n, do, ho, wo) and chunk of 8 channels:
 // grid axis x is a grid-stride loop over locations (any size is correct; 256
 // threads per block), grid axis y = ceil(C / 8) chunks.
-// Arguments: input (N, C, D, H, W) and grid (N, Do, Ho, Wo, 3) with element
-// strides, output (N, C, Do, Ho, Wo) contiguous; padding 0 = zeros, 1 = border.
+// Arguments: one GridSample3dParams (warp_params.h), passed by value.
 // NVRTC-compilable (see warp_common.cuh).
 #ifndef PYAVATAR_GRID_SAMPLE_3D_CUH
 #define PYAVATAR_GRID_SAMPLE_3D_CUH
 
 #include "warp_common.cuh"
+#include "warp_params.h"
 
 namespace pyavatar_warp {
 
 template <typename T>
 __device__ __forceinline__ void grid_sample_3d(const T* __restrict__ input, const T* __restrict__ grid,
-                                               T* __restrict__ output, i64 n_batch, i64 channels, i64 d, i64 h, i64 w,
-                                               i64 is0, i64 is1, i64 is2, i64 is3, i64 is4, i64 d_out, i64 h_out,
-                                               i64 w_out, i64 gs0, i64 gs1, i64 gs2, i64 gs3, i64 gs4, i64 padding,
-                                               i64 align_corners) {
+                                               T* __restrict__ output, const GridSample3dParams<T>& p) {
+  // The fields the body reads, loaded once up front.
+  const i64 n_batch = p.input.size[0], channels = p.input.size[1], d = p.input.size[2], h = p.input.size[3],
+            w = p.input.size[4];
+  const i64 is0 = p.input.stride[0], is1 = p.input.stride[1], is2 = p.input.stride[2], is3 = p.input.stride[3],
+            is4 = p.input.stride[4];
+  const i64 d_out = p.grid.size[1], h_out = p.grid.size[2], w_out = p.grid.size[3];
+  const i64 gs0 = p.grid.stride[0], gs1 = p.grid.stride[1], gs2 = p.grid.stride[2], gs3 = p.grid.stride[3],
+            gs4 = p.grid.stride[4];
+  const int padding = p.padding_mode, align_corners = p.align_corners;
   const i64 spatial = d_out * h_out * w_out;
   const i64 total = n_batch * spatial;
   const bool border = padding == 1, align = align_corners != 0;
@@ -41,14 +47,12 @@ __device__ __forceinline__ void grid_sample_3d(const T* __restrict__ input, cons
 
 }  // namespace pyavatar_warp
 
-#define PYAVATAR_GRID_SAMPLE_3D_KERNEL(suffix, T)                                                                     \
-  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads) pyavatar_grid_sample_3d_##suffix(         \
-      const T* input, const T* grid, T* output, long long n_batch, long long channels, long long d, long long h,      \
-      long long w, long long is0, long long is1, long long is2, long long is3, long long is4, long long d_out,        \
-      long long h_out, long long w_out, long long gs0, long long gs1, long long gs2, long long gs3, long long gs4,    \
-      long long padding, long long align_corners) {                                                                   \
-    pyavatar_warp::grid_sample_3d<T>(input, grid, output, n_batch, channels, d, h, w, is0, is1, is2, is3, is4, d_out, \
-                                     h_out, w_out, gs0, gs1, gs2, gs3, gs4, padding, align_corners);                  \
+// The restrict-qualified pointers are the inner function's parameters, as before the params struct: after
+// inlining they keep the kernel's loads free of aliasing with the output.
+#define PYAVATAR_GRID_SAMPLE_3D_KERNEL(suffix, T)                                      \
+  extern "C" __global__ void __launch_bounds__(pyavatar_warp::kWarpThreads)            \
+      pyavatar_grid_sample_3d_##suffix(const pyavatar_warp::GridSample3dParams<T> p) { \
+    pyavatar_warp::grid_sample_3d<T>(p.input.data, p.grid.data, p.output, p);          \
   }
 
 PYAVATAR_GRID_SAMPLE_3D_KERNEL(f32, float)

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Host-side launch geometry shared by the CUDA warp launchers (constants in warp_common.cuh).
+// Host-side launch geometry shared by the CUDA warp launchers (constants in warp_common.cuh); included by the
+// launchers (*_cuda.cu, compiled by nvcc) only.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
+#include "common/cuda_launch.h"
 #include "warp/warp_common.cuh"
 
 namespace pyavatar {
@@ -25,6 +27,18 @@ inline dim3 warp_blocks(int64_t work, int64_t channels) {
 
 // Whether one launch covers `channels` (grid axis y holds at most kMaxChannelChunks chunks).
 inline bool warp_channels_fit(int64_t channels) { return channels <= kMaxChannelChunks * pyavatar_warp::kChannelChunk; }
+
+// Launches `kernel(params)` on `stream` over `work` locations times chunks of `channels` (warp_blocks); nothing
+// when there is no work.
+template <typename Params>
+cudaError_t launch_warp(void (*kernel)(Params), const Params& params, int64_t work, int64_t channels,
+                        cudaStream_t stream) {
+  static_assert(is_kernel_params_v<Params>, "a params struct must be plain data");
+  if (work == 0) return cudaSuccess;
+  if (!warp_channels_fit(channels)) return cudaErrorInvalidConfiguration;
+  kernel<<<warp_blocks(work, channels), pyavatar_warp::kWarpThreads, 0, stream>>>(params);
+  return cudaGetLastError();
+}
 
 }  // namespace cuda
 }  // namespace pyavatar

@@ -5,11 +5,13 @@ installed as ``pyavatar/kernels/_cuda_src``), so a wheel built without nvcc
 still runs them on a GPU. Each op's source is compiled with
 ``cupy.RawModule`` the first time the op is asked for (CuPy caches the binary
 on disk), then launched on the torch tensors' memory on torch's current stream.
-fp32, fp16 and bf16, any strides, fp32 math.
+fp32, fp16 and bf16, any strides, fp32 math. Each kernel takes one params struct by value,
+built from the layout the kernel source itself declares (:mod:`._cuda_params`).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import re
@@ -21,14 +23,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from numpy.typing import NDArray
 
 from pyavatar.kernels._cuda import cuda_outputs
+from pyavatar.kernels._cuda_params import pack, struct_dtype
 from pyavatar.kernels.spec import (
+    SPECS,
     Args,
     DeformFeaturesArgs,
     DenseWarpArgs,
     GridSample3dArgs,
+    KernelArgs,
     Outputs,
     RelposAttentionArgs,
 )
@@ -106,26 +111,41 @@ ATTENTION_HEAD_DIMS = tuple(  # one kernel per Dk bound: the _d<bound> instantia
 )
 
 
+@functools.cache
+def params_dtype(op: str) -> np.dtype[np.void]:
+    """The NumPy dtype of ``op``'s params struct (``<Op>Params``), read from the kernel source NVRTC compiles."""
+    path = find_source(op)
+    if path is None:
+        raise FileNotFoundError(f"CUDA kernel source {SOURCES[op]} not found (looked in {source_dirs()})")
+    return struct_dtype(load_source(path), "".join(w.capitalize() for w in op.split("_")) + "Params")
+
+
+def params(op: str, args: KernelArgs, outputs: Outputs, **converted: object) -> NDArray[np.void]:
+    """``op``'s params struct, packed for the launch.
+
+    Members named after an arg take its value (``converted`` overrides one, e.g. a string by its code);
+    the members named after none take the outputs in order (null for an output that was not asked for).
+    """
+    dtype = params_dtype(op)
+    values: dict[str, object] = {**args._asdict(), **converted}
+    output_names = [name for name in dtype.names or () if name not in values]
+    if len(output_names) != SPECS[op].max_outputs:
+        raise ValueError(f"{op}: params members {output_names} name no arg, expected {SPECS[op].max_outputs} outputs")
+    values.update(zip(output_names, [*outputs, *[None] * (len(output_names) - len(outputs))], strict=True))
+    return pack(dtype, values)
+
+
 @dataclass(frozen=True)
 class Launch:
-    """One kernel launch: name, geometry and packed arguments.
+    """One kernel launch: name, geometry and its one argument, the op's params struct.
 
-    Arguments are NumPy scalars the way CuPy passes them by size: ``uint64``
-    for pointers, ``int64`` for the kernels' ``long long``, ``float32`` for ``float``.
+    ``args`` holds that struct as a one-element structured NumPy array, which CuPy passes by value.
     """
 
     kernel: str
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
-    args: tuple[Any, ...]
-
-
-def _ptr(t: Tensor | None) -> np.uint64:
-    return np.uint64(0 if t is None else t.data_ptr())
-
-
-def _ints(*values: int) -> list[np.int64]:
-    return [np.int64(v) for v in values]
+    args: tuple[NDArray[np.void]]
 
 
 def _warp_grid(work: int, channels: int = 0) -> tuple[int, int, int]:
@@ -135,112 +155,35 @@ def _warp_grid(work: int, channels: int = 0) -> tuple[int, int, int]:
 
 def plan_grid_sample_3d(a: GridSample3dArgs, outputs: Outputs) -> Launch:
     """Launch of ``pyavatar_grid_sample_3d_<dtype>`` writing ``out`` (N, C, Do, Ho, Wo)."""
-    (out,) = outputs
-    n, c, d_out, h_out, w_out = out.shape
-    args = (
-        _ptr(a.input),
-        _ptr(a.grid),
-        _ptr(out),
-        *_ints(
-            *a.input.shape,
-            *a.input.stride(),
-            d_out,
-            h_out,
-            w_out,
-            *a.grid.stride(),
-            _PADDING[a.padding_mode],
-            int(a.align_corners),
-        ),
-    )
-    return Launch(
-        f"pyavatar_grid_sample_3d_{SUFFIX[a.input.dtype]}",
-        _warp_grid(n * d_out * h_out * w_out, c),
-        (WARP_THREADS, 1, 1),
-        args,
-    )
+    n, c, d_out, h_out, w_out = outputs[0].shape
+    struct = params("grid_sample_3d", a, outputs, padding_mode=_PADDING[a.padding_mode])
+    kernel = f"pyavatar_grid_sample_3d_{SUFFIX[a.input.dtype]}"
+    return Launch(kernel, _warp_grid(n * d_out * h_out * w_out, c), (WARP_THREADS, 1, 1), (struct,))
 
 
 def plan_deform_features(a: DeformFeaturesArgs, outputs: Outputs) -> Launch:
     """Launch of ``pyavatar_deform_features_<dtype>`` writing ``out`` (N, K+1, C+1, D, H, W)."""
-    (out,) = outputs
-    n, _, d, h, w = a.feature.shape
-    k = a.kp_source.shape[1]
-    args = (
-        _ptr(a.feature),
-        _ptr(a.kp_source),
-        _ptr(a.kp_driving),
-        _ptr(out),
-        *_ints(*a.feature.shape, *a.feature.stride(), k, *a.kp_source.stride(), *a.kp_driving.stride()),
-        np.float32(a.kp_variance),
-    )
-    return Launch(
-        f"pyavatar_deform_features_{SUFFIX[a.feature.dtype]}",
-        _warp_grid(n * (k + 1) * d * h * w),
-        (WARP_THREADS, 1, 1),
-        args,
-    )
+    n, groups, _, d, h, w = outputs[0].shape
+    struct = params("deform_features", a, outputs)
+    kernel = f"pyavatar_deform_features_{SUFFIX[a.feature.dtype]}"
+    return Launch(kernel, _warp_grid(n * groups * d * h * w), (WARP_THREADS, 1, 1), (struct,))
 
 
 def plan_dense_warp(a: DenseWarpArgs, outputs: Outputs) -> Launch:
     """Launch of ``pyavatar_dense_warp_<dtype>`` writing ``out`` and, when asked for, ``deformation``."""
-    out, deformation = outputs if a.return_deformation else (outputs[0], None)
-    n, groups, d, h, w = a.mask.shape
-    args = (
-        _ptr(a.feature),
-        _ptr(a.mask),
-        _ptr(a.kp_source),
-        _ptr(a.kp_driving),
-        _ptr(out),
-        _ptr(deformation),
-        *_ints(
-            *a.feature.shape,
-            *a.feature.stride(),
-            groups,
-            d,
-            h,
-            w,
-            *a.mask.stride(),
-            *a.kp_source.stride(),
-            *a.kp_driving.stride(),
-        ),
-    )
-    grid = _warp_grid(n * d * h * w, a.feature.shape[1])
-    return Launch(f"pyavatar_dense_warp_{SUFFIX[a.feature.dtype]}", grid, (WARP_THREADS, 1, 1), args)
+    n, c, d, h, w = outputs[0].shape
+    struct = params("dense_warp", a, outputs)
+    kernel = f"pyavatar_dense_warp_{SUFFIX[a.feature.dtype]}"
+    return Launch(kernel, _warp_grid(n * d * h * w, c), (WARP_THREADS, 1, 1), (struct,))
 
 
 def plan_relpos_attention(a: RelposAttentionArgs, outputs: Outputs) -> Launch:
     """Launch of ``pyavatar_relpos_attention_<dtype>_d<bound>`` writing ``out`` (B, T, H, Dk)."""
-    (out,) = outputs
     b, t, h, dk = a.q.shape
     bound = next(x for x in ATTENTION_HEAD_DIMS if dk <= x)
-    mask_stride = (0, 0) if a.key_mask is None else a.key_mask.stride()
-    args = (
-        _ptr(a.q),
-        _ptr(a.k),
-        _ptr(a.v),
-        _ptr(a.pos),
-        _ptr(a.pos_bias_u),
-        _ptr(a.pos_bias_v),
-        _ptr(a.key_mask),
-        _ptr(out),
-        *_ints(
-            t,
-            h,
-            dk,
-            *a.q.stride(),
-            *a.k.stride(),
-            *a.v.stride(),
-            *a.pos.stride(),
-            *a.pos_bias_u.stride(),
-            *a.pos_bias_v.stride(),
-            *mask_stride,
-            a.left,
-            a.right,
-        ),
-        np.float32(a.scale),
-    )
-    grid = (-(-t // ATTENTION_QUERIES), h, b)
-    return Launch(f"pyavatar_relpos_attention_{SUFFIX[a.q.dtype]}_d{bound}", grid, (ATTENTION_THREADS, 1, 1), args)
+    struct = params("relpos_attention", a, outputs)
+    kernel = f"pyavatar_relpos_attention_{SUFFIX[a.q.dtype]}_d{bound}"
+    return Launch(kernel, (-(-t // ATTENTION_QUERIES), h, b), (ATTENTION_THREADS, 1, 1), (struct,))
 
 
 PLANS: dict[str, Callable[[Any, Outputs], Launch]] = {

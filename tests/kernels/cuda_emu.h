@@ -227,14 +227,13 @@ void run_grid(void (*fn)(A...), dim3 grid, dim3 shape, void* const* args) {
       }
 }
 
-// Kind of a kernel parameter as the Python side packs it: 'p' pointer (8 bytes),
-// 'i' 64-bit integer, 'f' 32-bit float.
+// Kind of a kernel parameter as the Python side packs it: every kernel takes one params struct by value,
+// "s<bytes>", so a packing of another size than the compiler's struct is refused before anything runs.
 template <typename A>
-constexpr char kind_of() {
-  return std::is_pointer<A>::value                                      ? 'p'
-         : std::is_floating_point<A>::value && sizeof(A) == 4           ? 'f'
-         : std::is_integral<A>::value && sizeof(A) == 8                 ? 'i'
-                                                                         : '?';
+std::string kind_of() {
+  static_assert(std::is_class<A>::value && std::is_trivially_copyable<A>::value,
+                "kernel parameters are params structs passed by value");
+  return "s" + std::to_string(sizeof(A));
 }
 
 struct Kernel {
@@ -246,7 +245,7 @@ struct Kernel {
 template <typename... A>
 Kernel describe(void (*fn)(A...)) {
   Kernel k;
-  k.kinds = std::string{kind_of<A>()...};
+  for (const std::string& kind : {kind_of<A>()...}) k.kinds += kind;
   k.fn = reinterpret_cast<void*>(fn);
   k.launch = [](void* f, dim3 grid, dim3 block, void* const* args) {
     run_grid(reinterpret_cast<void (*)(A...)>(f), grid, block, args);
@@ -269,8 +268,8 @@ extern "C" int emu_launch(const char* name, const unsigned* grid, const unsigned
     return -1;
   }
   if (it->second.kinds != kinds) {
-    std::snprintf(error, error_size, "kernel %s takes argument kinds '%s', got '%s'", name,
-                  it->second.kinds.c_str(), kinds);
+    std::snprintf(error, error_size, "kernel %s takes argument kinds '%s', got '%s'", name, it->second.kinds.c_str(),
+                  kinds);
     return -1;
   }
   try {

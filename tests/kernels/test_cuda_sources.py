@@ -105,20 +105,12 @@ class EmulatedCupy(_cupy.CupyBackend):
 
     def _launch(self, op: str, launch: _cupy.Launch, device: torch.device) -> None:
         assert launch.kernel in _cupy.kernel_names(op)
-        values, kinds = [], ""
+        kinds = ""
         for a in launch.args:
-            if isinstance(a, np.uint64):
-                values.append(ctypes.c_uint64(int(a)))
-                kinds += "p"
-            elif isinstance(a, np.int64):
-                values.append(ctypes.c_int64(int(a)))
-                kinds += "i"
-            elif isinstance(a, np.float32):
-                values.append(ctypes.c_float(float(a)))
-                kinds += "f"
-            else:
-                raise TypeError(f"{launch.kernel}: CuPy would not pass a {type(a).__name__} argument as intended")
-        args = (ctypes.c_void_p * len(values))(*[ctypes.addressof(v) for v in values])
+            if not (isinstance(a, np.ndarray) and a.dtype.names is not None and a.size == 1):
+                raise TypeError(f"{launch.kernel}: CuPy passes a struct by value as a one-element structured array")
+            kinds += f"s{a.dtype.itemsize}"
+        args = (ctypes.c_void_p * len(launch.args))(*[a.ctypes.data for a in launch.args])
         error = ctypes.create_string_buffer(512)
         rc = self.lib.emu_launch(
             launch.kernel.encode(),

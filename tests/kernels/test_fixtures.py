@@ -13,7 +13,6 @@ from pyavatar.kernels import reference
 from tests.kernels._cases import require
 
 CPU_BACKENDS = ["cpp", "triton", "torch"]
-SLICE_D = 7  # the fixture stores depth slice 7 of the 5-D dense-motion tensors
 
 
 @pytest.fixture(scope="module")
@@ -36,25 +35,25 @@ def _cpu(backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-def test_deform_features_reproduces_hourglass_input(warping, backend):
+def test_deform_features_reproduces_hourglass_input(warping, backend, lp_depth_slice):
     """The hourglass input slice of the warping fixture (group-major, heatmap first)."""
     _cpu(backend)
     out = kernels.deform_features(
         warping["dm.compressed_feature"], warping["kp_source"], warping["kp_driving"], backend=backend
     )
     n, groups, width, d, h, w = out.shape
-    hourglass_slice = out.reshape(n, groups * width, d, h, w)[:, :, SLICE_D]
+    hourglass_slice = out.reshape(n, groups * width, d, h, w)[:, :, lp_depth_slice]
     torch.testing.assert_close(hourglass_slice, warping["dm.hourglass_input_slice"], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-def test_dense_warp_reproduces_deformation_slice(warping, backend):
-    """With the stored mask at depth 7, the deformation slice equals the fixture's."""
+def test_dense_warp_reproduces_deformation_slice(warping, backend, lp_depth_slice):
+    """With the stored mask slice at its depth, the deformation slice equals the fixture's."""
     _cpu(backend)
     n, k1, h, w = warping["dm.mask_slice"].shape
     d = warping["out.deformation"].shape[1]
     mask = torch.softmax(torch.randn(n, k1, d, h, w, generator=torch.Generator().manual_seed(0)), dim=1)
-    mask[:, :, SLICE_D] = warping["dm.mask_slice"]
+    mask[:, :, lp_depth_slice] = warping["dm.mask_slice"]
     warped, deformation = kernels.dense_warp(
         warping["feature_3d"],
         mask,
@@ -63,9 +62,10 @@ def test_dense_warp_reproduces_deformation_slice(warping, backend):
         return_deformation=True,
         backend=backend,
     )
-    torch.testing.assert_close(deformation[:, SLICE_D], warping["out.deformation"][:, SLICE_D], rtol=0, atol=1e-5)
+    d_slice = lp_depth_slice
+    torch.testing.assert_close(deformation[:, d_slice], warping["out.deformation"][:, d_slice], rtol=0, atol=1e-5)
     expect = reference.grid_sample_3d(warping["feature_3d"], deformation)
-    torch.testing.assert_close(warped[:, :, SLICE_D], expect[:, :, SLICE_D], rtol=0, atol=1e-5)
+    torch.testing.assert_close(warped[:, :, d_slice], expect[:, :, d_slice], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)

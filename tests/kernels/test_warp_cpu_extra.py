@@ -180,15 +180,15 @@ def test_dense_warp_edges(isa: str, feature_size: tuple[int, int, int], mask_siz
             assert torch.equal(alone, warped)
 
 
-def test_liveportrait_warping_fixture(isa: str, fixtures_dir: Path) -> None:
+def test_liveportrait_warping_fixture(isa: str, fixtures_dir: Path, lp_depth_slice: int) -> None:
     from safetensors.torch import load_file
 
     data = load_file(fixtures_dir / "liveportrait/warping_module.io.safetensors")
     feature, ks, kd = data["dm.compressed_feature"], data["kp_source"], data["kp_driving"]
     out = kernels.deform_features(feature, ks, kd, backend="cpp")
     n, groups, c1, d, h, w = out.shape
-    # Hourglass input is (N, (K+1)*(C+1), D, H, W); the fixture keeps depth slice 7.
-    hourglass_slice = out.reshape(n, groups * c1, d, h, w)[:, :, 7]
+    # Hourglass input is (N, (K+1)*(C+1), D, H, W); the fixture keeps one depth slice of it.
+    hourglass_slice = out.reshape(n, groups * c1, d, h, w)[:, :, lp_depth_slice]
     torch.testing.assert_close(hourglass_slice, data["dm.hourglass_input_slice"], rtol=0, atol=1e-5)
     volume, deformation = data["feature_3d"], data["out.deformation"]
     want = F.grid_sample(volume, deformation, mode="bilinear", padding_mode="zeros", align_corners=False)
