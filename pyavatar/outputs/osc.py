@@ -17,7 +17,7 @@ from pyavatar._native import core
 from pyavatar.packets import MotionFrame
 from pyavatar.runtime.clock import Clock, MonotonicClock
 from pyavatar.runtime.frames import StreamInfo
-from pyavatar.runtime.worker import Worker
+from pyavatar.worker import Worker
 
 log = logging.getLogger(__name__)
 

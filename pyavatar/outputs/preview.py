@@ -11,7 +11,7 @@ import numpy as np
 
 from pyavatar.runtime.frames import StreamInfo, VideoFrame
 from pyavatar.runtime.queues import BoundedQueue, Policy, QueueClosed, QueueTimeout
-from pyavatar.runtime.worker import Worker
+from pyavatar.worker import Worker
 
 
 class PreviewError(RuntimeError):

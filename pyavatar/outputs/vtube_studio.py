@@ -43,8 +43,8 @@ from pyavatar.face import mappings as fm
 from pyavatar.face.params import NAMES, FaceParams
 from pyavatar.packets import MotionFrame
 from pyavatar.runtime.frames import StreamInfo
-from pyavatar.runtime.worker import Worker
 from pyavatar.userdirs import config_dir
+from pyavatar.worker import Worker
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from pyavatar.runtime.worker import Worker
+from pyavatar.worker import Worker
 from tests.runtime.helpers import pyavatar_threads
 
 
