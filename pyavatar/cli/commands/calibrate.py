@@ -65,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``calibrate`` command and its options to ``sub``."""
     p = sub.add_parser(
         "calibrate",
         help="record each vowel once and write a per-voice lip-sync profile",

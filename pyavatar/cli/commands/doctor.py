@@ -12,6 +12,7 @@ OPTIONAL_PACKAGES = ("triton", "cupy", "mediapipe", "sounddevice", "soundfile", 
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``doctor`` command and its options to ``sub``."""
     p = sub.add_parser(
         "doctor",
         help="report versions, native modules and kernel backends",
@@ -58,6 +59,7 @@ def report() -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the report (``--json``: as JSON); 0."""
     r = report()
     if args.json:
         print(json.dumps(r, indent=2))

@@ -33,6 +33,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``extract-motion`` command and its options to ``sub``."""
     p = sub.add_parser(
         "extract-motion",
         help="talking-head videos → training clips (16 kHz audio + FaceParams)",
