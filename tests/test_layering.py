@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "worker": set(),  # the one worker-thread helper: a leaf every layer may use
     "kernels": {"_native"},
     "face": set(),
-    "audio": {"packets"},
+    "audio": {"packets", "worker"},
     "motion": {"audio", "face", "packets", "kernels", "checkpoints", "tracking", "video", "worker"},
     "render": {"face", "kernels", "userdirs", "checkpoints", "_native"},
     "evaluation": {"audio", "motion", "packets"},

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +46,25 @@ def test_join_returns_the_error_instead_of_raising() -> None:
     w.start()
     assert isinstance(w.join(), ZeroDivisionError)
     assert w.join() is None
+
+
+#: The modules that may start a thread without :class:`Worker`, and why.
+OWN_THREADS = {
+    "pyavatar/worker.py": "the helper itself",
+    "pyavatar/runtime/pipeline.py": "the four pipeline threads share one error list: the first failure stops them all",
+    "pyavatar/sdk/swap.py": "each failed swap is counted and logged for its request, never re-raised",
+}
+
+
+def test_threads_are_started_by_the_worker_helper() -> None:
+    """A new ``threading.Thread(...)`` outside :class:`Worker` has to be justified in OWN_THREADS."""
+    package = Path(__file__).resolve().parents[1] / "pyavatar"
+    found = set()
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                f = node.func
+                name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+                if name == "Thread":
+                    found.add(path.relative_to(package.parent).as_posix())
+    assert found == set(OWN_THREADS), f"threads outside pyavatar.worker.Worker: {sorted(found - set(OWN_THREADS))}"
