@@ -18,7 +18,7 @@ F = TypeVar("F", VideoFrame, MotionFrame)
 
 class _Callback(Generic[F]):
     def __init__(self, fn: Callable[[F], object]) -> None:
-        self.fn = fn
+        self.fn: Callable[[F], object] = fn
 
     def start(self, info: StreamInfo) -> None:
         """Nothing to open."""

@@ -194,7 +194,8 @@ class UdpSender:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         except socket.gaierror as e:
             raise ValueError(f"cannot resolve OSC target {host}:{port}: {e}") from None
-        family, _, _, _, self.address = infos[0]
+        family, _, _, _, address = infos[0]
+        self.address: tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes] = address
         self.host, self.port = host, port
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         self._sock.setblocking(False)

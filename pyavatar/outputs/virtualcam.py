@@ -110,15 +110,15 @@ class Fitter:
             return a
         from PIL import Image
 
-        return np.asarray(Image.fromarray(a).resize(self.size, Image.BILINEAR))
+        return np.asarray(Image.fromarray(a).resize(self.size, Image.Resampling.BILINEAR))
 
     def fit(self, image: np.ndarray, alpha: np.ndarray | None, keep_alpha: bool) -> np.ndarray:
         """(height, width, 3 or 4) uint8: RGB over the background, plus the alpha channel when ``keep_alpha``."""
         img = self._resize(image)
         a = self._resize(alpha) if alpha is not None else None
         if a is not None and not keep_alpha:  # composite over the key colour
-            w = a[..., None].astype(np.uint16)
-            img = ((img * w + self.background * (255 - w) + 127) // 255).astype(np.uint8)
+            weight = a[..., None].astype(np.uint16)
+            img = ((img * weight + self.background * (255 - weight) + 127) // 255).astype(np.uint8)
         if self.identity and not keep_alpha:
             return img
         dh, dw = self.dst

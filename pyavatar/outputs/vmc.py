@@ -109,7 +109,7 @@ def blend_names(
         raise ValueError("face_source='arkit' needs the 'arkit' vocabulary")
     if gaze not in GAZE_MODES:
         raise ValueError(f"gaze must be one of {GAZE_MODES}, got {gaze!r}")
-    out = []
+    out: list[tuple[str, str, bool]] = []
     for vocab in ("vrm0", "vrm1", "arkit"):
         if vocab not in chosen:
             continue

@@ -192,7 +192,7 @@ class VTubeStudioSink:
         if bad:
             raise ValueError(f"hotkeys for unknown emotions {bad}; emotions: {sorted(fm.VRM0_EMOTIONS)}")
         self.url, self.rate, self.parameters = url, float(rate), names
-        self.emotion_threshold, self.invert = emotion_threshold, tuple(bool(v) for v in invert)
+        self.emotion_threshold, self.invert = emotion_threshold, (bool(invert[0]), bool(invert[1]), bool(invert[2]))
         self.tokens = TokenStore(token_path)
         self.plugin = {"pluginName": plugin_name, "pluginDeveloper": plugin_developer}
         self.auth_timeout, self.backoff = auth_timeout, backoff

@@ -42,8 +42,9 @@ def report() -> dict:
         native = {"build": core.build_info(), "cpu_isa": core.active_isa()}
     except ImportError as exc:
         native = {"error": str(exc)}
-    cuda = {"available": torch.cuda.is_available()}
-    if cuda["available"]:
+    available = torch.cuda.is_available()
+    cuda: dict[str, object] = {"available": available}
+    if available:
         cuda["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return {
         "pyavatar": __version__,
@@ -53,7 +54,7 @@ def report() -> dict:
         "torch_threads": torch.get_num_threads(),
         "native": native,
         "cuda": cuda,
-        "backends": [vars(b) | {"devices": _usable(b.devices, cuda["available"])} for b in backends()],
+        "backends": [vars(b) | {"devices": _usable(b.devices, available)} for b in backends()],
         "optional_packages": {name: importlib.util.find_spec(name) is not None for name in OPTIONAL_PACKAGES},
     }
 
