@@ -208,6 +208,7 @@ class LockstepClock(FakeClock):
         self._settled: Callable[[], bool] = lambda: True
         self._events: list[tuple[int, Callable[[], object]]] = []
         self._spending: list[int] = []  # wake times of the stages in spend()
+        self._running: Callable[[], bool] = lambda: True  # spend() gives up once this is False
 
     def follow(self, pipeline: Pipeline, motion: Counted) -> None:
         """Advance only when ``pipeline`` (whose motion processor is ``motion``) has handled every release."""
@@ -235,6 +236,7 @@ class LockstepClock(FakeClock):
             return produced == through + held + queued
 
         self.gate(settled)
+        self._running = lambda: pipeline.running
 
     def gate(self, ready: Callable[[], bool]) -> None:
         """Move the clock only while ``ready()`` (checked every 2 ms; see :meth:`follow` for pipelines)."""
@@ -249,13 +251,16 @@ class LockstepClock(FakeClock):
         return (self._next_release is None or self._next_release > self.now_ns()) and self._settled()
 
     def spend(self, dt_ns: int) -> None:
-        """Take ``dt_ns`` of clock time in the calling stage: return on a settled pipeline at ``now + dt_ns``."""
+        """Take ``dt_ns`` of clock time in the calling stage: return on a settled pipeline at ``now + dt_ns``.
+
+        Returns at once when the followed pipeline has stopped (its clock will not move again).
+        """
         deadline = time.monotonic() + self.timeout_s
         with self._cond:
             wake = self.now_ns() + dt_ns
             self._spending.append(wake)
             try:
-                while self.now_ns() < wake or not self._quiet():
+                while (self.now_ns() < wake or not self._quiet()) and self._running():
                     if time.monotonic() > deadline:
                         raise AssertionError(f"lockstep clock: no settled pipeline at {wake} within {self.timeout_s} s")
                     self._cond.wait(0.002)
