@@ -29,28 +29,29 @@ ALLOWED: dict[str, set[str]] = {
     "packets": set(),
     "userdirs": set(),
     "checkpoints": set(),
+    "worker": set(),  # the one worker-thread helper: a leaf every layer may use
     "kernels": {"_native"},
     "face": set(),
-    "audio": {"packets"},
-    "motion": {"audio", "face", "packets", "kernels", "checkpoints", "tracking", "video"},
+    "audio": {"packets", "worker"},
+    "motion": {"audio", "face", "packets", "kernels", "checkpoints", "tracking", "video", "worker"},
     "render": {"face", "kernels", "userdirs", "checkpoints", "_native"},
     "evaluation": {"audio", "motion", "packets"},
     "data": {"audio", "evaluation", "face", "packets", "tracking", "video"},  # extract-motion: video → dataset
     "training": {"audio", "evaluation", "face", "motion", "packets"},  # diffusion: FaceParams targets
     "runtime": {"packets"},
-    "outputs": {"face", "packets", "runtime", "userdirs", "_native"},
-    "video": set(),
+    "outputs": {"face", "packets", "runtime", "userdirs", "worker", "_native"},
+    "video": {"worker"},
     "tracking": {"face", "video"},
     "sdk": {"audio", "face", "motion", "outputs", "packets", "render", "runtime"},
     "batch": {"sdk", "render", "motion", "audio", "packets", "userdirs"},
     "bench": set(
         "_core _native assets audio batch checkpoints evaluation face kernels motion outputs packets render "
-        "runtime sdk tracking userdirs video".split()
+        "runtime sdk tracking userdirs video worker".split()
     ),
     "cli": {ROOT}
     | set(
         "_core _native assets audio batch bench checkpoints data evaluation face kernels motion outputs packets render "
-        "runtime sdk tracking training userdirs video".split()
+        "runtime sdk tracking training userdirs video worker".split()
     ),
 }
 #: Compiled extension modules: importable, but with no Python source to read.

@@ -32,6 +32,7 @@ import numpy as np
 
 from pyavatar.audio.sources import AudioDeviceError, AudioSource
 from pyavatar.packets import NS_PER_S
+from pyavatar.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ class MicSource(AudioSource):
         self._lock = threading.Lock()
         self._route_poll_s = route_poll_s
         self._route_stop = threading.Event()
-        self._route_thread: threading.Thread | None = None
+        self._route_worker: Worker | None = None
         #: The PulseAudio source(s) the stream records (None until known, or without PulseAudio).
         self.route: tuple[str, ...] | None = None
 
@@ -228,8 +229,8 @@ class MicSource(AudioSource):
             self._stream.start()
             if self._route_poll_s and shutil.which("pactl") is not None:
                 self._route_stop.clear()
-                self._route_thread = threading.Thread(target=self._watch_route, name="pyavatar-mic-route", daemon=True)
-                self._route_thread.start()
+                self._route_worker = Worker("mic-route", self._watch_route, stop=self._route_stop, join_timeout=10.0)
+                self._route_worker.start()
         except Exception as e:  # PortAudioError and friends: report the device and the alternatives
             self._stream = None
             raise AudioDeviceError(
@@ -280,10 +281,10 @@ class MicSource(AudioSource):
 
     def close(self) -> None:
         """Stop the stream and the route watcher; idempotent."""
-        self._route_stop.set()
-        thread, self._route_thread = self._route_thread, None
-        if thread is not None:
-            thread.join(10.0)
+        worker, self._route_worker = self._route_worker, None
+        err = worker.join() if worker is not None else None
+        if err is not None:  # the audio itself was not affected: say so, do not fail the close
+            log.error("%s: watching the capture route failed: %s", self.name, err)
         stream, self._stream = self._stream, None
         if stream is not None:
             try:

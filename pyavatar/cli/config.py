@@ -60,7 +60,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
 
 
-def _check_type(path: Path, key: str, value: Any, default: Any) -> Any:
+def _check_type(path: Path, key: str, value: object, default: object) -> object:
+    """``value`` (read for ``key``) checked against the option's default type, converted where that is lossless."""
     if default is None:
         if isinstance(value, (str, int, float, bool)):
             return value

@@ -135,8 +135,10 @@ def parse_gaze(text: str) -> tuple[float, float] | None:
 
 
 def check_video_motion(args: argparse.Namespace) -> str:
-    """The motion source name the options select (video when a video input is given and none is named);
-    ValueError when a video input and the source do not go together."""
+    """The motion source name the options select (video when a video input is given and none is named).
+
+    Raises ValueError when a video input and the source do not go together.
+    """
     video = bool(getattr(args, "driving", "") or getattr(args, "camera", ""))
     motion = args.motion or ("video" if video else "dsp")
     if video and motion not in ("video", "hybrid", "video-keypoints"):

@@ -61,9 +61,9 @@ def _hotkeys(items: list[str]) -> dict[str, str]:
     return out
 
 
-def build_outputs(args: argparse.Namespace) -> list[Any]:
+def build_outputs(args: argparse.Namespace) -> list[Described]:
     """The sinks selected by the options."""
-    outputs: list[Any] = []
+    outputs: list[Described] = []
     if args.virtualcam:
         from pyavatar.outputs.virtualcam import VirtualCamSink
 

@@ -18,7 +18,7 @@ F = TypeVar("F", VideoFrame, MotionFrame)
 
 class _Callback(Generic[F]):
     def __init__(self, fn: Callable[[F], object]) -> None:
-        self.fn = fn
+        self.fn: Callable[[F], object] = fn
 
     def start(self, info: StreamInfo) -> None:
         """Nothing to open."""
@@ -34,6 +34,7 @@ class CallbackSink(_Callback[VideoFrame]):
     """
 
     def write_video(self, frame: VideoFrame) -> None:
+        """Call ``fn`` with the frame."""
         self.fn(frame)
 
 
@@ -44,6 +45,7 @@ class MotionCallbackSink(_Callback[MotionFrame]):
     """
 
     def write_motion(self, frame: MotionFrame) -> None:
+        """Call ``fn`` with the frame."""
         self.fn(frame)
 
 
@@ -60,6 +62,7 @@ class _Queue(Generic[F]):
         """Nothing to open."""
 
     def close(self) -> None:
+        """End the consumer's iteration once it has taken the frames still queued."""
         self._queue.close()
 
     def get(self, timeout: float | None = None) -> F | None:
@@ -85,6 +88,7 @@ class FrameQueue(_Queue[VideoFrame]):
     """
 
     def write_video(self, frame: VideoFrame) -> None:
+        """Queue the frame (dropping the oldest when full)."""
         self._queue.put(frame)
 
 
@@ -92,4 +96,5 @@ class MotionFrameQueue(_Queue[MotionFrame]):
     """As :class:`FrameQueue`, for motion frames."""
 
     def write_motion(self, frame: MotionFrame) -> None:
+        """Queue the frame (dropping the oldest when full)."""
         self._queue.put(frame)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from pyavatar.outputs.osc import OscError, parse
 from pyavatar.runtime.control import ControlEvent, from_osc
-from pyavatar.runtime.worker import Worker
+from pyavatar.worker import Worker
 
 log = logging.getLogger(__name__)
 

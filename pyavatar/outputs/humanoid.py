@@ -76,7 +76,7 @@ def rest_positions_from_vrm(path: str | Path, bones: Sequence[str] | None = None
     doc = _gltf_json(path)
     ext = doc.get("extensions") or {}
     nodes = doc.get("nodes") or []
-    table: dict[str, int] = {}
+    table: dict[str, object] = {}  # bone -> node index as the file states it (checked below)
     if isinstance(ext.get("VRMC_vrm"), dict):  # VRM 1.0: {"neck": {"node": 5}, ...}
         human = (ext["VRMC_vrm"].get("humanoid") or {}).get("humanBones") or {}
         table = {unity_name(k): v.get("node") for k, v in human.items() if isinstance(v, dict)}

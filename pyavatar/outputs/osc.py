@@ -11,13 +11,12 @@ import logging
 import socket
 import struct
 import threading
-from typing import Any
 
 from pyavatar._native import core
 from pyavatar.packets import MotionFrame
 from pyavatar.runtime.clock import Clock, MonotonicClock
 from pyavatar.runtime.frames import StreamInfo
-from pyavatar.runtime.worker import Worker
+from pyavatar.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +27,22 @@ MAX_DATAGRAM = 1200
 MAX_UDP_PAYLOAD = 65507
 
 
+#: One decoded OSC argument: ``i``/``h`` int, ``f``/``d`` float, ``s`` str, ``T``/``F`` bool, ``N`` None, ``b`` bytes.
+OscValue = int | float | str | bool | bytes | None
+
+
 class OscError(ValueError):
     """A malformed OSC packet."""
 
 
-def _core() -> Any:
-    return core()
-
-
 def message(address: str, *args: float | int | str | bool) -> bytes:
     """One OSC message: float → ``f``, int → ``i``, str → ``s``, bool → ``T``/``F``."""
-    return _core().osc_message(address, list(args))
+    return core().osc_message(address, list(args))
 
 
 def pack(messages: list[bytes], max_bytes: int = MAX_DATAGRAM, bundle: bool = True) -> list[bytes]:
     """Encoded messages → datagrams: bundles of at most ``max_bytes`` in order, or one per message."""
-    return _core().osc_pack(messages, max_bytes, bundle)
+    return core().osc_pack(messages, max_bytes, bundle)
 
 
 def parse_target(text: str, default_port: int, default_host: str = "127.0.0.1") -> tuple[str, int]:
@@ -101,7 +100,7 @@ def _need(data: bytes, pos: int, n: int) -> None:
         raise OscError(f"truncated packet: need {n} bytes at offset {pos}, have {len(data) - pos}")
 
 
-def _message(data: bytes) -> tuple[str, list[Any]]:
+def _message(data: bytes) -> tuple[str, list[OscValue]]:
     address, pos = _string(data, 0)
     if not address.startswith("/"):
         raise OscError(f"address must start with '/', got {address!r}")
@@ -110,7 +109,7 @@ def _message(data: bytes) -> tuple[str, list[Any]]:
     tags, pos = _string(data, pos)
     if not tags.startswith(","):
         raise OscError(f"type tags must start with ',', got {tags!r}")
-    args: list[Any] = []
+    args: list[OscValue] = []
     for t in tags[1:]:
         if t in "if":
             _need(data, pos, 4)
@@ -142,7 +141,7 @@ def _message(data: bytes) -> tuple[str, list[Any]]:
 MAX_BUNDLE_DEPTH = 8
 
 
-def parse(data: bytes) -> list[tuple[str, list[Any]]]:
+def parse(data: bytes) -> list[tuple[str, list[OscValue]]]:
     """Every message of a packet (bundles are flattened in order) as (address, args).
 
     Any malformed packet raises :class:`OscError` (and nothing else): every
@@ -158,7 +157,7 @@ def parse(data: bytes) -> list[tuple[str, list[Any]]]:
         raise OscError(f"malformed packet: {type(e).__name__}: {e}") from None
 
 
-def _parse(data: bytes, depth: int) -> list[tuple[str, list[Any]]]:
+def _parse(data: bytes, depth: int) -> list[tuple[str, list[OscValue]]]:
     if depth > MAX_BUNDLE_DEPTH:
         raise OscError("bundles nested too deeply")
     if data.startswith(b"#bundle\0"):
@@ -195,7 +194,8 @@ class UdpSender:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         except socket.gaierror as e:
             raise ValueError(f"cannot resolve OSC target {host}:{port}: {e}") from None
-        family, _, _, _, self.address = infos[0]
+        family, _, _, _, address = infos[0]
+        self.address: tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes] = address
         self.host, self.port = host, port
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
@@ -220,6 +220,7 @@ class UdpSender:
         return n
 
     def close(self) -> None:
+        """Close the socket."""
         self._sock.close()
 
 
@@ -270,6 +271,7 @@ class RateSender:
         raise NotImplementedError
 
     def start(self, info: StreamInfo) -> None:
+        """Open the socket (resolving the target) and start sending."""
         self.info = info
         self._udp = UdpSender(self.host, self.port)
         self._t0 = self.clock.now_ns()
@@ -278,6 +280,7 @@ class RateSender:
         self._worker.start()
 
     def write_motion(self, frame: MotionFrame) -> None:
+        """Make ``frame`` the one the next ticks send (never blocks)."""
         self._latest = frame
 
     def send_now(self, frame: MotionFrame | None = None) -> int:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import platform
 import threading
-from typing import Any
+from types import ModuleType
 
 import numpy as np
 
 from pyavatar.runtime.frames import StreamInfo, VideoFrame
 from pyavatar.runtime.queues import BoundedQueue, Policy, QueueClosed, QueueTimeout
-from pyavatar.runtime.worker import Worker
+from pyavatar.worker import Worker
 
 
 class PreviewError(RuntimeError):
@@ -38,6 +38,7 @@ class PreviewSink:
         self._worker: Worker | None = None
 
     def start(self, info: StreamInfo) -> None:
+        """Open the window's thread (PreviewError without a display or without OpenCV's GUI)."""
         if not display_available():
             raise PreviewError("no display for the preview window (DISPLAY/WAYLAND_DISPLAY not set); drop --preview")
         try:
@@ -49,7 +50,7 @@ class PreviewSink:
         self._worker = Worker("preview", lambda: self._run(cv2))
         self._worker.start()
 
-    def _run(self, cv2: Any) -> None:
+    def _run(self, cv2: ModuleType) -> None:
         cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
         while True:
             try:
@@ -69,6 +70,7 @@ class PreviewSink:
         return "preview window"
 
     def write_video(self, frame: VideoFrame) -> None:
+        """Show ``frame`` next (replacing one not shown yet); nothing once the user closed the window."""
         if not self.closed_by_user.is_set():
             self._queue.put(np.ascontiguousarray(frame.image[..., ::-1]))  # OpenCV wants BGR
 

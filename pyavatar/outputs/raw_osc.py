@@ -84,6 +84,7 @@ class RawOscSender(RateSender):
         return MotionFrame(-1, 0, self.rate, -1, np.zeros(len(NAMES), np.float32), np.zeros(5, np.float32))
 
     def encode(self, frame: MotionFrame | None, t: float) -> list[bytes]:
+        """One tick's datagrams for ``frame`` (None: neutral) at sender time ``t``, with stats when due."""
         msgs = frame_messages(frame or self.idle_frame())
         stats_fn = self.info.stats if self.info is not None else None
         if self.stats_interval and stats_fn is not None and t >= self._next_stats:

@@ -127,6 +127,7 @@ class VideoFileSink:
         return self._size
 
     def start(self, info: StreamInfo) -> None:
+        """Open the partial file and its streams for ``info``'s size and rate (errors name the path)."""
         import av
 
         if self.alpha and not info.has_alpha:
@@ -204,6 +205,7 @@ class VideoFileSink:
             self._encode_audio(block)
 
     def write_video(self, frame: VideoFrame) -> None:
+        """Encode one frame and the audio up to its end."""
         import av
 
         assert self._vstream is not None, "start() first"
@@ -265,6 +267,7 @@ class PngSequenceSink:
         pattern.format(0)  # fail early on a bad pattern
 
     def start(self, info: StreamInfo) -> None:
+        """Create the folder (errors name it and say why it cannot be written)."""
         if self.alpha and not info.has_alpha:
             raise ValueError(f"{self.directory}: alpha requested but the portrait has no alpha channel")
         if self.directory.exists() and not self.directory.is_dir():
@@ -277,6 +280,7 @@ class PngSequenceSink:
             raise OSError(f"cannot write the output folder {self.directory}: permission denied")
 
     def write_video(self, frame: VideoFrame) -> None:
+        """Write the next numbered PNG (temporary name, then renamed)."""
         from PIL import Image
 
         img = frame.image

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import logging
 import platform
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pyavatar.runtime.frames import StreamInfo, VideoFrame
+
+if TYPE_CHECKING:
+    from pyvirtualcam import Camera
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +110,15 @@ class Fitter:
             return a
         from PIL import Image
 
-        return np.asarray(Image.fromarray(a).resize(self.size, Image.BILINEAR))
+        return np.asarray(Image.fromarray(a).resize(self.size, Image.Resampling.BILINEAR))
 
     def fit(self, image: np.ndarray, alpha: np.ndarray | None, keep_alpha: bool) -> np.ndarray:
         """(height, width, 3 or 4) uint8: RGB over the background, plus the alpha channel when ``keep_alpha``."""
         img = self._resize(image)
         a = self._resize(alpha) if alpha is not None else None
         if a is not None and not keep_alpha:  # composite over the key colour
-            w = a[..., None].astype(np.uint16)
-            img = ((img * w + self.background * (255 - w) + 127) // 255).astype(np.uint8)
+            weight = a[..., None].astype(np.uint16)
+            img = ((img * weight + self.background * (255 - weight) + 127) // 255).astype(np.uint8)
         if self.identity and not keep_alpha:
             return img
         dh, dw = self.dst
@@ -155,7 +158,7 @@ class VirtualCamSink:
         device: str | None = None,
         background: str | tuple[int, int, int] = (0, 255, 0),
         stamp: bool = False,
-        **backend_options: Any,
+        **backend_options: object,
     ) -> None:
         if fmt == "bgr":
             raise ValueError(
@@ -185,11 +188,12 @@ class VirtualCamSink:
         self.background = parse_color(background)
         self.stamp = stamp
         self.options = backend_options
-        self.camera: Any = None
+        self.camera: Camera | None = None
         self._fitter: Fitter | None = None
         self.frames_sent = 0
 
     def start(self, info: StreamInfo) -> None:
+        """Open the virtual camera (errors name the size, rate and backend and say what to install)."""
         try:
             import pyvirtualcam
         except ImportError as e:
@@ -227,6 +231,7 @@ class VirtualCamSink:
         return f"virtual webcam {self.device_name} ({size}, {self.fmt})" + (f"; note: {self.note}" if self.note else "")
 
     def write_video(self, frame: VideoFrame) -> None:
+        """Fit ``frame`` into the camera's size and send it."""
         assert self._fitter is not None and self.camera is not None, "start() first"
         out = self._fitter.fit(frame.image, frame.alpha, self.fmt == "rgba")
         if self.stamp:
@@ -236,6 +241,7 @@ class VirtualCamSink:
         self.frames_sent += 1
 
     def close(self) -> None:
+        """Close the camera."""
         cam, self.camera = self.camera, None
         if cam is not None:
             cam.close()

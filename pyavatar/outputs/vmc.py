@@ -26,13 +26,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from pyavatar._native import core
 from pyavatar.face import mappings as fm
 from pyavatar.face.params import NAMES, FaceParams
 from pyavatar.outputs.humanoid import STANDARD_REST, rest_positions_from_vrm
-from pyavatar.outputs.osc import MAX_DATAGRAM, RateSender, _core, message, pack
+from pyavatar.outputs.osc import MAX_DATAGRAM, RateSender, message, pack
 from pyavatar.packets import MotionFrame
 from pyavatar.runtime.clock import Clock
 
@@ -47,8 +49,16 @@ EYE_TARGET_DISTANCE = 1.0
 _GAZE = {n: NAMES.index(n) for n in ("gaze_yaw", "gaze_pitch")}
 
 
+class _Encoder(Protocol):
+    """``pyavatar._core.VmcEncoder``: one Marionette frame's datagrams for a fixed set of bones and blendshapes."""
+
+    def encode(self, t: float, root: np.ndarray, bones: np.ndarray, values: np.ndarray) -> list[bytes]:
+        """Datagrams at sender time ``t``: root (7,), bones (n, 7) positions + quaternions, blend values (m,)."""
+        ...
+
+
 def _vrm_groups(keys: Mapping[str, str]) -> dict[str, str]:
-    """name → group (mouth / eyes / look / emotion / other) for one VRM vocabulary (``keys`` as in mappings)."""
+    """Name → group (mouth / eyes / look / emotion / other) for one VRM vocabulary (``keys`` as in mappings)."""
     groups = {keys[v]: "mouth" for v in fm.VISEMES}
     groups.update({keys[k]: "eyes" for k in ("blink", "blink_left", "blink_right")})
     groups.update({keys[f"look_{d}"]: "look" for d in ("left", "right", "up", "down")})
@@ -99,7 +109,7 @@ def blend_names(
         raise ValueError("face_source='arkit' needs the 'arkit' vocabulary")
     if gaze not in GAZE_MODES:
         raise ValueError(f"gaze must be one of {GAZE_MODES}, got {gaze!r}")
-    out = []
+    out: list[tuple[str, str, bool]] = []
     for vocab in ("vrm0", "vrm1", "arkit"):
         if vocab not in chosen:
             continue
@@ -125,8 +135,11 @@ def eye_target(gaze_yaw: float, gaze_pitch: float, distance: float = EYE_TARGET_
 
 
 def resolve_rest_positions(positions: str | Path | Mapping[str, Sequence[float]], bones: Sequence[str]) -> np.ndarray:
-    """(len(bones), 3) float32 local positions: ``"rest"`` (:data:`STANDARD_REST`), ``"zero"`` (rotation-only
-    receivers), a ``.vrm`` path (that model's bones) or a ``{bone: (x, y, z)}`` mapping over the standard rest."""
+    """(len(bones), 3) float32 local positions of ``bones``, taken from ``positions``.
+
+    ``positions``: ``"rest"`` (:data:`STANDARD_REST`), ``"zero"`` (rotation-only receivers), a ``.vrm``
+    path (that model's bones) or a ``{bone: (x, y, z)}`` mapping over the standard rest.
+    """
     if isinstance(positions, Mapping):
         unknown = sorted(set(positions) - set(bones))
         if unknown:
@@ -207,7 +220,7 @@ class VmcSender(RateSender):
             self.bones = ["Neck", "Head"] + (["LeftEye", "RightEye"] if gaze == "bones" else [])
         self.positions = resolve_rest_positions(bone_positions, self.bones) if self.bones else np.zeros((0, 3))
         self._root = np.array([0, 0, 0, 0, 0, 0, 1], np.float32)
-        self._encoders: dict[tuple[int, ...], object] = {}
+        self._encoders: dict[tuple[int, ...], _Encoder] = {}
         self._shown: set[int] = set()  # emotion rows sent non-zero last frame ("nonzero" mode)
         self._idle = self.idle_frame()
         self._last: tuple[MotionFrame, np.ndarray, np.ndarray] | None = None
@@ -265,10 +278,10 @@ class VmcSender(RateSender):
         skip = set(self._emotion_rows) - send
         return [i for i in range(len(self.names)) if i not in skip]
 
-    def _encoder(self, rows: tuple[int, ...]):
+    def _encoder(self, rows: tuple[int, ...]) -> _Encoder:
         enc = self._encoders.get(rows)
         if enc is None:
-            enc = _core().VmcEncoder(
+            enc = core().VmcEncoder(
                 self.bones,
                 [self.names[i] for i in rows],
                 root=self.send_root,
@@ -286,6 +299,7 @@ class VmcSender(RateSender):
         return self._last[1], self._last[2]
 
     def encode(self, frame: MotionFrame | None, t: float) -> list[bytes]:
+        """One tick's datagrams for ``frame`` (None: the neutral pose) at sender time ``t`` seconds."""
         frame = frame or self._idle
         values, bones = self._mapped(frame)
         rows = self._rows(values)

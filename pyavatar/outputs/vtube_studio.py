@@ -33,9 +33,9 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -43,8 +43,11 @@ from pyavatar.face import mappings as fm
 from pyavatar.face.params import NAMES, FaceParams
 from pyavatar.packets import MotionFrame
 from pyavatar.runtime.frames import StreamInfo
-from pyavatar.runtime.worker import Worker
 from pyavatar.userdirs import config_dir
+from pyavatar.worker import Worker
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,17 @@ API = {"apiName": "VTubeStudioPublicAPI", "apiVersion": "1.0"}
 ERR_API_OFF, ERR_DENIED, ERR_PARAM_UNKNOWN, ERR_PARAM_TAKEN = 1, 50, 453, 454
 BACKOFF = (0.5, 10.0)  # first and largest reconnect delay, seconds
 MAX_MESSAGE = 4 << 20  # largest response accepted (parameter lists are tens of kB)
+
+#: Sends a request whose answer matters only when it is an error: ``await send(message_type, data)``.
+_Send = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class _Request(Protocol):
+    """Sends a request and returns the ``data`` of its answer (raises :class:`ApiError` for an APIError)."""
+
+    async def __call__(self, kind: str, data: dict[str, Any] | None = None, timeout: float = 5.0) -> dict[str, Any]:
+        """The answer to ``kind`` with ``data``, within ``timeout`` seconds."""
+        ...
 
 
 class VTubeStudioError(ConnectionError):
@@ -178,7 +192,7 @@ class VTubeStudioSink:
         if bad:
             raise ValueError(f"hotkeys for unknown emotions {bad}; emotions: {sorted(fm.VRM0_EMOTIONS)}")
         self.url, self.rate, self.parameters = url, float(rate), names
-        self.emotion_threshold, self.invert = emotion_threshold, tuple(bool(v) for v in invert)
+        self.emotion_threshold, self.invert = emotion_threshold, (bool(invert[0]), bool(invert[1]), bool(invert[2]))
         self.tokens = TokenStore(token_path)
         self.plugin = {"pluginName": plugin_name, "pluginDeveloper": plugin_developer}
         self.auth_timeout, self.backoff = auth_timeout, backoff
@@ -197,6 +211,7 @@ class VTubeStudioSink:
     # ------------------------------------------------------------------ sink API
 
     def start(self, info: StreamInfo) -> None:
+        """Start the client thread (it connects, and reconnects, in the background)."""
         try:
             import websockets  # noqa: F401
         except ImportError as e:
@@ -210,6 +225,7 @@ class VTubeStudioSink:
         return f"VTube Studio plugin API at {self.url}, {len(self.parameters)} parameters at {self.rate:g} Hz"
 
     def write_motion(self, frame: MotionFrame) -> None:
+        """Make ``frame`` the one the next injections send (never blocks)."""
         self._latest = frame
 
     @property
@@ -269,7 +285,7 @@ class VTubeStudioSink:
             delay = min(delay * 2, self.backoff[1])
         self.connected.clear()
 
-    async def _session(self, ws: Any) -> None:
+    async def _session(self, ws: ClientConnection) -> None:
         pending: dict[str, asyncio.Future] = {}
         revoked = asyncio.Event()
 
@@ -289,12 +305,12 @@ class VTubeStudioSink:
 
         task = asyncio.create_task(reader())
 
-        async def send(kind: str, data: dict) -> None:
+        async def send(kind: str, data: dict[str, Any]) -> None:
             """A request whose answer only matters if it is an error (the reader logs those)."""
             rid = f"pyavatar-{next(self._ids)}"
             await ws.send(json.dumps({**API, "requestID": rid, "messageType": kind, "data": data}))
 
-        async def request(kind: str, data: dict | None = None, timeout: float = 5.0) -> dict:
+        async def request(kind: str, data: dict[str, Any] | None = None, timeout: float = 5.0) -> dict[str, Any]:
             rid = f"pyavatar-{next(self._ids)}"
             fut = asyncio.get_running_loop().create_future()
             pending[rid] = fut
@@ -340,7 +356,7 @@ class VTubeStudioSink:
         else:
             log.warning("%s", self.last_error)
 
-    async def _authenticate(self, request: Any) -> None:
+    async def _authenticate(self, request: _Request) -> None:
         token = self.tokens.load(self.url)
         if token is not None:
             body = await request("AuthenticationRequest", {**self.plugin, "authenticationToken": token})
@@ -372,7 +388,7 @@ class VTubeStudioSink:
         if body.get("authenticated") is not True:
             raise VTubeStudioError(f"VTube Studio at {self.url} rejected a fresh token: {body.get('reason', '')}")
 
-    async def _select_parameters(self, request: Any) -> None:
+    async def _select_parameters(self, request: _Request) -> None:
         body = await request("InputParameterListRequest")
         known = {
             p.get("name")
@@ -384,7 +400,7 @@ class VTubeStudioSink:
         if self.dropped:
             log.warning("VTube Studio at %s has no parameter(s) %s; not sending them", self.url, self.dropped)
 
-    async def _stream(self, send: Any, reader: asyncio.Task, revoked: asyncio.Event) -> None:
+    async def _stream(self, send: _Send, reader: asyncio.Task[None], revoked: asyncio.Event) -> None:
         names = [n for n in self.parameters if n not in self.dropped]
         loop = asyncio.get_running_loop()
         period, due = 1.0 / self.rate, loop.time()
@@ -405,7 +421,7 @@ class VTubeStudioSink:
                 due = now + period
             await asyncio.sleep(max(0.0, due - now))
 
-    async def _emotion(self, send: Any, frame: MotionFrame) -> None:
+    async def _emotion(self, send: _Send, frame: MotionFrame) -> None:
         """Switch hotkeys/expressions when the active emotion changes (errors come back through the reader)."""
         want = frame.emotion if frame.intensity >= self.emotion_threshold and frame.emotion in self.hotkeys else None
         if want == self._active:
@@ -416,7 +432,7 @@ class VTubeStudioSink:
             await self._trigger(send, self.hotkeys[want], on=True)
         self._active = want
 
-    async def _trigger(self, send: Any, target: str, *, on: bool) -> None:
+    async def _trigger(self, send: _Send, target: str, *, on: bool) -> None:
         if target.endswith(".exp3.json"):
             await send("ExpressionActivationRequest", {"expressionFile": target, "active": on, "fadeTime": 0.25})
         else:  # a toggle hotkey: the same trigger turns it on and off

@@ -26,7 +26,6 @@ from pyavatar.runtime.pacer import Pacer
 from pyavatar.runtime.pipeline import FrameRenderer, MotionProcessor, Pipeline, PipelineError, State
 from pyavatar.runtime.queues import BoundedQueue, Policy, QueueClosed, QueueTimeout
 from pyavatar.runtime.sinks import MotionSink, Sink, VideoSink, sink_roles
-from pyavatar.runtime.worker import Worker
 
 __all__ = [
     "BoundedQueue",
@@ -60,7 +59,6 @@ __all__ = [
     "SwapRenderer",
     "VideoFrame",
     "VideoSink",
-    "Worker",
     "from_osc",
     "sink_roles",
 ]

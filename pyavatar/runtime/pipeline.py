@@ -462,19 +462,23 @@ class Pipeline:
                 return
             self._apply_render_controls()
             # newest-wins: a frame whose display slot will have passed is skipped when a newer one waits
+            last = False
             while len(self._render_q) and self.clock.now_ns() > self.pacer.due_ns(item.capture_ns) + period / 2:
                 try:
                     newer = self._render_q.get(timeout=0)
                 except (QueueTimeout, QueueClosed):
                     break
-                if newer is _END:
-                    self._render_ended.set()
-                    return
+                if newer is _END:  # no newer frame: this one is the stream's last
+                    last = True
+                    break
                 self.metrics.drop("render")
                 item = newer
             with self.metrics.timed("render"):
                 (video,) = self.renderer.render([item])
             self.pacer.offer(_ready(video, self.clock.now_ns()))
+            if last:
+                self._render_ended.set()
+                return
 
     def _output_loop(self) -> None:
         pacer = self.pacer

@@ -11,15 +11,19 @@ is the same code.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pyavatar.worker import Worker
+
+log = logging.getLogger(__name__)
 SYSFS = Path("/sys/class/video4linux")
 
 
@@ -106,31 +110,35 @@ class CameraCapture:
         self._newest: CapturedFrame | None = None
         self._taken = -1
         self._ended = False
-        self._error: BaseException | None = None
+        self._reported = False  # the reader has seen the worker's error
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pyavatar-camera", daemon=True)
-        self._thread.start()
+        self._worker = Worker("camera", self._run, on_exit=self._end)
+        self._worker.start()
 
     def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                ok, bgr = self._cap.read()
-                if not ok or bgr is None:
-                    break
-                frame = CapturedFrame(np.ascontiguousarray(bgr[..., ::-1]), self.frames_read, time.monotonic_ns())
-                with self._cond:
-                    if self._newest is not None and self._newest.index > self._taken:
-                        self.dropped += 1
-                    self._newest = frame
-                    self.frames_read += 1
-                    self._cond.notify_all()
-        except BaseException as e:  # noqa: BLE001 - handed to the reader
-            self._error = e
-        finally:
+        while not self._worker.stop.is_set():
+            ok, bgr = self._cap.read()
+            if not ok or bgr is None:
+                return
+            frame = CapturedFrame(np.ascontiguousarray(bgr[..., ::-1]), self.frames_read, time.monotonic_ns())
             with self._cond:
-                self._ended = True
+                if self._newest is not None and self._newest.index > self._taken:
+                    self.dropped += 1
+                self._newest = frame
+                self.frames_read += 1
                 self._cond.notify_all()
+
+    def _end(self) -> None:
+        """The reader thread ended (its error, if any, is in the worker): wake a waiting :meth:`read`."""
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def _raise_error(self) -> None:
+        err = self._worker.error
+        if err is not None:
+            self._reported = True
+            raise CameraError(f"camera {self.device!r}: reading failed ({err})") from err
 
     @property
     def ended(self) -> bool:
@@ -145,8 +153,7 @@ class CameraCapture:
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._newest is None or self._newest.index <= self._taken:
-                if self._error is not None:
-                    raise CameraError(f"camera {self.device!r}: reading failed ({self._error})") from self._error
+                self._raise_error()
                 if self._ended:
                     return None
                 left = deadline - time.monotonic()
@@ -160,22 +167,23 @@ class CameraCapture:
     def poll(self) -> CapturedFrame | None:
         """The newest frame not returned before, or None when none is new (never waits)."""
         with self._cond:
-            if self._error is not None:
-                raise CameraError(f"camera {self.device!r}: reading failed ({self._error})") from self._error
+            self._raise_error()
             if self._newest is None or self._newest.index <= self._taken:
                 return None
             self._taken = self._newest.index
             return self._newest
 
-    def __iter__(self):  # noqa: ANN204 - Iterator[CapturedFrame]
+    def __iter__(self) -> Iterator[CapturedFrame]:
+        """The frames :meth:`read` returns, until the device ends."""
         while (frame := self.read()) is not None:
             yield frame
 
     def close(self) -> None:
-        """Stop the reader thread and release the device."""
-        self._stop.set()
-        self._thread.join(timeout=5.0)
+        """Stop the reader thread and release the device (a failure :meth:`read` never reported is logged)."""
+        err = self._worker.join()
         self._cap.release()
+        if err is not None and not self._reported:
+            log.error("camera %r: reading failed (%s)", self.device, err)
 
     def __enter__(self) -> CameraCapture:
         return self

@@ -21,7 +21,7 @@ from pyavatar.packets import MotionFrame
 from pyavatar.runtime import control as ctl
 from pyavatar.runtime.frames import StreamInfo
 from tests.outputs.osc_receiver import Receiver
-from tests.runtime.helpers import LockstepClock
+from tests.runtime.helpers import LockstepClock, pyavatar_threads
 
 INFO = StreamInfo(64, 64, 30.0)
 
@@ -69,16 +69,22 @@ def test_absent_receiver_never_stalls_the_sender() -> None:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nobody listens there now
-    sender = VmcSender("127.0.0.1", port, rate=120.0)
+    clock = LockstepClock()  # the sender's time moves tick by tick, as far as the test allows
+    budget = [60]
+    sender = VmcSender("127.0.0.1", port, rate=120.0, clock=clock)
+    clock.gate(lambda: sender.frames_sent < budget[0])
+    t0 = clock.now_ns()
     sender.start(INFO)
-    t0 = time.monotonic()
-    for i in range(50):
-        sender.write_motion(_frame(i / 50))
-        time.sleep(0.01)
-    time.sleep(0.1)
-    sender.close()
-    elapsed = time.monotonic() - t0
-    assert sender.frames_sent >= 60 * elapsed  # kept its rate
+    _until(lambda: sender.frames_sent == 60, "60 ticks before the first frame")
+    for i in range(60):  # frames arrive while nobody listens; each tick sends the newest
+        sender.write_motion(_frame(i / 60))
+        budget[0] += 1
+        _until(lambda n=budget[0]: sender.frames_sent == n, f"tick {budget[0]}")
+    assert "pyavatar-vmc" in pyavatar_threads()  # the thread survived every send into the void
+    sender.close()  # and nothing was kept to raise here
+    # 120 ticks on the sender's own grid, 1/120 s apart: it never waited for the missing receiver
+    assert sender.frames_sent == 120 and clock.now_ns() - t0 == round(119 * 1e9 / 120)
+    assert "pyavatar-vmc" not in pyavatar_threads()
     with pytest.raises(ValueError, match="cannot resolve"):
         VmcSender("no-such-host.invalid", 39539).start(INFO)
 

@@ -82,15 +82,18 @@ class FakeMotion:
 
 
 class FakeStage:
-    """8x8 frames whose pixels are round(jaw_open * 255); a swap changes ``tag`` (added to blue)."""
+    """8x8 frames whose pixels are round(jaw_open * 255); a swap changes ``tag`` (added to blue).
+
+    ``work`` is called once per frame (a slow renderer: ``lambda: clock.spend(70_000_000)``).
+    """
 
     width = 8
     height = 8
     has_alpha = False
 
-    def __init__(self, delay_s: float = 0.0, fail_at: int | None = None) -> None:
+    def __init__(self, work: Callable[[], object] | None = None, fail_at: int | None = None) -> None:
         self.tag = 0
-        self.delay_s = delay_s
+        self.work = work
         self.fail_at = fail_at
         self.rendered: list[int] = []
 
@@ -99,8 +102,8 @@ class FakeStage:
         for f in frames:
             if self.fail_at is not None and f.index >= self.fail_at:
                 raise RuntimeError(f"render failed at frame {f.index}")
-            if self.delay_s:
-                time.sleep(self.delay_s)
+            if self.work is not None:
+                self.work()
             img = np.full((8, 8, 3), round(float(f.params[JAW]) * 255), np.uint8)
             img[..., 2] = self.tag
             self.rendered.append(f.index)
@@ -190,7 +193,10 @@ class LockstepClock(FakeClock):
 
     Time moves only in :meth:`sleep_until` (the output thread waiting for its next tick), and only once
     every chunk :meth:`source` released has been turned into frames that reached the pacer (or were
-    dropped, counted): :meth:`follow`. A run is then the same on a loaded machine as on an idle one.
+    dropped, counted), or was discarded while paused: :meth:`follow`. A stage that takes clock time
+    (a slow renderer) calls :meth:`spend`; it holds its frame, the frames behind it stay queued, and it
+    goes on only on a settled pipeline at its wake time. A run is then the same on a loaded machine as
+    on an idle one.
     """
 
     def __init__(self, start_ns: int = 1_000_000_000, timeout_s: float = 20.0) -> None:
@@ -201,17 +207,36 @@ class LockstepClock(FakeClock):
         self._next_release: int | None = None  # clock time of the source's next release
         self._settled: Callable[[], bool] = lambda: True
         self._events: list[tuple[int, Callable[[], object]]] = []
+        self._spending: list[int] = []  # wake times of the stages in spend()
+        self._running: Callable[[], bool] = lambda: True  # spend() gives up once this is False
 
     def follow(self, pipeline: Pipeline, motion: Counted) -> None:
         """Advance only when ``pipeline`` (whose motion processor is ``motion``) has handled every release."""
 
         def settled() -> bool:
             done = motion.done  # read before produced (see Counted.process)
+            paused = pipeline.metrics.counters.get("paused_chunks", 0)  # released while paused: discarded
             produced = motion.produced
-            lost = sum(pipeline.metrics.drops.get(k, 0) for k in ("render", "render_queue"))
-            return done == self.released and produced == pipeline.metrics.fps_in.count + lost
+            through = pipeline.metrics.fps_in.count + sum(
+                pipeline.metrics.drops.get(k, 0) for k in ("render", "render_queue")
+            )
+            if done + paused != self.released:
+                return False
+            if produced == through:
+                return True
+            # a stage in spend() holds one frame each; the rest wait in the render queue
+            held = len(self._spending)
+            if not held:
+                return False
+            queued = pipeline.stats()["queues"]["render"]
+            if self._next_release is None:  # the stream ended: the motion thread queues the end marker, then ends
+                if any(t.name == "pyavatar-motion" for t in threading.enumerate()):
+                    return False
+                queued = max(0, queued - 1)  # the marker, unless the renderer has taken it already
+            return produced == through + held + queued
 
         self.gate(settled)
+        self._running = lambda: pipeline.running
 
     def gate(self, ready: Callable[[], bool]) -> None:
         """Move the clock only while ``ready()`` (checked every 2 ms; see :meth:`follow` for pipelines)."""
@@ -221,10 +246,33 @@ class LockstepClock(FakeClock):
         """Call ``fn()`` on a settled pipeline, in the thread that moves the clock, before time reaches ``t_ns``."""
         self._events.append((t_ns, fn))
 
+    def _quiet(self) -> bool:
+        """The source released what is due and the pipeline has settled (call with ``_cond`` held)."""
+        return (self._next_release is None or self._next_release > self.now_ns()) and self._settled()
+
+    def spend(self, dt_ns: int) -> None:
+        """Take ``dt_ns`` of clock time in the calling stage: return on a settled pipeline at ``now + dt_ns``.
+
+        Returns at once when the followed pipeline has stopped (its clock will not move again).
+        """
+        deadline = time.monotonic() + self.timeout_s
+        with self._cond:
+            wake = self.now_ns() + dt_ns
+            self._spending.append(wake)
+            try:
+                while (self.now_ns() < wake or not self._quiet()) and self._running():
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"lockstep clock: no settled pipeline at {wake} within {self.timeout_s} s")
+                    self._cond.wait(0.002)
+            finally:
+                self._spending.remove(wake)
+                self._cond.notify_all()
+
     def sleep_until(self, t_ns: int, stop: threading.Event | None = None) -> bool:
         deadline = time.monotonic() + self.timeout_s
         with self._cond:
-            while not ((self._next_release is None or self._next_release > self.now_ns()) and self._settled()):
+            # a stage whose spend() is over must run first: time moves only while every spender still waits
+            while not (all(w > self.now_ns() for w in self._spending) and self._quiet()):
                 if stop is not None and stop.is_set():
                     return False
                 if time.monotonic() > deadline:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -130,17 +129,36 @@ def test_live_controls_jump_the_queue() -> None:
         p.send(ctl.SwapRenderer("x"))
 
 
+def _lockstep(stage: FakeStage, clock: LockstepClock, sinks: list, **kw: object) -> tuple[Pipeline, Counted]:
+    motion = Counted(FakeMotion(FPS))
+    p = Pipeline(motion, stage, fps=FPS, video_sinks=sinks, clock=clock, **kw)  # type: ignore[arg-type]
+    clock.follow(p, motion)
+    return p, motion
+
+
 def test_slow_renderer_drops_newest_wins_without_blocking_capture() -> None:
-    rec = Recorder()
-    p = _live(FakeStage(delay_s=0.07), tone(2.0), [rec])
-    assert p.wait(15.0)
+    clock = LockstepClock()
+    rec = Recorder(clock=clock)
+    # each frame takes 70 ms of clock time to render (about 2 output periods); the playout delay is fixed,
+    # so the figures below follow from the render stage alone (not from the pacer's adaptive delay)
+    p, motion = _lockstep(FakeStage(work=lambda: clock.spend(70_000_000)), clock, [rec], delay_ms=100.0)
+    stop = threading.Event()
+    p.start(clock.source(list(chunks(tone(2.0))), stop), close_source=stop.set)
+    assert p.wait(60.0)
     s = p.stats()
     p.stop()
-    assert s["drops"] > 0 and s["drops_by_stage"].get("render", 0) > 0
-    assert s["counters"].get("audio_chunks_dropped", 0) == 0
-    assert s["repeats"] > 0  # the camera kept its rate with repeated frames
+    assert pyavatar_threads() == []
+    drops = s["drops_by_stage"]
+    assert drops.get("render", 0) > 0  # newest-wins: frames a newer one overtook were skipped, not rendered late
+    assert s["counters"]["audio_chunks"] == len(list(chunks(tone(2.0))))  # capture kept up: every chunk went on
+    assert s["counters"].get("audio_chunks_dropped", 0) == 0 and drops.get("render_queue", 0) == 0
     new = [f.index for f in rec.frames if not f.repeat and f.index >= 0]
-    assert new == sorted(new) and len(new) < 60
+    assert new == sorted(set(new)) and len(new) + s["drops"] == motion.produced == 60  # each frame shown or dropped
+    assert len(new) <= 60 * 33 // 70 + 1  # no more than the renderer could make
+    assert s["repeats"] > 0  # the output kept its rate, repeating the last frame between new ones
+    # the output never waits for the renderer: no gap between two frames is longer than one tick
+    times = np.array([t for t, _ in rec.items])
+    assert times[-1] - times[0] >= 2e9 and np.diff(times).max() <= 1e9 / FPS + 1
 
 
 def test_render_failure_stops_and_is_reraised() -> None:
@@ -161,23 +179,46 @@ def test_sink_failure_stops_and_is_reraised() -> None:
 
 
 def test_pause_holds_the_frame_and_flush_discards() -> None:
-    rec = Recorder()
-    p = _live(FakeStage(), tone(2.5), [rec])
-    time.sleep(0.5)
-    p.send(ctl.Pause(True))
-    time.sleep(0.5)
-    held_from = len(rec.frames)
-    time.sleep(0.4)
-    paused_frames = rec.frames[held_from:]
-    p.send(ctl.Pause(False))
-    p.send(ctl.Flush())
-    p.send(ctl.Stop())
-    assert p.wait(2.0)
+    clock = LockstepClock()
+    rec = Recorder(clock=clock)
+    # a fixed 200 ms playout delay keeps about six frames waiting in the pacer: the ones a flush discards
+    p, _ = _lockstep(FakeStage(), clock, [rec], delay_ms=200.0)
+    t0 = clock.now_ns()
+    at: dict[str, int] = {}
+
+    def pause() -> None:
+        p.send(ctl.Pause(True))
+        at["paused"], at["paused_ns"] = len(rec.frames), clock.now_ns()
+
+    def resume_and_flush() -> None:
+        at["resumed"], at["waiting"] = len(rec.frames), p.stats()["queues"]["pacer"]
+        p.send(ctl.Pause(False))
+        p.send(ctl.Flush())
+
+    clock.at(t0 + 500_000_000, pause)
+    clock.at(t0 + 1_400_000_000, resume_and_flush)
+    clock.at(t0 + 2_000_000_000, lambda: p.send(ctl.Stop()))
+    stop = threading.Event()
+    p.start(clock.source(list(chunks(tone(2.5))), stop), close_source=stop.set)
+    assert p.wait(60.0), "Stop ends the session"
     s = p.stats()
     p.stop()
-    assert paused_frames and all(f.repeat for f in paused_frames)
-    assert len({f.index for f in paused_frames}) == 1
-    assert s["counters"]["paused_chunks"] > 20 and s["counters"]["held"] >= len(paused_frames)
+    assert pyavatar_threads() == []
+    before, held, after = (
+        rec.frames[: at["paused"]],
+        rec.frames[at["paused"] : at["resumed"]],
+        rec.frames[at["resumed"] :],
+    )
+    # paused: the last frame shown, held on every tick (0.9 s at 30 fps), nothing rendered reaches the output
+    assert len(held) == 27 and all(f.repeat and f.index == before[-1].index for f in held)
+    rest = sum(f.index < 0 for f in before)  # the neutral portrait, held before the first frame was due
+    assert s["counters"]["held"] == rest + len(held)
+    assert s["counters"]["paused_chunks"] == 90  # 0.9 s of 10 ms chunks, discarded at capture
+    # the flush discarded the frames waiting in the pacer: none made before the pause is shown afterwards
+    assert at["waiting"] > 0 and s["counters"]["flushed"] == at["waiting"]
+    shown_after = [f for f in after if not f.repeat]
+    assert shown_after and all(f.capture_ns > at["paused_ns"] for f in shown_after)
+    assert t0 + 2e9 - 1e9 / FPS <= rec.items[-1][0] < t0 + 2e9  # ticks up to the Stop, nothing after it
     assert s["counters"]["controls"] == 4
 
 

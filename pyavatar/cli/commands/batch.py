@@ -31,6 +31,7 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``batch`` command and its options to ``sub``."""
     p = sub.add_parser(
         "batch",
         help="render a job file (CSV or JSON lines) locally or on a Ray cluster, resumably",

@@ -6,6 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` command and its options to ``sub``."""
     from pyavatar.bench import add_suite_parsers
 
     p = sub.add_parser(

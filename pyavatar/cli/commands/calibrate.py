@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyavatar.packets import FeatureChunk
 
 PROMPTS = {
     "aa": "'aaa' as in 'father'",
@@ -14,7 +18,7 @@ PROMPTS = {
 }
 
 
-def _record(device: str | None, seconds: float, pause: float, vowel: str) -> object:
+def _record(device: str | None, seconds: float, pause: float, vowel: str) -> FeatureChunk:
     from pyavatar.audio.analyzer import SpeechAnalyzer
     from pyavatar.audio.features import concat_features
     from pyavatar.audio.mic import MicSource
@@ -36,7 +40,7 @@ def _record(device: str | None, seconds: float, pause: float, vowel: str) -> obj
     return concat_features([p for p in parts if p is not None])
 
 
-def _from_file(path: str) -> object:
+def _from_file(path: str) -> FeatureChunk:
     from pyavatar.audio.analyzer import analyze
     from pyavatar.audio.sources import FileSource
 
@@ -65,6 +69,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``calibrate`` command and its options to ``sub``."""
     p = sub.add_parser(
         "calibrate",
         help="record each vowel once and write a per-voice lip-sync profile",

@@ -6,6 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``convert-weights`` command and its options to ``sub``."""
     p = sub.add_parser(
         "convert-weights",
         help="convert LivePortrait checkpoints (.pth) to safetensors",

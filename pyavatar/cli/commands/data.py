@@ -92,6 +92,7 @@ def _align_check(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``data`` command and its options to ``sub``."""
     p = sub.add_parser(
         "data",
         help="training data: synthetic speech, forced alignment, Asterisk prompts",

@@ -18,6 +18,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``demo`` command and its options to ``sub``."""
     from pyavatar.cli.commands.render import (
         AVATAR_DEFAULTS,
         FILE_DEFAULTS,

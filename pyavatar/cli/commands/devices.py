@@ -21,6 +21,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``devices`` command and its options to ``sub``."""
     p = sub.add_parser(
         "devices",
         help="list audio input devices (microphones)",

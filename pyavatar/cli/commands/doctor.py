@@ -12,6 +12,7 @@ OPTIONAL_PACKAGES = ("triton", "cupy", "mediapipe", "sounddevice", "soundfile", 
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``doctor`` command and its options to ``sub``."""
     p = sub.add_parser(
         "doctor",
         help="report versions, native modules and kernel backends",
@@ -41,8 +42,9 @@ def report() -> dict:
         native = {"build": core.build_info(), "cpu_isa": core.active_isa()}
     except ImportError as exc:
         native = {"error": str(exc)}
-    cuda = {"available": torch.cuda.is_available()}
-    if cuda["available"]:
+    available = torch.cuda.is_available()
+    cuda: dict[str, object] = {"available": available}
+    if available:
         cuda["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return {
         "pyavatar": __version__,
@@ -52,12 +54,13 @@ def report() -> dict:
         "torch_threads": torch.get_num_threads(),
         "native": native,
         "cuda": cuda,
-        "backends": [vars(b) | {"devices": _usable(b.devices, cuda["available"])} for b in backends()],
+        "backends": [vars(b) | {"devices": _usable(b.devices, available)} for b in backends()],
         "optional_packages": {name: importlib.util.find_spec(name) is not None for name in OPTIONAL_PACKAGES},
     }
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the report (``--json``: as JSON); 0."""
     r = report()
     if args.json:
         print(json.dumps(r, indent=2))

@@ -44,6 +44,7 @@ def _train_profile(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``eval`` command and its options to ``sub``."""
     p = sub.add_parser(
         "eval",
         help="lip-sync evaluation: build sets, score engines",

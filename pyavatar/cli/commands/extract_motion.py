@@ -17,7 +17,7 @@ def _run(args: argparse.Namespace) -> int:
     missing = [v for v in args.videos if not Path(v).is_file()]
     if missing:
         raise FileNotFoundError(f"video file(s) not found: {', '.join(missing)}")
-    reports, taken = [], set()
+    reports, taken = [], set[str]()
     for video in args.videos:
         path = Path(video)
         total = probe_video(path).frames or None
@@ -33,6 +33,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``extract-motion`` command and its options to ``sub``."""
     p = sub.add_parser(
         "extract-motion",
         help="talking-head videos → training clips (16 kHz audio + FaceParams)",

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyavatar.cli.commands.render import (
     AVATAR_DEFAULTS,
@@ -16,7 +16,16 @@ from pyavatar.cli.commands.render import (
     session_options,
 )
 from pyavatar.cli.motion_options import add_video_input_option, check_video_motion
-from pyavatar.cli.output_options import OUTPUT_DEFAULTS, add_output_options, build_outputs, describe_outputs
+from pyavatar.cli.output_options import (
+    OUTPUT_DEFAULTS,
+    Described,
+    add_output_options,
+    build_outputs,
+    describe_outputs,
+)
+
+if TYPE_CHECKING:
+    from pyavatar.sdk import Session
 
 LIVE_DEFAULTS: dict[str, Any] = {
     "mic": "",
@@ -37,7 +46,7 @@ def stats_line(s: dict[str, Any]) -> str:
     return f"{latency} | fps in {s['fps_in']:5.1f} out {s['fps_out']:5.1f} | drops {s['drops']} repeats {s['repeats']}"
 
 
-def _describe(outputs: list[Any], session: Any) -> list[str]:
+def _describe(outputs: list[Described], session: Session) -> list[str]:
     lines = describe_outputs(outputs)
     if session.control_address:
         host, port = session.control_address
@@ -122,6 +131,7 @@ def _live(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``live`` command and its options to ``sub``."""
     from pyavatar.cli.config import register_options
 
     register_options("live", {**AVATAR_DEFAULTS, **LIVE_DEFAULTS})

@@ -6,7 +6,8 @@ Also holds the avatar and session options shared by ``demo`` and ``live``.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pyavatar.cli.motion_options import (
     MOTION_DEFAULTS,
@@ -17,6 +18,12 @@ from pyavatar.cli.motion_options import (
     motion_session_options,
     parse_gaze,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pyavatar.sdk import Avatar
+    from pyavatar.sdk.render import RenderResult
 
 #: Options of every command that builds an avatar and a session (name: default).
 AVATAR_DEFAULTS: dict[str, Any] = {
@@ -91,8 +98,10 @@ def parse_face_points(text: str) -> tuple[tuple[float, float], ...] | None:
 
 
 def check_options(args: argparse.Namespace) -> None:
-    """Validate every avatar, motion and expression option before the portrait is prepared (which takes
-    seconds), so a typo fails at once with the option's name."""
+    """Validate every avatar, motion and expression option before the portrait is prepared.
+
+    Preparing takes seconds, so a typo fails at once, naming the option.
+    """
     from pyavatar.motion.emotion import PRESET_NAMES
     from pyavatar.motion.registry import motion_source_info
     from pyavatar.runtime import control as ctl
@@ -113,7 +122,7 @@ def check_options(args: argparse.Namespace) -> None:
             raise ValueError(f"{option}: {e}") from None
 
 
-def make_avatar(args: argparse.Namespace, image: Any) -> Any:
+def make_avatar(args: argparse.Namespace, image: str | Path | np.ndarray) -> Avatar:
     """The avatar for ``image`` with the parsed renderer options."""
     from pyavatar.sdk import Avatar
 
@@ -145,7 +154,9 @@ def session_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def render_with_progress(args: argparse.Namespace, image: Any, audio: Any, output: Any) -> Any:
+def render_with_progress(
+    args: argparse.Namespace, image: str | Path, audio: str | Path, output: str | Path
+) -> RenderResult:
     """Render and show a progress bar (seconds of audio) unless ``--no-progress``."""
     import soundfile as sf
     from tqdm import tqdm
@@ -183,7 +194,7 @@ def render_with_progress(args: argparse.Namespace, image: Any, audio: Any, outpu
         bar.close()
 
 
-def summary(result: Any) -> str:
+def summary(result: RenderResult) -> str:
     """One line describing a finished render."""
     w, h = result.size
     return (
@@ -206,6 +217,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``render`` command and its options to ``sub``."""
     from pyavatar.cli.config import register_options
 
     register_options("render", {**AVATAR_DEFAULTS, **FILE_DEFAULTS, "driving": ""})

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pyavatar.face.params import FaceParams
+    from pyavatar.packets import MotionFrame
+    from pyavatar.runtime.frames import StreamInfo
+    from pyavatar.tracking import TrackerSettings
+    from pyavatar.video import CameraCapture
 
 #: ARKit shapes set from the tracker's extra measures (FaceParams has no field for them).
 EXTRA_SHAPES = {
@@ -17,7 +27,23 @@ EXTRA_SHAPES = {
 }
 
 
-def _sender_class() -> type:
+class _TrackedSender(Protocol):
+    """A VMC sender that also sends the tracker's ARKit-only measures (:attr:`extras`, set per frame)."""
+
+    extras: dict[str, float]
+    frames_sent: int
+
+    def start(self, info: StreamInfo) -> None:
+        """Open the socket and start sending."""
+
+    def write_motion(self, frame: MotionFrame) -> None:
+        """The frame the next ticks send."""
+
+    def close(self) -> None:
+        """Stop sending."""
+
+
+def _sender_class() -> Callable[..., _TrackedSender]:
     from pyavatar.outputs.vmc import VmcSender
 
     class TrackedVmcSender(VmcSender):
@@ -25,7 +51,7 @@ def _sender_class() -> type:
 
         extras: dict[str, float] = {}
 
-        def _blend(self, params: Any, visemes: Any) -> Any:
+        def _blend(self, params: FaceParams, visemes: np.ndarray) -> np.ndarray:
             values = super()._blend(params, visemes)
             for row, (vocabulary, name, driven) in enumerate(self.blends):
                 key = EXTRA_SHAPES.get(name) if vocabulary == "arkit" and driven else None
@@ -36,7 +62,7 @@ def _sender_class() -> type:
     return TrackedVmcSender
 
 
-def open_source(args: argparse.Namespace) -> Any:
+def open_source(args: argparse.Namespace) -> CameraCapture:
     """A :class:`~pyavatar.video.CameraCapture` on ``--camera`` or on ``--video`` played in real time."""
     from pyavatar.video import CameraCapture, VideoFileDevice
 
@@ -46,7 +72,7 @@ def open_source(args: argparse.Namespace) -> Any:
     return CameraCapture(args.camera, width=args.width, height=args.height, fps=args.fps)
 
 
-def calibration_frames(path: str, seconds: float = 2.0) -> list[Any]:
+def calibration_frames(path: str, seconds: float = 2.0) -> list[np.ndarray]:
     """RGB frames of a neutral face: an image, or the first ``seconds`` of a video."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
@@ -63,7 +89,7 @@ def calibration_frames(path: str, seconds: float = 2.0) -> list[Any]:
         return [f for t, f in iter_video(p) if t < seconds]
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace) -> TrackerSettings:
     from pyavatar.tracking import TrackerSettings
 
     return TrackerSettings(calibrate_s=args.calibrate_s, smoothing=not args.no_smoothing, mirror=args.mirror)
@@ -75,8 +101,8 @@ def _run(args: argparse.Namespace) -> int:
     from pyavatar.face.mappings import to_visemes
     from pyavatar.outputs.osc import parse_target
     from pyavatar.outputs.vmc import PRESETS
-    from pyavatar.packets import VRM_VISEMES
-    from pyavatar.runtime.frames import MotionFrame, StreamInfo
+    from pyavatar.packets import VRM_VISEMES, MotionFrame
+    from pyavatar.runtime.frames import StreamInfo
     from pyavatar.tracking import FaceTracker
 
     host, port = parse_target(args.vmc, PRESETS[args.vmc_preset])
@@ -144,6 +170,7 @@ def add_tracker_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``track`` command and its options to ``sub``."""
     p = sub.add_parser(
         "track",
         help="webcam/video face tracker → ARKit-52 blendshapes and head bones over VMC",

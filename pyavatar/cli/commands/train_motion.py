@@ -28,6 +28,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``train-motion`` command and its options to ``sub``."""
     p = sub.add_parser(
         "train-motion",
         help="train the mouth model or the diffusion generator (resumable, validated)",

@@ -10,6 +10,7 @@ they apply from the next window in stream order.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -22,7 +23,9 @@ from pyavatar.face.mappings import to_visemes
 from pyavatar.face.params import FaceParams
 from pyavatar.motion.registry import CONTROLS, UnsupportedControl
 from pyavatar.packets import NS_PER_S, VRM_VISEMES, AudioChunk, MotionFrame
+from pyavatar.worker import Worker
 
+log = logging.getLogger(__name__)
 SPEECH_RATE = 16_000
 SPEAKING_DB = -45.0  # frame loudness above which a frame counts as speech (the ``speaking`` flag)
 #: Live: audio waiting for the worker beyond this many seconds is dropped (oldest first) and the stream restarts.
@@ -93,7 +96,7 @@ class WindowedSource:
         self.windows = 0
         self._emotion, self._intensity = "neutral", 0.0
         self._session_origin: int | None = None
-        self._thread: threading.Thread | None = None
+        self._worker: Worker | None = None
         self._inbox: deque[Any] = deque()
         self._cond = threading.Condition()
         self._backlog_s = 0.0
@@ -102,8 +105,8 @@ class WindowedSource:
         self._closed = False
         self._out: list[MotionFrame] = []
         self._lock = threading.Lock()
-        self._drained = threading.Event()
-        self._error: BaseException | None = None
+        self._drained = threading.Event()  # the worker finished a flush, or ended
+        self._reported = False  # process() or flush() raised the worker's failure
         self._new_stream()
 
     @property
@@ -201,9 +204,9 @@ class WindowedSource:
         self._raise_worker_error()
         if self._closed:
             return []
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._worker, name=f"pyavatar-motion-{self.name}", daemon=True)
-            self._thread.start()
+        if self._worker is None:
+            self._worker = Worker(f"motion-{self.name}", self._work, join_timeout=10.0, on_exit=self._drained.set)
+            self._worker.start()
         with self._cond:
             if self.max_backlog_s is not None and self._backlog_s > self.max_backlog_s:  # behind real time
                 kept = [item for item in self._inbox if not isinstance(item, AudioChunk)]
@@ -218,7 +221,7 @@ class WindowedSource:
 
     def flush(self) -> list[MotionFrame]:
         """The stream's tail (live: after the worker has finished every queued window)."""
-        if self._thread is None:
+        if self._worker is None:
             return self._run_flush()
         self._drained.clear()
         self._put(_END)
@@ -229,7 +232,7 @@ class WindowedSource:
 
     def reset(self) -> None:
         """Start a new stream (live: after the audio already queued)."""
-        if self._thread is None:
+        if self._worker is None:
             self._engine_reset()
         else:
             self._put(_RESET)
@@ -245,7 +248,7 @@ class WindowedSource:
             self._emotion, self._intensity = values["name"], values["intensity"]
         elif name == "intensity":
             self._intensity = values["intensity"]
-        if self._thread is None:
+        if self._worker is None:
             self.engine.apply_control(name, values)
         else:
             self._put((name, values))
@@ -271,12 +274,17 @@ class WindowedSource:
         }
 
     def close(self) -> None:
-        """Stop the worker thread (idempotent); a waiting :meth:`flush` returns at once."""
+        """Stop the worker thread (idempotent); a waiting :meth:`flush` returns at once.
+
+        A worker failure is raised by :meth:`process` and :meth:`flush`; one they never reported is logged here.
+        """
         self._closed = True
-        if self._thread is not None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
             self._put(_STOP, first=True)
-            self._thread.join(10.0)
-            self._thread = None
+            err = worker.join()
+            if err is not None and not self._reported:
+                log.error("motion source %r failed: %s", self.name, err)
 
     def _put(self, item: Any, first: bool = False) -> None:
         with self._cond:
@@ -294,34 +302,33 @@ class WindowedSource:
         return out
 
     def _raise_worker_error(self) -> None:
-        if self._error is not None:
-            raise RuntimeError(f"motion source {self.name!r} failed: {self._error}") from self._error
+        """Raise what the worker raised, in the motion stage's thread (every call after the failure)."""
+        err = self._worker.error if self._worker is not None else None
+        if err is not None:
+            self._reported = True
+            raise RuntimeError(f"motion source {self.name!r} failed: {err}") from err
 
-    def _worker(self) -> None:
-        try:
-            while True:
-                with self._cond:
-                    while not self._inbox:
-                        self._cond.wait()
-                    item = self._inbox.popleft()
-                    if isinstance(item, AudioChunk):
-                        self._backlog_s = max(0.0, self._backlog_s - item.duration)
-                if item is _STOP:
-                    return
-                if item is _END:
-                    frames = self._run_flush()
-                    self._drained.set()
-                elif item is _RESET:
-                    self._engine_reset()
-                    frames = []
-                elif isinstance(item, tuple):
-                    self.engine.apply_control(*item)
-                    frames = []
-                else:
-                    frames = self._run_chunk(item, True)
-                if frames:
-                    with self._lock:
-                        self._out.extend(frames)
-        except BaseException as e:  # re-raised in the motion stage's thread
-            self._error = e
-            self._drained.set()
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._inbox:
+                    self._cond.wait()
+                item = self._inbox.popleft()
+                if isinstance(item, AudioChunk):
+                    self._backlog_s = max(0.0, self._backlog_s - item.duration)
+            if item is _STOP:
+                return
+            if item is _END:
+                frames = self._run_flush()
+                self._drained.set()
+            elif item is _RESET:
+                self._engine_reset()
+                frames = []
+            elif isinstance(item, tuple):
+                self.engine.apply_control(*item)
+                frames = []
+            else:
+                frames = self._run_chunk(item, True)
+            if frames:
+                with self._lock:
+                    self._out.extend(frames)

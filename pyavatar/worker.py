@@ -1,9 +1,12 @@
-"""A background thread that keeps the exception its body raised and hands it back when it is closed.
+"""A background thread that keeps the exception its body raised and hands it back.
 
-Outputs and servers that do their work in a thread of their own (OSC senders,
-the VTube Studio client, the preview window, the control server) run it in a
-:class:`Worker`: ``close()`` sets :attr:`Worker.stop`, waits for the thread and
-re-raises what the body raised, so a failure in the thread is never lost.
+Every part of the package that does work in a thread of its own runs it in a
+:class:`Worker`: the OSC/VMC senders, the VTube Studio client, the preview
+window and the control server (``close()`` re-raises what the thread raised),
+the camera reader (:mod:`pyavatar.video.capture`) and the live window worker of
+the learned motion sources (:mod:`pyavatar.motion.sources.base`), which hand the
+error to their reader through :attr:`Worker.error`. It imports nothing from
+pyavatar, so every layer may use it.
 """
 
 from __future__ import annotations
@@ -23,15 +26,24 @@ class Worker:
         body: the thread's work; it should return soon after :attr:`stop` is set.
         stop: the event :meth:`close` sets (default: a new one).
         join_timeout: seconds :meth:`close` waits for the thread.
+        on_exit: called in the thread once the body has ended, when :attr:`error` already holds what it
+            raised (e.g. to wake a reader waiting for data); it must not raise.
     """
 
     def __init__(
-        self, name: str, body: Callable[[], object], *, stop: threading.Event | None = None, join_timeout: float = 5.0
+        self,
+        name: str,
+        body: Callable[[], object],
+        *,
+        stop: threading.Event | None = None,
+        join_timeout: float = 5.0,
+        on_exit: Callable[[], object] | None = None,
     ) -> None:
         self.name = f"pyavatar-{name}"
         self.stop = stop if stop is not None else threading.Event()
         self.join_timeout = join_timeout
         self._body = body
+        self._on_exit = on_exit
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
@@ -45,9 +57,12 @@ class Worker:
     def _run(self) -> None:
         try:
             self._body()
-        except BaseException as e:  # kept and handed back by join() / close()
+        except BaseException as e:  # kept and handed back by error / join() / close()
             log.debug("%s failed", self.name, exc_info=True)
             self._error = e
+        finally:
+            if self._on_exit is not None:
+                self._on_exit()
 
     @property
     def alive(self) -> bool:
@@ -56,7 +71,7 @@ class Worker:
 
     @property
     def error(self) -> BaseException | None:
-        """What the body raised (None while it runs or when it returned normally)."""
+        """What the body raised (None while it runs or when it returned normally), until :meth:`join`."""
         return self._error
 
     def join(self) -> BaseException | None:
