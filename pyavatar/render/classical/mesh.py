@@ -29,18 +29,13 @@ from pyavatar.render.classical import topology as tp
 EYE_COLUMNS = 11
 EYE_ROWS = (0.25, 0.5, 0.75)  # fraction of the way from the lower to the upper lid
 MOUTH_COLUMNS = 13
-# Mouth interior rows from the lower lip up, as (name, t): t is where the row sits between the lower
-# (0) and upper (1) lip when the mouth opens; all rows start on the line where the source's interior
-# parts (its darkest line between the lips), the two "band" rows stay attached to their lip.
-MOUTH_ROWS = (
-    ("lower_band", 0.0),
-    ("lower_teeth", 0.07),
-    ("tongue", 0.2),
-    ("floor", 0.4),
-    ("back", 0.64),
-    ("teeth", 0.86),
-    ("upper_band", 1.0),
-)
+# The mouth interior between the inner-lip chains. Two bands, sampled from the source, start on the line
+# where the source's interior parts (its darkest line between the lips) and follow their lip: they carry
+# whatever the source shows there (its own teeth, the lip seam). Between them, four cavity rows (top to
+# bottom, each with the lip whose motion its depth follows most, 1 = upper) whose positions and source
+# coordinates are set every frame (mouth.MouthInterior.place): they draw the synthesized interior.
+BAND_ROWS = ("lower_band", "upper_band")
+CAVITY_ROWS = (("cavity_top", 1.0), ("cavity_upper", 0.8), ("cavity_lower", 0.2), ("cavity_bottom", 0.0))
 RING_FRACTIONS = (0.3, 0.65)  # rings between the face oval (0) and the canvas border (1)
 DEPTH_SLOPE = 2.0  # steepest face-surface triangle (depth px per image px): see limit_depth_slope
 
@@ -96,6 +91,7 @@ class Mesh:
     eyes: tuple[Eye, Eye]  # avatar's left eye first
     mouth_rows: dict[str, np.ndarray] = field(default_factory=dict)  # row name → vertex indices
     size: tuple[int, int] = (0, 0)  # canvas (width, height)
+    valid: np.ndarray | None = None  # (4, 2) where the canvas holds image pixels (not a replicated border)
 
     @property
     def num_vertices(self) -> int:
@@ -233,26 +229,25 @@ def _mouth(b: _Builder, offset: float, split: np.ndarray | None) -> dict[str, np
     sigmas = mouth_columns()
     split = np.full(len(sigmas), 0.5) if split is None else np.clip(split, 0.0, 1.0)
     rows: dict[str, list[int]] = {}
-    for name, t in MOUTH_ROWS:
-        row = [upper[0]]
+    corners = [b.add(b.source[c], b.depth[c] + 2 * offset, {c: 1.0}) for c in (upper[0], upper[-1])]
+    for name, t in (("lower_band", 0.0), *CAVITY_ROWS, ("upper_band", 1.0)):
+        band = name.endswith("band")
+        row = [upper[0]] if band else [corners[0]]
         for sg, f in zip(sigmas, split, strict=True):
             wl, wu = _chain_weights(lower, sl, sg), _chain_weights(upper, su, sg)
             mid, dep = _evaluate(b, _combine((f, wl), (1 - f, wu)))
-            if name == "lower_band":  # starts on the midline, moves with the lower lip
-                w = wl
-            elif name == "upper_band":
-                w = wu
-            else:
-                w = _combine((1 - t, wl), (t, wu))
-            extra = offset if name.endswith("band") else 2 * offset
-            row.append(b.add(mid, dep + extra, w))
-        row.append(upper[-1])
+            row.append(b.add(mid, dep + (offset if band else 2 * offset), _combine((1 - t, wl), (t, wu))))
+        row.append(upper[-1] if band else corners[1])
         rows[name] = row
     grid = np.concatenate([[0.0], sigmas, [1.0]])
-    polylines = [(list(lower), sl), *((r, grid) for r in rows.values()), (list(upper), su)]
-    for (ra, pa), (rb, pb) in pairwise(polylines):
+    cavity = [(rows[name], grid) for name, _ in CAVITY_ROWS[::-1]]  # bottom to top, like the strips below
+    for (ra, pa), (rb, pb) in pairwise(cavity):
         b.strip(ra, pa, rb, pb)
-    return {name: np.array(r[1:-1]) for name, r in rows.items()}
+    b.strip(list(lower), sl, rows["lower_band"], grid)
+    b.strip(rows["upper_band"], grid, list(upper), su)
+    out = {name: np.array(r[1:-1]) for name, r in rows.items()}
+    out["cavity_corners"] = np.array(corners)
+    return out
 
 
 def smoothstep(e0: float, e1: float, x: np.ndarray | float) -> np.ndarray:
@@ -357,7 +352,11 @@ def limit_depth_slope(points: np.ndarray, depth: np.ndarray, triangles: np.ndarr
 
 
 def build_mesh(
-    points: np.ndarray, depth: np.ndarray, size: tuple[int, int], mouth_split: np.ndarray | None = None
+    points: np.ndarray,
+    depth: np.ndarray,
+    size: tuple[int, int],
+    mouth_split: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
 ) -> Mesh:
     """The mesh of a face with MediaPipe 478 landmarks ``points`` (canvas px) and ``depth`` in a canvas of ``size``.
 
@@ -368,6 +367,7 @@ def build_mesh(
         mouth_split: per mouth column (:func:`mouth_columns`), where the source's mouth interior
             parts when the jaw opens, as a fraction from the upper (0) to the lower (1) inner lip;
             default 0.5.
+        valid: (4, 2) corners (in order) of the quad where the canvas shows the image; default the canvas.
     """
     points = np.asarray(points, np.float64)
     depth = np.asarray(depth, np.float64)
@@ -412,4 +412,24 @@ def build_mesh(
         eyes=(eyes[0], eyes[1]),
         mouth_rows=rows,
         size=size,
+        valid=_canvas_quad(size) if valid is None else np.asarray(valid, np.float64),
     )
+
+
+def _canvas_quad(size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    return np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
+
+
+def room_along(points: np.ndarray, direction: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Distance from each of ``points`` (N, 2) along ``direction`` (2,) to the edge of the convex ``quad`` (M, 2)."""
+    p = np.asarray(points, np.float64)
+    a, b = quad, np.roll(quad, -1, axis=0)
+    e = b - a  # (M, 2)
+    den = direction[0] * e[:, 1] - direction[1] * e[:, 0]  # cross(direction, e)
+    rel = a[None] - p[:, None]  # (N, M, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (rel[..., 0] * e[:, 1] - rel[..., 1] * e[:, 0]) / den
+        s = (rel[..., 0] * direction[1] - rel[..., 1] * direction[0]) / den
+    hit = (np.abs(den) > 1e-12) & (t > 0) & (s >= -1e-9) & (s <= 1 + 1e-9)
+    return np.where(hit, t, np.inf).min(axis=1)
