@@ -126,17 +126,23 @@ def test_the_interior_is_stable_from_frame_to_frame(case, renderer) -> None:
     assert steps.max() < 2.5 * np.median(steps) + 0.5, f"{name}: uneven steps {np.round(steps, 2)} (a jump)"
 
 
-def test_only_pixels_inside_the_inner_lips_come_from_the_interior_texture(case, renderer) -> None:
-    name, prepared = case
-    params = FaceParams.from_fields(**SPEAKING, head_yaw=8.0, smile_left=0.3)
+def _texture_changes(renderer, prepared, params: FaceParams) -> np.ndarray:
+    """Pixels of the frame that change when the interior texture is replaced by its negative."""
     frame = renderer.render(prepared, params)
-    texture = np.s_[prepared.canvas.shape[0] + PAD :, :, :3]  # below the canvas and its replicated edge
+    texture = np.s_[prepared.mouth.origin[1] - PAD :, :, :3]  # the texture block, below the canvas's replicated edge
     saved = prepared.atlas[texture].copy()
     try:
         prepared.atlas[texture] = 255 - saved
-        changed = np.abs(renderer.render(prepared, params).astype(int) - frame).max(axis=2) > 0
+        return np.abs(renderer.render(prepared, params).astype(int) - frame).max(axis=2) > 0
     finally:
         prepared.atlas[texture] = saved
+
+
+def test_only_pixels_inside_the_inner_lips_come_from_the_interior_texture(case, renderer) -> None:
+    name, prepared = case
+    params = FaceParams.from_fields(**SPEAKING, head_yaw=8.0, smile_left=0.3)
+    changed = _texture_changes(renderer, prepared, params)
+    frame = prepared.canvas
     inner = _inner_mask(_positions(prepared, params), frame.shape)
     grown = cv2.dilate(inner.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     assert changed.sum() > 0.5 * inner.sum(), f"{name}: only {changed.sum()} of {inner.sum()} mouth pixels textured"
@@ -173,3 +179,6 @@ def test_the_cats_open_mouth_stays_inside_the_photo(landmarks) -> None:
     rows = np.nonzero(changed.sum(axis=1) >= 3)[0]
     assert rows.max() < h - 3, f"the open mouth reaches row {rows.max()} of the {h} px photo"
     assert rows.max() - rows.min() >= 10, f"the cat's mouth opened only {rows.max() - rows.min()} px"
+    # the template's chin lies below the photo: what it drags in is the photo's edge, never the interior texture
+    smile = FaceParams.from_fields(smile_left=0.8, smile_right=0.8, mouth_wide=0.2)
+    assert not _texture_changes(renderer, prepared, smile).any()

@@ -251,23 +251,26 @@ def _teeth_shown(image: np.ndarray, mesh: Mesh, split: np.ndarray, upper: bool) 
     return np.median(px[bright], axis=0)
 
 
-def atlas(canvas: np.ndarray, texture: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+def atlas(canvas: np.ndarray, texture: np.ndarray, reach: tuple[float, float]) -> tuple[np.ndarray, tuple[int, int]]:
     """The canvas with ``texture`` below it, and the texture's (x, y) origin in it.
 
-    The canvas's last row and column are repeated :data:`PAD` times (and the
-    texture's edges around it), so the bicubic taps of a canvas sample read what
-    edge replication would, and never a texture pixel.
+    The canvas's last row and column are repeated out to ``reach`` (the largest
+    source x, y any canvas vertex has: a face template may reach past the image)
+    plus :data:`PAD`, so every canvas sample reads what the sampler's edge
+    clamping would, and never a texture pixel.
     """
     h, w, c = canvas.shape
     th, tw = texture.shape[:2]
-    out = np.zeros((h + 3 * PAD + th, max(w + PAD, tw + 2 * PAD), c), np.uint8)
+    rows = max(h, int(np.ceil(reach[1])) + 1) + PAD
+    cols = max(w, int(np.ceil(reach[0])) + 1) + PAD
+    out = np.zeros((rows + 2 * PAD + th, max(cols, tw + 2 * PAD), c), np.uint8)
     out[:h, :w] = canvas
     out[:h, w:] = canvas[:, -1:]
-    out[h : h + PAD] = out[h - 1 : h]
-    out[h + PAD :, : tw + 2 * PAD, :3] = np.pad(texture, ((PAD, PAD), (PAD, PAD), (0, 0)), mode="edge")
+    out[h:rows] = out[h - 1 : h]
+    out[rows:, : tw + 2 * PAD, :3] = np.pad(texture, ((PAD, PAD), (PAD, PAD), (0, 0)), mode="edge")
     if c == 4:
-        out[h + PAD :, :, 3] = 255
-    return out, (PAD, h + 2 * PAD)
+        out[rows:, :, 3] = 255
+    return out, (PAD, rows + PAD)
 
 
 class MouthInterior:

@@ -263,7 +263,7 @@ class ClassicalRenderer:
         rig = Rig(mesh)
         drawing = is_drawing(canvas, mesh)
         mouth = MouthInterior(canvas, mesh, split, "drawing" if drawing else "animal" if templated else "photo")
-        sampled, mouth.origin = atlas(canvas, mouth.texture)
+        sampled, mouth.origin = atlas(canvas, mouth.texture, tuple(mesh.source.max(axis=0)))
         overlay = np.zeros((mesh.num_vertices, 4), np.float32)
         return ClassicalPortrait(
             image=pixels,
