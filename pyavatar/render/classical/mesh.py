@@ -37,7 +37,7 @@ MOUTH_COLUMNS = 13
 BAND_ROWS = ("lower_band", "upper_band")
 CAVITY_ROWS = (("cavity_top", 1.0), ("cavity_upper", 0.8), ("cavity_lower", 0.2), ("cavity_bottom", 0.0))
 RING_FRACTIONS = (0.3, 0.65)  # rings between the face oval (0) and the canvas border (1)
-DEPTH_SLOPE = 2.0  # steepest face-surface triangle (depth px per image px): see limit_depth_slope
+DEPTH_SLOPE = 3.0  # steepest face-surface triangle (depth px per image px): see limit_depth_slope
 
 
 @dataclass(frozen=True)
@@ -314,15 +314,32 @@ def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: flo
     b.strip(ring_a, np.append(pi[oi], 2 * math.pi), ring_b, np.append(pb[ob], 2 * math.pi))
 
 
-def limit_depth_slope(points: np.ndarray, depth: np.ndarray, triangles: np.ndarray, slope: float) -> np.ndarray:
-    """``depth`` with no triangle steeper than ``slope`` (depth px per image px), by bringing far vertices forward.
+def _slopes(z: np.ndarray, tri: np.ndarray, e1: np.ndarray, e2: np.ndarray, det: np.ndarray) -> np.ndarray:
+    """Per triangle, the image-space gradient norm of ``z`` (depth px per image px; inf for degenerate triangles)."""
+    za, zb, zc = z[tri[:, 0]], z[tri[:, 1]], z[tri[:, 2]]
+    d1, d2 = zb - za, zc - za
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gx = (d1 * e2[:, 1] - d2 * e1[:, 1]) / det
+        gy = (d2 * e1[:, 0] - d1 * e2[:, 0]) / det
+        return np.where(np.abs(det) > 1e-9, np.hypot(gx, gy), np.inf)
+
+
+def limit_depth_slope(
+    points: np.ndarray, depth: np.ndarray, triangles: np.ndarray, slope: float, reshape_steps: int = 200
+) -> np.ndarray:
+    """``depth`` with no triangle steeper than ``slope`` (depth px per image px).
 
     The face mesh's side triangles are seen edge-on: a small image triangle with a
     large depth step. Turning the head opens them up, and a sliver of texture
     (an ear, a glasses temple) is smeared across the revealed side. Capping the
     slope bounds that stretch at about cos θ + slope·sin θ for a turn of θ.
-    Only vertices behind their neighbours move (toward them), so the nose and
-    the face's front keep their depth.
+
+    First each steep triangle's depths are scaled about their mean and every
+    vertex takes the average of what its steep triangles ask (``reshape_steps``
+    rounds): the far vertex comes forward *and* the near one goes back, so the
+    slope spreads over a wider band of the cheek and the head keeps most of its
+    depth relief (a flatter head turns less: a tracker reads a smaller yaw).
+    Then whatever is still too steep is met by only bringing far vertices forward.
     """
     z = np.asarray(depth, np.float64).copy()
     tri = np.asarray(triangles)
@@ -330,24 +347,26 @@ def limit_depth_slope(points: np.ndarray, depth: np.ndarray, triangles: np.ndarr
     a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
     e1, e2 = b - a, c - a
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    area_ok = np.abs(det) > 1e-9
-    for _ in range(50):
-        za, zb, zc = z[tri[:, 0]], z[tri[:, 1]], z[tri[:, 2]]
-        d1, d2 = zb - za, zc - za
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gx = (d1 * e2[:, 1] - d2 * e1[:, 1]) / det
-            gy = (d2 * e1[:, 0] - d1 * e2[:, 0]) / det
-            grad = np.where(area_ok, np.hypot(gx, gy), np.inf)
-        steep = grad > slope * 1.001
+    for step in range(reshape_steps + 50):
+        grad = _slopes(z, tri, e1, e2, det)
+        steep = (grad > slope * 1.001) & np.isfinite(grad)
+        if step >= reshape_steps:  # the guarantee: far vertices forward only
+            steep = grad > slope * 1.001
         if not steep.any():
             break
-        f = np.where(steep, slope / grad, 1.0)[:, None]
-        zs = np.stack([za, zb, zc], axis=1)
+        f = np.where(steep & np.isfinite(grad), slope / grad, 0.0)[:, None]
+        zs = z[tri]
         mean = zs.mean(axis=1, keepdims=True)
-        target = np.where(steep[:, None], mean + f * (zs - mean), np.inf)
-        new = np.full_like(z, np.inf)
-        np.minimum.at(new, tri.ravel(), target.ravel())
-        z = np.minimum(z, new)
+        target = mean + f * (zs - mean)
+        if step < reshape_steps:
+            total, count = np.zeros_like(z), np.zeros_like(z)
+            np.add.at(total, tri[steep].ravel(), target[steep].ravel())
+            np.add.at(count, tri[steep].ravel(), 1.0)
+            z = np.where(count > 0, total / np.maximum(count, 1.0), z)
+        else:
+            new = np.full_like(z, np.inf)
+            np.minimum.at(new, tri[steep].ravel(), target[steep].ravel())
+            z = np.minimum(z, new)
     return z
 
 
@@ -357,6 +376,7 @@ def build_mesh(
     size: tuple[int, int],
     mouth_split: np.ndarray | None = None,
     valid: np.ndarray | None = None,
+    depth_slope: float = DEPTH_SLOPE,
 ) -> Mesh:
     """The mesh of a face with MediaPipe 478 landmarks ``points`` (canvas px) and ``depth`` in a canvas of ``size``.
 
@@ -368,6 +388,7 @@ def build_mesh(
             parts when the jaw opens, as a fraction from the upper (0) to the lower (1) inner lip;
             default 0.5.
         valid: (4, 2) corners (in order) of the quad where the canvas shows the image; default the canvas.
+        depth_slope: the steepest face-surface triangle (:func:`limit_depth_slope`; ``inf``: the depth as given).
     """
     points = np.asarray(points, np.float64)
     depth = np.asarray(depth, np.float64)
@@ -382,7 +403,8 @@ def build_mesh(
     mouth_width = float(np.linalg.norm(points[tp.MOUTH_CORNERS[0]] - points[tp.MOUTH_CORNERS[1]]))
     if min(face_height, face_width, mouth_width) < 2:
         raise ValueError(f"build_mesh: degenerate face (height {face_height:.1f}, width {face_width:.1f} px)")
-    depth = limit_depth_slope(points, depth, tp.tesselation(), DEPTH_SLOPE)
+    if math.isfinite(depth_slope):
+        depth = limit_depth_slope(points, depth, tp.tesselation(), depth_slope)
     b = _Builder(points, depth)
     offset = 0.02 * face_width
     eyes = [
