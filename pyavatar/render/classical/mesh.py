@@ -95,6 +95,7 @@ class Mesh:
 
     @property
     def num_vertices(self) -> int:
+        """Vertices of the mesh."""
         return len(self.source)
 
 

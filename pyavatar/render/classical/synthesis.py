@@ -30,6 +30,7 @@ def mean_color(image: np.ndarray, points: np.ndarray, radius: int = 2, median: b
 
 
 def chain_at(points: np.ndarray, chain: tuple[int, ...], sigmas: np.ndarray) -> np.ndarray:
+    """(len(sigmas), 2) points at arc parameters ``sigmas`` (0..1) along the landmark ``chain`` of ``points``."""
     pts = points[list(chain)].astype(np.float64)
     s = arc_params(pts)
     return np.stack([np.interp(sigmas, s, pts[:, 0]), np.interp(sigmas, s, pts[:, 1])], axis=1)
