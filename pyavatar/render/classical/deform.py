@@ -284,6 +284,20 @@ class Rig:
             lid = list(eye.upper[1:-1])
             basis[TERMS.index(f"gaze_pitch_{eye.side}"), lid, :2] += 0.5 * pitch
 
+    def detach_upper_lids(self) -> dict[str, np.ndarray]:
+        """Stop the blink moving the upper lids and the skin above them; return what it moved (side → (V, 2)).
+
+        For :class:`~pyavatar.render.classical.synthesis.LidShutter`, which closes an animal's eye instead.
+        """
+        basis = self.basis.reshape(len(TERMS), -1, 3)  # a view: edits reach self.basis
+        out = {}
+        for eye in self.mesh.eyes:
+            k = TERMS.index(f"blink_{eye.side}")
+            out[eye.side] = basis[k, :, :2].copy()
+            rows = [*eye.upper[1:-1], *(v for ring in eye.lid_rings for v in ring), *eye.shutter[0], *eye.shutter[1]]
+            basis[k, rows] = 0.0
+        return out
+
     # ------------------------------------------------------------------------------------ per frame
 
     @staticmethod

@@ -73,6 +73,7 @@ class Eye:
     lid_rings: tuple[list[int], list[int]]  # surface landmarks in the first two rings above the upper lid
     lower_ring: list[int]  # first ring below the lower lid
     side: str  # "left" or "right": the avatar's own side
+    shutter: tuple[np.ndarray, np.ndarray] = (np.zeros(0, int), np.zeros(0, int))  # (top, bottom) lid-shutter rows
 
 
 @dataclass
@@ -206,6 +207,11 @@ def _eye(b: _Builder, upper: tuple[int, ...], lower: tuple[int, ...], iris: tupl
     def below(idx: list[int]) -> list[int]:
         return [i for i in idx if (b.source[i] - center) @ up_dir <= 0]
 
+    # the lid shutter (synthesis.LidShutter): a strip on the upper lid's inner points, collapsed onto them until
+    # an animal's blink slides the fur above the eye down over it (in front of everything around the eye)
+    rows = [[b.add(b.source[i], b.depth[i] - 2 * offset, {i: 1.0}) for i in upper[1:-1]] for _ in range(2)]
+    top, bottom = ([upper[0], *row, upper[-1]] for row in rows)
+    b.strip(bottom, su, top, su)
     return Eye(
         upper,
         lower,
@@ -215,6 +221,7 @@ def _eye(b: _Builder, upper: tuple[int, ...], lower: tuple[int, ...], iris: tupl
         (above(rings[0]), above(rings[1])),
         below(rings[0]),
         "",
+        (np.array(rows[0]), np.array(rows[1])),
     )
 
 

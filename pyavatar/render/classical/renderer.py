@@ -22,11 +22,11 @@ from pyavatar.face.landmarks import MEDIAPIPE_478, FaceLandmarks, LandmarkBacken
 from pyavatar.face.params import FaceParams
 from pyavatar.face.quiet import native_stderr_quiet
 from pyavatar.render.classical import raster
-from pyavatar.render.classical.deform import Rig
+from pyavatar.render.classical.deform import TERMS, Rig
 from pyavatar.render.classical.depth import landmark_depth
 from pyavatar.render.classical.mesh import Mesh, build_mesh
 from pyavatar.render.classical.mouth import MouthInterior, atlas
-from pyavatar.render.classical.synthesis import DRAWN_LID_GAIN, eyelid_overlays, is_drawing, mouth_split
+from pyavatar.render.classical.synthesis import DRAWN_LID_GAIN, LidShutter, eyelid_overlays, is_drawing, mouth_split
 from pyavatar.render.classical.template import FacePoints, fit_eyes, fit_template
 from pyavatar.render.landmarks import default_landmarks
 from pyavatar.render.portrait import Alignment, CropParams, NoFaceError, align_face, load_image
@@ -50,6 +50,7 @@ class ClassicalPortrait:
         atlas: what the sampler reads: the canvas with the mouth texture below it.
         overlay_base: per-vertex overlay without blinks (zeros; the buffer each frame starts from).
         overlay_blink: per eye side, the eyelid overlay at a full blink.
+        shutter: the lid shutters, which slide an animal's fur down over its eyes (collapsed otherwise).
         lid_gain: blink → eyelid overlay strength gain (drawings reach full strength early).
         source: per-frame source coordinates of the vertices (the cavity rows point into the atlas).
         flow: the last frame's backward flow (buffer).
@@ -67,6 +68,7 @@ class ClassicalPortrait:
     atlas: np.ndarray
     overlay_base: np.ndarray
     overlay_blink: dict[str, np.ndarray]
+    shutter: LidShutter
     lid_gain: float
     source: np.ndarray
     flow: np.ndarray
@@ -262,7 +264,8 @@ class ClassicalRenderer:
         mesh = build_mesh(points, depth, (cw, ch), split, valid)
         rig = Rig(mesh)
         drawing = is_drawing(canvas, mesh)
-        mouth = MouthInterior(canvas, mesh, split, "drawing" if drawing else "animal" if templated else "photo")
+        style = "drawing" if drawing else "animal" if templated else "photo"
+        mouth = MouthInterior(canvas, mesh, split, style)
         sampled, mouth.origin = atlas(canvas, mouth.texture, tuple(mesh.source.max(axis=0)))
         overlay = np.zeros((mesh.num_vertices, 4), np.float32)
         return ClassicalPortrait(
@@ -275,7 +278,8 @@ class ClassicalRenderer:
             rig=rig,
             mouth=mouth,
             atlas=sampled,
-            overlay_blink=eyelid_overlays(canvas, mesh),
+            overlay_blink=eyelid_overlays(canvas, mesh, fur=style == "animal"),
+            shutter=LidShutter(canvas, mesh, rig.detach_upper_lids() if style == "animal" else None),
             lid_gain=DRAWN_LID_GAIN if drawing else 1.0,
             source=mesh.source.copy(),
             overlay_base=overlay,
@@ -298,6 +302,8 @@ class ClassicalRenderer:
         overlay = prepared.overlay_base.copy()
         for side, extra in prepared.overlay_blink.items():
             overlay += min(1.0, prepared.lid_gain * float(params[f"blink_{side}"][frame])) * extra
+        blinks = {side: float(coefficients[0, TERMS.index(f"blink_{side}")]) for side in ("left", "right")}
+        prepared.shutter.place(positions, prepared.source, overlay, blinks)
         prepared.mouth.place(positions, prepared.source, overlay)
         mesh = prepared.mesh
         raster.rasterize_flow(

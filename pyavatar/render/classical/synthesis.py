@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from pyavatar.render.classical import topology as tp
-from pyavatar.render.classical.mesh import Mesh, arc_params, mouth_columns
+from pyavatar.render.classical.deform import LID_CLOSE_AT
+from pyavatar.render.classical.mesh import Mesh, arc_params, mouth_columns, smoothstep
 
 
 def mean_color(image: np.ndarray, points: np.ndarray, radius: int = 2, median: bool = False) -> np.ndarray:
@@ -94,7 +95,7 @@ def ink_color(image: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return px[luma <= np.percentile(luma, 5)].mean(axis=0) / 255.0
 
 
-def eyelid_overlays(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
+def eyelid_overlays(image: np.ndarray, mesh: Mesh, fur: bool = False) -> dict[str, np.ndarray]:
     """Per eye side, (V, 4) premultiplied RGBA that fades in as the eye closes (× blink).
 
     The stretched upper lid turns into the skin colour found above it (which
@@ -104,7 +105,8 @@ def eyelid_overlays(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
     the drawing's own ink sits on the eye's interior and lower lid, which a shut eye
     squeezes into one thin line: a clean cartoon closed eye with no shaded band
     (the renderer also lets these overlays reach full strength early in the blink,
-    :data:`DRAWN_LID_GAIN`).
+    :data:`DRAWN_LID_GAIN`). With ``fur`` (animals) the lid is the fur that
+    :class:`LidShutter` slides over the eye: only the lower lid is tinted.
     """
     drawing = is_drawing(image, mesh)
     out = {}
@@ -123,6 +125,8 @@ def eyelid_overlays(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
                 (lower, 1.0, lash),
                 (eye.lower_ring, 1.0, skin),
             ]
+        elif fur:  # the lid is the fur slid down over the eye (LidShutter); the lower lid still fades into the fur
+            layers = [(lower, 0.7, skin), (eye.lower_ring, 0.3, skin)]
         else:
             layers = [
                 (inner, LID_SKIN, skin),
@@ -136,3 +140,55 @@ def eyelid_overlays(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
             o[rows, 3] = alpha
         out[eye.side] = o
     return out
+
+
+class LidShutter:
+    """An animal's closing lid: the fur above the eye slides down over it, instead of a lid-coloured shell.
+
+    A human lid is skin that stretches down over the eye (the rig's blink basis,
+    tinted by :func:`eyelid_overlays`). An animal's (face template fitted to the
+    eye rims) would stretch a thin band of fur several times. Here, for an
+    animal, the upper lid and its rings stay put and the eye's shutter strip
+    (:attr:`~pyavatar.render.classical.mesh.Eye.shutter`) opens from just above
+    the lid line (it rises by ``RIM`` of the lid travel, over the rim's dark
+    edge) down to where the blink basis would have taken the lid; its source is
+    the image above the eye translated by the same travel, so the lid is the
+    fur at its own scale with the eye's rim as the dark line where the lids
+    meet. For other portraits the strip stays collapsed onto the lid.
+    """
+
+    RIM = 0.12  # how far the shutter's top rises above the lid line when shut, in lid travels
+    SOFTEN = 0.35  # opacity of the fur's mean colour at the shutter's top edge (fading out downward): a soft seam
+
+    def __init__(self, image: np.ndarray, mesh: Mesh, blink_bases: dict[str, np.ndarray] | None) -> None:
+        self.eyes = []
+        for eye in mesh.eyes:
+            lid = np.array(eye.upper[1:-1])
+            # the blink takes the lid LID_CLOSE_AT of the way to the lower lid, which rises the rest: go all the way
+            travel = None if blink_bases is None else blink_bases[eye.side][lid].astype(np.float64) / LID_CLOSE_AT
+            fur = mean_color(image, mesh.source[eye.lid_rings[1]], radius=2).astype(np.float32)
+            self.eyes.append((eye.side, lid, eye.shutter[0], eye.shutter[1], travel, fur))
+        self.rest = mesh.source
+
+    def place(self, positions: np.ndarray, source: np.ndarray, overlay: np.ndarray, blinks: dict[str, float]) -> None:
+        """Set the shutter rows of ``positions`` (V, 3), ``source`` (V, 2) and ``overlay`` (V, 4) for ``blinks``.
+
+        ``blinks`` maps each eye side to its blink coefficient (0..1).
+        """
+        for side, lid, top, bottom, travel, fur in self.eyes:
+            edge = positions[lid, :2].astype(np.float64)
+            if travel is None or blinks[side] <= 0:
+                positions[top, :2] = positions[bottom, :2] = edge
+                source[top] = source[bottom] = self.rest[lid]
+                continue
+            b = blinks[side]
+            length = np.linalg.norm(travel, axis=1, keepdims=True)
+            down = travel / np.maximum(length, 1e-9)
+            rim = self.RIM * length * float(smoothstep(0.0, 0.35, b))
+            moved = b * travel
+            positions[top, :2] = edge - rim * down
+            positions[bottom, :2] = edge + moved
+            source[top] = self.rest[lid] - rim * down - moved
+            source[bottom] = self.rest[lid]
+            overlay[top, :3] = self.SOFTEN * fur
+            overlay[top, 3] = self.SOFTEN
