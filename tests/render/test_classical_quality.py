@@ -15,6 +15,7 @@
   (under 3 % of the lid darker than its skin), and an ink line along it.
 * Turned heads keep at least 76 % of the nose's parallax against the face's
   edges that the uncapped depth gives (the slope cap must not flatten the head).
+* A thick drawn lower eye outline leaves no second line under the shut eye.
 * Yaw ±25° and pitch ±15° do not smear a sliver of texture (an ear, a glasses
   temple) across the revealed side of the head: no face triangle is stretched
   more than 2.5×, and the rings around the face stretch less than 1.6×.
@@ -237,6 +238,27 @@ def test_a_drawings_closed_lid_is_clean_skin_over_an_ink_line(landmarks) -> None
         cv2.polylines(line, [np.round(shut[list(eye.upper)]).astype(np.int32)], False, 1, thickness=5)
         ink = int((luma[line.astype(bool)] < skin - 80).sum())
         assert ink >= 0.5 * np.ptp(shut[list(eye.upper), 0]), f"{eye.side} eye: only {ink} ink pixels on the lid line"
+
+
+def test_a_drawn_eyes_thick_lower_outline_leaves_no_second_line_when_shut(landmarks) -> None:
+    image = drawn_face()
+    for cx in (212, 300):  # drawn_face's eyes with a thick lower outline too
+        cv2.ellipse(image, (cx, 238), (25, 13), 0, 0, 180, (40, 25, 20), 4)
+    renderer = ClassicalRenderer(output="full", landmarks=landmarks)
+    prepared = renderer.prepare(image)
+    mesh, offset = prepared.mesh, np.array(prepared.roi[:2])
+    params = FaceParams.from_fields(blink_left=1.0, blink_right=1.0)
+    luma = _luma(renderer.render(prepared, params))
+    shut = prepared.rig.positions(params, prepared.rig.coefficients(params), 0)[:, :2] + offset
+    for eye in mesh.eyes:
+        lower = list(eye.lower)  # from below the shut line down past where the outline was
+        below = np.concatenate([shut[lower] + [0, 6.0], (mesh.source[lower] + offset + [0, 7.0])[::-1]])
+        mask = np.zeros(luma.shape, np.uint8)
+        cv2.fillPoly(mask, [np.round(below).astype(np.int32)], 1)
+        mask = mask.astype(bool)
+        dark = float((luma[mask] < np.median(luma[mask]) - 20).mean())
+        # measured: 0 % (22-36 % before the second ring below the eye turned to skin with the blink)
+        assert dark < 0.03, f"{eye.side} eye: {dark:.0%} of the skin under the shut line is a leftover outline"
 
 
 def test_head_motion_leaves_the_body_below_the_neck_still(landmarks) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from pyavatar.render.classical import topology as tp
 from pyavatar.render.classical.deform import LID_CLOSE_AT
-from pyavatar.render.classical.mesh import Mesh, arc_params, mouth_columns, smoothstep
+from pyavatar.render.classical.mesh import Eye, Mesh, arc_params, mouth_columns, smoothstep
 
 
 def mean_color(image: np.ndarray, points: np.ndarray, radius: int = 2, median: bool = False) -> np.ndarray:
@@ -95,6 +95,15 @@ def ink_color(image: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return px[luma <= np.percentile(luma, 5)].mean(axis=0) / 255.0
 
 
+def _second_ring_below(mesh: Mesh, eye: Eye) -> list[int]:
+    """The surface landmarks of the second ring around the eye that lie below its lids."""
+    ring = tp.rings_around(tuple(set(eye.upper) | set(eye.lower)), 2)[1]
+    src = mesh.source.astype(np.float64)
+    center = (src[list(eye.upper)].mean(axis=0) + src[list(eye.lower)].mean(axis=0)) / 2
+    up = src[list(eye.upper)].mean(axis=0) - src[list(eye.lower)].mean(axis=0)
+    return [i for i in ring if (src[i] - center) @ up <= 0 and i not in eye.lower_ring]
+
+
 def eyelid_overlays(image: np.ndarray, mesh: Mesh, fur: bool = False) -> dict[str, np.ndarray]:
     """Per eye side, (V, 4) premultiplied RGBA that fades in as the eye closes (× blink).
 
@@ -124,6 +133,7 @@ def eyelid_overlays(image: np.ndarray, mesh: Mesh, fur: bool = False) -> dict[st
                 (list(eye.interior), 1.0, lash),
                 (lower, 1.0, lash),
                 (eye.lower_ring, 1.0, skin),
+                (_second_ring_below(mesh, eye), 1.0, skin),  # over a thick drawn lower outline
             ]
         elif fur:  # the lid is the fur slid down over the eye (LidShutter); the lower lid still fades into the fur
             layers = [(lower, 0.7, skin), (eye.lower_ring, 0.3, skin)]
