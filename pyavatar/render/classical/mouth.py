@@ -34,7 +34,7 @@ import numpy as np
 
 from pyavatar.render.classical import topology as tp
 from pyavatar.render.classical.mesh import CAVITY_ROWS, Mesh, mouth_columns, smoothstep
-from pyavatar.render.classical.synthesis import chain_at, ink_color, mean_color
+from pyavatar.render.classical.synthesis import chain_at, ink_color, looks_like_teeth, mean_color
 
 STYLES = ("photo", "drawing", "animal")
 _LUMA = np.array([0.299, 0.587, 0.114])
@@ -236,18 +236,11 @@ def _teeth_shown(image: np.ndarray, mesh: Mesh, split: np.ndarray, upper: bool) 
     hgt, wid = image.shape[:2]
     xi = np.clip(np.round(pts[:, 0]).astype(int), 0, wid - 1)
     yi = np.clip(np.round(pts[:, 1]).astype(int), 0, hgt - 1)
-    px = image[yi, xi, :3].astype(np.float64) / 255.0
-    lips = (
-        image[
-            np.clip(np.round(mesh.source[list(tp.LIPS_OUTER_LOWER), 1]).astype(int), 0, hgt - 1),
-            np.clip(np.round(mesh.source[list(tp.LIPS_OUTER_LOWER), 0]).astype(int), 0, wid - 1),
-            :3,
-        ].astype(np.float64)
-        / 255.0
-    )
-    bright = (px @ _LUMA > 1.2 * float(np.median(lips @ _LUMA))) & (np.ptp(px, axis=1) < 0.35)
-    if bright.mean() < 0.6:
+    px = image[yi, xi, :3].astype(np.float64)
+    bright = looks_like_teeth(px, mean_color(image, mesh.source[list(tp.LIPS_OUTER_UPPER + tp.LIPS_OUTER_LOWER)]))
+    if bright.mean() < 0.5:
         return None
+    px = px / 255.0
     return np.median(px[bright], axis=0)
 
 

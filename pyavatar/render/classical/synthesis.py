@@ -46,11 +46,20 @@ def mouth_opening(points: np.ndarray) -> float:
     return float(np.median(gap) / max(np.linalg.norm(points[tp.FOREHEAD] - points[tp.CHIN]), 1e-9))
 
 
+def looks_like_teeth(rgb: np.ndarray, lips: np.ndarray) -> np.ndarray:
+    """Which (..., 3) ``rgb`` samples (0..255) look like teeth: brighter than the ``lips`` (RGB 0..1), unsaturated."""
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    return (luma > max(1.2 * 255 * float(lips @ np.array([0.299, 0.587, 0.114])), 100.0)) & (np.ptp(rgb, axis=-1) < 90)
+
+
 def mouth_split(image: np.ndarray, points: np.ndarray, samples: int = 24) -> np.ndarray:
-    """Where an open source mouth parts: per mouth column, the darkest point between the inner lips.
+    """Where an open source mouth parts: per mouth column, below the upper teeth it shows, else its darkest point.
 
     Returned as fractions from the upper (0) to the lower (1) lip, kept within
-    0.2..0.85 and smoothed across columns, so teeth stay with their jaw.
+    0.2..0.85 and smoothed across columns, so teeth stay with their jaw: a
+    column with a run of teeth (bright, unsaturated, starting in
+    the upper half) parts just below that run (the shadow above the teeth is
+    often darker than the gap below them).
     """
     sig = mouth_columns()
     up, lo = chain_at(points, tp.LIPS_INNER_UPPER, sig), chain_at(points, tp.LIPS_INNER_LOWER, sig)
@@ -59,9 +68,18 @@ def mouth_split(image: np.ndarray, points: np.ndarray, samples: int = 24) -> np.
     h, w = image.shape[:2]
     xi = np.clip(np.round(pts[..., 0]).astype(int), 0, w - 1)
     yi = np.clip(np.round(pts[..., 1]).astype(int), 0, h - 1)
-    luma = image[yi, xi, :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    luma = np.apply_along_axis(lambda r: np.convolve(np.pad(r, 2, mode="edge"), np.ones(5) / 5, "valid"), 1, luma)
+    rgb = image[yi, xi, :3].astype(np.float64)
+    raw = rgb @ np.array([0.299, 0.587, 0.114])
+    luma = np.apply_along_axis(lambda r: np.convolve(np.pad(r, 2, mode="edge"), np.ones(5) / 5, "valid"), 1, raw)
     frac = t[np.argmin(luma, axis=1)]
+    teeth = looks_like_teeth(rgb, mean_color(image, points[list(tp.LIPS_OUTER_UPPER + tp.LIPS_OUTER_LOWER)]))
+    for c in range(len(sig)):
+        run = np.flatnonzero(teeth[c])
+        if run.size and run[0] < samples // 2:  # upper teeth: part just below their first run
+            end = int(run[0])
+            while end + 1 < samples and teeth[c, end + 1]:
+                end += 1
+            frac[c] = t[min(end + 1, samples - 1)]
     frac = np.convolve(np.pad(frac, 2, mode="edge"), np.ones(5) / 5, "valid")
     return np.where(np.linalg.norm(lo - up, axis=1) < 2.0, 0.5, frac)
 
