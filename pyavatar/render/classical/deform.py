@@ -20,13 +20,14 @@ import numpy as np
 
 from pyavatar.face.params import FaceParams
 from pyavatar.render.classical import topology as tp
-from pyavatar.render.classical.mesh import Eye, Mesh, arc_params, smoothstep
+from pyavatar.render.classical.mesh import Eye, Mesh, arc_params, room_along, smoothstep
 
 JAW_DROP = 0.17  # lower-lip travel at jaw_open = 1, in face heights
 LIP_LIFT = 0.03  # upper-lip lift at jaw_open = 1
 JAW_BACK = 0.06  # chin moving back (depth) at jaw_open = 1
 JAW_KNEE = 0.5  # jaw_open above this opens less and less: jaw_open = 1 (where --lip-scale 3 sits) gives JAW_MAX
 JAW_MAX = 0.85
+JAW_ROOM_LIFT = 0.45  # share of the upper lip–nose gap the upper lip may rise when the image leaves no room below
 GAZE_SHIFT = 0.75  # iris travel at 45° as a fraction of the room between iris and eye corner
 GAZE_LIFT = 0.3  # vertical iris travel at 45° as a fraction of the eye's half height
 BROW_RAISE = 0.075
@@ -150,9 +151,35 @@ class Rig:
         lift = np.sqrt(1 - across**2) * np.where(upper, 1.0, smoothstep(nose_v, lip_top, v) * (v < corner_v))
         lift[list(tp.MOUTH_CORNERS) + list(tp.INNER_CORNERS)] = 0.0
         lift[tp.NUM_MESH :] = 0.0
-        out[:, 1] = JAW_DROP * h * w - LIP_LIFT * h * lift
+        drop, lift_px = self._jaw_room(w, lift)
+        out[:, 1] = drop * w - lift_px * lift
         out[:, 2] = JAW_BACK * h * w
         self._lips = upper | lower
+
+    def _jaw_room(self, drop_weight: np.ndarray, lift_weight: np.ndarray) -> tuple[float, float]:
+        """Lower-lip drop and upper-lip lift (px at a jaw coefficient of 1) that keep the open mouth in the image.
+
+        Where the image ends just below the mouth (an animal's face cut by the frame), the
+        jaw drops only as far as keeps the lower lip inside it, and up to
+        :data:`JAW_ROOM_LIFT` of the room between the upper lip and the nose opens upward instead.
+        """
+        m = self.mesh
+        h = m.face_height
+        drop, lift = JAW_DROP * h, LIP_LIFT * h
+        if m.valid is None:
+            return drop, lift
+        down = m.frame.v
+        inner = np.array(tp.LIPS_INNER_LOWER[1:-1])
+        outer = np.array(tp.LIPS_OUTER_LOWER[1:-1])
+        lip = float(np.median(np.linalg.norm(m.source[outer] - m.source[inner], axis=1)))
+        room = room_along(m.source[inner], down, m.valid) / np.maximum(drop_weight[inner], 1e-6)
+        allowed = max(float(room.min()) - 0.5 * lip, 0.0) / JAW_MAX
+        if allowed >= drop:
+            return drop, lift
+        nose = float(self._uv[tp.NOSE_BOTTOM, 1])
+        lip_top = float(self._uv[list(tp.LIPS_OUTER_UPPER), 1].min())
+        up_room = JAW_ROOM_LIFT * max(lip_top - nose, 0.0) / JAW_MAX
+        return allowed, max(lift, min(lift + drop - allowed, up_room))
 
     def _mouth(self, bases: dict[str, np.ndarray]) -> None:
         m, uv = self.mesh, self._uv
@@ -256,6 +283,20 @@ class Rig:
             # the upper lid follows the eye up and down a little
             lid = list(eye.upper[1:-1])
             basis[TERMS.index(f"gaze_pitch_{eye.side}"), lid, :2] += 0.5 * pitch
+
+    def detach_upper_lids(self) -> dict[str, np.ndarray]:
+        """Stop the blink moving the upper lids and the skin above them; return what it moved (side → (V, 2)).
+
+        For :class:`~pyavatar.render.classical.synthesis.LidShutter`, which closes an animal's eye instead.
+        """
+        basis = self.basis.reshape(len(TERMS), -1, 3)  # a view: edits reach self.basis
+        out = {}
+        for eye in self.mesh.eyes:
+            k = TERMS.index(f"blink_{eye.side}")
+            out[eye.side] = basis[k, :, :2].copy()
+            rows = [*eye.upper[1:-1], *(v for ring in eye.lid_rings for v in ring), *eye.shutter[0], *eye.shutter[1]]
+            basis[k, rows] = 0.0
+        return out
 
     # ------------------------------------------------------------------------------------ per frame
 

@@ -29,20 +29,15 @@ from pyavatar.render.classical import topology as tp
 EYE_COLUMNS = 11
 EYE_ROWS = (0.25, 0.5, 0.75)  # fraction of the way from the lower to the upper lid
 MOUTH_COLUMNS = 13
-# Mouth interior rows from the lower lip up, as (name, t): t is where the row sits between the lower
-# (0) and upper (1) lip when the mouth opens; all rows start on the line where the source's interior
-# parts (its darkest line between the lips), the two "band" rows stay attached to their lip.
-MOUTH_ROWS = (
-    ("lower_band", 0.0),
-    ("lower_teeth", 0.07),
-    ("tongue", 0.2),
-    ("floor", 0.4),
-    ("back", 0.64),
-    ("teeth", 0.86),
-    ("upper_band", 1.0),
-)
+# The mouth interior between the inner-lip chains. Two bands, sampled from the source, start on the line
+# where the source's interior parts (its darkest line between the lips) and follow their lip: they carry
+# whatever the source shows there (its own teeth, the lip seam). Between them, four cavity rows (top to
+# bottom, each with the lip whose motion its depth follows most, 1 = upper) whose positions and source
+# coordinates are set every frame (mouth.MouthInterior.place): they draw the synthesized interior.
+BAND_ROWS = ("lower_band", "upper_band")
+CAVITY_ROWS = (("cavity_top", 1.0), ("cavity_upper", 0.8), ("cavity_lower", 0.2), ("cavity_bottom", 0.0))
 RING_FRACTIONS = (0.3, 0.65)  # rings between the face oval (0) and the canvas border (1)
-DEPTH_SLOPE = 2.0  # steepest face-surface triangle (depth px per image px): see limit_depth_slope
+DEPTH_SLOPE = 3.0  # steepest face-surface triangle (depth px per image px): see limit_depth_slope
 
 
 @dataclass(frozen=True)
@@ -78,6 +73,7 @@ class Eye:
     lid_rings: tuple[list[int], list[int]]  # surface landmarks in the first two rings above the upper lid
     lower_ring: list[int]  # first ring below the lower lid
     side: str  # "left" or "right": the avatar's own side
+    shutter: tuple[np.ndarray, np.ndarray] = (np.zeros(0, int), np.zeros(0, int))  # (top, bottom) lid-shutter rows
 
 
 @dataclass
@@ -96,9 +92,11 @@ class Mesh:
     eyes: tuple[Eye, Eye]  # avatar's left eye first
     mouth_rows: dict[str, np.ndarray] = field(default_factory=dict)  # row name → vertex indices
     size: tuple[int, int] = (0, 0)  # canvas (width, height)
+    valid: np.ndarray | None = None  # (4, 2) where the canvas holds image pixels (not a replicated border)
 
     @property
     def num_vertices(self) -> int:
+        """Vertices of the mesh."""
         return len(self.source)
 
 
@@ -209,6 +207,11 @@ def _eye(b: _Builder, upper: tuple[int, ...], lower: tuple[int, ...], iris: tupl
     def below(idx: list[int]) -> list[int]:
         return [i for i in idx if (b.source[i] - center) @ up_dir <= 0]
 
+    # the lid shutter (synthesis.LidShutter): a strip on the upper lid's inner points, collapsed onto them until
+    # an animal's blink slides the fur above the eye down over it (in front of everything around the eye)
+    rows = [[b.add(b.source[i], b.depth[i] - 2 * offset, {i: 1.0}) for i in upper[1:-1]] for _ in range(2)]
+    top, bottom = ([upper[0], *row, upper[-1]] for row in rows)
+    b.strip(bottom, su, top, su)
     return Eye(
         upper,
         lower,
@@ -218,6 +221,7 @@ def _eye(b: _Builder, upper: tuple[int, ...], lower: tuple[int, ...], iris: tupl
         (above(rings[0]), above(rings[1])),
         below(rings[0]),
         "",
+        (np.array(rows[0]), np.array(rows[1])),
     )
 
 
@@ -233,26 +237,25 @@ def _mouth(b: _Builder, offset: float, split: np.ndarray | None) -> dict[str, np
     sigmas = mouth_columns()
     split = np.full(len(sigmas), 0.5) if split is None else np.clip(split, 0.0, 1.0)
     rows: dict[str, list[int]] = {}
-    for name, t in MOUTH_ROWS:
-        row = [upper[0]]
+    corners = [b.add(b.source[c], b.depth[c] + 2 * offset, {c: 1.0}) for c in (upper[0], upper[-1])]
+    for name, t in (("lower_band", 0.0), *CAVITY_ROWS, ("upper_band", 1.0)):
+        band = name.endswith("band")
+        row = [upper[0]] if band else [corners[0]]
         for sg, f in zip(sigmas, split, strict=True):
             wl, wu = _chain_weights(lower, sl, sg), _chain_weights(upper, su, sg)
             mid, dep = _evaluate(b, _combine((f, wl), (1 - f, wu)))
-            if name == "lower_band":  # starts on the midline, moves with the lower lip
-                w = wl
-            elif name == "upper_band":
-                w = wu
-            else:
-                w = _combine((1 - t, wl), (t, wu))
-            extra = offset if name.endswith("band") else 2 * offset
-            row.append(b.add(mid, dep + extra, w))
-        row.append(upper[-1])
+            row.append(b.add(mid, dep + (offset if band else 2 * offset), _combine((1 - t, wl), (t, wu))))
+        row.append(upper[-1] if band else corners[1])
         rows[name] = row
     grid = np.concatenate([[0.0], sigmas, [1.0]])
-    polylines = [(list(lower), sl), *((r, grid) for r in rows.values()), (list(upper), su)]
-    for (ra, pa), (rb, pb) in pairwise(polylines):
+    cavity = [(rows[name], grid) for name, _ in CAVITY_ROWS[::-1]]  # bottom to top, like the strips below
+    for (ra, pa), (rb, pb) in pairwise(cavity):
         b.strip(ra, pa, rb, pb)
-    return {name: np.array(r[1:-1]) for name, r in rows.items()}
+    b.strip(list(lower), sl, rows["lower_band"], grid)
+    b.strip(rows["upper_band"], grid, list(upper), su)
+    out = {name: np.array(r[1:-1]) for name, r in rows.items()}
+    out["cavity_corners"] = np.array(corners)
+    return out
 
 
 def smoothstep(e0: float, e1: float, x: np.ndarray | float) -> np.ndarray:
@@ -319,15 +322,32 @@ def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: flo
     b.strip(ring_a, np.append(pi[oi], 2 * math.pi), ring_b, np.append(pb[ob], 2 * math.pi))
 
 
-def limit_depth_slope(points: np.ndarray, depth: np.ndarray, triangles: np.ndarray, slope: float) -> np.ndarray:
-    """``depth`` with no triangle steeper than ``slope`` (depth px per image px), by bringing far vertices forward.
+def _slopes(z: np.ndarray, tri: np.ndarray, e1: np.ndarray, e2: np.ndarray, det: np.ndarray) -> np.ndarray:
+    """Per triangle, the image-space gradient norm of ``z`` (depth px per image px; inf for degenerate triangles)."""
+    za, zb, zc = z[tri[:, 0]], z[tri[:, 1]], z[tri[:, 2]]
+    d1, d2 = zb - za, zc - za
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gx = (d1 * e2[:, 1] - d2 * e1[:, 1]) / det
+        gy = (d2 * e1[:, 0] - d1 * e2[:, 0]) / det
+        return np.where(np.abs(det) > 1e-9, np.hypot(gx, gy), np.inf)
+
+
+def limit_depth_slope(
+    points: np.ndarray, depth: np.ndarray, triangles: np.ndarray, slope: float, reshape_steps: int = 200
+) -> np.ndarray:
+    """``depth`` with no triangle steeper than ``slope`` (depth px per image px).
 
     The face mesh's side triangles are seen edge-on: a small image triangle with a
     large depth step. Turning the head opens them up, and a sliver of texture
     (an ear, a glasses temple) is smeared across the revealed side. Capping the
     slope bounds that stretch at about cos θ + slope·sin θ for a turn of θ.
-    Only vertices behind their neighbours move (toward them), so the nose and
-    the face's front keep their depth.
+
+    First each steep triangle's depths are scaled about their mean and every
+    vertex takes the average of what its steep triangles ask (``reshape_steps``
+    rounds): the far vertex comes forward *and* the near one goes back, so the
+    slope spreads over a wider band of the cheek and the head keeps most of its
+    depth relief (a flatter head turns less: a tracker reads a smaller yaw).
+    Then whatever is still too steep is met by only bringing far vertices forward.
     """
     z = np.asarray(depth, np.float64).copy()
     tri = np.asarray(triangles)
@@ -335,29 +355,36 @@ def limit_depth_slope(points: np.ndarray, depth: np.ndarray, triangles: np.ndarr
     a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
     e1, e2 = b - a, c - a
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    area_ok = np.abs(det) > 1e-9
-    for _ in range(50):
-        za, zb, zc = z[tri[:, 0]], z[tri[:, 1]], z[tri[:, 2]]
-        d1, d2 = zb - za, zc - za
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gx = (d1 * e2[:, 1] - d2 * e1[:, 1]) / det
-            gy = (d2 * e1[:, 0] - d1 * e2[:, 0]) / det
-            grad = np.where(area_ok, np.hypot(gx, gy), np.inf)
-        steep = grad > slope * 1.001
+    for step in range(reshape_steps + 50):
+        grad = _slopes(z, tri, e1, e2, det)
+        steep = (grad > slope * 1.001) & np.isfinite(grad)
+        if step >= reshape_steps:  # the guarantee: far vertices forward only
+            steep = grad > slope * 1.001
         if not steep.any():
             break
-        f = np.where(steep, slope / grad, 1.0)[:, None]
-        zs = np.stack([za, zb, zc], axis=1)
+        f = np.where(steep & np.isfinite(grad), slope / grad, 0.0)[:, None]
+        zs = z[tri]
         mean = zs.mean(axis=1, keepdims=True)
-        target = np.where(steep[:, None], mean + f * (zs - mean), np.inf)
-        new = np.full_like(z, np.inf)
-        np.minimum.at(new, tri.ravel(), target.ravel())
-        z = np.minimum(z, new)
+        target = mean + f * (zs - mean)
+        if step < reshape_steps:
+            total, count = np.zeros_like(z), np.zeros_like(z)
+            np.add.at(total, tri[steep].ravel(), target[steep].ravel())
+            np.add.at(count, tri[steep].ravel(), 1.0)
+            z = np.where(count > 0, total / np.maximum(count, 1.0), z)
+        else:
+            new = np.full_like(z, np.inf)
+            np.minimum.at(new, tri[steep].ravel(), target[steep].ravel())
+            z = np.minimum(z, new)
     return z
 
 
 def build_mesh(
-    points: np.ndarray, depth: np.ndarray, size: tuple[int, int], mouth_split: np.ndarray | None = None
+    points: np.ndarray,
+    depth: np.ndarray,
+    size: tuple[int, int],
+    mouth_split: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
+    depth_slope: float = DEPTH_SLOPE,
 ) -> Mesh:
     """The mesh of a face with MediaPipe 478 landmarks ``points`` (canvas px) and ``depth`` in a canvas of ``size``.
 
@@ -368,6 +395,8 @@ def build_mesh(
         mouth_split: per mouth column (:func:`mouth_columns`), where the source's mouth interior
             parts when the jaw opens, as a fraction from the upper (0) to the lower (1) inner lip;
             default 0.5.
+        valid: (4, 2) corners (in order) of the quad where the canvas shows the image; default the canvas.
+        depth_slope: the steepest face-surface triangle (:func:`limit_depth_slope`; ``inf``: the depth as given).
     """
     points = np.asarray(points, np.float64)
     depth = np.asarray(depth, np.float64)
@@ -382,7 +411,8 @@ def build_mesh(
     mouth_width = float(np.linalg.norm(points[tp.MOUTH_CORNERS[0]] - points[tp.MOUTH_CORNERS[1]]))
     if min(face_height, face_width, mouth_width) < 2:
         raise ValueError(f"build_mesh: degenerate face (height {face_height:.1f}, width {face_width:.1f} px)")
-    depth = limit_depth_slope(points, depth, tp.tesselation(), DEPTH_SLOPE)
+    if math.isfinite(depth_slope):
+        depth = limit_depth_slope(points, depth, tp.tesselation(), depth_slope)
     b = _Builder(points, depth)
     offset = 0.02 * face_width
     eyes = [
@@ -412,4 +442,24 @@ def build_mesh(
         eyes=(eyes[0], eyes[1]),
         mouth_rows=rows,
         size=size,
+        valid=_canvas_quad(size) if valid is None else np.asarray(valid, np.float64),
     )
+
+
+def _canvas_quad(size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    return np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
+
+
+def room_along(points: np.ndarray, direction: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Distance from each of ``points`` (N, 2) along ``direction`` (2,) to the edge of the convex ``quad`` (M, 2)."""
+    p = np.asarray(points, np.float64)
+    a, b = quad, np.roll(quad, -1, axis=0)
+    e = b - a  # (M, 2)
+    den = direction[0] * e[:, 1] - direction[1] * e[:, 0]  # cross(direction, e)
+    rel = a[None] - p[:, None]  # (N, M, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (rel[..., 0] * e[:, 1] - rel[..., 1] * e[:, 0]) / den
+        s = (rel[..., 0] * direction[1] - rel[..., 1] * direction[0]) / den
+    hit = (np.abs(den) > 1e-12) & (t > 0) & (s >= -1e-9) & (s <= 1 + 1e-9)
+    return np.where(hit, t, np.inf).min(axis=1)

@@ -22,17 +22,11 @@ from pyavatar.face.landmarks import MEDIAPIPE_478, FaceLandmarks, LandmarkBacken
 from pyavatar.face.params import FaceParams
 from pyavatar.face.quiet import native_stderr_quiet
 from pyavatar.render.classical import raster
-from pyavatar.render.classical.deform import Rig
+from pyavatar.render.classical.deform import TERMS, Rig
 from pyavatar.render.classical.depth import landmark_depth
 from pyavatar.render.classical.mesh import Mesh, build_mesh
-from pyavatar.render.classical.synthesis import (
-    DRAWN_LID_GAIN,
-    CavityFade,
-    cavity_overlay,
-    eyelid_overlays,
-    is_drawing,
-    mouth_split,
-)
+from pyavatar.render.classical.mouth import MouthInterior, atlas
+from pyavatar.render.classical.synthesis import DRAWN_LID_GAIN, LidShutter, eyelid_overlays, is_drawing, mouth_split
 from pyavatar.render.classical.template import FacePoints, fit_eyes, fit_template
 from pyavatar.render.landmarks import default_landmarks
 from pyavatar.render.portrait import Alignment, CropParams, NoFaceError, align_face, load_image
@@ -52,6 +46,15 @@ class ClassicalPortrait:
         face: the landmarks in original pixels.
         mesh: the deformable mesh in canvas pixels.
         rig: expression bases and head pivot.
+        mouth: the synthesized mouth interior (its texture and per-frame placement).
+        atlas: what the sampler reads: the canvas with the mouth texture below it.
+        overlay_base: per-vertex overlay without blinks (zeros; the buffer each frame starts from).
+        overlay_blink: per eye side, the eyelid overlay at a full blink.
+        shutter: the lid shutters, which slide an animal's fur down over its eyes (collapsed otherwise).
+        lid_gain: blink → eyelid overlay strength gain (drawings reach full strength early).
+        source: per-frame source coordinates of the vertices (the cavity rows point into the atlas).
+        flow: the last frame's backward flow (buffer).
+        overlay_out: the last frame's overlay (buffer).
     """
 
     image: np.ndarray
@@ -61,10 +64,13 @@ class ClassicalPortrait:
     face: FaceLandmarks
     mesh: Mesh
     rig: Rig
+    mouth: MouthInterior
+    atlas: np.ndarray
     overlay_base: np.ndarray
     overlay_blink: dict[str, np.ndarray]
-    cavity_fade: CavityFade
+    shutter: LidShutter
     lid_gain: float
+    source: np.ndarray
     flow: np.ndarray
     overlay_out: np.ndarray
 
@@ -214,6 +220,7 @@ class ClassicalRenderer:
         (its lids opened to the eye rims found around them, :func:`fit_eyes`).
         """
         rgb, alpha = load_image(image)
+        templated = True
         if face_points is not None:
             if crop is not None:
                 _check_crop(crop, rgb.shape[1], rgb.shape[0])
@@ -224,7 +231,7 @@ class ClassicalRenderer:
             if found is None:
                 face, depth = fit_template(crop)
             else:
-                face, depth = found, landmark_depth(rgb, found.points)
+                face, depth, templated = found, landmark_depth(rgb, found.points), False
         if alpha is None and (self.alpha or self.background is not None):
             alpha = _person_matte(rgb)
         pixels = rgb if alpha is None else np.ascontiguousarray(np.concatenate([rgb, alpha[..., None]], axis=2))
@@ -237,6 +244,9 @@ class ClassicalRenderer:
             canvas = cv2.warpAffine(pixels, matrix, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             points = face.points @ matrix[:, :2].T + matrix[:, 2]
             depth = depth * float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+            h, w = rgb.shape[:2]
+            corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
+            valid = corners @ matrix[:, :2].T + matrix[:, 2]
             roi = None
         else:
             h, w = rgb.shape[:2]
@@ -248,9 +258,16 @@ class ClassicalRenderer:
             canvas = pixels[y0:y1, x0:x1]
             points = face.points - np.array([x0, y0])
             alignment = None
+            valid = None
         ch, cw = canvas.shape[:2]
-        mesh = build_mesh(points, depth, (cw, ch), mouth_split(canvas, points))
+        split = mouth_split(canvas, points)
+        mesh = build_mesh(points, depth, (cw, ch), split, valid)
         rig = Rig(mesh)
+        drawing = is_drawing(canvas, mesh)
+        style = "drawing" if drawing else "animal" if templated else "photo"
+        mouth = MouthInterior(canvas, mesh, split, style)
+        sampled, mouth.origin = atlas(canvas, mouth.texture, tuple(mesh.source.max(axis=0)))
+        overlay = np.zeros((mesh.num_vertices, 4), np.float32)
         return ClassicalPortrait(
             image=pixels,
             canvas=canvas,
@@ -259,10 +276,13 @@ class ClassicalRenderer:
             face=face,
             mesh=mesh,
             rig=rig,
-            overlay_base=cavity_overlay(canvas, mesh),
-            overlay_blink=eyelid_overlays(canvas, mesh),
-            cavity_fade=CavityFade(mesh),
-            lid_gain=DRAWN_LID_GAIN if is_drawing(canvas, mesh) else 1.0,
+            mouth=mouth,
+            atlas=sampled,
+            overlay_blink=eyelid_overlays(canvas, mesh, fur=style == "animal"),
+            shutter=LidShutter(canvas, mesh, rig.detach_upper_lids() if style == "animal" else None),
+            lid_gain=DRAWN_LID_GAIN if drawing else 1.0,
+            source=mesh.source.copy(),
+            overlay_base=overlay,
             flow=np.empty((ch, cw, 2), np.float32),
             overlay_out=np.empty((ch, cw, 4), np.float32),
         )
@@ -272,7 +292,7 @@ class ClassicalRenderer:
     def flow(
         self, prepared: ClassicalPortrait, params: FaceParams, frame: int = 0, *, sample_into: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The canvas's backward flow (h, w, 2) and overlay (h, w, 4) for one frame of ``params`` (buffers reused).
+        """One frame's backward flow (h, w, 2) into the portrait's atlas and its overlay (h, w, 4) (buffers reused).
 
         With ``sample_into`` (uint8 (h, w, C)), the warped canvas is written there too.
         """
@@ -280,18 +300,20 @@ class ClassicalRenderer:
         coefficients = rig.coefficients(params[frame])
         positions = rig.positions(params[frame], coefficients, 0)
         overlay = prepared.overlay_base.copy()
-        prepared.cavity_fade.apply(positions, overlay)
         for side, extra in prepared.overlay_blink.items():
             overlay += min(1.0, prepared.lid_gain * float(params[f"blink_{side}"][frame])) * extra
+        blinks = {side: float(coefficients[0, TERMS.index(f"blink_{side}")]) for side in ("left", "right")}
+        prepared.shutter.place(positions, prepared.source, overlay, blinks)
+        prepared.mouth.place(positions, prepared.source, overlay)
         mesh = prepared.mesh
         raster.rasterize_flow(
             positions,
-            mesh.source,
+            prepared.source,
             mesh.triangles,
             mesh.size,
             overlay,
             out=(prepared.flow, prepared.overlay_out),
-            sample=None if sample_into is None else (prepared.canvas, sample_into),
+            sample=None if sample_into is None else (prepared.atlas, sample_into),
         )
         return prepared.flow, prepared.overlay_out
 

@@ -1,10 +1,9 @@
-"""What the source does not show: the mouth cavity (teeth and tongue hints) and eyelid skin.
+"""What the source does not show, and what the portrait's colours are: eyelid skin, lip seams, ink.
 
-Both are premultiplied RGBA overlays on mesh vertices, so they are
-interpolated across triangles like the flow and fade smoothly into the
-sampled image (the rows that touch the lips are transparent): no hard seams.
-Colours come from the portrait itself (lips, skin, overall brightness), so
-the same code suits photos and drawings.
+The eyelids are premultiplied RGBA overlays on mesh vertices, interpolated
+across triangles like the flow, so they fade smoothly into the sampled image.
+Colours come from the portrait itself (lips, skin, ink), so the same code
+suits photos and drawings. The mouth interior is in :mod:`.mouth`.
 """
 
 from __future__ import annotations
@@ -12,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from pyavatar.render.classical import topology as tp
-from pyavatar.render.classical.mesh import MOUTH_ROWS, Mesh, arc_params, mouth_columns
+from pyavatar.render.classical.deform import LID_CLOSE_AT
+from pyavatar.render.classical.mesh import Eye, Mesh, arc_params, mouth_columns, smoothstep
 
 
-def _mean_color(image: np.ndarray, points: np.ndarray, radius: int = 2, median: bool = False) -> np.ndarray:
+def mean_color(image: np.ndarray, points: np.ndarray, radius: int = 2, median: bool = False) -> np.ndarray:
     """Mean (or per-channel median: ignores a drawing's ink) RGB in [0, 1] of small squares around ``points``."""
     h, w = image.shape[:2]
     samples = []
@@ -30,7 +30,8 @@ def _mean_color(image: np.ndarray, points: np.ndarray, radius: int = 2, median: 
     return (np.median(pixels, axis=0) if median else pixels.mean(axis=0)) / 255.0
 
 
-def _chain_at(points: np.ndarray, chain: tuple[int, ...], sigmas: np.ndarray) -> np.ndarray:
+def chain_at(points: np.ndarray, chain: tuple[int, ...], sigmas: np.ndarray) -> np.ndarray:
+    """(len(sigmas), 2) points at arc parameters ``sigmas`` (0..1) along the landmark ``chain`` of ``points``."""
     pts = points[list(chain)].astype(np.float64)
     s = arc_params(pts)
     return np.stack([np.interp(sigmas, s, pts[:, 0]), np.interp(sigmas, s, pts[:, 1])], axis=1)
@@ -40,27 +41,45 @@ def mouth_opening(points: np.ndarray) -> float:
     """Median gap between the inner lips of the source, in face heights."""
     sig = mouth_columns()
     gap = np.linalg.norm(
-        _chain_at(points, tp.LIPS_INNER_UPPER, sig) - _chain_at(points, tp.LIPS_INNER_LOWER, sig), axis=1
+        chain_at(points, tp.LIPS_INNER_UPPER, sig) - chain_at(points, tp.LIPS_INNER_LOWER, sig), axis=1
     )
     return float(np.median(gap) / max(np.linalg.norm(points[tp.FOREHEAD] - points[tp.CHIN]), 1e-9))
 
 
+def looks_like_teeth(rgb: np.ndarray, lips: np.ndarray) -> np.ndarray:
+    """Which (..., 3) ``rgb`` samples (0..255) look like teeth: brighter than the ``lips`` (RGB 0..1), unsaturated."""
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    return (luma > max(1.2 * 255 * float(lips @ np.array([0.299, 0.587, 0.114])), 100.0)) & (np.ptp(rgb, axis=-1) < 90)
+
+
 def mouth_split(image: np.ndarray, points: np.ndarray, samples: int = 24) -> np.ndarray:
-    """Where an open source mouth parts: per mouth column, the darkest point between the inner lips.
+    """Where an open source mouth parts: per mouth column, below the upper teeth it shows, else its darkest point.
 
     Returned as fractions from the upper (0) to the lower (1) lip, kept within
-    0.2..0.85 and smoothed across columns, so teeth stay with their jaw.
+    0.2..0.85 and smoothed across columns, so teeth stay with their jaw: a
+    column with a run of teeth (bright, unsaturated, starting in
+    the upper half) parts just below that run (the shadow above the teeth is
+    often darker than the gap below them).
     """
     sig = mouth_columns()
-    up, lo = _chain_at(points, tp.LIPS_INNER_UPPER, sig), _chain_at(points, tp.LIPS_INNER_LOWER, sig)
+    up, lo = chain_at(points, tp.LIPS_INNER_UPPER, sig), chain_at(points, tp.LIPS_INNER_LOWER, sig)
     t = np.linspace(0.2, 0.85, samples)
     pts = up[:, None, :] + t[None, :, None] * (lo - up)[:, None, :]
     h, w = image.shape[:2]
     xi = np.clip(np.round(pts[..., 0]).astype(int), 0, w - 1)
     yi = np.clip(np.round(pts[..., 1]).astype(int), 0, h - 1)
-    luma = image[yi, xi, :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    luma = np.apply_along_axis(lambda r: np.convolve(np.pad(r, 2, mode="edge"), np.ones(5) / 5, "valid"), 1, luma)
+    rgb = image[yi, xi, :3].astype(np.float64)
+    raw = rgb @ np.array([0.299, 0.587, 0.114])
+    luma = np.apply_along_axis(lambda r: np.convolve(np.pad(r, 2, mode="edge"), np.ones(5) / 5, "valid"), 1, raw)
     frac = t[np.argmin(luma, axis=1)]
+    teeth = looks_like_teeth(rgb, mean_color(image, points[list(tp.LIPS_OUTER_UPPER + tp.LIPS_OUTER_LOWER)]))
+    for c in range(len(sig)):
+        run = np.flatnonzero(teeth[c])
+        if run.size and run[0] < samples // 2:  # upper teeth: part just below their first run
+            end = int(run[0])
+            while end + 1 < samples and teeth[c, end + 1]:
+                end += 1
+            frac[c] = t[min(end + 1, samples - 1)]
     frac = np.convolve(np.pad(frac, 2, mode="edge"), np.ones(5) / 5, "valid")
     return np.where(np.linalg.norm(lo - up, axis=1) < 2.0, 0.5, frac)
 
@@ -69,65 +88,6 @@ LID_SKIN = 0.9  # opacity of the skin tint on the closed upper lid
 LASH_DARK = 0.6  # opacity of the darkened lash line of a closed eye
 DRAWN_LID_GAIN = 3.0  # on drawings the lid overlay is min(1, gain × blink): no half-transparent outline smear
 FLAT_TEXTURE = 1.0  # mean neighbour difference (0..255) on the skin below which a face counts as drawn
-
-# Cavity rows (see mesh.MOUTH_ROWS): alpha and a colour recipe from (lip, dark, teeth, tongue).
-_ROW_ALPHA = {
-    "lower_band": 0.0,
-    "lower_teeth": 0.85,
-    "tongue": 0.95,
-    "floor": 1.0,
-    "back": 1.0,
-    "teeth": 0.92,
-    "upper_band": 0.0,
-}
-
-
-def mouth_palette(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
-    """Lip, cavity, tongue and teeth colours (RGB in [0, 1]) for this portrait.
-
-    When the source already shows its teeth, the cavity's teeth row turns into
-    shadow (the real teeth come along with the upper lip).
-    """
-    lips = _mean_color(image, mesh.source[list(tp.LIPS_OUTER_UPPER + tp.LIPS_OUTER_LOWER)])
-    skin = _mean_color(image, mesh.source[[50, 280, 101, 330]], radius=3)  # both cheeks
-    brightness = float(np.clip(skin.mean() / 0.6, 0.45, 1.1))
-    dark = 0.22 * lips + np.array([0.03, 0.0, 0.0])
-    shown = float(np.clip((mouth_opening(mesh.source.astype(np.float64)) - 0.012) / 0.025, 0, 1))
-    teeth = np.clip(np.array([0.9, 0.87, 0.8]) * brightness, 0, 1)
-    return {
-        "lips": lips,
-        "dark": dark,
-        "back": 0.1 * lips + 0.01,
-        "tongue": np.clip(0.4 * lips + np.array([0.06, 0.0, 0.0]), 0, 1) * min(brightness, 1.0),
-        "teeth": (1 - shown) * teeth + shown * 1.3 * dark,
-        "lower_teeth": 0.72 * teeth,  # in the shade of the upper lip
-    }
-
-
-def cavity_overlay(image: np.ndarray, mesh: Mesh) -> np.ndarray:
-    """(V, 4) premultiplied RGBA: the mouth cavity rows (0 elsewhere)."""
-    pal = mouth_palette(image, mesh)
-    colors = {
-        "tongue": pal["tongue"],
-        "floor": 0.4 * pal["tongue"] + 0.6 * pal["dark"],
-        "back": pal["back"],
-        "teeth": pal["teeth"],
-        "lower_teeth": pal["lower_teeth"],
-        "lower_band": pal["lips"],
-        "upper_band": pal["lips"],
-    }
-    out = np.zeros((mesh.num_vertices, 4), np.float32)
-    for name, idx in mesh.mouth_rows.items():
-        alpha = _ROW_ALPHA[name]
-        rgb = np.tile(colors[name], (len(idx), 1))
-        if name in ("teeth", "lower_teeth"):  # faint gaps between teeth, darker toward the corners
-            n = len(idx)
-            pos = np.abs(np.linspace(-1, 1, n))
-            gaps = np.where(np.arange(n) % 2 == 1, 0.85, 1.0)
-            rgb = rgb * (gaps * (1 - 0.45 * pos**2))[:, None]
-        out[idx, :3] = alpha * rgb
-        out[idx, 3] = alpha
-    return out
 
 
 def is_drawing(image: np.ndarray, mesh: Mesh) -> bool:
@@ -141,7 +101,7 @@ def is_drawing(image: np.ndarray, mesh: Mesh) -> bool:
     return bool(spread) and float(np.median(spread)) < FLAT_TEXTURE
 
 
-def _ink(image: np.ndarray, pts: np.ndarray) -> np.ndarray:
+def ink_color(image: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """The darkest colour (5th luma percentile, RGB in [0, 1]) in the box around ``pts``, grown by half its size."""
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     pad = 0.5 * (hi - lo)
@@ -153,7 +113,16 @@ def _ink(image: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return px[luma <= np.percentile(luma, 5)].mean(axis=0) / 255.0
 
 
-def eyelid_overlays(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
+def _second_ring_below(mesh: Mesh, eye: Eye) -> list[int]:
+    """The surface landmarks of the second ring around the eye that lie below its lids."""
+    ring = tp.rings_around(tuple(set(eye.upper) | set(eye.lower)), 2)[1]
+    src = mesh.source.astype(np.float64)
+    center = (src[list(eye.upper)].mean(axis=0) + src[list(eye.lower)].mean(axis=0)) / 2
+    up = src[list(eye.upper)].mean(axis=0) - src[list(eye.lower)].mean(axis=0)
+    return [i for i in ring if (src[i] - center) @ up <= 0 and i not in eye.lower_ring]
+
+
+def eyelid_overlays(image: np.ndarray, mesh: Mesh, fur: bool = False) -> dict[str, np.ndarray]:
     """Per eye side, (V, 4) premultiplied RGBA that fades in as the eye closes (× blink).
 
     The stretched upper lid turns into the skin colour found above it (which
@@ -163,14 +132,15 @@ def eyelid_overlays(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
     the drawing's own ink sits on the eye's interior and lower lid, which a shut eye
     squeezes into one thin line: a clean cartoon closed eye with no shaded band
     (the renderer also lets these overlays reach full strength early in the blink,
-    :data:`DRAWN_LID_GAIN`).
+    :data:`DRAWN_LID_GAIN`). With ``fur`` (animals) the lid is the fur that
+    :class:`LidShutter` slides over the eye: only the lower lid is tinted.
     """
     drawing = is_drawing(image, mesh)
     out = {}
     for eye in mesh.eyes:
         inner, outer = eye.lid_rings
-        skin = _mean_color(image, mesh.source[outer], radius=2, median=drawing)
-        lash = _ink(image, mesh.source[list(eye.upper) + list(eye.lower)]) if drawing else 0.3 * skin
+        skin = mean_color(image, mesh.source[outer], radius=2, median=drawing)
+        lash = ink_color(image, mesh.source[list(eye.upper) + list(eye.lower)]) if drawing else 0.3 * skin
         o = np.zeros((mesh.num_vertices, 4), np.float32)
         upper, lower = list(eye.upper[1:-1]), list(eye.lower[1:-1])
         if drawing:  # opaque skin lid; the ink sits on the eye's interior rows, squeezed into a thin line when shut
@@ -181,7 +151,10 @@ def eyelid_overlays(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
                 (list(eye.interior), 1.0, lash),
                 (lower, 1.0, lash),
                 (eye.lower_ring, 1.0, skin),
+                (_second_ring_below(mesh, eye), 1.0, skin),  # over a thick drawn lower outline
             ]
+        elif fur:  # the lid is the fur slid down over the eye (LidShutter); the lower lid still fades into the fur
+            layers = [(lower, 0.7, skin), (eye.lower_ring, 0.3, skin)]
         else:
             layers = [
                 (inner, LID_SKIN, skin),
@@ -197,29 +170,53 @@ def eyelid_overlays(image: np.ndarray, mesh: Mesh) -> dict[str, np.ndarray]:
     return out
 
 
-class CavityFade:
-    """Per frame, fades each cavity column in with its opening, so a barely parted mouth shows no dark seam.
+class LidShutter:
+    """An animal's closing lid: the fur above the eye slides down over it, instead of a lid-coloured shell.
 
-    A column's cavity stays transparent until its lips are ``FADE_FROM`` mouth
-    widths further apart than in the source and is fully drawn at ``FADE_TO``:
-    smiles and other lip stretches that part the lips by a sliver keep the
-    source's own pixels there instead of a thin dark line.
+    A human lid is skin that stretches down over the eye (the rig's blink basis,
+    tinted by :func:`eyelid_overlays`). An animal's (face template fitted to the
+    eye rims) would stretch a thin band of fur several times. Here, for an
+    animal, the upper lid and its rings stay put and the eye's shutter strip
+    (:attr:`~pyavatar.render.classical.mesh.Eye.shutter`) opens from just above
+    the lid line (it rises by ``RIM`` of the lid travel, over the rim's dark
+    edge) down to where the blink basis would have taken the lid; its source is
+    the image above the eye translated by the same travel, so the lid is the
+    fur at its own scale with the eye's rim as the dark line where the lids
+    meet. For other portraits the strip stays collapsed onto the lid.
     """
 
-    FADE_FROM, FADE_TO = 0.03, 0.1
+    RIM = 0.12  # how far the shutter's top rises above the lid line when shut, in lid travels
+    SOFTEN = 0.35  # opacity of the fur's mean colour at the shutter's top edge (fading out downward): a soft seam
 
-    def __init__(self, mesh: Mesh) -> None:
-        rows = mesh.mouth_rows
-        self.upper, self.lower = rows["upper_band"], rows["lower_band"]
-        self.columns = np.stack([rows[name] for name, _ in MOUTH_ROWS])  # (rows, columns) vertex indices
-        self.rest_gap = self._gaps(mesh.source)
-        self.start, self.end = self.FADE_FROM * mesh.mouth_width, self.FADE_TO * mesh.mouth_width
+    def __init__(self, image: np.ndarray, mesh: Mesh, blink_bases: dict[str, np.ndarray] | None) -> None:
+        self.eyes = []
+        for eye in mesh.eyes:
+            lid = np.array(eye.upper[1:-1])
+            # the blink takes the lid LID_CLOSE_AT of the way to the lower lid, which rises the rest: go all the way
+            travel = None if blink_bases is None else blink_bases[eye.side][lid].astype(np.float64) / LID_CLOSE_AT
+            fur = mean_color(image, mesh.source[eye.lid_rings[1]], radius=2).astype(np.float32)
+            self.eyes.append((eye.side, lid, eye.shutter[0], eye.shutter[1], travel, fur))
+        self.rest = mesh.source
 
-    def _gaps(self, xy: np.ndarray) -> np.ndarray:
-        return np.linalg.norm(xy[self.upper, :2] - xy[self.lower, :2], axis=1)
+    def place(self, positions: np.ndarray, source: np.ndarray, overlay: np.ndarray, blinks: dict[str, float]) -> None:
+        """Set the shutter rows of ``positions`` (V, 3), ``source`` (V, 2) and ``overlay`` (V, 4) for ``blinks``.
 
-    def apply(self, positions: np.ndarray, overlay: np.ndarray) -> None:
-        """Scale the cavity rows of ``overlay`` (V, 4) in place for vertex ``positions`` (V, 3)."""
-        opened = self._gaps(positions) - self.rest_gap
-        vis = np.clip((opened - self.start) / (self.end - self.start), 0.0, 1.0)
-        overlay[self.columns] *= (vis * vis * (3 - 2 * vis))[None, :, None].astype(np.float32)
+        ``blinks`` maps each eye side to its blink coefficient (0..1).
+        """
+        for side, lid, top, bottom, travel, fur in self.eyes:
+            edge = positions[lid, :2].astype(np.float64)
+            if travel is None or blinks[side] <= 0:
+                positions[top, :2] = positions[bottom, :2] = edge
+                source[top] = source[bottom] = self.rest[lid]
+                continue
+            b = blinks[side]
+            length = np.linalg.norm(travel, axis=1, keepdims=True)
+            down = travel / np.maximum(length, 1e-9)
+            rim = self.RIM * length * float(smoothstep(0.0, 0.35, b))
+            moved = b * travel
+            positions[top, :2] = edge - rim * down
+            positions[bottom, :2] = edge + moved
+            source[top] = self.rest[lid] - rim * down - moved
+            source[bottom] = self.rest[lid]
+            overlay[top, :3] = self.SOFTEN * fur
+            overlay[top, 3] = self.SOFTEN

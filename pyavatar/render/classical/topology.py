@@ -86,8 +86,10 @@ _NOT_FACES = {(49, 64, 129), (279, 294, 358)}
 
 
 def _face_mesh_connections() -> ModuleType:
-    """mediapipe's edge-list file (plain data), read without importing the mediapipe package: its import
-    takes seconds, which a portrait answered from the landmark cache never needs to spend."""
+    """MediaPipe's edge-list file (plain data), read without importing the mediapipe package.
+
+    Its import takes seconds, which a portrait answered from the landmark cache never needs to spend.
+    """
     spec = importlib.util.find_spec("mediapipe")  # locates the package without running it
     folders = list(spec.submodule_search_locations or []) if spec else []
     path = Path(folders[0]) / "python" / "solutions" / "face_mesh_connections.py" if folders else None
