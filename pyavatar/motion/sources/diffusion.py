@@ -45,7 +45,9 @@ class DiffusionEngine(WindowEngine):
     fps = float(FPS)
     controls = frozenset(CONTROLS)
 
-    def __init__(self, model: DiffusionMotionModel, stream: StreamConfig, controls: MotionControls) -> None:
+    def __init__(
+        self, model: DiffusionMotionModel, stream: StreamConfig, controls: MotionControls, *, graph: bool = False
+    ) -> None:
         if model.space.name != "face_params":
             raise ValueError(
                 f"motion source 'diffusion' needs a face_params model, this one is "
@@ -56,7 +58,7 @@ class DiffusionEngine(WindowEngine):
                 "motion source 'diffusion' needs a log-mel model (speech-encoder models are not "
                 "wired to the runtime yet)"
             )
-        self.gen = StreamingMotionGenerator(model, stream, controls)
+        self.gen = StreamingMotionGenerator(model, stream, controls, graph=graph)
         self.frames_per_window = stream.new_frames
         self._muted = False
         self.reset()
@@ -135,6 +137,7 @@ def from_options(
     steps: int | None = None,
     cfg: float | None = None,
     stream: StreamConfig | None = None,
+    graph: bool = False,
 ) -> WindowedSource:
     """The registry's factory: ``weights`` (a save_motion_model file) or ``model``; the model is loaded and
     checked here, before any audio."""
@@ -154,5 +157,5 @@ def from_options(
     if steps is not None:
         stream = replace(stream, steps=int(steps))
     controls = MotionControls(seed=int(seed), guidance=Guidance(audio=float(cfg)) if cfg is not None else Guidance())
-    engine = DiffusionEngine(model, stream, controls)
+    engine = DiffusionEngine(model, stream, controls, graph=graph)
     return WindowedSource(engine, engine.gen.latency()["algorithmic"])
