@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
+from collections import deque
 
 import numpy as np
 import pytest
@@ -276,3 +277,14 @@ def test_traced_graph_equals_the_eager_pytorch_forward() -> None:
     np.testing.assert_array_equal(traced, eager)
     np.testing.assert_allclose(traced, fused, atol=1e-4)
     assert np.abs(traced - fused).max() > 0  # the fused kernel really was the other path
+
+
+def test_warm_up_leaves_the_stream_unchanged() -> None:
+    model = random_model(TINY, seed=6)
+    audio = speechlike(1.5)
+    warm = StreamingMotionGenerator(model, STREAM, MotionControls(seed=3))
+    warm.warm_up()
+    assert warm.step_times == deque() and warm.first_step_s is None
+    np.testing.assert_array_equal(
+        stream(warm, audio), stream(StreamingMotionGenerator(model, STREAM, MotionControls(seed=3)), audio)
+    )

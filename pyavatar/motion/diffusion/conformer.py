@@ -303,11 +303,12 @@ class DenoiserCache:
 
     ``graph=True`` also runs the rest of the forward as one traced TorchScript graph per
     input shape (the attention through the PyTorch reference, ``kernel_backend="torch"``):
-    the graph runs without Python's global interpreter lock, so other Python threads (a
-    live pipeline's renderer and pacer) do not stall its hundreds of small operations. Its
-    output equals the eager forward with ``kernel_backend="torch"``. The first call per
-    shape traces (about a second). The weights must not change while a cache is in use
-    (call :meth:`clear` after they do); it is an inference-only helper.
+    one call from Python instead of a few hundred small eager operations, which saves
+    interpreter overhead (benchmarks/MOTION.md). Its output equals the eager forward with
+    ``kernel_backend="torch"``. The first call per shape traces (about a second). PyTorch
+    2.13 marks ``torch.jit.trace`` deprecated (its warning is silenced here); the eager path
+    (``graph=False``) stays the reference. The weights must not change while a cache is in
+    use (call :meth:`clear` after they do); it is an inference-only helper.
     """
 
     def __init__(self, *, graph: bool = False) -> None:
@@ -362,5 +363,6 @@ class DenoiserCache:
         if key not in self._graphs:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.trace: see the class docstring
                 self._graphs[key] = torch.jit.trace(_Prepared(den), parts, check_trace=False)
         return self._graphs[key](*parts)

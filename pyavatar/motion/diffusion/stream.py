@@ -127,8 +127,8 @@ class StreamingMotionGenerator:
         cache: reuse the denoiser's step-independent work (:class:`DenoiserCache`; bit-identical
             results). ``False`` recomputes everything, for comparisons. The model's weights must
             not change while it streams.
-        graph: with the cache, run each denoiser call as one traced graph without the GIL
-            (``DenoiserCache(graph=True)``; the PyTorch attention; for live use beside other Python threads).
+        graph: with the cache, run each denoiser call as one traced graph
+            (``DenoiserCache(graph=True)``; the PyTorch attention; less Python overhead per window).
     """
 
     def __init__(
@@ -209,6 +209,16 @@ class StreamingMotionGenerator:
         self._loudness = LoudnessTracker(FPS)
         self._kp_reference: dict[str, np.ndarray] | None = None
         self.first_step_s: float | None = None
+
+    def warm_up(self) -> None:
+        """Run one window on silence, then start a new stream: the first real window then runs at full
+        speed (kernels set up, a ``graph`` traced); results are as without it."""
+        cfg = self.config
+        need = (cfg.new_frames + cfg.lookahead + 1) * _SAMPLES_PER_FRAME
+        while self.first_step_s is None:
+            self.push(AudioChunk(0, 16_000, np.zeros(need, np.float32)))
+        self.reset()
+        self.step_times.clear()
 
     def _silence(self, n: int) -> Tensor:
         if self._ssl is None:

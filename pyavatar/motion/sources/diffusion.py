@@ -59,6 +59,7 @@ class DiffusionEngine(WindowEngine):
                 "wired to the runtime yet)"
             )
         self.gen = StreamingMotionGenerator(model, stream, controls, graph=graph)
+        self.gen.warm_up()  # before any audio: the first window must not pay for set-up
         self.frames_per_window = stream.new_frames
         self._muted = False
         self.reset()
@@ -137,7 +138,7 @@ def from_options(
     steps: int | None = None,
     cfg: float | None = None,
     stream: StreamConfig | None = None,
-    graph: bool = False,
+    graph: bool = True,
 ) -> WindowedSource:
     """The registry's factory: ``weights`` (a save_motion_model file) or ``model``; the model is loaded and
     checked here, before any audio."""
