@@ -141,6 +141,7 @@ class ConvModule(nn.Module):
         self.pointwise_out = nn.Linear(d, d)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, T, d) → (B, T, d)."""
         h = F.glu(self.pointwise_in(self.norm_in(x)), dim=-1)
         h = self.depthwise(h.transpose(1, 2)).transpose(1, 2)
         return self.pointwise_out(F.silu(self.norm(h)))
@@ -175,8 +176,11 @@ class ConformerBlock(nn.Module):
         film: tuple[Tensor, Tensor] | None = None,
         pos: Tensor | None = None,
     ) -> Tensor:
-        """(B, T, d) → (B, T, d); ``film`` and ``pos``: :meth:`modulation` of ``c`` and the attention's
-        projected positions, when already computed."""
+        """(B, T, d) → (B, T, d).
+
+        ``film`` and ``pos``: :meth:`modulation` of ``c`` and the attention's projected positions, when
+        already computed.
+        """
         scale, shift = self.modulation(c) if film is None else film
         x = x * scale + shift
         x = x + 0.5 * self.ff1(x)

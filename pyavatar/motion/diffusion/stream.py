@@ -211,8 +211,11 @@ class StreamingMotionGenerator:
         self.first_step_s: float | None = None
 
     def warm_up(self) -> None:
-        """Run one window on silence, then start a new stream: the first real window then runs at full
-        speed (kernels set up, a ``graph`` traced); results are as without it."""
+        """Run one window on silence, then start a new stream.
+
+        The first real window then runs at full speed (kernels set up, a ``graph`` traced); results are
+        as without it.
+        """
         cfg = self.config
         need = (cfg.new_frames + cfg.lookahead + 1) * _SAMPLES_PER_FRAME
         while self.first_step_s is None:
@@ -243,8 +246,11 @@ class StreamingMotionGenerator:
         }
 
     def latency(self) -> dict[str, float]:
-        """Seconds: ``algorithmic`` (audio needed before a step's oldest frame), ``first_frame`` (that plus the
-        first step's compute), ``steady_state`` (plus the median step), ``step`` (median compute), and ``rtf``."""
+        """Latency figures in seconds.
+
+        ``algorithmic`` (audio needed before a step's oldest frame), ``first_frame`` (that plus the first
+        step's compute), ``steady_state`` (plus the median step), ``step`` (median compute), and ``rtf``.
+        """
         cfg = self.config
         feature_la = self._ssl.lookahead_s if self._ssl is not None else LOOKAHEAD_S
         algorithmic = (cfg.new_frames + cfg.lookahead) / FPS + feature_la

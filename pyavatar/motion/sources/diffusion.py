@@ -65,6 +65,7 @@ class DiffusionEngine(WindowEngine):
         self.reset()
 
     def reset(self) -> None:
+        """Start a new stream (controls are kept)."""
         self.gen.reset()
         self._samples = 0
         self._rest = np.zeros(0, np.float32)
@@ -83,6 +84,7 @@ class DiffusionEngine(WindowEngine):
         return [(first + i, values[i : i + step], None, None, loud[i : i + step]) for i in range(0, n, step)]
 
     def push(self, samples: np.ndarray) -> list[tuple[int, np.ndarray, Any, Any, np.ndarray]]:
+        """The windows completed by 16 kHz ``samples`` (silence is fed while muted)."""
         buf = np.concatenate([self._rest, samples])
         whole = len(buf) // _PER_FRAME * _PER_FRAME
         self._loud.extend(frame_loudness_db(buf[:whole], _PER_FRAME).tolist())
@@ -93,9 +95,11 @@ class DiffusionEngine(WindowEngine):
         return self._windows(self.gen.push(chunk))
 
     def finish(self) -> list[tuple[int, np.ndarray, Any, Any, np.ndarray]]:
+        """The remaining frames of the stream."""
         return self._windows(self.gen.flush())
 
     def apply_control(self, name: str, values: dict[str, Any]) -> None:
+        """Apply a checked control from the next window."""
         if name == "emotion":
             upper = values.get("upper")
             self.gen.set(
@@ -118,6 +122,7 @@ class DiffusionEngine(WindowEngine):
             self.gen.set(reference_pose=None if pose[0] is None else pose)
 
     def check_control(self, name: str, values: dict[str, Any]) -> None:
+        """Raise for a control or an emotion name this source cannot honour."""
         super().check_control(name, values)
         if name == "emotion":
             for emotion in (values["name"], values.get("upper")):
@@ -140,8 +145,10 @@ def from_options(
     stream: StreamConfig | None = None,
     graph: bool = True,
 ) -> WindowedSource:
-    """The registry's factory: ``weights`` (a save_motion_model file) or ``model``; the model is loaded and
-    checked here, before any audio."""
+    """The registry's factory: ``weights`` (a save_motion_model file) or ``model``.
+
+    The model is loaded and checked here, before any audio.
+    """
     if fps != FPS:
         raise ValueError(
             f"motion source 'diffusion' generates {FPS} fps motion, asked for {fps:g} "
