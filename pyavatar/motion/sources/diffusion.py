@@ -3,8 +3,11 @@
 The model is a checkpoint written by :func:`~pyavatar.motion.diffusion.save_motion_model`
 (``weights=FILE``) or a model object (``model=``, the SDK and the benchmarks);
 it runs :class:`~pyavatar.motion.diffusion.StreamingMotionGenerator` with
-:data:`LIVE_STREAM` windows (2 new frames per window, no look-ahead: low
-latency) in the worker of :class:`~pyavatar.motion.sources.base.WindowedSource`.
+:data:`LIVE_STREAM` windows (1 new frame per window, no look-ahead: low
+latency) in the worker of :class:`~pyavatar.motion.sources.base.WindowedSource`,
+each denoiser call one traced graph over cached conditions
+(:class:`~pyavatar.motion.diffusion.DenoiserCache`), after a warm-up window
+run before any audio.
 Every control is honoured: emotion (label, intensity, eyes/brows apart),
 lip scale, gaze, head-pose amplitude and reference pose through
 :class:`~pyavatar.motion.diffusion.MotionControls`; mute feeds the model silence.
@@ -33,8 +36,11 @@ from pyavatar.motion.registry import CONTROLS
 from pyavatar.motion.sources.base import SPEECH_RATE, WindowedSource, WindowEngine, frame_loudness_db
 from pyavatar.packets import NS_PER_S, AudioChunk
 
-#: Window layout of the source: 18 context frames, 2 new, no look-ahead, 5 DDIM steps.
-LIVE_STREAM = StreamConfig(window=20, new_frames=2, lookahead=0, steps=5)
+#: Window layout of the source: 8 context frames, 1 new, no look-ahead, 3 DDIM steps: a window per 40 ms frame,
+#: about a third of the work of the first layout (18 context + 2 new frames, 5 steps) per window and 40 ms less
+#: waiting for audio, with the jaw as close to the offline generation of a trained model (benchmarks/MOTION.md,
+#: "Live window layout"). ``steps=`` / ``--steps`` raise the steps.
+LIVE_STREAM = StreamConfig(window=9, new_frames=1, lookahead=0, steps=3)
 _PER_FRAME = SPEECH_RATE // FPS
 
 
