@@ -139,7 +139,7 @@ def run_suite(devices: list[torch.device], configs: list[str] | None, args: argp
                         "model": f"conformer-{name}",
                         "d_model": c["d_model"],
                         "blocks": c["blocks"],
-                        "steps": c["steps"],
+                        "steps": sc.steps,
                         "new_frames": sc.new_frames,
                         "device": _device_name(device),
                         "backend": b,
