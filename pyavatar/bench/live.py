@@ -44,6 +44,7 @@ ONSET_JAW = 0.15
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``pyavatar bench live``."""
     p.add_argument("--json", metavar="FILE", help="write the results here")
     p.add_argument("--seconds", type=float, default=60.0, help="length of the run (default: 60)")
     p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default: 30)")
@@ -122,6 +123,7 @@ def camera_clip(path: Any, seconds: float, fps: float, size: int = 384) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run every ``--motion`` source in turn and print / write its figures; returns the exit status."""
     from PIL import Image
 
     from pyavatar.assets import DEMO_PORTRAIT

@@ -21,6 +21,7 @@ import argparse
 import platform
 import statistics
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,7 +30,13 @@ from pyavatar.bench.timing import select_devices, set_threads, write_json
 from pyavatar.kernels.dispatch import PRIORITY, get_backend
 from pyavatar.packets import AudioChunk
 
-DESCRIPTION = "stream the diffusion motion generator (fused relpos_attention vs PyTorch) and report rtf / latency"
+if TYPE_CHECKING:
+    from pyavatar.motion.diffusion import StreamingMotionGenerator
+
+DESCRIPTION = (
+    "stream the diffusion motion generator (fused relpos_attention vs PyTorch, uncached / cached / traced) "
+    "and report rtf / latency"
+)
 SR = 16_000
 CONFIGS = {
     "cpu": {"d_model": 192, "blocks": 4, "heads": 4, "steps": 5},
@@ -38,6 +45,7 @@ CONFIGS = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``pyavatar bench motion``."""
     p.add_argument("--json", metavar="FILE", help="write the result rows to FILE")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--device", choices=["cpu", "cuda", "all"], default="all", help="devices to run (default all)")
@@ -49,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--new-frames", type=int, default=10, help="frames emitted per step (default 10)")
     p.add_argument("--lookahead", type=int, default=10, help="look-ahead frames (default 10)")
     p.add_argument("--window", type=int, default=40, help="window frames (default 40)")
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model size's)")
 
 
 def speech(seconds: float) -> np.ndarray:
@@ -57,6 +66,16 @@ def speech(seconds: float) -> np.ndarray:
     phase = 2 * np.pi * np.cumsum(140 + 30 * np.sin(2 * np.pi * 0.5 * t)) / SR
     env = 0.03 + 0.5 * (1 - np.cos(2 * np.pi * np.clip((t % 1.37) / 1.1, 0, 1)))
     return (0.2 * env * sum(np.sin(k * phase) / k for k in range(1, 12))).astype(np.float32)
+
+
+#: (attention backend or "fused", mode) variants: the denoiser without its cache (the baseline), with the cache
+#: (:class:`~pyavatar.motion.diffusion.DenoiserCache`), and the cache with the traced graph (PyTorch attention).
+MODES = ("uncached", "cached", "graph")
+
+
+def _variants(device: torch.device) -> list[tuple[str, str]]:
+    fused, torch_ref = _backends(device)[0], "torch"
+    return [(fused, "uncached"), (fused, "cached"), (torch_ref, "cached"), (torch_ref, "graph")]
 
 
 def _backends(device: torch.device) -> list[str]:
@@ -69,7 +88,7 @@ def _backends(device: torch.device) -> list[str]:
     return fused[:1] + ["torch"]  # the backend chosen automatically, then the reference
 
 
-def _stream_once(gen, audio: np.ndarray) -> tuple[float, list[float], float]:
+def _stream_once(gen: StreamingMotionGenerator, audio: np.ndarray) -> tuple[float, list[float], float]:
     """(compute seconds, step seconds, first step seconds) for one stream."""
     gen.reset()
     gen.step_times.clear()
@@ -95,18 +114,21 @@ def run_suite(devices: list[torch.device], configs: list[str] | None, args: argp
             c = CONFIGS[name]
             cfg = MotionModelConfig(d_model=c["d_model"], blocks=c["blocks"], heads=c["heads"])
             model = random_model(cfg, seed=0).to(device)
-            sc = StreamConfig(**{**vars(stream_cfg), "steps": c["steps"]})
-            gens = {b: StreamingMotionGenerator(model, sc) for b in _backends(device)}
-            results: dict[str, list[tuple[float, list[float], float]]] = {b: [] for b in gens}
-            for b, gen in gens.items():  # warm-up (allocations, kernel selection, caches)
+            sc = StreamConfig(**{**vars(stream_cfg), "steps": args.steps or c["steps"]})
+            gens = {
+                (b, mode): StreamingMotionGenerator(model, sc, cache=mode != "uncached", graph=mode == "graph")
+                for b, mode in _variants(device)
+            }
+            results: dict[tuple[str, str], list[tuple[float, list[float], float]]] = {k: [] for k in gens}
+            for (b, _), gen in gens.items():  # warm-up (allocations, kernel selection, caches, tracing)
                 model.kernel_backend = b
                 _stream_once(gen, audio[: SR * 2])
             for _ in range(args.rounds):
-                for b, gen in gens.items():
+                for (b, mode), gen in gens.items():
                     model.kernel_backend = b
-                    results[b].append(_stream_once(gen, audio))
-            for b, res in results.items():
-                gen = gens[b]
+                    results[b, mode].append(_stream_once(gen, audio))
+            for (b, mode), res in results.items():
+                gen = gens[b, mode]
                 motion_s = len(res[0][1]) * sc.new_frames / 25
                 rtf = min(r[0] for r in res) / motion_s  # the least disturbed round (shared machines)
                 step = statistics.median(t for r in res for t in r[1])
@@ -117,10 +139,11 @@ def run_suite(devices: list[torch.device], configs: list[str] | None, args: argp
                         "model": f"conformer-{name}",
                         "d_model": c["d_model"],
                         "blocks": c["blocks"],
-                        "steps": c["steps"],
+                        "steps": sc.steps,
                         "new_frames": sc.new_frames,
                         "device": _device_name(device),
                         "backend": b,
+                        "mode": mode,
                         "rtf": round(rtf, 4),
                         "step_ms": round(step * 1e3, 2),
                         "first_frame_ms": round((algorithmic + first) * 1e3, 1),
@@ -142,12 +165,13 @@ def _fmt(r: dict) -> str:
     return (
         f"  {r['model']:<15} d={r['d_model']:<4} blocks={r['blocks']} steps={r['steps']:<3} "
         f"new={r['new_frames']:<3} "
-        f"{r['device']:<10} {r['backend']:<7} rtf {r['rtf']:.3f}  step {r['step_ms']:8.2f} ms  "
+        f"{r['device']:<10} {r['backend']:<7} {r['mode']:<9} rtf {r['rtf']:.3f}  step {r['step_ms']:8.2f} ms  "
         f"first frame {r['first_frame_ms']:7.1f} ms"
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    """Benchmark the streaming generator on each selected device; returns the exit status."""
     set_threads(args.threads)
     devices = select_devices(args.device)
     if devices is None:

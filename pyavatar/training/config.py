@@ -10,6 +10,8 @@ from pyavatar.motion.diffusion.model import MotionModelConfig
 from pyavatar.motion.learned.model import MouthConfig
 
 MODELS = ("mouthnet", "diffusion")
+#: ``precision`` values: autocast dtype of the training forward (see :func:`pyavatar.training.trainer.autocast_dtype`).
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -25,7 +27,10 @@ class TrainConfig:
     100 Hz rows) or ``diffusion`` (``arch``: :class:`MotionModelConfig` keys;
     ``crop_frames`` in 25 fps frames). Diffusion only: ``cond_drop`` (guidance
     condition dropout), ``vel_weight``/``smooth_weight`` (loss weights),
-    ``trunc_prob``/``min_frames`` (random window truncation).
+    ``trunc_prob``/``min_frames`` (random window truncation). ``precision``:
+    ``auto`` (mixed precision on a GPU: bfloat16 autocast where supported, else
+    float16 with loss scaling; float32 on CPU), or ``float32``, ``bfloat16``
+    (also on CPU), ``float16`` (CUDA only).
     """
 
     model: str = "mouthnet"
@@ -49,10 +54,16 @@ class TrainConfig:
     smooth_weight: float = 0.5
     trunc_prob: float = 0.3
     min_frames: int = 16
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"config model {self.model!r}: choose from {MODELS}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"config precision {self.precision!r}: choose from {PRECISIONS} (auto: mixed precision on a "
+                "GPU, float32 on CPU)"
+            )
         for k in ("steps", "batch", "crop_frames", "val_every", "ckpt_every", "threads", "min_frames"):
             if getattr(self, k) <= 0:
                 raise ValueError(f"config {k} must be positive, got {getattr(self, k)}")

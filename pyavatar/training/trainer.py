@@ -5,10 +5,12 @@ The loop is shared; a task (:class:`MouthTask` here,
 batch and its losses, validates and writes inference weights.
 
 AdamW with linear warm-up then cosine decay to 10 %, gradient clipping, EMA
-weights (bf16 autocast on CUDA for MouthNet; the diffusion task runs in
-float32). On CPU a run is deterministic for its seed and thread count, and
-resuming from ``last.*`` continues exactly as an uninterrupted run would
-(model, EMA, optimizer and the batch sampler's RNG are all restored). Every
+weights, mixed precision on a GPU (``precision``, :func:`autocast_dtype`:
+bfloat16 autocast, or float16 with loss scaling where bfloat16 is not
+supported; float32 on CPU unless asked). On CPU a run is deterministic for
+its seed and thread count, and resuming from ``last.*`` continues exactly as
+an uninterrupted run would (model, EMA, optimizer and the batch sampler's RNG
+are all restored; a float16 run's loss scale too). Every
 ``val_every`` steps the EMA weights are scored with the task's metrics on the
 validation speakers; ``best.safetensors`` keeps the best validation score
 (MouthNet: speech-frame jaw r + vowel accuracy - silence open rate; diffusion:
@@ -129,9 +131,8 @@ class MouthTask:
     def losses(self, model: MouthNet, gen: torch.Generator, device: str) -> dict[str, torch.Tensor]:
         """One batch's loss terms."""
         x, y, m = (t.to(device) for t in batch(self.clips, self.cfg, gen))
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-            out, _ = model(x)
-        return losses(out, y, m, self.cfg.mouth.lookahead, self.cfg.sil_weight)
+        out, _ = model(x)
+        return losses(out.float(), y, m, self.cfg.mouth.lookahead, self.cfg.sil_weight)
 
     def validate(self, model: MouthNet) -> dict[str, float]:
         """Lip-sync metrics on the validation clips."""
@@ -157,6 +158,29 @@ def make_task(cfg: TrainConfig, clips: list, val: list) -> MouthTask | Diffusion
 
         return DiffusionTask(cfg, clips, val)
     return MouthTask(cfg, clips, val)
+
+
+def autocast_dtype(precision: str, device: str) -> torch.dtype | None:
+    """The autocast dtype of the training forward for a config ``precision`` on ``device`` (None: float32).
+
+    Raises ValueError for a precision the device cannot run, saying what to use instead.
+    """
+    cuda = device.startswith("cuda")
+    if precision == "auto":
+        if not cuda:
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "float16" and not cuda:
+        raise ValueError(
+            f"config precision 'float16' needs a CUDA device (loss scaling), got --device {device}; "
+            "use 'bfloat16' or 'float32' on CPU"
+        )
+    if precision == "bfloat16" and cuda and not torch.cuda.is_bf16_supported():
+        raise ValueError(
+            f"config precision 'bfloat16': {torch.cuda.get_device_name(device)} has no bfloat16 support; "
+            "use 'float16' or 'auto'"
+        )
+    return {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
 
 
 def _append(path: Path, columns: list[str], row: dict) -> None:
@@ -202,6 +226,8 @@ def train(
     torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(cfg.seed)
+    amp = autocast_dtype(cfg.precision, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)  # float16 gradients underflow unscaled
     task = make_task(cfg, clips, val)
     model = task.build(device)
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -212,11 +238,13 @@ def train(
     kind = task.info["kind"]
     if resume:
         rngs, meta = load_training(run, model, ema, opt)
-        if meta["config"] != cfg.to_dict():
+        if TrainConfig(**meta["config"]).to_dict() != cfg.to_dict():  # keys added since: their defaults
             raise ValueError(f"{run}/last.json: the run's config differs from --config; resume with the same config")
         gen.set_state(rngs["gen"])
         torch.set_rng_state(rngs["torch"])
         step, best = int(meta["step"]), float(meta["best_score"])
+        if "grad_scaler" in meta:
+            scaler.load_state_dict(meta["grad_scaler"])
         for name in ("train.csv", "val.csv"):
             _truncate(run / name, step)
     end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
@@ -225,6 +253,8 @@ def train(
 
     def checkpoint() -> None:
         meta = {"kind": kind, "step": step, "config": cfg.to_dict(), "best_score": best}
+        if scaler.is_enabled():
+            meta["grad_scaler"] = scaler.state_dict()
         save_training(run, model, ema, opt, {"gen": gen.get_state(), "torch": torch.get_rng_state()}, meta)
 
     while step < end:
@@ -232,12 +262,15 @@ def train(
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
-        parts = task.losses(model, gen, device)
+        with torch.autocast(device.split(":")[0], dtype=amp or torch.float32, enabled=amp is not None):
+            parts = task.losses(model, gen, device)
         loss = sum(parts.values())
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)  # clip the true gradients
         gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad))
-        opt.step()
+        scaler.step(opt)  # skips the step when float16 gradients overflowed
+        scaler.update()
         with torch.no_grad():
             for k, v in model.state_dict().items():
                 ema[k].mul_(cfg.ema).add_(v.detach(), alpha=1 - cfg.ema) if v.is_floating_point() else ema[k].copy_(v)

@@ -153,8 +153,11 @@ def test_live_diffusion_from_a_file_reports_the_same_stats_as_dsp(diffusion_file
     assert set(dsp) == set(diff)
     assert diff["frames_out"] > 20 and diff["motion"]["windows"] > 10 and diff["motion"]["window_ms"]["p95"] > 0
     from pyavatar.audio.features import LOOKAHEAD_S
+    from pyavatar.motion.sources.diffusion import LIVE_STREAM
 
-    assert diff["motion"]["latency_ms"] == pytest.approx((2 / 25 + LOOKAHEAD_S) * 1e3)  # 2 new frames + look-ahead
+    # audio a window needs past its oldest frame's start: its new frames (no model look-ahead) + the features'
+    assert LIVE_STREAM.lookahead == 0
+    assert diff["motion"]["latency_ms"] == pytest.approx((LIVE_STREAM.new_frames / 25 + LOOKAHEAD_S) * 1e3)
     assert dsp["motion"]["source"] == "dsp" and "window_ms" not in dsp["motion"]
 
 

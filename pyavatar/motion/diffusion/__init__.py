@@ -12,7 +12,7 @@ Typical use::
 
 from pyavatar.motion.common.ssl import SSLConfig, SSLEncoder, load_ssl_encoder
 from pyavatar.motion.diffusion.audio import LogMelFrames, SSLFrontEnd, StreamingSSL
-from pyavatar.motion.diffusion.conformer import Conditions, ConformerConfig, ConformerDenoiser
+from pyavatar.motion.diffusion.conformer import Conditions, ConformerConfig, ConformerDenoiser, DenoiserCache
 from pyavatar.motion.diffusion.controls import MotionControls, emotion_vector, reference_expression
 from pyavatar.motion.diffusion.model import (
     DiffusionMotionModel,
@@ -40,6 +40,7 @@ __all__ = [
     "Conditions",
     "ConformerConfig",
     "ConformerDenoiser",
+    "DenoiserCache",
     "DiffusionMotionModel",
     "EMAFilter",
     "Guidance",

@@ -18,6 +18,7 @@ step has a learned null embedding used for classifier-free guidance.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -107,11 +108,19 @@ class RelPosSelfAttention(nn.Module):
         self.pos_bias_v = nn.Parameter(torch.randn(heads, self.dk) * 0.02)
         self.out = nn.Linear(d, d)
 
-    def forward(self, x: Tensor, table: Tensor, backend: str | None) -> Tensor:
+    def project_positions(self, table: Tensor) -> Tensor:
+        """(2T-1, H, Dk) projected relative positions of a :func:`relative_table`."""
+        return self.linear_pos(table).view(table.shape[0], self.heads, self.dk)
+
+    def forward(self, x: Tensor, table: Tensor | None, backend: str | None, pos: Tensor | None = None) -> Tensor:
+        """(B, T, d) → (B, T, d); ``pos``: :meth:`project_positions` of ``table``, when already computed."""
         b, t, d = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.heads, self.dk).unbind(2)
-        pos = self.linear_pos(table).view(2 * t - 1, self.heads, self.dk)
-        o = kernels.relpos_attention(q, k, v, pos, self.pos_bias_u, self.pos_bias_v, backend=backend)
+        # Under autocast the projections come out in the autocast dtype while the biases stay float32:
+        # the kernel takes one dtype, that of q (a no-op outside autocast).
+        pos = (self.project_positions(table) if pos is None else pos).to(q.dtype)  # type: ignore[arg-type]
+        u, v_bias = self.pos_bias_u.to(q.dtype), self.pos_bias_v.to(q.dtype)
+        o = kernels.relpos_attention(q, k, v, pos, u, v_bias, backend=backend)
         return self.out(o.reshape(b, t, d))
 
 
@@ -132,6 +141,7 @@ class ConvModule(nn.Module):
         self.pointwise_out = nn.Linear(d, d)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, T, d) → (B, T, d)."""
         h = F.glu(self.pointwise_in(self.norm_in(x)), dim=-1)
         h = self.depthwise(h.transpose(1, 2)).transpose(1, 2)
         return self.pointwise_out(F.silu(self.norm(h)))
@@ -151,11 +161,30 @@ class ConformerBlock(nn.Module):
         self.ff2 = _FeedForward(d, cfg.ff_mult)
         self.norm_out = nn.LayerNorm(d)
 
-    def forward(self, x: Tensor, c: Tensor, table: Tensor, backend: str | None) -> Tensor:
+    def modulation(self, c: Tensor) -> tuple[Tensor, Tensor]:
+        """FiLM ``(1 + gamma, beta)``, each (B, 1, d), of the condition vector ``c`` (B, d)."""
         gamma, beta = self.film(c).unsqueeze(1).chunk(2, dim=-1)
-        x = x * (1 + gamma) + beta
+        return 1 + gamma, beta
+
+    def forward(
+        self,
+        x: Tensor,
+        c: Tensor,
+        table: Tensor | None,
+        backend: str | None,
+        *,
+        film: tuple[Tensor, Tensor] | None = None,
+        pos: Tensor | None = None,
+    ) -> Tensor:
+        """(B, T, d) → (B, T, d).
+
+        ``film`` and ``pos``: :meth:`modulation` of ``c`` and the attention's projected positions, when
+        already computed.
+        """
+        scale, shift = self.modulation(c) if film is None else film
+        x = x * scale + shift
         x = x + 0.5 * self.ff1(x)
-        x = x + self.attn(self.norm_att(x), table, backend)
+        x = x + self.attn(self.norm_att(x), table, backend, pos)
         x = x + self.conv(x)
         return self.norm_out(x + 0.5 * self.ff2(x))
 
@@ -209,14 +238,135 @@ class ConformerDenoiser(nn.Module):
         c = c + self._pick(cond.pose_on, self.pose_proj(cond.pose / 90.0), self.null_pose)
         return c + self._pick(cond.gaze_on, self.gaze_proj(cond.gaze / 45.0), self.null_gaze)
 
-    def forward(self, x: Tensor, t: Tensor, cond: Conditions) -> Tensor:
-        b, n, _ = x.shape
+    def audio_tokens(self, cond: Conditions) -> Tensor:
+        """(B, T, d) projected audio, the learned null token in rows whose audio is off."""
+        return self._pick(cond.audio_on, self.audio_proj(cond.audio), self.null_audio)
+
+    def forward(self, x: Tensor, t: Tensor, cond: Conditions, cache: DenoiserCache | None = None) -> Tensor:
+        """x0 prediction; ``cache`` (inference) reuses what does not depend on ``x`` (see :class:`DenoiserCache`)."""
         mask = cond.known_mask.to(x.dtype).unsqueeze(-1)
+        table = self._table(x.shape[1], x)
+        if cache is not None:
+            c, scales, shifts = cache.step_terms(self, t, cond)
+            audio = cache.audio_tokens(self, cond)
+            return cache.run(self, x, cond.known, mask, audio, c, scales, shifts, cache.positions(self, table))
         h = self.in_proj(torch.cat([x, cond.known * mask, mask], dim=-1))
-        h = h + self._pick(cond.audio_on, self.audio_proj(cond.audio), self.null_audio)
+        h = h + self.audio_tokens(cond)
         c = self.condition_vector(t, cond)
         h = h + c.unsqueeze(1)
-        table = self._table(n, h)
         for block in self.blocks:
             h = block(h, c, table, self.kernel_backend)
         return self.out(self.norm_out(h))
+
+    def prepared(
+        self,
+        x: Tensor,
+        known: Tensor,
+        mask: Tensor,
+        audio: Tensor,
+        c: Tensor,
+        scales: Tensor,
+        shifts: Tensor,
+        positions: Tensor,
+        backend: str | None = None,
+    ) -> Tensor:
+        """:meth:`forward` from precomputed parts (the same operations in the same order).
+
+        ``mask`` (B, T, 1); ``audio`` :meth:`audio_tokens`; ``c`` :meth:`condition_vector`; ``scales`` and
+        ``shifts`` (blocks, B, 1, d) every block's FiLM; ``positions`` (blocks, 2T-1, H, Dk) every block's
+        projected relative positions.
+        """
+        h = self.in_proj(torch.cat([x, known * mask, mask], dim=-1))
+        h = h + audio + c.unsqueeze(1)
+        for i, block in enumerate(self.blocks):
+            h = block(h, c, None, backend, film=(scales[i], shifts[i]), pos=positions[i])
+        return self.out(self.norm_out(h))
+
+
+class _Prepared(nn.Module):
+    """:meth:`ConformerDenoiser.prepared` with the PyTorch attention, as a module to trace."""
+
+    def __init__(self, den: ConformerDenoiser) -> None:
+        super().__init__()
+        self.den = den
+
+    def forward(self, *parts: Tensor) -> Tensor:
+        return self.den.prepared(*parts, backend="torch")
+
+
+class DenoiserCache:
+    """What repeated inference calls of one :class:`ConformerDenoiser` share, computed once.
+
+    A streaming generator evaluates the denoiser ``steps`` times per window on the same
+    conditions, and every window on the same steps and (unless the controls change) the
+    same global conditions. Cached: the projected audio tokens until :meth:`new_audio`;
+    the condition vector and every block's FiLM terms per step value until
+    :meth:`new_conditions`; the attention's projected relative positions per length until
+    :meth:`clear`. Each entry is what the uncached forward computes from the same inputs
+    with the same shapes, so results are bit-identical.
+
+    ``graph=True`` also runs the rest of the forward as one traced TorchScript graph per
+    input shape (the attention through the PyTorch reference, ``kernel_backend="torch"``):
+    one call from Python instead of a few hundred small eager operations, which saves
+    interpreter overhead (benchmarks/MOTION.md). Its output equals the eager forward with
+    ``kernel_backend="torch"``. The first call per shape traces (about a second). PyTorch
+    2.13 marks ``torch.jit.trace`` deprecated (its warning is silenced here); the eager path
+    (``graph=False``) stays the reference. The weights must not change while a cache is in
+    use (call :meth:`clear` after they do); it is an inference-only helper.
+    """
+
+    def __init__(self, *, graph: bool = False) -> None:
+        self.graph = graph
+        self._audio: Tensor | None = None
+        self._steps: dict[tuple[float, ...], tuple[Tensor, Tensor, Tensor]] = {}
+        self._positions: dict[tuple, Tensor] = {}
+        self._graphs: dict[tuple, torch.jit.ScriptModule] = {}
+
+    def new_audio(self) -> None:
+        """The audio of the next calls differs (a new window)."""
+        self._audio = None
+
+    def new_conditions(self) -> None:
+        """The global conditions (emotion, reference, pose, gaze, branch flags) of the next calls differ."""
+        self._audio = None
+        self._steps.clear()
+
+    def clear(self) -> None:
+        """Forget everything (after the weights changed)."""
+        self.new_conditions()
+        self._positions.clear()
+        self._graphs.clear()
+
+    def audio_tokens(self, den: ConformerDenoiser, cond: Conditions) -> Tensor:
+        """:meth:`ConformerDenoiser.audio_tokens` of ``cond``, computed on the first call after :meth:`new_audio`."""
+        if self._audio is None:
+            self._audio = den.audio_tokens(cond)
+        return self._audio
+
+    def step_terms(self, den: ConformerDenoiser, t: Tensor, cond: Conditions) -> tuple[Tensor, Tensor, Tensor]:
+        """The condition vector for steps ``t`` and every block's FiLM scale and shift, stacked."""
+        key = tuple(t.tolist())
+        if key not in self._steps:
+            c = den.condition_vector(t, cond)
+            films = [block.modulation(c) for block in den.blocks]
+            self._steps[key] = (c, torch.stack([f[0] for f in films]), torch.stack([f[1] for f in films]))
+        return self._steps[key]
+
+    def positions(self, den: ConformerDenoiser, table: Tensor) -> Tensor:
+        """Every block's projected relative positions for ``table``, stacked."""
+        key = (table.shape[0], table.device, table.dtype)
+        if key not in self._positions:
+            self._positions[key] = torch.stack([block.attn.project_positions(table) for block in den.blocks])
+        return self._positions[key]
+
+    def run(self, den: ConformerDenoiser, *parts: Tensor) -> Tensor:
+        """:meth:`ConformerDenoiser.prepared` on ``parts``: eager, or the traced graph for their shapes."""
+        if not self.graph:
+            return den.prepared(*parts, backend=den.kernel_backend)
+        key = (id(den), *(tuple(p.shape) for p in parts), parts[0].dtype, parts[0].device)
+        if key not in self._graphs:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.trace: see the class docstring
+                self._graphs[key] = torch.jit.trace(_Prepared(den), parts, check_trace=False)
+        return self._graphs[key](*parts)

@@ -31,6 +31,7 @@ class OneEuroFilter:
         return 1.0 / (1.0 + tau * self.freq)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The filtered value of the next sample ``x``."""
         x = np.asarray(x, np.float64)
         if self._x is None:
             self._x, self._dx = x.copy(), np.zeros_like(x)
@@ -61,6 +62,7 @@ class KalmanFilter:
         self._P: np.ndarray | None = None  # (dim, 2, 2)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The filtered value of the next sample ``x``."""
         x = np.asarray(x, np.float64)
         if self._s is None:
             self._s = np.stack([x, np.zeros_like(x)], axis=-1)
@@ -89,6 +91,7 @@ class EMAFilter:
         self._y: np.ndarray | None = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The filtered value of the next sample ``x``."""
         x = np.asarray(x, np.float64)
         self._y = x.copy() if self._y is None else self.alpha * x + (1 - self.alpha) * self._y
         return self._y.copy()

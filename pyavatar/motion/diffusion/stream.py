@@ -36,7 +36,7 @@ from torch import Tensor
 from pyavatar.audio.features import LOOKAHEAD_S, FeatureExtractor
 from pyavatar.motion.common.keypoints import SourceKeypoints, compose_keypoints, rotation_matrix
 from pyavatar.motion.diffusion.audio import FPS, LogMelFrames, StreamingSSL
-from pyavatar.motion.diffusion.conformer import Conditions
+from pyavatar.motion.diffusion.conformer import Conditions, DenoiserCache
 from pyavatar.motion.diffusion.controls import (
     LoudnessTracker,
     MotionControls,
@@ -124,6 +124,11 @@ class StreamingMotionGenerator:
         source: source-face keypoints; with a keypoints model, chunks then
             carry LivePortrait driving keypoints composed JoyVASA's way (lips absolute).
         ssl: the :class:`StreamingSSL` front end for ``audio="ssl"`` models.
+        cache: reuse the denoiser's step-independent work (:class:`DenoiserCache`; bit-identical
+            results). ``False`` recomputes everything, for comparisons. The model's weights must
+            not change while it streams.
+        graph: with the cache, run each denoiser call as one traced graph
+            (``DenoiserCache(graph=True)``; the PyTorch attention; less Python overhead per window).
     """
 
     def __init__(
@@ -134,6 +139,8 @@ class StreamingMotionGenerator:
         *,
         source: SourceKeypoints | None = None,
         ssl: StreamingSSL | None = None,
+        cache: bool = True,
+        graph: bool = False,
     ) -> None:
         self.model = model.eval()
         self.config = config or StreamConfig()
@@ -157,6 +164,7 @@ class StreamingMotionGenerator:
         p = next(model.parameters())
         self._device, self._dtype = p.device, p.dtype
         self.step_times: deque[float] = deque(maxlen=200)
+        self._cache = DenoiserCache(graph=graph) if cache else None
         self.reset()
 
     # ------------------------------------------------------------------ controls
@@ -172,6 +180,8 @@ class StreamingMotionGenerator:
         if new.seed != self._controls.seed:
             self._gen.manual_seed(int(new.seed))
         self._controls = new
+        if self._cache is not None:
+            self._cache.new_conditions()
 
     # ------------------------------------------------------------------ state
 
@@ -200,6 +210,19 @@ class StreamingMotionGenerator:
         self._kp_reference: dict[str, np.ndarray] | None = None
         self.first_step_s: float | None = None
 
+    def warm_up(self) -> None:
+        """Run one window on silence, then start a new stream.
+
+        The first real window then runs at full speed (kernels set up, a ``graph`` traced); results are
+        as without it.
+        """
+        cfg = self.config
+        need = (cfg.new_frames + cfg.lookahead + 1) * _SAMPLES_PER_FRAME
+        while self.first_step_s is None:
+            self.push(AudioChunk(0, 16_000, np.zeros(need, np.float32)))
+        self.reset()
+        self.step_times.clear()
+
     def _silence(self, n: int) -> Tensor:
         if self._ssl is None:
             return torch.from_numpy(LogMelFrames.silence(n)[0]).to(self._device, self._dtype)
@@ -223,8 +246,11 @@ class StreamingMotionGenerator:
         }
 
     def latency(self) -> dict[str, float]:
-        """Seconds: ``algorithmic`` (audio needed before a step's oldest frame), ``first_frame`` (that plus the
-        first step's compute), ``steady_state`` (plus the median step), ``step`` (median compute), and ``rtf``."""
+        """Latency figures in seconds.
+
+        ``algorithmic`` (audio needed before a step's oldest frame), ``first_frame`` (that plus the first
+        step's compute), ``steady_state`` (plus the median step), ``step`` (median compute), and ``rtf``.
+        """
         cfg = self.config
         feature_la = self._ssl.lookahead_s if self._ssl is not None else LOOKAHEAD_S
         algorithmic = (cfg.new_frames + cfg.lookahead) / FPS + feature_la
@@ -390,10 +416,12 @@ class StreamingMotionGenerator:
         cond = self._conditions(audio, branches)
         wts = torch.as_tensor(weights, device=self._device, dtype=self._dtype)[:, None, :]
         nb = len(branches)
+        if self._cache is not None:
+            self._cache.new_audio()
 
         def predict(x: Tensor, t: int) -> Tensor:
             steps = torch.full((nb,), t, device=self._device, dtype=self._dtype)
-            out = model.denoiser(x.expand(nb, -1, -1), steps, cond)
+            out = model.denoiser(x.expand(nb, -1, -1), steps, cond, self._cache)
             return (wts * out).sum(0, keepdim=True)
 
         noise = self._noise_for(start, start + w) * cfg.temperature  # (w, steps, dim)

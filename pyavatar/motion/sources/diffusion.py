@@ -3,8 +3,11 @@
 The model is a checkpoint written by :func:`~pyavatar.motion.diffusion.save_motion_model`
 (``weights=FILE``) or a model object (``model=``, the SDK and the benchmarks);
 it runs :class:`~pyavatar.motion.diffusion.StreamingMotionGenerator` with
-:data:`LIVE_STREAM` windows (2 new frames per window, no look-ahead: low
-latency) in the worker of :class:`~pyavatar.motion.sources.base.WindowedSource`.
+:data:`LIVE_STREAM` windows (1 new frame per window, no look-ahead: low
+latency) in the worker of :class:`~pyavatar.motion.sources.base.WindowedSource`,
+each denoiser call one traced graph over cached conditions
+(:class:`~pyavatar.motion.diffusion.DenoiserCache`), after a warm-up window
+run before any audio.
 Every control is honoured: emotion (label, intensity, eyes/brows apart),
 lip scale, gaze, head-pose amplitude and reference pose through
 :class:`~pyavatar.motion.diffusion.MotionControls`; mute feeds the model silence.
@@ -33,8 +36,11 @@ from pyavatar.motion.registry import CONTROLS
 from pyavatar.motion.sources.base import SPEECH_RATE, WindowedSource, WindowEngine, frame_loudness_db
 from pyavatar.packets import NS_PER_S, AudioChunk
 
-#: Window layout of the source: 18 context frames, 2 new, no look-ahead, 5 DDIM steps.
-LIVE_STREAM = StreamConfig(window=20, new_frames=2, lookahead=0, steps=5)
+#: Window layout of the source: 8 context frames, 1 new, no look-ahead, 3 DDIM steps: a window per 40 ms frame,
+#: about a third of the work of the first layout (18 context + 2 new frames, 5 steps) per window and 40 ms less
+#: waiting for audio, with the jaw as close to the offline generation of a trained model (benchmarks/MOTION.md,
+#: "Live window layout"). ``steps=`` / ``--steps`` raise the steps.
+LIVE_STREAM = StreamConfig(window=9, new_frames=1, lookahead=0, steps=3)
 _PER_FRAME = SPEECH_RATE // FPS
 
 
@@ -45,7 +51,9 @@ class DiffusionEngine(WindowEngine):
     fps = float(FPS)
     controls = frozenset(CONTROLS)
 
-    def __init__(self, model: DiffusionMotionModel, stream: StreamConfig, controls: MotionControls) -> None:
+    def __init__(
+        self, model: DiffusionMotionModel, stream: StreamConfig, controls: MotionControls, *, graph: bool = False
+    ) -> None:
         if model.space.name != "face_params":
             raise ValueError(
                 f"motion source 'diffusion' needs a face_params model, this one is "
@@ -56,12 +64,14 @@ class DiffusionEngine(WindowEngine):
                 "motion source 'diffusion' needs a log-mel model (speech-encoder models are not "
                 "wired to the runtime yet)"
             )
-        self.gen = StreamingMotionGenerator(model, stream, controls)
+        self.gen = StreamingMotionGenerator(model, stream, controls, graph=graph)
+        self.gen.warm_up()  # before any audio: the first window must not pay for set-up
         self.frames_per_window = stream.new_frames
         self._muted = False
         self.reset()
 
     def reset(self) -> None:
+        """Start a new stream (controls are kept)."""
         self.gen.reset()
         self._samples = 0
         self._rest = np.zeros(0, np.float32)
@@ -80,6 +90,7 @@ class DiffusionEngine(WindowEngine):
         return [(first + i, values[i : i + step], None, None, loud[i : i + step]) for i in range(0, n, step)]
 
     def push(self, samples: np.ndarray) -> list[tuple[int, np.ndarray, Any, Any, np.ndarray]]:
+        """The windows completed by 16 kHz ``samples`` (silence is fed while muted)."""
         buf = np.concatenate([self._rest, samples])
         whole = len(buf) // _PER_FRAME * _PER_FRAME
         self._loud.extend(frame_loudness_db(buf[:whole], _PER_FRAME).tolist())
@@ -90,9 +101,11 @@ class DiffusionEngine(WindowEngine):
         return self._windows(self.gen.push(chunk))
 
     def finish(self) -> list[tuple[int, np.ndarray, Any, Any, np.ndarray]]:
+        """The remaining frames of the stream."""
         return self._windows(self.gen.flush())
 
     def apply_control(self, name: str, values: dict[str, Any]) -> None:
+        """Apply a checked control from the next window."""
         if name == "emotion":
             upper = values.get("upper")
             self.gen.set(
@@ -115,6 +128,7 @@ class DiffusionEngine(WindowEngine):
             self.gen.set(reference_pose=None if pose[0] is None else pose)
 
     def check_control(self, name: str, values: dict[str, Any]) -> None:
+        """Raise for a control or an emotion name this source cannot honour."""
         super().check_control(name, values)
         if name == "emotion":
             for emotion in (values["name"], values.get("upper")):
@@ -135,9 +149,12 @@ def from_options(
     steps: int | None = None,
     cfg: float | None = None,
     stream: StreamConfig | None = None,
+    graph: bool = True,
 ) -> WindowedSource:
-    """The registry's factory: ``weights`` (a save_motion_model file) or ``model``; the model is loaded and
-    checked here, before any audio."""
+    """The registry's factory: ``weights`` (a save_motion_model file) or ``model``.
+
+    The model is loaded and checked here, before any audio.
+    """
     if fps != FPS:
         raise ValueError(
             f"motion source 'diffusion' generates {FPS} fps motion, asked for {fps:g} "
@@ -154,5 +171,5 @@ def from_options(
     if steps is not None:
         stream = replace(stream, steps=int(steps))
     controls = MotionControls(seed=int(seed), guidance=Guidance(audio=float(cfg)) if cfg is not None else Guidance())
-    engine = DiffusionEngine(model, stream, controls)
+    engine = DiffusionEngine(model, stream, controls, graph=graph)
     return WindowedSource(engine, engine.gen.latency()["algorithmic"])

@@ -74,6 +74,7 @@ class JoyVASAEngine(WindowEngine):
         self.reset()
 
     def reset(self) -> None:
+        """Start a new stream (seed and controls are kept)."""
         cfg = self.model.cfg
         self._gen = torch.Generator(device=self._device).manual_seed(self.seed)
         self._x_T = torch.randn((1, cfg.n_motions, cfg.motion_feat_dim), generator=self._gen, device=self._device)
@@ -139,6 +140,7 @@ class JoyVASAEngine(WindowEngine):
         return out
 
     def push(self, samples: np.ndarray) -> list[tuple[int, np.ndarray, Any, Any, np.ndarray]]:
+        """The windows completed by 16 kHz ``samples`` (silence is fed while muted)."""
         self._buf = np.concatenate([self._buf, np.zeros_like(samples) if self.muted else samples])
         w = self.model.cfg.window_samples
         out = []
@@ -147,6 +149,7 @@ class JoyVASAEngine(WindowEngine):
         return [o for o in out if len(o[1])]
 
     def finish(self) -> list[tuple[int, np.ndarray, Any, Any, np.ndarray]]:
+        """The remaining frames, the last window padded with silence."""
         cfg = self.model.cfg
         self._buf = np.concatenate([self._buf, np.zeros(SILENCE_PAD[1], np.float32)])
         total = self._buf0 + len(self._buf)
@@ -161,6 +164,7 @@ class JoyVASAEngine(WindowEngine):
         return [o for o in out if len(o[1])]
 
     def apply_control(self, name: str, values: dict[str, Any]) -> None:
+        """Apply a checked control from the next window."""
         if name == "lip_scale":
             self.lip_scale = float(values["scale"])
         elif name == "gaze":
