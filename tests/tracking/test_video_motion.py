@@ -296,3 +296,44 @@ def test_video_keypoints_drive_the_neural_renderer(rendered, shared_dir: Path, t
     assert len(pngs) >= 5
     first, last = (np.asarray(Image.open(p), np.float32) for p in (pngs[0], pngs[-1]))
     assert np.abs(first - last).mean() > 0.0  # the driving motion changes the rendered frames
+
+
+class _HandFedCamera:
+    """A camera whose frames arrive when the test says (no webcam here; capture timing is the test's)."""
+
+    def __init__(self) -> None:
+        self.waiting: list = []
+
+    def read(self, timeout: float):  # noqa: ANN201
+        return self.poll()
+
+    def poll(self):  # noqa: ANN201
+        frame, self.waiting = (self.waiting[-1] if self.waiting else None), []
+        return frame
+
+    def close(self) -> None:
+        pass
+
+
+def test_live_camera_frame_is_used_on_the_next_chunk_not_at_the_slot_end(rendered) -> None:
+    """A camera frame that arrives mid-slot goes out with the next 10 ms chunk (it does not wait up to a frame
+    period for its slot to end); a slot that ends without a new camera frame emits nothing."""
+    from pyavatar.video.capture import CapturedFrame
+
+    _, video = rendered("astronaut")
+    camera = _HandFedCamera()
+    source = make_motion_source("video", fps=FPS, camera=camera, tracker=QUICK)
+    ms = 1_000_000
+
+    def chunk(start_ms: int) -> list[MotionFrame]:
+        return source.process(AudioChunk(start_ms * ms, RATE, np.zeros(RATE // 100, np.float32)), True)
+
+    camera.waiting = [CapturedFrame(video[0], 0, 0)]
+    assert [(f.index, f.capture_ns) for f in chunk(0)] == [(0, 0)]  # slot 0 has begun and a frame is there
+    assert chunk(10) == [] and chunk(20) == [] and chunk(30) == []  # slot 1 ([33, 67) ms) begun, no frame yet
+    camera.waiting = [CapturedFrame(video[1], 1, 41 * ms)]
+    assert [(f.index, f.capture_ns) for f in chunk(40)] == [(1, 41 * ms)]  # at once, not at 67 ms
+    assert all(chunk(t) == [] for t in range(50, 110, 10))  # slot 2 ends without a frame: nothing (a repeat)
+    camera.waiting = [CapturedFrame(video[2], 2, 105 * ms), CapturedFrame(video[3], 3, 108 * ms)]
+    assert [(f.index, f.capture_ns) for f in chunk(110)] == [(3, 108 * ms)]  # slot 3, the newest frame
+    source.close()

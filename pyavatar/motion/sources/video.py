@@ -10,9 +10,10 @@ reaches them, as for every source), but the face comes from video:
   on the video's first ``calibrate_s`` seconds before frame 0, unless ``neutral=IMAGE|VIDEO`` gives one;
 - **live** (``camera=INDEX|NAME`` or a :class:`~pyavatar.video.CameraCapture`): the camera is read by its
   own thread (newest frame wins); an output slot tracks the newest camera frame if a new one arrived
-  (else the ``video`` source emits nothing for it and the output repeats its last frame; ``hybrid`` keeps
-  the last tracked values), and a ``video`` frame carries that camera frame's capture time, so the
-  session's latency is camera frame → output frame.
+  (``video`` fills a slot as soon as one is there, checked on every audio chunk, else emits nothing for
+  it and the output repeats its last frame; ``hybrid`` keeps the last tracked values), and a ``video``
+  frame carries that camera frame's capture time, so the session's latency is camera frame → output
+  frame.
 
 ``hybrid`` adds the ``dsp`` source for the mouth: per region, :class:`~pyavatar.tracking.hybrid.HybridMixer`
 weights (``region_weights=``, live :meth:`VideoMotionSource.set_region_weight`) say how much comes from
@@ -307,14 +308,25 @@ class VideoMotionSource:
         return self._origin + round(k * NS_PER_S / self.fps)
 
     def _slots(self, final: bool) -> list[MotionFrame]:
+        """Frames of the slots the audio clock has reached.
+
+        Live on a camera, a slot that has begun is filled as soon as a new camera
+        frame is there (it need not wait for the slot's end: the camera frame's
+        wait is one audio chunk, not up to a frame period); a slot that ends
+        without one emits nothing (the output repeats).
+        """
+        early = self._live and isinstance(self.feed, CameraFeed)
         out = []
         while True:
             k = self._next
             start, end = self._pts(k), self._pts(k + 1)
-            if end > self._end and not (final and start < self._end):
+            complete = end <= self._end or (final and start < self._end)
+            if not complete and not (early and start < self._end):
                 return out
-            self._next += 1
             frame = self._frame(k, start, None, 0.0, "neutral", 0.0)
+            if frame is None and not complete:
+                return out  # no new camera frame yet: the rest of the slot may bring one
+            self._next += 1
             if frame is not None:
                 out.append(frame)
 
