@@ -16,11 +16,12 @@ reaches them, as for every source), but the face comes from video:
   frame.
 
 ``hybrid`` adds the ``dsp`` source for the mouth: per region, :class:`~pyavatar.tracking.hybrid.HybridMixer`
-weights (``region_weights=``, live :meth:`VideoMotionSource.set_region_weight`) say how much comes from
-the video, with the automatic lip switch both ways. Controls: ``lip_scale``, ``mute``, ``gaze``,
-``head_amplitude`` and ``head_pose`` transform the output; ``hybrid`` also honours ``emotion`` and
-``intensity`` (the audio side's emotion); ``video`` refuses them naming itself (the face shows the
-tracked expression).
+weights (``region_weights=``; live: :meth:`VideoMotionSource.set_region_weight` or the
+``region_weight`` control, OSC ``/pyavatar/set/region_weight s f``) say how much comes from the video,
+with the automatic lip switch both ways. Controls: ``lip_scale``, ``mute``, ``gaze``, ``head_amplitude``
+and ``head_pose`` transform the output; ``hybrid`` also honours ``emotion`` and ``intensity`` (the audio
+side's emotion) and ``region_weight``; ``video`` refuses them naming itself (the face shows the tracked
+expression).
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ from typing import Any
 import numpy as np
 
 from pyavatar.face.params import NAMES, FaceParams
+from pyavatar.motion.registry import UnsupportedControl
 from pyavatar.motion.sources.base import refuse, visemes_of
 from pyavatar.motion.sources.dsp import DspMotionSource
 from pyavatar.packets import NS_PER_S, AudioChunk, MotionFrame
 from pyavatar.tracking.hybrid import HybridMixer
+from pyavatar.tracking.regions import check_weights
 from pyavatar.tracking.source import VideoMotion
 from pyavatar.tracking.tracker import TrackerSettings
 
@@ -237,7 +240,15 @@ class VideoMotionSource:
     # ------------------------------------------------------------------ control
 
     def check_control(self, name: str, values: dict[str, Any]) -> None:
-        """UnsupportedControl naming the source for a control it cannot honour."""
+        """UnsupportedControl naming the source for a control it cannot honour; ValueError for an unknown region."""
+        if name == "region_weight":
+            if self.video.hybrid is None:
+                raise UnsupportedControl(
+                    f"motion source {self.name!r} has no region weights (the whole face follows the video); "
+                    "use the hybrid source (--motion hybrid)"
+                )
+            check_weights({values["region"]: values["weight"]})
+            return
         if name not in self.controls:
             raise refuse(self.name, name, self.controls)
         if name in ("emotion", "intensity") and self.audio is not None:
@@ -249,6 +260,8 @@ class VideoMotionSource:
         if name in ("emotion", "intensity"):
             assert self.audio is not None
             self.audio.apply_control(name, values)
+        elif name == "region_weight":
+            self.set_region_weight(values["region"], values["weight"])
         elif name == "lip_scale":
             self.lip_scale = float(values["scale"])
         elif name == "mute":
