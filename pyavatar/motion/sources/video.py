@@ -119,6 +119,7 @@ class FileFeed:
         return next(self._frames, None)
 
     def at(self, t: float, idle: FaceParams | None) -> _Tracked:
+        """The tracked values at ``t`` seconds, interpolated between the driving frames around it."""
         while self._next is None or self._next[0] < t:
             item = self._pull()
             if item is None:
@@ -143,6 +144,7 @@ class FileFeed:
         return _Tracked(FaceParams.from_array(values), f0 if w < 0.5 else f1, -1, extra=extra)
 
     def close(self) -> None:
+        """Close the frame iterator."""
         close = getattr(self._frames, "close", None)
         if close is not None:
             close()
@@ -161,6 +163,7 @@ class CameraFeed:
         self.track_s: deque[float] = deque(maxlen=1000)  # seconds per tracked frame
 
     def at(self, t: float, idle: FaceParams | None) -> _Tracked:
+        """The newest camera frame, tracked if it is new (else the last tracked values, not fresh)."""
         from pyavatar.video import CameraError
 
         try:
@@ -182,6 +185,7 @@ class CameraFeed:
         return self._last
 
     def close(self) -> None:
+        """Release the camera if this feed opened it."""
         if self.owned:
             self.camera.close()
 
