@@ -6,15 +6,18 @@ ticks; at each tick the pacer shows the newest frame due by then (older due
 frames are dropped and counted) or repeats the previous frame when none is
 ready (counted). With the delay adaptive (the default), :class:`AdaptiveDelay`
 follows a robust high percentile of the pipeline's recent processing lag (not
-its maximum): one slow frame is absorbed (it may be shown late once) instead of
-raising the delay for good, a lasting rise raises it at once, and it comes back
-down after a transient. Changing the delay moves the grid with the due times,
-so it never drops or repeats a frame by itself; it only lengthens or shortens
+its maximum; a frame's lag is counted to the tick it is shown on, so frames
+captured off the output grid, as a camera's are, are covered too): one slow
+frame is absorbed (it may be shown late once) instead of raising the delay for
+good, a lasting rise raises it at once, and it comes back down after a
+transient. Changing the delay moves the grid with the due times, so it never
+drops or repeats a frame by itself; it only lengthens or shortens
 one tick interval.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 
@@ -157,6 +160,17 @@ class Pacer:
         """When a frame captured at ``capture_ns`` should be shown."""
         return capture_ns + self.delay_ns
 
+    def _grid_capture_ns(self, capture_ns: int) -> float:
+        """The capture time of the tick a frame captured at ``capture_ns`` is shown on, minus the delay.
+
+        A frame is shown on the first tick within half a period of its due time, so it must be ready by
+        then: its lag that the delay has to cover is counted from this grid point, not from its own
+        capture time (they differ by up to half a period when captures are off the output grid, as a
+        camera's are). It does not change when the delay does (the grid moves with it).
+        """
+        k = math.ceil((capture_ns + self.delay_ns - self._origin - self.period_ns / 2) / self.period_ns)
+        return self._origin + k * self.period_ns - self.delay_ns
+
     def _shift(self, new_delay: int) -> None:
         self._origin += new_delay - self.delay_ns
         self.delay_ns = new_delay
@@ -166,7 +180,9 @@ class Pacer:
         with self._lock:
             if frame.capture_ns < 0:
                 raise ValueError("Pacer: frames need a capture time (capture_ns >= 0)")
-            lag = max(0, frame.ready_ns - frame.capture_ns)
+            lag = max(
+                0, frame.ready_ns - (self._grid_capture_ns(frame.capture_ns) if self._anchored else frame.capture_ns)
+            )
             if self.policy is not None:
                 self._shift(self.policy.update(lag, frame.ready_ns, self.delay_ns if self._anchored else 0))
             if not self._anchored:  # put the grid on this frame's due time

@@ -157,6 +157,27 @@ def test_steady_jitter_neither_drops_nor_oscillates() -> None:
     assert np.count_nonzero(np.diff(steady)) <= 20  # a few settling steps, not a delay that hunts up and down
 
 
+def test_camera_frames_off_the_output_grid_are_covered() -> None:
+    """A camera's frames are captured at their own phase, drifting against the output ticks: a frame is shown
+    on the tick within half a period of its due time, so the delay must cover its lag to that tick."""
+    rng = np.random.default_rng(5)
+    clock = FakeClock(0)
+    m = Metrics(clock)
+    pacer = Pacer(FPS, m, 0)
+    cam_period = P * 1.002  # the camera's clock runs a little slow: its phase sweeps the whole period
+    frames, ready = {}, 0
+    for i in range(900):
+        capture = round(i * cam_period)
+        ready = max(ready, capture + round(rng.uniform(15.0, 30.0) * MS))
+        frames[i] = [_frame(i, capture, ready)]
+    out = _run(pacer, clock, frames, 905)
+    missed, _ = _misses(out, after=30)
+    assert missed <= 2  # the camera skipping one output tick as the phases cross loses at most a frame or two
+    assert m.snapshot()["drops"] <= 2
+    steady = [d for _, i, k, d in out if k == "new" and i >= 60]
+    assert max(steady) <= 30.0 + P / MS + 10.0 + 0.01  # no more than the lag, a period and the margin
+
+
 def test_a_lasting_rise_is_followed_at_once() -> None:
     clock = FakeClock(0)
     m = Metrics(clock)
