@@ -180,9 +180,8 @@ class Pacer:
         with self._lock:
             if frame.capture_ns < 0:
                 raise ValueError("Pacer: frames need a capture time (capture_ns >= 0)")
-            lag = max(
-                0, frame.ready_ns - (self._grid_capture_ns(frame.capture_ns) if self._anchored else frame.capture_ns)
-            )
+            grid = self._grid_capture_ns(frame.capture_ns) if self._anchored else frame.capture_ns
+            lag = max(0, round(frame.ready_ns - grid))
             if self.policy is not None:
                 self._shift(self.policy.update(lag, frame.ready_ns, self.delay_ns if self._anchored else 0))
             if not self._anchored:  # put the grid on this frame's due time
