@@ -34,7 +34,8 @@ class AdaptiveDelay:
     each weighted by ``0.5 ** (age / half_life_s)``: a lone slow frame (its
     weight alone under ``1 - quantile`` of the total) does not move it, a
     run of slow frames does, and it falls again as they age. The delay rises
-    to ``level + margin`` as soon as that is above it; it falls only when
+    to ``level + margin`` as soon as the level is within half a margin of it
+    (small wobbles of the level do not move the output grid); it falls only when
     ``level + margin`` has stayed more than half a margin below it for
     ``shrink_after_s`` (hysteresis: no oscillation on a steady lag), then by at
     most ``step_ms`` per frame down to ``level + margin``.
@@ -46,7 +47,8 @@ class AdaptiveDelay:
         quantile: the share of recent (weighted) lags the delay covers.
         window_s: lags older than this are forgotten.
         half_life_s: age at which a lag weighs half.
-        shrink_after_s: how long the target must stay lower before the delay falls.
+        shrink_after_s: how long the target must stay lower before the delay falls (transients that recur
+            sooner keep it up rather than moving the output grid down and up again).
         step_ms: largest fall per frame (under half a period: never a skipped tick).
     """
 
@@ -59,8 +61,8 @@ class AdaptiveDelay:
         quantile: float = 0.95,
         window_s: float = 5.0,
         half_life_s: float = 2.0,
-        shrink_after_s: float = 1.0,
-        step_ms: float = 4.0,
+        shrink_after_s: float = 2.5,
+        step_ms: float = 8.0,
     ) -> None:
         if not 0.5 <= quantile < 1.0:
             raise ValueError(f"AdaptiveDelay: quantile must be in [0.5, 1), got {quantile}")
@@ -95,7 +97,8 @@ class AdaptiveDelay:
         target = min(self.max_ns, self.level_ns(now_ns) + self.margin_ns)
         if target >= delay_ns:
             self._low_since, self._falling = None, False
-            return target
+            # rise once the level has eaten half the margin (small wobbles of the level do not move the grid)
+            return target if target > delay_ns + self.margin_ns // 2 or delay_ns == 0 else delay_ns
         if not self._falling:
             if target >= delay_ns - self.margin_ns // 2:  # within the hysteresis band: stay
                 self._low_since = None

@@ -157,6 +157,19 @@ def test_steady_jitter_neither_drops_nor_oscillates() -> None:
     assert np.count_nonzero(np.diff(steady)) <= 20  # a few settling steps, not a delay that hunts up and down
 
 
+def test_recurring_stalls_keep_the_delay_up_instead_of_moving_it_down_and_up() -> None:
+    clock = FakeClock(0)
+    m = Metrics(clock)
+    pacer = Pacer(FPS, m, 0)
+    lags = [30.0] * 600
+    for i in range(60, 600, 60):  # a 200-ms stall every 2 s (a periodic job, a stream that restarts)
+        lags[i] = 230.0
+    out = _run(pacer, clock, _lags(lags), 605)
+    delays = [d for _, i, k, d in out if k == "new" and i >= 120]
+    assert min(delays) > 100.0  # it covers the stalls after the second one
+    assert np.count_nonzero(np.diff(delays)) <= 3  # and does not chase them down and up
+
+
 def test_camera_frames_off_the_output_grid_are_covered() -> None:
     """A camera's frames are captured at their own phase, drifting against the output ticks: a frame is shown
     on the tick within half a period of its due time, so the delay must cover its lag to that tick."""
