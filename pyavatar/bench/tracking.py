@@ -28,6 +28,7 @@ PORTRAITS = ("astronaut", "grace_hopper")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The suite's command-line options."""
     p.add_argument("--json", metavar="FILE", help="write the results here")
     p.add_argument("--frames", type=int, default=300, help="frames per round-trip sequence (default: 300)")
     p.add_argument("--size", type=int, default=384, help="rendered frame side in pixels (default: 384)")
@@ -94,8 +95,11 @@ def round_trip(
 
 
 def latency(image: np.ndarray, *, seconds: float, size: int, fps: float, threads: int) -> dict[str, Any]:
-    """Camera (a video file played in real time through :class:`~pyavatar.video.CameraCapture`) → tracker →
-    classical renderer; per frame: capture → rendered-frame latency, tracking and render cost."""
+    """Camera → tracker → classical renderer latency, through the capture code on a video file.
+
+    The camera is a video file played in real time through :class:`~pyavatar.video.CameraCapture`; per
+    frame: capture → rendered-frame latency, tracking and render cost.
+    """
     import tempfile
 
     from pyavatar.render.classical import raster
@@ -148,6 +152,7 @@ def latency(image: np.ndarray, *, seconds: float, size: int, fps: float, threads
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the suite: round trips per portrait and seed, tracking cost, camera → output latency."""
     results: dict[str, Any] = {
         "machine": platform.processor() or platform.machine(),
         "python": platform.python_version(),

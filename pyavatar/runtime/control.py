@@ -16,6 +16,8 @@ from typing import Any
 OSC_PREFIX = "/pyavatar/set/"
 #: What a renderer name in a control message may look like (the receiver still checks it is registered).
 RENDERER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: What a face region name in a control message may look like (the motion source checks it is one of its regions).
+REGION_NAME = re.compile(r"[a-z_]{1,32}")
 
 
 def _finite(name: str, value: float, lo: float | None = None, hi: float | None = None) -> float:
@@ -113,6 +115,19 @@ class SetHeadPose:
 
 
 @dataclass(frozen=True)
+class SetRegionWeight:
+    """Hybrid motion: the video's share (0..1; 0 = audio, 1 = video) of face region ``region``."""
+
+    region: str
+    weight: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.region, str) or not REGION_NAME.fullmatch(self.region):
+            raise ValueError(f"region weight: {str(self.region)[:80]!r} is not a face region name")
+        object.__setattr__(self, "weight", _finite(f"region weight {self.region}", self.weight, 0.0, 1.0))
+
+
+@dataclass(frozen=True)
 class SwapRenderer:
     """Render with another renderer from the next frame: a registry name or a FaceRenderer object."""
 
@@ -145,13 +160,23 @@ ControlEvent = (
     | SetMute
     | SetHeadAmplitude
     | SetHeadPose
+    | SetRegionWeight
     | SwapRenderer
     | Pause
     | Flush
     | Stop
 )
 #: Events that the motion stage applies.
-MOTION_EVENTS = (SetEmotion, SetIntensity, SetLipScale, SetGaze, SetMute, SetHeadAmplitude, SetHeadPose)
+MOTION_EVENTS = (
+    SetEmotion,
+    SetIntensity,
+    SetLipScale,
+    SetGaze,
+    SetMute,
+    SetHeadAmplitude,
+    SetHeadPose,
+    SetRegionWeight,
+)
 
 
 def _flag(name: str, args: list[Any]) -> bool:
@@ -176,9 +201,10 @@ def from_osc(address: str, args: list[Any]) -> ControlEvent:
 
     Controls: ``emotion s [f]``, ``intensity f``, ``lip_scale f``, ``gaze f f`` (no
     arguments: release), ``mute b``, ``head_amplitude f``, ``head_pose f f f`` (pitch, yaw,
-    roll; no arguments: release), ``pause b``, ``renderer s``, ``flush``, ``stop``
-    (numbers may be int or float; ``b`` is 0/1 or OSC true/false). A renderer is
-    selected by name only: ``module:Factory`` strings and options are refused here.
+    roll; no arguments: release), ``region_weight s f`` (hybrid motion: a face region and
+    the video's share 0..1), ``pause b``, ``renderer s``, ``flush``, ``stop`` (numbers may
+    be int or float; ``b`` is 0/1 or OSC true/false). A renderer is selected by name only:
+    ``module:Factory`` strings and options are refused here.
     """
     if not address.startswith(OSC_PREFIX):
         raise ValueError(f"not a control address: {address!r} (expected {OSC_PREFIX}...)")
@@ -200,6 +226,10 @@ def from_osc(address: str, args: list[Any]) -> ControlEvent:
         return SetHeadAmplitude(*_numbers(what, args, 1))
     if what == "head_pose":
         return SetHeadPose(None, None, None) if not args else SetHeadPose(*_numbers(what, args, 3))
+    if what == "region_weight":
+        if len(args) != 2 or not isinstance(args[0], str):
+            raise ValueError("region_weight: expected a region name and a weight 0..1")
+        return SetRegionWeight(args[0], *_numbers("region weight", args[1:], 1))
     if what == "pause":
         return Pause(_flag(what, args))
     if what == "renderer":

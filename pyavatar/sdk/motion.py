@@ -35,6 +35,8 @@ def control_of(event: Any) -> tuple[str, dict[str, Any]]:
         return "head_amplitude", {"amplitude": event.amplitude}
     if isinstance(event, ctl.SetHeadPose):
         return "head_pose", {"pitch": event.pitch, "yaw": event.yaw, "roll": event.roll}
+    if isinstance(event, ctl.SetRegionWeight):
+        return "region_weight", {"region": event.region, "weight": event.weight}
     raise ValueError(f"not a motion control event: {event!r}")
 
 

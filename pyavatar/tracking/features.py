@@ -90,6 +90,21 @@ def _iris_shift(g: Geometry, eye: dict[str, tuple[int, ...]], image: np.ndarray,
     return np.array([d @ axes[:, k] / max(float(axes[:, k] @ axes[:, k]), 1e-6) for k in range(2)])
 
 
+def _iris_in_eye(g: Geometry, eye: dict[str, tuple[int, ...]], image: np.ndarray) -> float:
+    """Where the iris sits between the eye's corners in the image (0 = midway), in eye widths toward +u.
+
+    Measured against the corners of the same eye in the same frame, it needs no
+    head pose (no fit error at the eye) and no iris depth; the eye's own width
+    in the image normalises it, so a head turn that foreshortens the eye does
+    not change it.
+    """
+    a, b = image[eye["upper"][0], :2], image[eye["upper"][-1], :2]
+    toward_u = np.sign((g.points[eye["upper"][-1]] - g.points[eye["upper"][0]])[:2] @ g.axes[:2, 0]) or 1.0
+    axis = (b - a) * toward_u
+    width2 = max(float(axis @ axis), 1e-6)
+    return float((image[eye["iris"][0], :2] - (a + b) / 2) @ axis / width2)
+
+
 def raw_measures(g: Geometry, aligned: np.ndarray) -> dict[str, np.ndarray]:
     """The raw measures of a mesh with the head motion removed, before the neutral is subtracted."""
     uv = to_face(g, aligned)
@@ -144,6 +159,7 @@ def neutral_geometry(points: np.ndarray) -> Geometry:
     still = Similarity(np.eye(3), 1.0, np.zeros(3), np.zeros(3), 0.0)
     for k, eye in enumerate(g.eyes):
         g.base[f"iris{k}"] = _iris_shift(g, eye, points, still)  # type: ignore[arg-type]
+        g.base[f"iris_in_eye{k}"] = np.array([_iris_in_eye(g, eye, points)])  # type: ignore[arg-type]
     return g
 
 
@@ -169,9 +185,13 @@ def expression(
         room = max(base[1] - base[2], 0.15 * base[1])
         half_h = max(base[0] / 2, 1e-6)
         du, dv = _iris_shift(g, g.eyes[k], image, pose) - g.base[f"iris{k}"]  # type: ignore[arg-type]
+        within = _iris_in_eye(g, g.eyes[k], image) - g.base[f"iris_in_eye{k}"][0]  # type: ignore[arg-type]
+        # gaze yaw: the mean of two readings whose errors differ (the head fit at the eye vs the eye corners)
+        yaw_pose = du / (gains.gaze_shift * room) * 45.0
+        yaw_eye = within * 2 * base[1] / (gains.gaze_shift * room) * 45.0
         gaze.append(
             (
-                du / (gains.gaze_shift * room) * 45.0,
+                (yaw_pose + yaw_eye) / 2,
                 dv / (gains.gaze_lift * half_h) * 45.0,
                 clip((openness - 0.5) / 0.5) ** 2,  # a half-closed lid hides the iris: trust it less
             )

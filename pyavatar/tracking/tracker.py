@@ -21,6 +21,7 @@ import numpy as np
 
 from pyavatar.face.params import FIELDS, NAMES, FaceParams
 from pyavatar.tracking import mesh as m
+from pyavatar.tracking.blink import BlinkRange, BlinkRangeSettings
 from pyavatar.tracking.features import Gains, Geometry, expression, neutral_geometry
 from pyavatar.tracking.filters import OneEuroFilter, OneEuroSettings
 from pyavatar.tracking.loss import LossHandler
@@ -66,6 +67,8 @@ class TrackerSettings:
         mirror: flip frames left-right first (for a mirrored camera image).
         min_detection, min_tracking: MediaPipe's detection and tracking confidences.
         gains: what counts as a full expression (:class:`~pyavatar.tracking.features.Gains`).
+        blink_range: per-eye blink range learned from the user's blinks
+            (:class:`~pyavatar.tracking.blink.BlinkRangeSettings`); None keeps ``gains`` alone.
     """
 
     calibrate_s: float = 1.0
@@ -81,6 +84,7 @@ class TrackerSettings:
     min_detection: float = 0.5
     min_tracking: float = 0.5
     gains: Gains = field(default_factory=Gains)
+    blink_range: BlinkRangeSettings | None = field(default_factory=BlinkRangeSettings)
 
     def __post_init__(self) -> None:
         if self.calibrate_s < 0:
@@ -192,6 +196,7 @@ class FaceTracker:
         self._filter = OneEuroFilter(scale, groups)
         self._loss = LossHandler(s.hold_s, s.ease_s, s.reacquire_s)
         self._gaze = (0.0, 0.0)  # last seen gaze, held while both eyes are closed
+        self._blinks = BlinkRange(s.blink_range) if s.blink_range is not None else None
 
     @property
     def calibrated(self) -> bool:
@@ -202,6 +207,8 @@ class FaceTracker:
         """Set the neutral face from (478, 3) meshes of a relaxed, frontal face (see :func:`neutral_mesh`)."""
         self.geometry = neutral_geometry(neutral_mesh(meshes))
         self._pending.clear()
+        if self._blinks is not None:
+            self._blinks.reset()
 
     def calibrate_frames(self, frames: Iterable[np.ndarray]) -> int:
         """Set the neutral face from RGB frames (an image or a short video); returns the frames with a face."""
@@ -236,6 +243,9 @@ class FaceTracker:
                 self.calibrate(self._pending)
         elif points is not None:
             raw, error = self.measure(points)
+            if self._blinks is not None:
+                lr = [_INDEX["blink_left"], _INDEX["blink_right"]]
+                raw[lr] = self._blinks.update(raw[lr[0]], raw[lr[1]], t)
             if not self._loss.tracking:
                 self._filter.reset()
             tracked = self._filter(raw, t) if s.smoothing else raw

@@ -89,6 +89,7 @@ def test_control_events_validate_ranges() -> None:
         ("/pyavatar/set/gaze", [], ctl.SetGaze(None, None)),
         ("/pyavatar/set/mute", [True], ctl.SetMute(True)),
         ("/pyavatar/set/mute", [0], ctl.SetMute(False)),
+        ("/pyavatar/set/region_weight", ["mouth", 1], ctl.SetRegionWeight("mouth", 1.0)),
         ("/pyavatar/set/pause", [1.0], ctl.Pause(True)),
         ("/pyavatar/set/renderer", ["probe"], ctl.SwapRenderer("probe")),
         ("/pyavatar/set/flush", [], ctl.Flush()),
@@ -112,6 +113,12 @@ def test_from_osc(address: str, args: list, event: ctl.ControlEvent) -> None:
         ("/pyavatar/set/mute", [2], "0/1"),
         ("/pyavatar/set/stop", [1], "no arguments"),
         ("/pyavatar/set/renderer", [1], "one name"),
+        ("/pyavatar/set/region_weight", ["mouth"], "a region name and a weight"),
+        ("/pyavatar/set/region_weight", [0.5, "mouth"], "a region name and a weight"),
+        ("/pyavatar/set/region_weight", ["mouth", 1.5], "region weight mouth must be within 0.0..1.0"),
+        ("/pyavatar/set/region_weight", ["mouth", float("inf")], "must be finite"),
+        ("/pyavatar/set/region_weight", ["mouth", "x"], "number"),
+        ("/pyavatar/set/region_weight", ["os:system", 1.0], "not a face region name"),
     ],
 )
 def test_from_osc_rejects(address: str, args: list, match: str) -> None:

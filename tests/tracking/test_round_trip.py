@@ -24,10 +24,11 @@ def _score(rendered, portrait: str) -> dict:
 
 
 # The issue's target is r >= 0.9 for every scored field; gaze yaw misses it. Since the classical renderer caps the
-# depth slope of the face mesh (issue #16: no smear on turned heads) it renders head turns flatter: the tracker's
-# gaze reading is r 0.83 on the astronaut (0.87-0.93 before) and 0.82 behind Grace Hopper's glasses (0.52-0.65
-# before, when the reading coupled with the wider head turns), so this test holds gaze yaw to 0.8.
-MIN_R = {"gaze_yaw": 0.8}
+# depth slope of the face mesh (issue #16: no smear on turned heads) it renders head turns flatter. Gaze yaw is the
+# mean of the iris against its head-pose position and the iris between the eye's own corners (their errors differ):
+# r 0.90 on the astronaut and 0.85 behind Grace Hopper's glasses here (0.83 / 0.82 with the head-pose reading
+# alone); MediaPipe reads her left iris at about half its travel, so this test holds gaze yaw to 0.83.
+MIN_R = {"gaze_yaw": 0.83}
 
 
 @pytest.mark.slow

@@ -87,25 +87,31 @@ class ExpressionOffset:
 
     @property
     def latency_s(self) -> float:
+        """The wrapped source's latency."""
         return self.source.latency_s
 
     def _with(self, frames: list[MotionFrame]) -> list[MotionFrame]:
         return [replace(f, params=np.clip(f.params + self._offsets, _LO, _HI).astype(np.float32)) for f in frames]
 
     def process(self, chunk: AudioChunk, live: bool) -> list[MotionFrame]:
+        """The wrapped source's frames, offset."""
         return self._with(self.source.process(chunk, live))
 
     def flush(self) -> list[MotionFrame]:
+        """The wrapped source's tail, offset."""
         return self._with(self.source.flush())
 
     def reset(self) -> None:
+        """Reset the wrapped source."""
         self.source.reset()
 
     def check_control(self, name: str, values: dict[str, Any]) -> None:
+        """The wrapped source's check (``intensity`` is always honoured: it scales the offset)."""
         if name != "intensity" or "intensity" in self.source.controls:
             self.source.check_control(name, values)
 
     def apply_control(self, name: str, values: dict[str, Any]) -> None:
+        """Apply a control: ``intensity`` scales the offset (and reaches the source when it honours it)."""
         self.check_control(name, values)
         if name == "intensity":
             self._offsets = self.expression.offsets(float(values["intensity"]))
@@ -114,14 +120,17 @@ class ExpressionOffset:
         self.source.apply_control(name, values)
 
     def stats(self) -> dict[str, Any]:
+        """The wrapped source's statistics, marked ``emotion_ref``."""
         return {**self.source.stats(), "emotion_ref": True}
 
     def jump_emotion(self) -> None:
+        """The wrapped source's starting emotion at once (when it has one)."""
         jump = getattr(self.source, "jump_emotion", None)
         if jump is not None:
             jump()
 
     def close(self) -> None:
+        """Close the wrapped source."""
         close = getattr(self.source, "close", None)
         if close is not None:
             close()

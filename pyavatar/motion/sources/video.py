@@ -10,16 +10,18 @@ reaches them, as for every source), but the face comes from video:
   on the video's first ``calibrate_s`` seconds before frame 0, unless ``neutral=IMAGE|VIDEO`` gives one;
 - **live** (``camera=INDEX|NAME`` or a :class:`~pyavatar.video.CameraCapture`): the camera is read by its
   own thread (newest frame wins); an output slot tracks the newest camera frame if a new one arrived
-  (else the ``video`` source emits nothing for it and the output repeats its last frame; ``hybrid`` keeps
-  the last tracked values), and a ``video`` frame carries that camera frame's capture time, so the
-  session's latency is camera frame → output frame.
+  (``video`` fills a slot as soon as one is there, checked on every audio chunk, else emits nothing for
+  it and the output repeats its last frame; ``hybrid`` keeps the last tracked values), and a ``video``
+  frame carries that camera frame's capture time, so the session's latency is camera frame → output
+  frame.
 
 ``hybrid`` adds the ``dsp`` source for the mouth: per region, :class:`~pyavatar.tracking.hybrid.HybridMixer`
-weights (``region_weights=``, live :meth:`VideoMotionSource.set_region_weight`) say how much comes from
-the video, with the automatic lip switch both ways. Controls: ``lip_scale``, ``mute``, ``gaze``,
-``head_amplitude`` and ``head_pose`` transform the output; ``hybrid`` also honours ``emotion`` and
-``intensity`` (the audio side's emotion); ``video`` refuses them naming itself (the face shows the
-tracked expression).
+weights (``region_weights=``; live: :meth:`VideoMotionSource.set_region_weight` or the
+``region_weight`` control, OSC ``/pyavatar/set/region_weight s f``) say how much comes from the video,
+with the automatic lip switch both ways. Controls: ``lip_scale``, ``mute``, ``gaze``, ``head_amplitude``
+and ``head_pose`` transform the output; ``hybrid`` also honours ``emotion`` and ``intensity`` (the audio
+side's emotion) and ``region_weight``; ``video`` refuses them naming itself (the face shows the tracked
+expression).
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ from typing import Any
 import numpy as np
 
 from pyavatar.face.params import NAMES, FaceParams
+from pyavatar.motion.registry import UnsupportedControl
 from pyavatar.motion.sources.base import refuse, visemes_of
 from pyavatar.motion.sources.dsp import DspMotionSource
 from pyavatar.packets import NS_PER_S, AudioChunk, MotionFrame
 from pyavatar.tracking.hybrid import HybridMixer
+from pyavatar.tracking.regions import check_weights
 from pyavatar.tracking.source import VideoMotion
 from pyavatar.tracking.tracker import TrackerSettings
 
@@ -115,6 +119,7 @@ class FileFeed:
         return next(self._frames, None)
 
     def at(self, t: float, idle: FaceParams | None) -> _Tracked:
+        """The tracked values at ``t`` seconds, interpolated between the driving frames around it."""
         while self._next is None or self._next[0] < t:
             item = self._pull()
             if item is None:
@@ -139,6 +144,7 @@ class FileFeed:
         return _Tracked(FaceParams.from_array(values), f0 if w < 0.5 else f1, -1, extra=extra)
 
     def close(self) -> None:
+        """Close the frame iterator."""
         close = getattr(self._frames, "close", None)
         if close is not None:
             close()
@@ -157,6 +163,7 @@ class CameraFeed:
         self.track_s: deque[float] = deque(maxlen=1000)  # seconds per tracked frame
 
     def at(self, t: float, idle: FaceParams | None) -> _Tracked:
+        """The newest camera frame, tracked if it is new (else the last tracked values, not fresh)."""
         from pyavatar.video import CameraError
 
         try:
@@ -178,6 +185,7 @@ class CameraFeed:
         return self._last
 
     def close(self) -> None:
+        """Release the camera if this feed opened it."""
         if self.owned:
             self.camera.close()
 
@@ -236,7 +244,15 @@ class VideoMotionSource:
     # ------------------------------------------------------------------ control
 
     def check_control(self, name: str, values: dict[str, Any]) -> None:
-        """UnsupportedControl naming the source for a control it cannot honour."""
+        """UnsupportedControl naming the source for a control it cannot honour; ValueError for an unknown region."""
+        if name == "region_weight":
+            if self.video.hybrid is None:
+                raise UnsupportedControl(
+                    f"motion source {self.name!r} has no region weights (the whole face follows the video); "
+                    "use the hybrid source (--motion hybrid)"
+                )
+            check_weights({values["region"]: values["weight"]})
+            return
         if name not in self.controls:
             raise refuse(self.name, name, self.controls)
         if name in ("emotion", "intensity") and self.audio is not None:
@@ -248,6 +264,8 @@ class VideoMotionSource:
         if name in ("emotion", "intensity"):
             assert self.audio is not None
             self.audio.apply_control(name, values)
+        elif name == "region_weight":
+            self.set_region_weight(values["region"], values["weight"])
         elif name == "lip_scale":
             self.lip_scale = float(values["scale"])
         elif name == "mute":
@@ -307,14 +325,25 @@ class VideoMotionSource:
         return self._origin + round(k * NS_PER_S / self.fps)
 
     def _slots(self, final: bool) -> list[MotionFrame]:
+        """Frames of the slots the audio clock has reached.
+
+        Live on a camera, a slot that has begun is filled as soon as a new camera
+        frame is there (it need not wait for the slot's end: the camera frame's
+        wait is one audio chunk, not up to a frame period); a slot that ends
+        without one emits nothing (the output repeats).
+        """
+        early = self._live and isinstance(self.feed, CameraFeed)
         out = []
         while True:
             k = self._next
             start, end = self._pts(k), self._pts(k + 1)
-            if end > self._end and not (final and start < self._end):
+            complete = end <= self._end or (final and start < self._end)
+            if not complete and not (early and start < self._end):
                 return out
-            self._next += 1
             frame = self._frame(k, start, None, 0.0, "neutral", 0.0)
+            if frame is None and not complete:
+                return out  # no new camera frame yet: the rest of the slot may bring one
+            self._next += 1
             if frame is not None:
                 out.append(frame)
 

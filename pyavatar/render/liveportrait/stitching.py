@@ -28,6 +28,7 @@ class MLP(nn.Module):
         self.requires_grad_(False)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The MLP of ``x`` (B, input) → (B, output)."""
         return self.mlp(x)
 
 
