@@ -28,14 +28,18 @@ _CAST = {"enabled": bool, "sensitivity": float, "lead": int, "hold": int, "range
 
 @dataclass(frozen=True)
 class GateConfig:
-    """Settings of the learned engine's gate (``lead``/``hold`` in 10 ms frames); ``enabled=False`` turns it off."""
+    """Settings of the learned engine's gate (``lead``/``hold`` in 10 ms frames); ``enabled=False`` turns it off.
+
+    The defaults were chosen on validation voices (espeak-ng en+m3/de+f5/es+f1 and unseen prompts of the
+    training speaker) for the session-3 MouthNet run; see ``benchmarks/LIPSYNC.md``.
+    """
 
     enabled: bool = True
-    sensitivity: float = 0.6
+    sensitivity: float = 1.0
     lead: int = 2
-    hold: int = 3
-    range_db: float = 0.0
-    soft_db: float = 10.0
+    hold: int = 10
+    range_db: float = 30.0
+    soft_db: float = 12.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sensitivity <= 1.0:
