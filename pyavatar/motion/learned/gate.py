@@ -37,8 +37,8 @@ class GateConfig:
     enabled: bool = True
     sensitivity: float = 1.0
     lead: int = 2
-    hold: int = 10
-    range_db: float = 30.0
+    hold: int = 3
+    range_db: float = 25.0
     soft_db: float = 12.0
 
     def __post_init__(self) -> None:
