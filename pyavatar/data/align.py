@@ -6,7 +6,14 @@
    last phone) as long as the recording's (energy above the noise floor).
 3. Both are analysed into 100 Hz MFCCs (c1-c12 plus deltas, mean-normalised per
    file); DTW with steps (1,0), (1,1), (1,2) (0 to 2 rendering frames per recording
-   frame) maps each recording frame to a rendering frame.
+   frame) maps each recording frame to a rendering frame. Pauses inside the
+   rendering (espeak pauses at punctuation) are cut to their first
+   ``PAUSE_KEEP_FRAMES`` frames first: a speaker who does not pause there would
+   otherwise get at least half the rendered pause labelled as silence over speech,
+   while a real pause still maps onto the kept frames (DTW may stay on a frame).
+   A gap left between aligned phones whose recording level stays within
+   ``PAUSE_LOUD_DB`` of the speech's median level is no pause (the speaker
+   lengthened a sound instead): the phone before it is extended over it.
 4. Each rendering phone boundary maps to the first recording frame that reaches it,
    then :func:`pyavatar.evaluation.synthetic.refine_boundaries` snaps stop closures
    and pause edges to the recording's energy steps.
@@ -29,6 +36,10 @@ from pyavatar.packets import AudioChunk
 #: espeak-ng voice per transcript language.
 VOICE_OF = {"en": "en-us", "es": "es", "fr": "fr", "de": "de"}
 _BASE_WPM = 165
+#: Frames (10 ms) of each pause inside the rendering kept for the DTW.
+PAUSE_KEEP_FRAMES = 3
+#: A gap whose median 10 ms level is at most this far below the speech's median level is speech.
+PAUSE_LOUD_DB = 20.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,38 @@ def _render(text: str, voice: str, wpm: int) -> tuple[np.ndarray, int, list[Phon
     return utt.samples, utt.sample_rate, phones
 
 
+def kept_frames(phones: list[Phone], first: int, last: int) -> np.ndarray:
+    """Rendering frames ``first..last-1`` without those past the first :data:`PAUSE_KEEP_FRAMES` of each pause.
+
+    A pause is an unnamed phone or a gap between named phones.
+    """
+    keep = np.ones(last - first, dtype=bool)
+    named = [p for p in phones if p.name]
+    for p, q in zip(named, named[1:]):
+        a = int(np.ceil(p.end * 100)) + PAUSE_KEEP_FRAMES
+        b = int(np.floor(q.start * 100))
+        keep[max(a, first) - first : max(min(b, last), first) - first] = False
+    return first + np.flatnonzero(keep)
+
+
+def close_loud_gaps(phones: list[Phone], level_db: np.ndarray) -> list[Phone]:
+    """``phones`` with each gap at speech level (see :data:`PAUSE_LOUD_DB`) given to the phone before it."""
+    frames = [np.arange(int(p.start * 100), int(np.ceil(p.end * 100))) for p in phones]
+    inside = np.concatenate(frames) if frames else np.zeros(0, dtype=int)
+    inside = inside[inside < len(level_db)]
+    if not len(inside):
+        return list(phones)
+    speech = float(np.median(level_db[inside]))
+    out = list(phones[:1])
+    for p in phones[1:]:
+        prev = out[-1]
+        gap = level_db[int(np.ceil(prev.end * 100)) : int(p.start * 100)]
+        if len(gap) and float(np.median(gap)) >= speech - PAUSE_LOUD_DB:
+            out[-1] = Phone(prev.name, prev.start, p.start)
+        out.append(p)
+    return out
+
+
 def _speech_len(phones: list[Phone]) -> float:
     named = [p for p in phones if p.name]
     return named[-1].end - named[0].start if named else 0.0
@@ -109,14 +152,16 @@ def align(samples: np.ndarray, sample_rate: int, text: str, language: str) -> Al
         tts, tsr, tphones = _render(text, voice, wpm)
     y, ylevel = features(tts, tsr)
     ya, yb = speech_span(ylevel)
-    xs, ys = x[a:b], y[ya:yb]
+    kept = kept_frames(tphones, ya, yb)
+    xs, ys = x[a:b], y[kept]
     sq = (xs**2).sum(axis=1)[:, None] + (ys**2).sum(axis=1)[None, :] - 2 * xs @ ys.T
     c = np.sqrt(np.maximum(sq, 0.0)) / np.sqrt(x.shape[1])
     path, cost = dtw(c)
-    ref_frames = path + ya  # rendering frame of each recording frame a..b-1
+    ref_frames = path  # kept rendering frame (index into kept) of each recording frame a..b-1
 
     def to_rec(t: float) -> float:
-        k = int(np.searchsorted(ref_frames, t * 100, side="left"))
+        j = int(np.searchsorted(kept, t * 100, side="left"))  # first kept frame at or after t
+        k = int(np.searchsorted(ref_frames, j, side="left"))
         return (a + min(k, len(ref_frames))) / 100
 
     out: list[Phone] = []
@@ -128,6 +173,7 @@ def align(samples: np.ndarray, sample_rate: int, text: str, language: str) -> Al
             s = out[-1].end
         if e > s:
             out.append(Phone(p.name, s, e))
+    out = close_loud_gaps(out, level)
     with_pauses: list[Phone] = []
     t = 0.0
     for p in out:

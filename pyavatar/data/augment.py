@@ -62,3 +62,45 @@ def gain(x: np.ndarray, gain_db: float) -> tuple[np.ndarray, float]:
         y *= 0.98 / peak
         gain_db -= 20 * np.log10(peak / 0.98)
     return y, gain_db
+
+
+Phones = list[tuple[str, float, float]]
+
+
+def apply(
+    x: np.ndarray,
+    sr: int,
+    phones: Phones,
+    rng: np.random.Generator,
+    p: dict[str, float],
+    vtlp_range: tuple[float, float] = (0.9, 1.1),
+) -> tuple[np.ndarray, Phones, dict]:
+    """Each augmentation of ``p`` (name -> probability: vtlp, tempo, reverb, telephone, noise) drawn, then gain.
+
+    Returns the audio, the phones (divided by the tempo factor) and what was applied (for ``meta``).
+    """
+    meta: dict = {}
+    draw = {k: bool(rng.random() < q) for k, q in p.items()}
+    if draw.get("vtlp"):
+        alpha = float(rng.uniform(*vtlp_range))
+        x = vtlp(x, sr, alpha)
+        meta["vtlp"] = round(alpha, 3)
+    if draw.get("tempo"):
+        factor = float(rng.uniform(0.85, 1.2))
+        x = tempo(x, sr, factor)
+        phones = [(n, a / factor, b / factor) for n, a, b in phones]
+        meta["tempo"] = round(factor, 3)
+    if draw.get("reverb"):
+        rt60 = float(rng.uniform(0.15, 0.6))
+        x = add_reverb(x, sr, rt60, rng)
+        meta["rt60_s"] = round(rt60, 2)
+    if draw.get("telephone"):
+        x = telephone(x, sr)
+        meta["telephone"] = True
+    if draw.get("noise"):
+        snr, kind = float(rng.uniform(0, 25)), str(rng.choice(["white", "pink"]))
+        x = add_noise(x, snr, kind, rng)
+        meta.update(noise=kind, snr_db=round(snr, 1))
+    x, g = gain(x, float(rng.uniform(-18, 3)))
+    meta["gain_db"] = round(g, 1)
+    return x, phones, meta

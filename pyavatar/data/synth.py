@@ -90,29 +90,8 @@ def make_clip(
         "rate": round(rate, 3),
         "pitch": pitch,
     }
-    draw = {k: bool(rng.random() < p) for k, p in augment_p.items()}
-    if draw.get("vtlp"):
-        alpha = float(rng.uniform(0.9, 1.1))
-        x = augment.vtlp(x, SAMPLE_RATE, alpha)
-        meta["vtlp"] = round(alpha, 3)
-    if draw.get("tempo"):
-        factor = float(rng.uniform(0.85, 1.2))
-        x = augment.tempo(x, SAMPLE_RATE, factor)
-        phones = [(n, a / factor, b / factor) for n, a, b in phones]
-        meta["tempo"] = round(factor, 3)
-    if draw.get("reverb"):
-        rt60 = float(rng.uniform(0.15, 0.6))
-        x = augment.add_reverb(x, SAMPLE_RATE, rt60, rng)
-        meta["rt60_s"] = round(rt60, 2)
-    if draw.get("telephone"):
-        x = augment.telephone(x, SAMPLE_RATE)
-        meta["telephone"] = True
-    if draw.get("noise"):
-        snr, kind = float(rng.uniform(0, 25)), str(rng.choice(["white", "pink"]))
-        x = augment.add_noise(x, snr, kind, rng)
-        meta.update(noise=kind, snr_db=round(snr, 1))
-    x, g = augment.gain(x, float(rng.uniform(-18, 3)))
-    meta["gain_db"] = round(g, 1)
+    x, phones, applied = augment.apply(x, SAMPLE_RATE, phones, rng, augment_p)
+    meta.update(applied)
     meta["phones"] = [[n, round(a, 4), round(b, 4)] for n, a, b in phones]
     return x.astype(np.float32), phones, meta, unmapped
 

@@ -1,9 +1,11 @@
 """Training examples: clips of pyavatar-lipsync folders as model input rows and per-10 ms targets.
 
-Targets come from each clip's 25 fps reference (``NAME.json``), each frame
-repeated over its four 10 ms rows: jaw, class (aa ih ou ee oh cons sil),
-wide/round (the DSP engine's per-vowel tables, zero for consonants and
-silence) and speaking.
+Targets per 10 ms row: jaw, class (aa ih ou ee oh cons sil), wide/round (the
+DSP engine's per-vowel tables, zero for consonants and silence) and speaking.
+They are built at 100 Hz from the clip's phone timings (``meta.phones``, which
+every data tool writes), so openings and closings are placed to the row; a
+clip without phones uses its 25 fps reference (``NAME.json``), each frame
+repeated over its four rows.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from tqdm import tqdm
 
 from pyavatar.audio.analyzer import analyze
 from pyavatar.audio.sources import FileSource
-from pyavatar.evaluation.dataset import Item, load_dataset
+from pyavatar.evaluation.dataset import Item, Reference, load_dataset, reference_from_phones
 from pyavatar.motion.learned.model import CLASSES, InputNorm
 from pyavatar.motion.lips.engine import ROUND, WIDE
 from pyavatar.packets import FeatureChunk
@@ -58,13 +60,26 @@ def log_mel(wav: Path) -> np.ndarray:
     return features(wav).log_mel
 
 
+def _rows(ref: Reference) -> np.ndarray:
+    cls = np.array([CLASSES.index(v) for v in ref.visemes], dtype=np.float64)
+    return np.stack([ref.jaw_open, cls, _WIDE[cls.astype(int)], _ROUND[cls.astype(int)], ref.speaking], axis=1)
+
+
+def targets(item: Item) -> np.ndarray:
+    """(T, 5) targets at 100 Hz (see the module docstring)."""
+    phones = item.reference.meta.get("phones")
+    if not phones:
+        return np.repeat(_rows(item.reference), 4, axis=0)
+    import soundfile as sf
+
+    duration = sf.info(str(item.wav)).duration
+    return _rows(reference_from_phones([(str(n), float(a), float(b)) for n, a, b in phones], duration, fps=100))
+
+
 def prepare(item: Item) -> Clip:
     """Features and 100 Hz targets of one dataset item."""
     x = input_rows(item.wav)
-    ref = item.reference
-    cls = np.array([CLASSES.index(v) for v in ref.visemes], dtype=np.float64)
-    y25 = np.stack([ref.jaw_open, cls, _WIDE[cls.astype(int)], _ROUND[cls.astype(int)], ref.speaking], axis=1)
-    y = np.repeat(y25, 4, axis=0)
+    y = targets(item)
     n = min(len(x), len(y))
     return Clip(item, x[:n], y[:n].astype(np.float32))
 

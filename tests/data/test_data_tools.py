@@ -120,3 +120,50 @@ def test_asterisk_import_aligns_prompts(tmp_path: Path) -> None:
     for it in items:
         assert it.family == "asterisk-en" and it.reference.meta["align_cost"] > 0
         assert it.reference.speaking.sum() > 5
+
+
+def test_aligner_keeps_quiet_pauses_and_closes_loud_gaps() -> None:
+    from pyavatar.data.align import PAUSE_KEEP_FRAMES, close_loud_gaps, kept_frames
+    from pyavatar.evaluation.espeak import Phone
+
+    phones = [Phone("a", 0.10, 0.30), Phone("", 0.30, 0.60), Phone("b", 0.60, 0.80), Phone("i", 0.90, 1.00)]
+    kept = kept_frames(phones, 5, 105)
+    assert kept[0] == 5 and kept[-1] == 104
+    assert len(kept) == 100 - (60 - 30 - PAUSE_KEEP_FRAMES) - (90 - 80 - PAUSE_KEEP_FRAMES)
+    level = np.full(120, -20.0)
+    level[30:60] = -70.0  # a real pause; 0.80-0.90 stays at speech level
+    out = close_loud_gaps([p for p in phones if p.name], level)
+    assert [(p.name, p.start, p.end) for p in out] == [
+        ("a", 0.10, 0.30),
+        ("b", 0.60, 0.90),
+        ("i", 0.90, 1.00),
+    ]
+
+
+def test_augment_copies_keep_speaker_and_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pyavatar.data.copies import augment_folder
+    from pyavatar.evaluation.dataset import reference_from_phones, save_item, write_manifest
+
+    sr = 16000
+    src = tmp_path / "src"
+    t = np.arange(2 * sr) / sr
+    x = 0.2 * np.sin(2 * np.pi * 150 * t) * ((t > 0.5) & (t < 1.5))
+    phones = [("a", 0.5, 1.0), ("m", 1.0, 1.1), ("i", 1.1, 1.5)]
+    ref = reference_from_phones(phones, 2.0)
+    ref.meta = {"speaker": "me", "family": "mine", "phones": [list(p) for p in phones]}
+    save_item(src, "clip", x, sr, ref)
+    write_manifest(src, [{"name": "clip", "speaker": "me", "family": "mine", "duration_s": 2.0}])
+    summary = augment_folder(src, tmp_path / "out", 3, seed=2, progress=False)
+    assert summary == {"sources": 1, "written": 3, "skipped_without_phones": []}
+    items = load_dataset(tmp_path / "out")
+    assert [it.name for it in items] == ["clip_aug0", "clip_aug1", "clip_aug2"]
+    for it in items:
+        m = it.reference.meta
+        assert it.speaker == "me" and it.family == "mine" and m["augmented_from"] == "clip"
+        factor = m.get("tempo", 1.0)
+        assert m["phones"][0][1] == pytest.approx(0.5 / factor, abs=1e-3)
+        assert len(it.reference) == pytest.approx(2.0 / factor * 25, abs=2)
+    with pytest.raises(ValueError, match="another folder"):
+        augment_folder(src, src, 1)
+    assert main(["data", "augment", str(src), str(tmp_path / "cli"), "--copies", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["written"] == 1

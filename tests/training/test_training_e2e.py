@@ -147,6 +147,7 @@ def test_streaming_engine_matches_offline_prediction(workdir: Path) -> None:
     from pyavatar.audio.sources import FileSource
     from pyavatar.evaluation.lipsync import run_engine
     from pyavatar.motion.learned import LearnedLipEngine, load_model
+    from pyavatar.motion.learned.gate import GateConfig
     from pyavatar.motion.learned.model import InputNorm
     from pyavatar.packets import FeatureChunk
     from pyavatar.training.trainer import predict
@@ -155,28 +156,33 @@ def test_streaming_engine_matches_offline_prediction(workdir: Path) -> None:
     wav = sorted((workdir / "data").glob("*.wav"))[0]
     feats = analyze(FileSource(wav, chunk_ms=100), FileSource(wav).sample_rate)
     offline = predict(model, InputNorm()(feats.log_mel, feats.voicing))
-    engine = LearnedLipEngine(model)
-    parts = []
-    for a in range(0, len(feats), 7):  # odd chunking
-        sl = slice(a, a + 7)
-        chunk = FeatureChunk(
-            feats.pts_ns + a * 10_000_000,
-            100.0,
-            feats.log_mel[sl],
-            feats.mfcc[sl],
-            feats.rms[sl],
-            feats.voicing[sl],
-            feats.f0[sl],
-        )
-        out = engine.process(chunk)
-        if out is not None:
-            parts.append(out.jaw_open)
-    tail = engine.flush()
-    streamed = np.concatenate(parts + ([tail.jaw_open] if tail is not None else []))
-    assert len(streamed) == len(offline.jaw_open)
-    np.testing.assert_allclose(streamed, offline.jaw_open, atol=1e-5)
+
+    def stream(engine: LearnedLipEngine) -> np.ndarray:
+        parts = []
+        for a in range(0, len(feats), 7):  # odd chunking
+            sl = slice(a, a + 7)
+            chunk = FeatureChunk(
+                feats.pts_ns + a * 10_000_000,
+                100.0,
+                feats.log_mel[sl],
+                feats.mfcc[sl],
+                feats.rms[sl],
+                feats.voicing[sl],
+                feats.f0[sl],
+            )
+            out = engine.process(chunk)
+            if out is not None:
+                parts.append(out.jaw_open)
+        tail = engine.flush()
+        return np.concatenate(parts + ([tail.jaw_open] if tail is not None else []))
+
+    ungated = stream(LearnedLipEngine(model, gate=GateConfig(enabled=False)))  # the model alone
+    assert len(ungated) == len(offline.jaw_open)
+    np.testing.assert_allclose(ungated, offline.jaw_open, atol=1e-5)
+    streamed = stream(LearnedLipEngine(model))  # with the noise gate: still chunking-invariant
     whole = run_engine(LearnedLipEngine(model), feats)
     np.testing.assert_allclose(whole.jaw_open, streamed, atol=1e-5)
+    assert (streamed <= ungated + 1e-6).all()
 
 
 def test_bad_weights_are_rejected_naming_file_and_key(workdir: Path, tmp_path: Path) -> None:

@@ -81,6 +81,13 @@ def _asterisk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _augment(args: argparse.Namespace) -> int:
+    from pyavatar.data.copies import augment_folder
+
+    print(json.dumps(augment_folder(args.src, args.out, args.copies, seed=args.seed)))
+    return 0
+
+
 def _align_check(args: argparse.Namespace) -> int:
     from pyavatar.data.align_check import validate
 
@@ -130,6 +137,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--limit", type=int, help="prompts per language (random subset)")
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=_asterisk)
+
+    q = s.add_parser("augment", help="augmented copies (VTLP, tempo, reverb, noise) of a folder's clips")
+    q.add_argument("src", help="dataset folder whose clips carry phone timings")
+    q.add_argument("out", help="dataset folder for the copies")
+    q.add_argument("--copies", type=int, default=2, help="copies per clip")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_augment)
 
     q = s.add_parser("align-check", help="validate the aligner on Festival/flite speech with known timings")
     q.add_argument("--n", type=int, default=40)

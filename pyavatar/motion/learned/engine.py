@@ -3,6 +3,8 @@
 Drop-in for :class:`pyavatar.motion.lips.engine.DspLipEngine`: ``process(FeatureChunk at
 100 Hz) -> LipChunk | None`` and ``flush()``. Latency: the model's look-ahead
 (``lookahead`` x 10 ms) plus the features' 16 ms plus the video-frame wait.
+The mouth outputs pass a noise-floor gate (:mod:`pyavatar.motion.learned.gate`;
+its settings are the ``gate`` object of the model's JSON, else the defaults).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from pyavatar.audio.align import FrameAligner
+from pyavatar.motion.learned.gate import GateConfig, GateWindow
 from pyavatar.motion.learned.model import N_IN, InputNorm, MouthConfig, MouthNet, decode
 from pyavatar.packets import NS_PER_S, FeatureChunk, LipChunk
 
@@ -28,6 +31,25 @@ def bundled_weights() -> Path | None:
     return BUNDLED if BUNDLED.is_file() else None
 
 
+def _meta(weights: Path) -> dict:
+    """The JSON config beside ``weights`` (same stem)."""
+    cfg_path = weights.with_suffix(".json")
+    if not weights.is_file():
+        raise FileNotFoundError(f"motion weights not found: {weights}")
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{weights}: its config {cfg_path.name} is missing (written beside it by train-motion)")
+    return json.loads(cfg_path.read_text())
+
+
+def load_gate(weights: str | Path) -> GateConfig:
+    """The gate settings in the JSON config beside ``weights`` (the defaults when it has none)."""
+    weights = Path(weights)
+    obj = _meta(weights).get("gate", {})
+    if not isinstance(obj, dict):
+        raise ValueError(f"{weights.with_suffix('.json')}: 'gate' must be an object, got {obj!r}")
+    return GateConfig.from_dict(obj, str(weights.with_suffix(".json")))
+
+
 def load_model(weights: str | Path) -> MouthNet:
     """A MouthNet from ``weights`` (safetensors) and the JSON config beside it (same stem).
 
@@ -35,11 +57,7 @@ def load_model(weights: str | Path) -> MouthNet:
     """
     weights = Path(weights)
     cfg_path = weights.with_suffix(".json")
-    if not weights.is_file():
-        raise FileNotFoundError(f"motion weights not found: {weights}")
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{weights}: its config {cfg_path.name} is missing (written beside it by train-motion)")
-    meta = json.loads(cfg_path.read_text())
+    meta = _meta(weights)
     if meta.get("kind") != KIND:
         raise ValueError(f"{cfg_path}: kind must be {KIND!r}, got {meta.get('kind')!r}")
     known = MouthConfig.__dataclass_fields__
@@ -59,10 +77,26 @@ def load_model(weights: str | Path) -> MouthNet:
 
 
 class LearnedLipEngine:
-    """Streaming processor over a trained MouthNet (see the module docstring)."""
+    """Streaming processor over a trained MouthNet (see the module docstring).
 
-    def __init__(self, model: MouthNet | str | Path, *, fps: float = 25.0) -> None:
-        self.model = model if isinstance(model, MouthNet) else load_model(model)
+    Args:
+        model: a MouthNet, or the path of its weights (its gate settings come from the JSON beside them).
+        fps: output frame rate.
+        gate: gate settings; ``None`` = the weights' JSON (a path) or the defaults (a model).
+    """
+
+    def __init__(self, model: MouthNet | str | Path, *, fps: float = 25.0, gate: GateConfig | None = None) -> None:
+        if isinstance(model, MouthNet):
+            self.model = model
+            self.gate = gate or GateConfig()
+        else:
+            self.model = load_model(model)
+            self.gate = gate or load_gate(model)
+        if self.gate.lead > self.model.cfg.lookahead:
+            raise ValueError(
+                f"gate lead {self.gate.lead} frames exceeds the model's look-ahead {self.model.cfg.lookahead}"
+            )
+        self._window = GateWindow(self.gate)
         self.fps = float(fps)
         #: When set, the mouth stays closed and speaking is 0 (the model keeps listening).
         self.muted = False
@@ -81,6 +115,7 @@ class LearnedLipEngine:
         self._norm = InputNorm()
         self._state: tuple | None = None
         self._skip = self.model.cfg.lookahead
+        self._window.reset()
         self._aligner.reset()
         self._origin: int | None = None
 
@@ -90,7 +125,10 @@ class LearnedLipEngine:
         rows = decode(y[0])
         drop = min(self._skip, len(rows))
         self._skip -= drop
-        return rows[drop:]
+        rows = rows[drop:]
+        if self.gate.enabled:
+            rows *= self._window.take(len(rows))[:, None]
+        return rows
 
     def _pack(self, rows: np.ndarray, first: int) -> LipChunk | None:
         if not len(rows):
@@ -110,6 +148,7 @@ class LearnedLipEngine:
         if self._origin is None:
             self._origin = feats.pts_ns
         first = self._aligner.next_frame
+        self._window.push(feats.rms)
         rows = self._rows(self._norm(feats.log_mel, feats.voicing))
         return self._pack(self._aligner.process(rows), first)
 
