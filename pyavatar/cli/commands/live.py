@@ -141,7 +141,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Capture audio (a microphone, or --audio FILE played in real time), animate IMAGE and send "
         "frames to a virtual webcam and parameters over VMC, the VTube Studio plugin API and OSC. "
         "/pyavatar/set/* OSC messages on --control change emotion, intensity, lip scale, gaze, mute, head "
-        "amplitude and pose, pause and renderer while it runs.",
+        "amplitude and pose, hybrid region weights, pause and renderer while it runs.",
     )
     p.add_argument("image", help="portrait (jpg, png; RGBA keeps its transparency)")
     d = LIVE_DEFAULTS

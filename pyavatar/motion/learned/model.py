@@ -44,6 +44,7 @@ class MouthConfig:
     norm_frames: int = 0  # speaker normalisation time constant (100 Hz frames); 0 = off
 
     def to_dict(self) -> dict:
+        """The fields as a JSON-ready dict."""
         return asdict(self)
 
 
@@ -54,6 +55,7 @@ class InputNorm:
         self.peak = -np.inf
 
     def __call__(self, log_mel: np.ndarray, voicing: np.ndarray) -> np.ndarray:
+        """Network input rows (T, N_IN) for the next (T, bands) log-mel and (T,) voicing frames."""
         level = log_mel.mean(axis=1).astype(np.float64)
         rel = np.empty_like(level)
         for i, v in enumerate(level):
@@ -134,6 +136,7 @@ class MouthNet(nn.Module):
         self.act = nn.GELU()
 
     def forward(self, x: torch.Tensor, state: tuple | None = None) -> tuple[torch.Tensor, tuple]:
+        """Outputs (B, T, N_OUT) for inputs (B, T, N_IN), carrying the causal state between calls."""
         caches = state if state is not None else (None,) * (len(self.convs) + 1)
         new: list = [None]
         if self.norm is not None:

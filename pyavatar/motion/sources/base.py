@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,11 @@ def frame_loudness_db(samples: np.ndarray, per_frame: int) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(power, 1e-12))
 
 
+#: One completed window: (first frame index, params (T, F), keypoints (T, 70) | None, reference (70,) | None,
+#: loudness_db (T,)).
+Window = tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]
+
+
 class WindowEngine:
     """One stream's window computation; subclasses fill :meth:`push`, :meth:`finish`, :meth:`reset`, controls.
 
@@ -66,20 +72,25 @@ class WindowEngine:
     name: str
     controls: frozenset[str]
 
-    def push(self, samples: np.ndarray) -> list[tuple[int, np.ndarray, Any, Any, np.ndarray]]:
+    def push(self, samples: np.ndarray) -> list[Window]:
+        """Take 16 kHz mono samples; return every window they complete."""
         raise NotImplementedError
 
-    def finish(self) -> list[tuple[int, np.ndarray, Any, Any, np.ndarray]]:
+    def finish(self) -> list[Window]:
+        """End of stream: return the windows the remaining audio completes (padded)."""
         raise NotImplementedError
 
     def reset(self) -> None:
+        """Forget the stream (audio, context and frame count); keep the controls."""
         raise NotImplementedError
 
     def check_control(self, name: str, values: dict[str, Any]) -> None:
+        """Raise :class:`UnsupportedControl` unless this engine honours ``name``."""
         if name not in self.controls:
             raise refuse(self.name, name, self.controls)
 
     def apply_control(self, name: str, values: dict[str, Any]) -> None:
+        """Apply a checked control from the next window on."""
         raise NotImplementedError
 
 
@@ -97,7 +108,7 @@ class WindowedSource:
         self._emotion, self._intensity = "neutral", 0.0
         self._session_origin: int | None = None
         self._worker: Worker | None = None
-        self._inbox: deque[Any] = deque()
+        self._inbox: deque[object] = deque()
         self._cond = threading.Condition()
         self._backlog_s = 0.0
         self.max_backlog_s: float | None = MAX_BACKLOG_S  # None: never drop (audio pushed faster than real time)
@@ -160,7 +171,7 @@ class WindowedSource:
         self.engine.reset()
         self._new_stream()
 
-    def _timed(self, fn: Any) -> list[MotionFrame]:
+    def _timed(self, fn: Callable[[], list[Window]]) -> list[MotionFrame]:
         t0 = time.perf_counter()
         windows = fn()
         if windows:
@@ -170,7 +181,9 @@ class WindowedSource:
             self.windows += len(windows)
         return [f for w in windows for f in self._frames(*w)]
 
-    def _frames(self, first: int, params: np.ndarray, kp: Any, ref: Any, loud: np.ndarray) -> list[MotionFrame]:
+    def _frames(
+        self, first: int, params: np.ndarray, kp: np.ndarray | None, ref: np.ndarray | None, loud: np.ndarray
+    ) -> list[MotionFrame]:
         assert self._origin is not None and self._session_origin is not None
         visemes = visemes_of(params)
         half = round(0.5 * NS_PER_S / self.fps)
@@ -254,8 +267,11 @@ class WindowedSource:
             self._put((name, values))
 
     def stats(self) -> dict[str, Any]:
-        """``latency_ms`` (algorithmic), ``windows``, ``window_ms`` (p50/p95/max), ``rtf``, ``backlog_s`` (audio
-        waiting for the worker) and ``dropped_chunks`` (live audio dropped while behind real time)."""
+        """The source's figures for the session stats.
+
+        ``latency_ms`` (algorithmic), ``windows``, ``window_ms`` (p50/p95/max), ``rtf``, ``backlog_s`` (audio
+        waiting for the worker) and ``dropped_chunks`` (live audio dropped while behind real time).
+        """
         times = np.asarray(self.window_times, np.float64) * 1e3
         window_ms = (
             {"p50": float(np.median(times)), "p95": float(np.percentile(times, 95)), "max": float(times.max())}
@@ -286,7 +302,7 @@ class WindowedSource:
             if err is not None and not self._reported:
                 log.error("motion source %r failed: %s", self.name, err)
 
-    def _put(self, item: Any, first: bool = False) -> None:
+    def _put(self, item: object, first: bool = False) -> None:
         with self._cond:
             if first:
                 self._inbox.appendleft(item)
