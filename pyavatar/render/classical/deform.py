@@ -117,6 +117,7 @@ class Rig:
         pivot_z = float(mesh.depth[list(tp.CHEEK_EDGES)].mean() + 0.1 * mesh.face_width)
         self.pivot = np.array([*(frame.origin + frame.vectors_to_canvas(pivot_uv)), pivot_z])
         self.rigid = mesh.rigid[:, None].astype(np.float32)
+        self._turn = mesh.turn_depth
 
     # ------------------------------------------------------------------------------------------ bases
 
@@ -342,9 +343,26 @@ class Rig:
         offset = self.pivot + shift - lin @ self.pivot
         return lin.astype(np.float32), offset.astype(np.float32)
 
+    def _turn_shift(self, shift: np.ndarray) -> np.ndarray:
+        """(V,) depth shift for a head motion that moves points by ``shift`` (2,) per depth px.
+
+        The side turning away lies along −``shift`` (in the face frame). Its field is
+        interpolated between the two nearest of :attr:`Mesh.turn_depth`'s directions.
+        """
+        if self._turn is None or not shift.any():
+            return np.zeros(self.mesh.num_vertices, np.float32)
+        f = self.mesh.frame
+        n = len(self._turn)
+        k = (math.atan2(-float(shift @ f.v), -float(shift @ f.u)) / (2 * math.pi) * n) % n
+        k0 = int(k) % n
+        t = np.float32(k - int(k))
+        return (1 - t) * self._turn[k0] + t * self._turn[(k0 + 1) % n]
+
     def positions(self, params: FaceParams, coefficients: np.ndarray, frame: int) -> np.ndarray:
         """(V, 3) float32 vertex positions (canvas x, y and depth) of one frame."""
         local = self.rest + (coefficients[frame] @ self.basis).reshape(-1, 3)
         lin, offset = self.head_transform(params, frame)
         moved = local @ lin.T + offset
+        # the side turning away moves as if its cheek were flatter (Mesh.turn_depth): squashed, never folded
+        moved[:, :2] += np.outer(self._turn_shift(lin[:2, 2]), lin[:2, 2])
         return np.ascontiguousarray(local + self.rigid * (moved - local), dtype=np.float32)
