@@ -344,10 +344,12 @@ class Rig:
         return lin.astype(np.float32), offset.astype(np.float32)
 
     def _turn_shift(self, shift: np.ndarray) -> np.ndarray:
-        """(V,) depth shift for a head motion that moves points by ``shift`` (2,) per depth px.
+        """(V,) depth shift for a head motion that moves points by ``shift`` (2,) per depth px, relative to the image.
 
-        The side turning away lies along −``shift`` (in the face frame). Its field is
-        interpolated between the two nearest of :attr:`Mesh.turn_depth`'s directions.
+        (``shift`` = A⁻¹c for a head motion x ↦ A x + c z + offset: a triangle folds over where
+        its depth falls by 1/|shift| per image px along ``shift``.) The side turning away lies
+        along −``shift`` in the face frame; its field is interpolated between the two nearest of
+        :attr:`Mesh.turn_depth`'s directions.
         """
         if self._turn is None or not shift.any():
             return np.zeros(self.mesh.num_vertices, np.float32)
@@ -364,5 +366,5 @@ class Rig:
         lin, offset = self.head_transform(params, frame)
         moved = local @ lin.T + offset
         # the side turning away moves as if its cheek were flatter (Mesh.turn_depth): squashed, never folded
-        moved[:, :2] += np.outer(self._turn_shift(lin[:2, 2]), lin[:2, 2])
+        moved[:, :2] += np.outer(self._turn_shift(np.linalg.solve(lin[:2, :2], lin[:2, 2])), lin[:2, 2])
         return np.ascontiguousarray(local + self.rigid * (moved - local), dtype=np.float32)

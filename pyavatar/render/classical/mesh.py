@@ -39,8 +39,9 @@ CAVITY_ROWS = (("cavity_top", 1.0), ("cavity_upper", 0.8), ("cavity_lower", 0.2)
 RING_FRACTIONS = (0.3, 0.65)  # rings between the face oval (0) and the canvas border (1)
 DEPTH_SLOPE = 3.0  # steepest face-surface triangle (depth px per image px): see limit_depth_slope
 TURN_YAW, TURN_PITCH = 25.0, 15.0  # the widest turns (degrees) at which the side turning away stays unfolded,
-TURN_SQUASH = 0.4  # squashed to no less than this (see turn_fields)
-TURN_DIRECTIONS = 12  # directions (in the face frame) with their own Mesh.turn_depth
+TURN_SQUASH = 0.3  # squashed to no less than this (see turn_fields)
+TURN_DIRECTIONS = 16  # directions (in the face frame) with their own Mesh.turn_depth
+TURN_SMOOTHING = 10  # neighbour-averaging rounds of each field: no crease where the squash starts
 
 
 @dataclass(frozen=True)
@@ -446,18 +447,28 @@ def turn_fields(points: np.ndarray, depth: np.ndarray, frame: FaceFrame) -> np.n
 
     Row ``k`` is for the side at angle 2πk/TURN_DIRECTIONS in the face frame (0: +u, π/2: +v)
     turning away: along that direction the depth rises by at most (1 − TURN_SQUASH)/tan θ,
-    θ the widest turn that way within TURN_YAW × TURN_PITCH (an ellipse), so that side is
+    θ the widest turn that way within ±TURN_YAW × ±TURN_PITCH, so that side is
     squashed to no less than TURN_SQUASH there instead of the cheek folding over the face's edge.
+    Each field (:func:`limit_turn_slope`) is smoothed over the tesselation and bounded again,
+    so the squash sets in gradually (no crease down the cheek where it starts).
     """
     ty, tp_ = math.tan(math.radians(TURN_YAW)), math.tan(math.radians(TURN_PITCH))
+    tri = tp.tesselation()
+    adjacency = np.eye(len(points))  # each landmark and its neighbours in the tesselation
+    for i, j in ((0, 1), (1, 2), (2, 0)):
+        adjacency[tri[:, i], tri[:, j]] = adjacency[tri[:, j], tri[:, i]] = 1.0
+    degree = adjacency.sum(axis=1)
     out = []
     for k in range(TURN_DIRECTIONS):
         phi = 2 * math.pi * k / TURN_DIRECTIONS
         cu, cv = math.cos(phi), math.sin(phi)
-        widest = 1.0 / math.hypot(cu / ty, cv / tp_)  # tan of the widest turn that way
+        widest = min(ty / max(abs(cu), 1e-9), tp_ / max(abs(cv), 1e-9))  # tan of the widest turn that way
         direction = cu * frame.u + cv * frame.v
-        limited = limit_turn_slope(points, depth, tp.tesselation(), direction, (1 - TURN_SQUASH) / widest)
-        out.append(limited - depth)
+        bound = (1 - TURN_SQUASH) / widest
+        shift = limit_turn_slope(points, depth, tri, direction, bound) - depth
+        for _ in range(TURN_SMOOTHING):
+            shift = (adjacency @ shift) / degree
+        out.append(limit_turn_slope(points, depth + shift, tri, direction, bound) - depth)
     return np.array(out)
 
 
