@@ -366,5 +366,7 @@ class Rig:
         lin, offset = self.head_transform(params, frame)
         moved = local @ lin.T + offset
         # the side turning away moves as if its cheek were flatter (Mesh.turn_depth): squashed, never folded
-        moved[:, :2] += np.outer(self._turn_shift(np.linalg.solve(lin[:2, :2], lin[:2, 2])), lin[:2, 2])
+        flat, along_depth = lin[:2, :2], lin[:2, 2]
+        if abs(float(np.linalg.det(flat))) > 1e-6:
+            moved[:, :2] += np.outer(self._turn_shift(np.linalg.solve(flat, along_depth)), along_depth)
         return np.ascontiguousarray(local + self.rigid * (moved - local), dtype=np.float32)

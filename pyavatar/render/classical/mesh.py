@@ -38,8 +38,8 @@ BAND_ROWS = ("lower_band", "upper_band")
 CAVITY_ROWS = (("cavity_top", 1.0), ("cavity_upper", 0.8), ("cavity_lower", 0.2), ("cavity_bottom", 0.0))
 RING_FRACTIONS = (0.3, 0.65)  # rings between the face oval (0) and the canvas border (1)
 DEPTH_SLOPE = 3.0  # steepest face-surface triangle (depth px per image px): see limit_depth_slope
-TURN_YAW, TURN_PITCH = 25.0, 15.0  # the widest turns (degrees) at which the side turning away stays unfolded,
-TURN_SQUASH = 0.3  # squashed to no less than this (see turn_fields)
+TURN_YAW, TURN_PITCH = 25.0, 15.0  # up to these turns (degrees, and both at once) the side turning away is
+TURN_SQUASH = 0.3  # squashed to no less than this, never folded over (see turn_fields)
 TURN_DIRECTIONS = 16  # directions (in the face frame) with their own Mesh.turn_depth
 TURN_SMOOTHING = 10  # neighbour-averaging rounds of each field: no crease where the squash starts
 
@@ -407,10 +407,10 @@ def limit_turn_slope(
     depth rises steeply toward the side turning away, the cheek overtakes the face's
     edge and folds over it (the hair beyond then meets the skin in a hard seam). With
     this bound the side turning away is squashed to no less than 1 − tan θ · slope instead.
-    Near vertices go back (the face's edge and the nose keep their depth, so the turn
-    keeps its parallax): the rise spreads over the cheek. No triangle gets steeper than
-    ``steepest`` in any direction (:func:`limit_depth_slope`), and a triangle without
-    area gets one depth, so none opens into a smear.
+    Depth only grows (near vertices go back): the far edge never comes forward with the
+    nose, so the turn keeps its parallax, and the rise spreads over the cheek. No
+    triangle gets steeper than ``steepest`` in any direction (:func:`limit_depth_slope`),
+    and a triangle without area gets one depth, so none opens into a smear.
     """
     z = np.asarray(depth, np.float64).copy()
     tri = np.asarray(triangles)
