@@ -360,8 +360,15 @@ class Rig:
         t = np.float32(k - int(k))
         return (1 - t) * self._turn[k0] + t * self._turn[(k0 + 1) % n]
 
-    def positions(self, params: FaceParams, coefficients: np.ndarray, frame: int) -> np.ndarray:
-        """(V, 3) float32 vertex positions (canvas x, y and depth) of one frame."""
+    def positions(
+        self, params: FaceParams, coefficients: np.ndarray, frame: int, border_slide: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(V, 3) float32 vertex positions (canvas x, y and depth) of one frame.
+
+        :attr:`Mesh.border` stays on the canvas border; what the head's motion would have moved
+        those vertices by is written to ``border_slide`` (len(border), 2) when given: their
+        source slides by its opposite, so the image there moves with the head instead of stretching.
+        """
         local = self.rest + (coefficients[frame] @ self.basis).reshape(-1, 3)
         lin, offset = self.head_transform(params, frame)
         moved = local @ lin.T + offset
@@ -369,4 +376,9 @@ class Rig:
         flat, along_depth = lin[:2, :2], lin[:2, 2]
         if abs(float(np.linalg.det(flat))) > 1e-6:
             moved[:, :2] += np.outer(self._turn_shift(np.linalg.solve(flat, along_depth)), along_depth)
-        return np.ascontiguousarray(local + self.rigid * (moved - local), dtype=np.float32)
+        out = np.ascontiguousarray(local + self.rigid * (moved - local), dtype=np.float32)
+        border = self.mesh.border
+        if border_slide is not None:
+            border_slide[:] = out[border, :2] - self.rest[border, :2]
+        out[border, :2] = self.rest[border, :2]
+        return out

@@ -37,6 +37,7 @@ MOUTH_COLUMNS = 13
 BAND_ROWS = ("lower_band", "upper_band")
 CAVITY_ROWS = (("cavity_top", 1.0), ("cavity_upper", 0.8), ("cavity_lower", 0.2), ("cavity_bottom", 0.0))
 RING_FRACTIONS = (0.3, 0.65)  # rings between the face oval (0) and the canvas border (1)
+BORDER_REACH = 0.25  # face widths from the canvas border within which the face's motion reaches the border
 DEPTH_SLOPE = 3.0  # steepest face-surface triangle (depth px per image px): see limit_depth_slope
 TURN_YAW, TURN_PITCH = 25.0, 15.0  # up to these turns (degrees, and both at once) the side turning away is
 TURN_SQUASH = 0.3  # squashed to no less than this, never folded over (see turn_fields)
@@ -96,6 +97,8 @@ class Mesh:
     eyes: tuple[Eye, Eye]  # avatar's left eye first
     mouth_rows: dict[str, np.ndarray] = field(default_factory=dict)  # row name → vertex indices
     turn_depth: np.ndarray | None = None  # (TURN_DIRECTIONS, V) depth shifts for the side turning away: turn_fields
+    border: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # vertices on the canvas border: they
+    # stay there, and what the head's motion (Mesh.rigid) would move them by slides their source the other way
     size: tuple[int, int] = (0, 0)  # canvas (width, height)
     valid: np.ndarray | None = None  # (4, 2) where the canvas holds image pixels (not a replicated border)
 
@@ -116,6 +119,7 @@ class _Builder:
         self.rigid: list[float] = [1.0] * n
         self.depth_from: list[dict[int, float]] = [{i: 1.0} for i in range(n)]  # landmarks its depth follows
         self.triangles: list[tuple[int, int, int]] = [tuple(t) for t in tp.tesselation().tolist()]
+        self.border: list[int] = []  # vertices on the canvas border
 
     def add(
         self,
@@ -306,16 +310,20 @@ def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: flo
         row = []
         for j, i in enumerate(oval):
             d = pts[j] - center
-            border = center + d * to_border(d)
+            t = to_border(d)
+            border = center + d * t
             pos = pts[j] + frac * (border - pts[j])
             down = float(smoothstep(0.2, 0.9, (d / max(np.linalg.norm(d), 1e-9)) @ frame.v))
+            # where the face reaches the canvas border (a template past the image's edge), the head's motion
+            # goes on out to the border, whose content then slides (Mesh.border): no edge row smeared into streaks
+            reach = 1 - float(smoothstep(0.0, BORDER_REACH * face_width, (t - 1) * np.linalg.norm(d)))
             if k == 0:
                 rigid, follow, dep = 0.85 + (0.25 - 0.85) * down, 0.5, b.depth[i]
             elif k == 1:
                 # below the chin (neck, collar) this ring stays put: the body does not sway with the head
-                rigid, follow, dep = 0.4 * (1 - down), 0.15 * (1 - down), b.depth[i]
+                rigid, follow, dep = max(0.4, 0.85 * reach) * (1 - down), 0.15 * (1 - down), b.depth[i]
             else:
-                rigid, follow, dep = 0.0, 0.0, max_depth + face_width
+                rigid, follow, dep = 0.85 * reach * (1 - down), 0.0, max_depth + face_width
             row.append(b.add(pos, dep, {i: follow}, rigid, {i: 1.0} if k < 2 else {}))
         levels.append(row)
     for ra, rb in pairwise(levels[:-1]):  # same counts: quads
@@ -328,6 +336,7 @@ def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: flo
     corners = [np.array(c) for c in ((lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1]))]
     for c in corners:
         border.append(b.add(c, max_depth + face_width, {}, 0.0, {}))
+    b.border = border
     inner = levels[-2]
     pi = np.array([param(b.source[i]) for i in inner])
     pb = np.array([param(b.source[i]) for i in border])
@@ -543,6 +552,7 @@ def build_mesh(
         eyes=(eyes[0], eyes[1]),
         mouth_rows=rows,
         turn_depth=None if turn is None else np.ascontiguousarray(turn.T, np.float32),
+        border=np.array(b.border),
         size=size,
         valid=_canvas_quad(size) if valid is None else np.asarray(valid, np.float64),
     )

@@ -54,6 +54,7 @@ class ClassicalPortrait:
         lid_gain: blink → eyelid overlay strength gain (drawings reach full strength early).
         source: per-frame source coordinates of the vertices in the atlas (the canvas's, shifted by its
             offset there; the cavity rows point into the mouth texture).
+        border_source: the rest source coordinates of :attr:`Mesh.border` (they slide from there).
         flow: the last frame's backward flow (buffer).
         overlay_out: the last frame's overlay (buffer).
     """
@@ -72,6 +73,7 @@ class ClassicalPortrait:
     shutter: LidShutter
     lid_gain: float
     source: np.ndarray
+    border_source: np.ndarray
     flow: np.ndarray
     overlay_out: np.ndarray
 
@@ -284,6 +286,7 @@ class ClassicalRenderer:
             shutter=LidShutter(canvas, mesh, rig.detach_upper_lids() if style == "animal" else None, source),
             lid_gain=DRAWN_LID_GAIN if drawing else 1.0,
             source=source,
+            border_source=source[mesh.border].copy(),
             overlay_base=overlay,
             flow=np.empty((ch, cw, 2), np.float32),
             overlay_out=np.empty((ch, cw, 4), np.float32),
@@ -300,7 +303,9 @@ class ClassicalRenderer:
         """
         rig = prepared.rig
         coefficients = rig.coefficients(params[frame])
-        positions = rig.positions(params[frame], coefficients, 0)
+        slide = np.empty((len(prepared.border_source), 2), np.float32)
+        positions = rig.positions(params[frame], coefficients, 0, border_slide=slide)
+        prepared.source[prepared.mesh.border] = prepared.border_source - slide
         overlay = prepared.overlay_base.copy()
         for side, extra in prepared.overlay_blink.items():
             overlay += min(1.0, prepared.lid_gain * float(params[f"blink_{side}"][frame])) * extra
