@@ -8,12 +8,14 @@ Vertices:
 * the mouth interior between the inner-lip chains: a band attached to the
   upper lip, the cavity (synthesised), a band attached to the lower lip;
 * two rings between the face oval and the canvas border, and the border
-  itself (fixed, so the frame outside the mesh never moves).
+  itself (it stays on the border: where the face reaches it, its source
+  slides with the head instead, :attr:`Mesh.border`).
 
 Every vertex has a source position (canvas pixels) and depth, and a row of
 :attr:`Mesh.derive` that says how it moves: its displacement is that row
 times the landmarks' displacements. :attr:`Mesh.rigid` is how much of the head
-motion it follows (1 on the face, falling to 0 at the border).
+motion it follows (1 on the face, falling to 0 at the border unless the face reaches
+it). :attr:`Mesh.turn_depth` keeps a turn's far side from folding over.
 """
 
 from __future__ import annotations
