@@ -117,6 +117,7 @@ class Rig:
         pivot_z = float(mesh.depth[list(tp.CHEEK_EDGES)].mean() + 0.1 * mesh.face_width)
         self.pivot = np.array([*(frame.origin + frame.vectors_to_canvas(pivot_uv)), pivot_z])
         self.rigid = mesh.rigid[:, None].astype(np.float32)
+        self._turn = mesh.turn_depth
 
     # ------------------------------------------------------------------------------------------ bases
 
@@ -342,9 +343,42 @@ class Rig:
         offset = self.pivot + shift - lin @ self.pivot
         return lin.astype(np.float32), offset.astype(np.float32)
 
-    def positions(self, params: FaceParams, coefficients: np.ndarray, frame: int) -> np.ndarray:
-        """(V, 3) float32 vertex positions (canvas x, y and depth) of one frame."""
+    def _turn_shift(self, shift: np.ndarray) -> np.ndarray:
+        """(V,) depth shift for a head motion that moves points by ``shift`` (2,) per depth px, relative to the image.
+
+        (``shift`` = A⁻¹c for a head motion x ↦ A x + c z + offset: a triangle folds over where
+        its depth falls by 1/|shift| per image px along ``shift``.) The side turning away lies
+        along −``shift`` in the face frame; its field is interpolated between the two nearest of
+        :attr:`Mesh.turn_depth`'s directions.
+        """
+        if self._turn is None or not shift.any():
+            return np.zeros(self.mesh.num_vertices, np.float32)
+        f = self.mesh.frame
+        n = len(self._turn)
+        k = (math.atan2(-float(shift @ f.v), -float(shift @ f.u)) / (2 * math.pi) * n) % n
+        k0 = int(k) % n
+        t = np.float32(k - int(k))
+        return (1 - t) * self._turn[k0] + t * self._turn[(k0 + 1) % n]
+
+    def positions(
+        self, params: FaceParams, coefficients: np.ndarray, frame: int, border_slide: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(V, 3) float32 vertex positions (canvas x, y and depth) of one frame.
+
+        :attr:`Mesh.border` stays on the canvas border; what the head's motion would have moved
+        those vertices by is written to ``border_slide`` (len(border), 2) when given: their
+        source slides by its opposite, so the image there moves with the head instead of stretching.
+        """
         local = self.rest + (coefficients[frame] @ self.basis).reshape(-1, 3)
         lin, offset = self.head_transform(params, frame)
         moved = local @ lin.T + offset
-        return np.ascontiguousarray(local + self.rigid * (moved - local), dtype=np.float32)
+        # the side turning away moves as if its cheek were flatter (Mesh.turn_depth): squashed, never folded
+        flat, along_depth = lin[:2, :2], lin[:2, 2]
+        if abs(float(np.linalg.det(flat))) > 1e-6:
+            moved[:, :2] += np.outer(self._turn_shift(np.linalg.solve(flat, along_depth)), along_depth)
+        out = np.ascontiguousarray(local + self.rigid * (moved - local), dtype=np.float32)
+        border = self.mesh.border
+        if border_slide is not None:
+            border_slide[:] = out[border, :2] - self.rest[border, :2]
+        out[border, :2] = self.rest[border, :2]
+        return out

@@ -8,12 +8,14 @@ Vertices:
 * the mouth interior between the inner-lip chains: a band attached to the
   upper lip, the cavity (synthesised), a band attached to the lower lip;
 * two rings between the face oval and the canvas border, and the border
-  itself (fixed, so the frame outside the mesh never moves).
+  itself (it stays on the border: where the face reaches it, its source
+  slides with the head instead, :attr:`Mesh.border`).
 
 Every vertex has a source position (canvas pixels) and depth, and a row of
 :attr:`Mesh.derive` that says how it moves: its displacement is that row
 times the landmarks' displacements. :attr:`Mesh.rigid` is how much of the head
-motion it follows (1 on the face, falling to 0 at the border).
+motion it follows (1 on the face, falling to 0 at the border unless the face reaches
+it). :attr:`Mesh.turn_depth` keeps a turn's far side from folding over.
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ MOUTH_COLUMNS = 13
 BAND_ROWS = ("lower_band", "upper_band")
 CAVITY_ROWS = (("cavity_top", 1.0), ("cavity_upper", 0.8), ("cavity_lower", 0.2), ("cavity_bottom", 0.0))
 RING_FRACTIONS = (0.3, 0.65)  # rings between the face oval (0) and the canvas border (1)
+BORDER_REACH = 0.25  # face widths from the canvas border within which the face's motion reaches the border
 DEPTH_SLOPE = 3.0  # steepest face-surface triangle (depth px per image px): see limit_depth_slope
+TURN_YAW, TURN_PITCH = 25.0, 15.0  # up to these turns (degrees, and both at once) the side turning away is
+TURN_SQUASH = 0.3  # squashed to no less than this, never folded over (see turn_fields)
+TURN_DIRECTIONS = 16  # directions (in the face frame) with their own Mesh.turn_depth
+TURN_SMOOTHING = 10  # neighbour-averaging rounds of each field: no crease where the squash starts
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,9 @@ class Mesh:
     mouth_width: float
     eyes: tuple[Eye, Eye]  # avatar's left eye first
     mouth_rows: dict[str, np.ndarray] = field(default_factory=dict)  # row name → vertex indices
+    turn_depth: np.ndarray | None = None  # (TURN_DIRECTIONS, V) depth shifts for the side turning away: turn_fields
+    border: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # vertices on the canvas border: they
+    # stay there, and what the head's motion (Mesh.rigid) would move them by slides their source the other way
     size: tuple[int, int] = (0, 0)  # canvas (width, height)
     valid: np.ndarray | None = None  # (4, 2) where the canvas holds image pixels (not a replicated border)
 
@@ -109,13 +119,24 @@ class _Builder:
         self.depth: list[float] = [float(d) for d in depth]
         self.derive: list[dict[int, float]] = [{i: 1.0} for i in range(n)]
         self.rigid: list[float] = [1.0] * n
+        self.depth_from: list[dict[int, float]] = [{i: 1.0} for i in range(n)]  # landmarks its depth follows
         self.triangles: list[tuple[int, int, int]] = [tuple(t) for t in tp.tesselation().tolist()]
+        self.border: list[int] = []  # vertices on the canvas border
 
-    def add(self, source: np.ndarray, depth: float, derive: dict[int, float], rigid: float = 1.0) -> int:
+    def add(
+        self,
+        source: np.ndarray,
+        depth: float,
+        derive: dict[int, float],
+        rigid: float = 1.0,
+        depth_from: dict[int, float] | None = None,
+    ) -> int:
+        """A vertex; its depth follows the landmarks ``depth_from`` (default: ``derive``) in :attr:`Mesh.turn_depth`."""
         self.source.append(np.asarray(source, np.float64))
         self.depth.append(float(depth))
         self.derive.append({k: v for k, v in derive.items() if v != 0.0})
         self.rigid.append(float(rigid))
+        self.depth_from.append(dict(derive if depth_from is None else depth_from))
         return len(self.source) - 1
 
     def strip(self, a: list[int], pa: np.ndarray, b: list[int], pb: np.ndarray) -> None:
@@ -291,17 +312,21 @@ def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: flo
         row = []
         for j, i in enumerate(oval):
             d = pts[j] - center
-            border = center + d * to_border(d)
+            t = to_border(d)
+            border = center + d * t
             pos = pts[j] + frac * (border - pts[j])
             down = float(smoothstep(0.2, 0.9, (d / max(np.linalg.norm(d), 1e-9)) @ frame.v))
+            # where the face reaches the canvas border (a template past the image's edge), the head's motion
+            # goes on out to the border, whose content then slides (Mesh.border): no edge row smeared into streaks
+            reach = 1 - float(smoothstep(0.0, BORDER_REACH * face_width, (t - 1) * np.linalg.norm(d)))
             if k == 0:
                 rigid, follow, dep = 0.85 + (0.25 - 0.85) * down, 0.5, b.depth[i]
             elif k == 1:
                 # below the chin (neck, collar) this ring stays put: the body does not sway with the head
-                rigid, follow, dep = 0.4 * (1 - down), 0.15 * (1 - down), b.depth[i]
+                rigid, follow, dep = max(0.4, 0.85 * reach) * (1 - down), 0.15 * (1 - down), b.depth[i]
             else:
-                rigid, follow, dep = 0.0, 0.0, max_depth + face_width
-            row.append(b.add(pos, dep, {i: follow}, rigid))
+                rigid, follow, dep = 0.85 * reach * (1 - down), 0.0, max_depth + face_width
+            row.append(b.add(pos, dep, {i: follow}, rigid, {i: 1.0} if k < 2 else {}))
         levels.append(row)
     for ra, rb in pairwise(levels[:-1]):  # same counts: quads
         n = len(ra)
@@ -312,7 +337,8 @@ def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: flo
     border = list(levels[-1])
     corners = [np.array(c) for c in ((lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1]))]
     for c in corners:
-        border.append(b.add(c, max_depth + face_width, {}, 0.0))
+        border.append(b.add(c, max_depth + face_width, {}, 0.0, {}))
+    b.border = border
     inner = levels[-2]
     pi = np.array([param(b.source[i]) for i in inner])
     pb = np.array([param(b.source[i]) for i in border])
@@ -378,6 +404,85 @@ def limit_depth_slope(
     return z
 
 
+def limit_turn_slope(
+    points: np.ndarray,
+    depth: np.ndarray,
+    triangles: np.ndarray,
+    direction: np.ndarray,
+    slope: float,
+    steepest: float = DEPTH_SLOPE,
+) -> np.ndarray:
+    """``depth`` rising by at most ``slope`` depth px per image px along ``direction`` (2,).
+
+    A head turn moves each point across the image by sin θ times its depth: where the
+    depth rises steeply toward the side turning away, the cheek overtakes the face's
+    edge and folds over it (the hair beyond then meets the skin in a hard seam). With
+    this bound the side turning away is squashed to no less than 1 − tan θ · slope instead.
+    Depth only grows (near vertices go back): the far edge never comes forward with the
+    nose, so the turn keeps its parallax, and the rise spreads over the cheek. No
+    triangle gets steeper than ``steepest`` in any direction (:func:`limit_depth_slope`),
+    and a triangle without area gets one depth, so none opens into a smear.
+    """
+    z = np.asarray(depth, np.float64).copy()
+    tri = np.asarray(triangles)
+    p = np.asarray(points, np.float64)
+    a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
+    e1, e2 = b - a, c - a
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    ok = np.abs(det) > 1e-9
+    safe = np.where(ok, det, 1.0)
+    # the image-space depth gradient of each triangle = its three depths · these weights
+    gx = np.stack([e1[:, 1] - e2[:, 1], e2[:, 1], -e1[:, 1]], axis=1) / safe[:, None]
+    gy = np.stack([e2[:, 0] - e1[:, 0], -e2[:, 0], e1[:, 0]], axis=1) / safe[:, None]
+    along = direction[0] * gx + direction[1] * gy
+    for _ in range(1000):
+        zs = z[tri]
+        rise = (zs * along).sum(axis=1)
+        norm = np.hypot((zs * gx).sum(axis=1), (zs * gy).sum(axis=1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.minimum(np.where(rise > slope, slope / rise, 1.0), np.where(norm > steepest, steepest / norm, 1.0))
+        f = np.where(ok, f, np.where(np.ptp(zs, axis=1) > 1e-6, 0.0, 1.0))
+        steep = f < 0.999
+        if not steep.any():
+            break
+        mean = zs[steep].mean(axis=1, keepdims=True)
+        target = mean + f[steep, None] * (zs[steep] - mean)
+        new = np.full_like(z, -np.inf)
+        np.maximum.at(new, tri[steep].ravel(), target.ravel())
+        z = np.maximum(z, new)
+    return z
+
+
+def turn_fields(points: np.ndarray, depth: np.ndarray, frame: FaceFrame) -> np.ndarray:
+    """(TURN_DIRECTIONS, 478) landmark depth shifts (≥ 0) that keep a turned head's far side from folding over.
+
+    Row ``k`` is for the side at angle 2πk/TURN_DIRECTIONS in the face frame (0: +u, π/2: +v)
+    turning away: along that direction the depth rises by at most (1 − TURN_SQUASH)/tan θ,
+    θ the widest turn that way within ±TURN_YAW × ±TURN_PITCH, so that side is
+    squashed to no less than TURN_SQUASH there instead of the cheek folding over the face's edge.
+    Each field (:func:`limit_turn_slope`) is smoothed over the tesselation and bounded again,
+    so the squash sets in gradually (no crease down the cheek where it starts).
+    """
+    ty, tp_ = math.tan(math.radians(TURN_YAW)), math.tan(math.radians(TURN_PITCH))
+    tri = tp.tesselation()
+    adjacency = np.eye(len(points))  # each landmark and its neighbours in the tesselation
+    for i, j in ((0, 1), (1, 2), (2, 0)):
+        adjacency[tri[:, i], tri[:, j]] = adjacency[tri[:, j], tri[:, i]] = 1.0
+    degree = adjacency.sum(axis=1)
+    out = []
+    for k in range(TURN_DIRECTIONS):
+        phi = 2 * math.pi * k / TURN_DIRECTIONS
+        cu, cv = math.cos(phi), math.sin(phi)
+        widest = min(ty / max(abs(cu), 1e-9), tp_ / max(abs(cv), 1e-9))  # tan of the widest turn that way
+        direction = cu * frame.u + cv * frame.v
+        bound = (1 - TURN_SQUASH) / widest
+        shift = limit_turn_slope(points, depth, tri, direction, bound) - depth
+        for _ in range(TURN_SMOOTHING):
+            shift = (adjacency @ shift) / degree
+        out.append(limit_turn_slope(points, depth + shift, tri, direction, bound) - depth)
+    return np.array(out)
+
+
 def build_mesh(
     points: np.ndarray,
     depth: np.ndarray,
@@ -385,6 +490,7 @@ def build_mesh(
     mouth_split: np.ndarray | None = None,
     valid: np.ndarray | None = None,
     depth_slope: float = DEPTH_SLOPE,
+    turn_fold_free: bool = True,
 ) -> Mesh:
     """The mesh of a face with MediaPipe 478 landmarks ``points`` (canvas px) and ``depth`` in a canvas of ``size``.
 
@@ -397,6 +503,8 @@ def build_mesh(
             default 0.5.
         valid: (4, 2) corners (in order) of the quad where the canvas shows the image; default the canvas.
         depth_slope: the steepest face-surface triangle (:func:`limit_depth_slope`; ``inf``: the depth as given).
+        turn_fold_free: give the mesh :attr:`Mesh.turn_depth` (:func:`turn_fields`), so head turns squash
+            the side turning away instead of folding it over; ``False``: turns move every point by its depth.
     """
     points = np.asarray(points, np.float64)
     depth = np.asarray(depth, np.float64)
@@ -426,9 +534,13 @@ def build_mesh(
     _rings(b, frame, size, face_width)
     n = len(b.source)
     derive = np.zeros((n, tp.NUM_LANDMARKS), np.float32)
-    for r, d in enumerate(b.derive):
+    depth_from = np.zeros((n, tp.NUM_LANDMARKS))
+    for r, (d, f) in enumerate(zip(b.derive, b.depth_from, strict=True)):
         for k, v in d.items():
             derive[r, k] = v
+        for k, v in f.items():
+            depth_from[r, k] = v
+    turn = depth_from @ turn_fields(points, depth, frame).T if turn_fold_free else None
     return Mesh(
         source=np.array(b.source, np.float32),
         depth=np.array(b.depth, np.float32),
@@ -441,6 +553,8 @@ def build_mesh(
         mouth_width=mouth_width,
         eyes=(eyes[0], eyes[1]),
         mouth_rows=rows,
+        turn_depth=None if turn is None else np.ascontiguousarray(turn.T, np.float32),
+        border=np.array(b.border),
         size=size,
         valid=_canvas_quad(size) if valid is None else np.asarray(valid, np.float64),
     )

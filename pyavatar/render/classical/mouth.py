@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from pyavatar.render.classical import topology as tp
@@ -39,7 +40,7 @@ from pyavatar.render.classical.synthesis import chain_at, ink_color, looks_like_
 STYLES = ("photo", "drawing", "animal")
 _LUMA = np.array([0.299, 0.587, 0.114])
 SCALE = 2  # texture pixels per canvas pixel: the teeth keep their shape when sampled
-PAD = 2  # atlas pixels replicated around the canvas and the texture: the bicubic taps never cross over
+PAD = 2  # atlas pixels around the canvas and the texture: the bicubic taps never cross over
 
 
 @dataclass(frozen=True)
@@ -244,26 +245,28 @@ def _teeth_shown(image: np.ndarray, mesh: Mesh, split: np.ndarray, upper: bool) 
     return np.median(px[bright], axis=0)
 
 
-def atlas(canvas: np.ndarray, texture: np.ndarray, reach: tuple[float, float]) -> tuple[np.ndarray, tuple[int, int]]:
-    """The canvas with ``texture`` below it, and the texture's (x, y) origin in it.
+def atlas(
+    canvas: np.ndarray, texture: np.ndarray, low: tuple[float, float], high: tuple[float, float]
+) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """The canvas with ``texture`` below it, the texture's (x, y) origin in it and the canvas's (x, y) offset.
 
-    The canvas's last row and column are repeated out to ``reach`` (the largest
-    source x, y any canvas vertex has: a face template may reach past the image)
-    plus :data:`PAD`, so every canvas sample reads what the sampler's edge
-    clamping would, and never a texture pixel.
+    Around the canvas, out to the smallest and largest source x, y any canvas vertex has
+    (``low``, ``high``: a face template may reach past the image) plus :data:`PAD`, the
+    canvas is mirrored at its edges: what a turned head brings into view from beyond the
+    image continues the texture there (fur, hair, background) instead of smearing the
+    edge's last row into streaks, and no canvas sample reads a texture pixel.
     """
     h, w, c = canvas.shape
     th, tw = texture.shape[:2]
-    rows = max(h, int(np.ceil(reach[1])) + 1) + PAD
-    cols = max(w, int(np.ceil(reach[0])) + 1) + PAD
+    left, top = (max(0, int(np.ceil(-v))) + PAD for v in low)
+    cols = left + max(w, int(np.ceil(high[0])) + 1) + PAD
+    rows = top + max(h, int(np.ceil(high[1])) + 1) + PAD
     out = np.zeros((rows + 2 * PAD + th, max(cols, tw + 2 * PAD), c), np.uint8)
-    out[:h, :w] = canvas
-    out[:h, w:] = canvas[:, -1:]
-    out[h:rows] = out[h - 1 : h]
+    out[:rows, :cols] = cv2.copyMakeBorder(canvas, top, rows - top - h, left, cols - left - w, cv2.BORDER_REFLECT_101)
     out[rows:, : tw + 2 * PAD, :3] = np.pad(texture, ((PAD, PAD), (PAD, PAD), (0, 0)), mode="edge")
     if c == 4:
         out[rows:, :, 3] = 255
-    return out, (PAD, rows + PAD)
+    return out, (PAD, rows + PAD), (left, top)
 
 
 class MouthInterior:

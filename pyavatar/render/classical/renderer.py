@@ -47,12 +47,14 @@ class ClassicalPortrait:
         mesh: the deformable mesh in canvas pixels.
         rig: expression bases and head pivot.
         mouth: the synthesized mouth interior (its texture and per-frame placement).
-        atlas: what the sampler reads: the canvas with the mouth texture below it.
+        atlas: what the sampler reads: the canvas (mirrored around its edges) with the mouth texture below it.
         overlay_base: per-vertex overlay without blinks (zeros; the buffer each frame starts from).
         overlay_blink: per eye side, the eyelid overlay at a full blink.
         shutter: the lid shutters, which slide an animal's fur down over its eyes (collapsed otherwise).
         lid_gain: blink → eyelid overlay strength gain (drawings reach full strength early).
-        source: per-frame source coordinates of the vertices (the cavity rows point into the atlas).
+        source: per-frame source coordinates of the vertices in the atlas (the canvas's, shifted by its
+            offset there; the cavity rows point into the mouth texture).
+        border_source: the rest source coordinates of :attr:`Mesh.border` (they slide from there).
         flow: the last frame's backward flow (buffer).
         overlay_out: the last frame's overlay (buffer).
     """
@@ -71,6 +73,7 @@ class ClassicalPortrait:
     shutter: LidShutter
     lid_gain: float
     source: np.ndarray
+    border_source: np.ndarray
     flow: np.ndarray
     overlay_out: np.ndarray
 
@@ -241,7 +244,7 @@ class ClassicalRenderer:
             matrix = alignment.matrix * np.array([[s / 512.0], [s / 512.0]])
             matrix[:, 2] += 0.5 * (s / 512.0 - 1)  # scale about pixel edges, not centres
             alignment = Alignment(matrix)
-            canvas = cv2.warpAffine(pixels, matrix, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            canvas = cv2.warpAffine(pixels, matrix, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
             points = face.points @ matrix[:, :2].T + matrix[:, 2]
             depth = depth * float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
             h, w = rgb.shape[:2]
@@ -266,7 +269,8 @@ class ClassicalRenderer:
         drawing = is_drawing(canvas, mesh)
         style = "drawing" if drawing else "animal" if templated else "photo"
         mouth = MouthInterior(canvas, mesh, split, style)
-        sampled, mouth.origin = atlas(canvas, mouth.texture, tuple(mesh.source.max(axis=0)))
+        sampled, mouth.origin, offset = atlas(canvas, mouth.texture, mesh.source.min(axis=0), mesh.source.max(axis=0))
+        source = (mesh.source + np.array(offset, np.float32)).astype(np.float32)  # atlas coordinates
         overlay = np.zeros((mesh.num_vertices, 4), np.float32)
         return ClassicalPortrait(
             image=pixels,
@@ -279,9 +283,10 @@ class ClassicalRenderer:
             mouth=mouth,
             atlas=sampled,
             overlay_blink=eyelid_overlays(canvas, mesh, fur=style == "animal"),
-            shutter=LidShutter(canvas, mesh, rig.detach_upper_lids() if style == "animal" else None),
+            shutter=LidShutter(canvas, mesh, rig.detach_upper_lids() if style == "animal" else None, source),
             lid_gain=DRAWN_LID_GAIN if drawing else 1.0,
-            source=mesh.source.copy(),
+            source=source,
+            border_source=source[mesh.border].copy(),
             overlay_base=overlay,
             flow=np.empty((ch, cw, 2), np.float32),
             overlay_out=np.empty((ch, cw, 4), np.float32),
@@ -298,7 +303,9 @@ class ClassicalRenderer:
         """
         rig = prepared.rig
         coefficients = rig.coefficients(params[frame])
-        positions = rig.positions(params[frame], coefficients, 0)
+        slide = np.empty((len(prepared.border_source), 2), np.float32)
+        positions = rig.positions(params[frame], coefficients, 0, border_slide=slide)
+        prepared.source[prepared.mesh.border] = prepared.border_source - slide
         overlay = prepared.overlay_base.copy()
         for side, extra in prepared.overlay_blink.items():
             overlay += min(1.0, prepared.lid_gain * float(params[f"blink_{side}"][frame])) * extra

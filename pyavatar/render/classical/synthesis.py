@@ -188,7 +188,9 @@ class LidShutter:
     RIM = 0.12  # how far the shutter's top rises above the lid line when shut, in lid travels
     SOFTEN = 0.35  # opacity of the fur's mean colour at the shutter's top edge (fading out downward): a soft seam
 
-    def __init__(self, image: np.ndarray, mesh: Mesh, blink_bases: dict[str, np.ndarray] | None) -> None:
+    def __init__(
+        self, image: np.ndarray, mesh: Mesh, blink_bases: dict[str, np.ndarray] | None, rest: np.ndarray | None = None
+    ) -> None:
         self.eyes = []
         for eye in mesh.eyes:
             lid = np.array(eye.upper[1:-1])
@@ -196,7 +198,7 @@ class LidShutter:
             travel = None if blink_bases is None else blink_bases[eye.side][lid].astype(np.float64) / LID_CLOSE_AT
             fur = mean_color(image, mesh.source[eye.lid_rings[1]], radius=2).astype(np.float32)
             self.eyes.append((eye.side, lid, eye.shutter[0], eye.shutter[1], travel, fur))
-        self.rest = mesh.source
+        self.rest = mesh.source if rest is None else rest  # the vertices' source coordinates in the sampled atlas
 
     def place(self, positions: np.ndarray, source: np.ndarray, overlay: np.ndarray, blinks: dict[str, float]) -> None:
         """Set the shutter rows of ``positions`` (V, 3), ``source`` (V, 2) and ``overlay`` (V, 4) for ``blinks``.
