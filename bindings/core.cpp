@@ -51,19 +51,19 @@ py::dict build_info() {
 
 void grid_sample_3d(const PyView& input, const PyView& grid, const std::string& padding_mode, bool align_corners,
                     uintptr_t output) {
-  cpu::GridSample3dParams p;
+  cpu::GridSample3dParams p{};
   p.input = to_view<const float, 5>(input, "input");
   p.grid = to_view<const float, 5>(grid, "grid");
   p.output = reinterpret_cast<float*>(output);
-  p.padding = static_cast<cpu::Padding>(pyavatar::bind::padding_code(padding_mode));
-  p.align_corners = align_corners;
+  p.padding_mode = pyavatar::bind::padding_code(padding_mode);
+  p.align_corners = align_corners ? 1 : 0;
   py::gil_scoped_release release;
   cpu::grid_sample_3d(p);
 }
 
 void deform_features(const PyView& feature, const PyView& kp_source, const PyView& kp_driving, float kp_variance,
                      uintptr_t output) {
-  cpu::DeformFeaturesParams p;
+  cpu::DeformFeaturesParams p{};
   p.feature = to_view<const float, 5>(feature, "feature");
   p.kp_source = to_view<const float, 3>(kp_source, "kp_source");
   p.kp_driving = to_view<const float, 3>(kp_driving, "kp_driving");
@@ -76,7 +76,7 @@ void deform_features(const PyView& feature, const PyView& kp_source, const PyVie
 void dense_warp(const PyView& feature, const PyView& mask, const PyView& kp_source, const PyView& kp_driving,
                 bool return_deformation, uintptr_t output, uintptr_t deformation) {
   pyavatar::bind::check_optional_output("deformation", return_deformation, deformation);
-  cpu::DenseWarpParams p;
+  cpu::DenseWarpParams p{};
   p.feature = to_view<const float, 5>(feature, "feature");
   p.mask = to_view<const float, 5>(mask, "mask");
   p.kp_source = to_view<const float, 3>(kp_source, "kp_source");
@@ -90,7 +90,7 @@ void dense_warp(const PyView& feature, const PyView& mask, const PyView& kp_sour
 void relpos_attention(const PyView& q, const PyView& k, const PyView& v, const PyView& pos, const PyView& pos_bias_u,
                       const PyView& pos_bias_v, const std::optional<PyView>& key_mask, int64_t left, int64_t right,
                       float scale, uintptr_t output) {
-  cpu::RelPosAttentionParams p;
+  cpu::RelPosAttentionParams p{};
   p.q = to_view<const float, 4>(q, "q");
   p.k = to_view<const float, 4>(k, "k");
   p.v = to_view<const float, 4>(v, "v");

@@ -289,8 +289,9 @@ void attend_panel(const PanelContext& c, PanelScratch& w, const HeadOperands& op
   int64_t lo = T, hi = -1;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t i = i0 + r;
-    w.row_lo[r] = std::max(w.first_valid, p.left >= 0 && p.left < i ? i - p.left : int64_t{0});
-    w.row_hi[r] = std::min(w.last_valid, p.right >= 0 && p.right < T - i ? i + p.right : T - 1);
+    const int64_t left = p.left, right = p.right;  // long long in the shared params struct
+    w.row_lo[r] = std::max(w.first_valid, left >= 0 && left < i ? i - left : int64_t{0});
+    w.row_hi[r] = std::min(w.last_valid, right >= 0 && right < T - i ? i + right : T - 1);
     if (w.row_lo[r] <= w.row_hi[r]) {
       lo = std::min(lo, w.row_lo[r]);
       hi = std::max(hi, w.row_hi[r]);

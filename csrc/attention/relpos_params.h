@@ -8,7 +8,7 @@
 
 namespace pyavatar_attn {
 
-using pyavatar_cuda::View;
+using pyavatar_params::View;
 
 // Relative-position attention core (see relpos_attention.h for the maths).
 template <typename T>

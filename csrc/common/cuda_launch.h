@@ -36,8 +36,8 @@ using element_of = std::remove_pointer_t<Tag>;
 
 // `view` as a params struct member with element type T (`const float`, `const pyavatar_cuda::f16`, ...).
 template <typename T, typename U, int R>
-pyavatar_cuda::View<T, R> kernel_view(const StridedView<U, R>& view) {
-  pyavatar_cuda::View<T, R> out{};
+pyavatar_params::View<T, R> kernel_view(const StridedView<U, R>& view) {
+  pyavatar_params::View<T, R> out{};
   out.data = static_cast<T*>(view.data);
   for (int i = 0; i < R; ++i) {
     out.size[i] = view.size[i];

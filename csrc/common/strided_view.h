@@ -1,17 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Plain (torch-free) description of a strided tensor handed to a kernel.
+// The strided tensor every kernel takes, under the name the CPU code uses: the one definition is
+// pyavatar_params::View in common/view_params.h (data, per-axis sizes and element strides; stride 0 broadcasts).
 #pragma once
 
-#include <cstdint>
+#include "view_params.h"
 
 namespace pyavatar {
 
-// Element strides (not bytes). A stride of 0 broadcasts along that axis.
 template <typename T, int R>
-struct StridedView {
-  T* data = nullptr;
-  int64_t size[R] = {};
-  int64_t stride[R] = {};
-};
+using StridedView = pyavatar_params::View<T, R>;
 
 }  // namespace pyavatar

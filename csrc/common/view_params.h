@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// A strided tensor as the CUDA kernels receive it, inside their params structs (warp/warp_params.h,
-// attention/relpos_params.h).
+// A strided tensor as every kernel receives it, inside its params struct (warp/warp_params.h,
+// attention/relpos_params.h): the CPU kernels, the CUDA kernels and the CuPy backend share these structs.
 //
 // The *_params.h headers are the layout of the CUDA kernel boundary, written once: the host launchers
 // (csrc/*/*_cuda.cu) fill these structs, the kernels (csrc/*/*.cuh) take one by value, and the CuPy backend
@@ -12,7 +12,7 @@
 #ifndef PYAVATAR_VIEW_PARAMS_H
 #define PYAVATAR_VIEW_PARAMS_H
 
-namespace pyavatar_cuda {
+namespace pyavatar_params {
 
 // data, and per axis the size and the stride in elements (a stride of 0 broadcasts along that axis).
 template <typename T, int R>
@@ -22,6 +22,6 @@ struct View {
   long long stride[R];
 };
 
-}  // namespace pyavatar_cuda
+}  // namespace pyavatar_params
 
 #endif  // PYAVATAR_VIEW_PARAMS_H

@@ -9,18 +9,13 @@
 #pragma once
 
 #include "common/isa.h"
-#include "common/strided_view.h"
+#include "warp/warp_params.h"
 
 namespace pyavatar {
 namespace cpu {
 
-struct DeformFeaturesParams {
-  StridedView<const float, 5> feature;     // (N, C, D, H, W)
-  StridedView<const float, 3> kp_source;   // (N, K, 3)
-  StridedView<const float, 3> kp_driving;  // (N, K, 3)
-  float kp_variance = 0.01f;
-  float* output = nullptr;  // (N, K+1, C+1, D, H, W), contiguous
-};
+// The one params struct of this kernel, shared with CUDA and CuPy (warp/warp_params.h).
+using DeformFeaturesParams = pyavatar_warp::DeformFeaturesParams<float>;
 
 PYAVATAR_DECLARE_ISA_VARIANTS(void deform_features(const DeformFeaturesParams& p))
 inline void deform_features(const DeformFeaturesParams& p) { PYAVATAR_ISA_DISPATCH(deform_features, p); }

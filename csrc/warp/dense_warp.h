@@ -8,19 +8,13 @@
 #pragma once
 
 #include "common/isa.h"
-#include "common/strided_view.h"
+#include "warp/warp_params.h"
 
 namespace pyavatar {
 namespace cpu {
 
-struct DenseWarpParams {
-  StridedView<const float, 5> feature;     // (N, C, Df, Hf, Wf)
-  StridedView<const float, 5> mask;        // (N, K+1, D, H, W)
-  StridedView<const float, 3> kp_source;   // (N, K, 3)
-  StridedView<const float, 3> kp_driving;  // (N, K, 3)
-  float* output = nullptr;                 // (N, C, D, H, W), contiguous
-  float* deformation = nullptr;            // (N, D, H, W, 3), contiguous, or nullptr when not wanted
-};
+// The one params struct of this kernel, shared with CUDA and CuPy (warp/warp_params.h).
+using DenseWarpParams = pyavatar_warp::DenseWarpParams<float>;
 
 PYAVATAR_DECLARE_ISA_VARIANTS(void dense_warp(const DenseWarpParams& p))
 inline void dense_warp(const DenseWarpParams& p) { PYAVATAR_ISA_DISPATCH(dense_warp, p); }

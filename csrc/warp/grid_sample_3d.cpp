@@ -25,15 +25,15 @@ void grid_coordinates(const GridSample3dParams& p, int64_t n, int64_t s0, int64_
   const int64_t sa = g.stride[4];
   for (int64_t i = 0; i < count; ++i) {
     const float* gp = base + od * g.stride[1] + oh * g.stride[2] + ow * g.stride[3];
-    x[i] = trilinear::unnormalize(gp[0], in.size[4], p.align_corners);
-    y[i] = trilinear::unnormalize(gp[sa], in.size[3], p.align_corners);
-    z[i] = trilinear::unnormalize(gp[2 * sa], in.size[2], p.align_corners);
+    x[i] = trilinear::unnormalize(gp[0], in.size[4], p.align_corners != 0);
+    y[i] = trilinear::unnormalize(gp[sa], in.size[3], p.align_corners != 0);
+    z[i] = trilinear::unnormalize(gp[2 * sa], in.size[2], p.align_corners != 0);
     if (++ow == Wo) {
       ow = 0;
       if (++oh == Ho) oh = 0, ++od;
     }
   }
-  if (p.padding == Padding::border) {
+  if (p.padding_mode == static_cast<int>(Padding::border)) {
     for (int64_t i = 0; i < count; ++i) {
       x[i] = trilinear::clip_border(x[i], in.size[4]);
       y[i] = trilinear::clip_border(y[i], in.size[3]);

@@ -4,20 +4,16 @@
 #pragma once
 
 #include "common/isa.h"
-#include "common/strided_view.h"
+#include "warp/warp_params.h"
 
 namespace pyavatar {
 namespace cpu {
 
+// GridSample3dParams::padding_mode values.
 enum class Padding : int { zeros = 0, border = 1 };
 
-struct GridSample3dParams {
-  StridedView<const float, 5> input;  // (N, C, D, H, W)
-  StridedView<const float, 5> grid;   // (N, Do, Ho, Wo, 3), last axis (x, y, z) = (W, H, D)
-  float* output = nullptr;            // (N, C, Do, Ho, Wo), contiguous
-  Padding padding = Padding::zeros;
-  bool align_corners = false;
-};
+// The one params struct of this kernel, shared with CUDA and CuPy (warp/warp_params.h).
+using GridSample3dParams = pyavatar_warp::GridSample3dParams<float>;
 
 PYAVATAR_DECLARE_ISA_VARIANTS(void grid_sample_3d(const GridSample3dParams& p))
 inline void grid_sample_3d(const GridSample3dParams& p) { PYAVATAR_ISA_DISPATCH(grid_sample_3d, p); }

@@ -8,7 +8,7 @@
 
 namespace pyavatar_warp {
 
-using pyavatar_cuda::View;
+using pyavatar_params::View;
 
 // Trilinear sampling of `input` at `grid` (torch.nn.functional.grid_sample, mode='bilinear' on 5-D input).
 template <typename T>
