@@ -124,6 +124,27 @@ def test_gaze_moves_the_irises(case, gaze: float) -> None:
     assert abs(looked[NOSE_TIP, 0] - neutral[NOSE_TIP, 0]) < 0.2 * eye_width  # the head stays put
 
 
+def test_gaze_moves_the_whole_iris_as_one_disk(case) -> None:
+    """Every lens vertex within the iris radius moves as far as the iris centre: the iris is not sheared.
+
+    (Only the white between the iris and the eye corners stretches. Before, the shift faded out
+    from 0.8 iris radii, so an iris with little white around it was smeared, not moved.)
+    """
+    from pyavatar.render.classical.deform import TERMS
+
+    prepared, _, _ = case
+    rig, mesh = prepared.rig, prepared.mesh
+    basis = rig.basis.reshape(len(TERMS), -1, 3)
+    for eye in mesh.eyes:
+        shift = np.linalg.norm(basis[TERMS.index(f"gaze_yaw_{eye.side}"), eye.interior, :2], axis=1)
+        d = np.linalg.norm(mesh.source[eye.interior] - eye.iris_center, axis=1)
+        on_iris = d <= 0.98 * eye.iris_radius
+        assert on_iris.sum() >= 5, f"{eye.side} eye: only {on_iris.sum()} lens vertices on the iris"
+        assert shift[on_iris].min() >= 0.99 * shift.max(), (
+            f"{eye.side} eye: iris vertices move {shift[on_iris].min():.4f}..{shift.max():.4f} px/°"
+        )
+
+
 def test_matches_an_opencv_triangle_warp_of_the_same_mesh(case, renderer) -> None:
     """Where nothing is synthesised, the C++ flow render agrees with an independent per-triangle warp."""
     prepared, _, _ = case

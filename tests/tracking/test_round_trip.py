@@ -23,12 +23,12 @@ def _score(rendered, portrait: str) -> dict:
     return _scores[portrait]
 
 
-# The issue's target is r >= 0.9 for every scored field; gaze yaw misses it. Since the classical renderer caps the
-# depth slope of the face mesh (issue #16: no smear on turned heads) it renders head turns flatter. Gaze yaw is the
-# mean of the iris against its head-pose position and the iris between the eye's own corners (their errors differ):
-# r 0.90 on the astronaut and 0.85 behind Grace Hopper's glasses here (0.83 / 0.82 with the head-pose reading
-# alone); MediaPipe reads her left iris at about half its travel, so this test holds gaze yaw to 0.83.
-MIN_R = {"gaze_yaw": 0.83}
+# The issue's target is r >= 0.9 for every scored field; gaze yaw misses it on longer clips (benchmarks/TRACKING.md).
+# Gaze yaw is the mean of the iris against its head-pose position and the iris between the eye's own corners.
+# On these 75-frame clips: r 0.96 on the astronaut and 0.89 behind Grace Hopper's glasses since the classical
+# renderer moves the whole iris as one disk (0.95 / 0.85 before, when the shift faded inside the iris and smeared
+# her iris); MediaPipe still reads her irises at about a third of their drawn travel, so this test holds 0.86.
+MIN_R = {"gaze_yaw": 0.86}
 
 
 @pytest.mark.slow

@@ -276,7 +276,9 @@ class Rig:
             room = max(half_w - r, 0.15 * half_w)
             pts = m.source[eye.interior].astype(np.float64)
             d = np.linalg.norm(pts - eye.iris_center, axis=1)
-            w = 1 - smoothstep(0.8 * r, r + 0.7 * room, d)
+            # the iris is a rigid disk: it moves whole, and only the white between it and the corners stretches
+            # (fading out at the corners); a shift fading inside the iris smeared irises with little white around them
+            w = 1 - smoothstep(r, r + room, d)
             yaw = frame.vectors_to_canvas(np.array([GAZE_SHIFT * room / 45.0, 0.0]))
             pitch = frame.vectors_to_canvas(np.array([0.0, GAZE_LIFT * half_h / 45.0]))
             basis[TERMS.index(f"gaze_yaw_{eye.side}"), eye.interior, :2] = w[:, None] * yaw
