@@ -56,8 +56,9 @@ WINDOW_THREADS = 1
 def intra_op_threads(n: int | None) -> Iterator[None]:
     """Run the block with ``n`` torch intra-op threads, then restore the previous count (``None``: unchanged).
 
-    torch's count is process-wide, so other torch work running at the same time gets ``n`` too; pyavatar's C++
-    kernels called directly (the classical renderer's rasterizer) keep their own count
+    The count is set in the calling thread (torch 2.13 with OpenMP: ``torch.get_num_threads()`` in another thread
+    stays as it was); it is also the default of threads that start torch work later, hence the restore.
+    pyavatar's C++ kernels called directly (the classical renderer's rasterizer) keep their own count
     (``pyavatar._core.set_num_threads``).
     """
     before = torch.get_num_threads()
