@@ -38,7 +38,11 @@ class AdaptiveDelay:
     (small wobbles of the level do not move the output grid); it falls only when
     ``level + margin`` has stayed more than half a margin below it for
     ``shrink_after_s`` (hysteresis: no oscillation on a steady lag), then by at
-    most ``step_ms`` per frame down to ``level + margin``.
+    most ``step_ms`` per frame down to ``level + margin``. In the stream's first
+    ``settle_s`` the fall needs no wait: the first frames carry one-time costs
+    (a tracker's or a model's first call), and the first lag alone sets the
+    delay; holding that for ``shrink_after_s`` would put its excess on every
+    frame of the first seconds.
 
     Args:
         fps: output rate (sizes the window).
@@ -50,6 +54,7 @@ class AdaptiveDelay:
         shrink_after_s: how long the target must stay lower before the delay falls (transients that recur
             sooner keep it up rather than moving the output grid down and up again).
         step_ms: largest fall per frame (under half a period: never a skipped tick).
+        settle_s: how long after the first lag the delay falls without waiting ``shrink_after_s``.
     """
 
     def __init__(
@@ -63,9 +68,12 @@ class AdaptiveDelay:
         half_life_s: float = 2.0,
         shrink_after_s: float = 2.5,
         step_ms: float = 8.0,
+        settle_s: float = 1.5,
     ) -> None:
         if not 0.5 <= quantile < 1.0:
             raise ValueError(f"AdaptiveDelay: quantile must be in [0.5, 1), got {quantile}")
+        if settle_s < 0:
+            raise ValueError(f"AdaptiveDelay: settle_s must be >= 0, got {settle_s}")
         if window_s <= 0 or half_life_s <= 0:
             raise ValueError(f"AdaptiveDelay: window_s and half_life_s must be positive, got {window_s}, {half_life_s}")
         self.quantile = float(quantile)
@@ -75,6 +83,8 @@ class AdaptiveDelay:
         self.half_life_ns = half_life_s * 1e9
         self.shrink_after_ns = int(shrink_after_s * 1e9)
         self.step_ns = int(min(step_ms * 1e6, 0.5e9 / fps))
+        self.settle_ns = int(settle_s * 1e9)
+        self._first_ns: int | None = None
         self._lags: deque[tuple[int, int]] = deque(maxlen=max(8, round(window_s * fps * 2)))
         self._low_since: int | None = None
         self._falling = False
@@ -94,6 +104,7 @@ class AdaptiveDelay:
     def update(self, lag_ns: int, now_ns: int, delay_ns: int) -> int:
         """Record one frame's lag (it became ready at ``now_ns``); returns the new delay."""
         self._lags.append((now_ns, max(0, lag_ns)))
+        self._first_ns = now_ns if self._first_ns is None else self._first_ns
         target = min(self.max_ns, self.level_ns(now_ns) + self.margin_ns)
         if target >= delay_ns:
             self._low_since, self._falling = None, False
@@ -104,7 +115,8 @@ class AdaptiveDelay:
                 self._low_since = None
                 return delay_ns
             self._low_since = now_ns if self._low_since is None else self._low_since
-            self._falling = now_ns - self._low_since >= self.shrink_after_ns
+            settling = now_ns - self._first_ns < self.settle_ns
+            self._falling = settling or now_ns - self._low_since >= self.shrink_after_ns
             if not self._falling:
                 return delay_ns
         return max(target, delay_ns - self.step_ns)

@@ -259,3 +259,43 @@ def _check_keypoints(control: str, base: list[MotionFrame], ctrl: list[MotionFra
         )
     else:
         raise AssertionError(f"no check for {control}")
+
+
+@pytest.mark.parametrize(("threads", "inside"), [("default", 1), (None, 2), (3, 3)])
+def test_diffusion_windows_run_on_their_own_torch_thread_count(diffusion_model, threads, inside) -> None:
+    """Live, each window runs on ``threads`` torch intra-op threads (1 by default, None: torch's count); the
+    count is restored after every window, and the C++ kernels' own count (the classical renderer's rasterizer)
+    is never touched."""
+    from pyavatar._native import core
+    from pyavatar.motion.sources.diffusion import from_options
+
+    before_torch, before_core = torch.get_num_threads(), core().get_num_threads()
+    torch.set_num_threads(2)
+    core().set_num_threads(2)
+    try:
+        options = {} if threads == "default" else {"threads": threads}
+        source = from_options(fps=25.0, seed=1, model=diffusion_model, **options)
+        seen: list[int] = []
+        push = source.engine.gen.push
+
+        def counting_push(chunk):  # noqa: ANN001, ANN202 - wraps the generator's push
+            seen.append(torch.get_num_threads())
+            return push(chunk)
+
+        source.engine.gen.push = counting_push
+        audio = speech(0.6)
+        chunks = [AudioChunk(i * 10_000_000, RATE, audio[i * 160 : (i + 1) * 160]) for i in range(len(audio) // 160)]
+        frames = [f for c in chunks for f in source.process(c, True)] + source.flush()
+        source.close()
+        assert len(frames) >= 10 and seen and set(seen) == {inside}
+        assert torch.get_num_threads() == 2 and core().get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before_torch)
+        core().set_num_threads(before_core)
+
+
+def test_diffusion_refuses_a_bad_thread_count(diffusion_model) -> None:
+    from pyavatar.motion.sources.diffusion import from_options
+
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        from_options(fps=25.0, seed=1, model=diffusion_model, threads=0)

@@ -215,9 +215,29 @@ def test_audio_like_bursts_are_covered_without_drops() -> None:
     assert pacer.delay_ns / MS == pytest.approx(2.5 * P / MS + 20 + 10, abs=0.01)  # the longest lag + margin
 
 
+@pytest.mark.parametrize("settle_s", [1.5, 0.0])
+def test_a_slow_first_frame_does_not_hold_the_delay_up(settle_s: float) -> None:
+    clock = FakeClock(0)
+    m = Metrics(clock)
+    pacer = Pacer(FPS, m, 0, policy=AdaptiveDelay(FPS, settle_s=settle_s))
+    lags = [70.0] + [20.0] * 299  # a first call's one-time cost (a tracker's, a model's), then a steady lag
+    out = _run(pacer, clock, _lags(lags), 305)
+    by_index = {i: d for _, i, k, d in out if k == "new"}
+    assert by_index[0] == pytest.approx(80.0, abs=0.01)  # the first lag alone sets the delay
+    assert _misses(out, after=0) == (0, 0)  # falling never loses a frame
+    settled = by_index[round(1.5 * FPS)] == pytest.approx(30.0, abs=0.01)  # the steady lag + margin
+    assert settled == (settle_s > 0)  # without the settling time, the first lag is held for >= 2.5 s
+    assert by_index[299] == pytest.approx(30.0, abs=0.01)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
-    [({"quantile": 1.0}, "quantile"), ({"window_s": 0}, "window_s"), ({"half_life_s": -1}, "half_life_s")],
+    [
+        ({"quantile": 1.0}, "quantile"),
+        ({"window_s": 0}, "window_s"),
+        ({"half_life_s": -1}, "half_life_s"),
+        ({"settle_s": -1}, "settle_s"),
+    ],
 )
 def test_adaptive_delay_refuses_bad_settings(kwargs: dict, needle: str) -> None:
     with pytest.raises(ValueError, match=needle):

@@ -341,3 +341,27 @@ def test_live_camera_frame_is_used_on_the_next_chunk_not_at_the_slot_end(rendere
     camera.waiting = [CapturedFrame(video[2], 2, 105 * ms), CapturedFrame(video[3], 3, 108 * ms)]
     assert [(f.index, f.capture_ns) for f in chunk(110)] == [(3, 108 * ms)]  # slot 3, the newest frame
     source.close()
+
+
+def test_live_camera_frame_fills_the_next_slot_before_it_begins_but_never_two_ahead(rendered) -> None:
+    """A camera frame that arrives after its slot was filled goes out with the next chunk as the next slot's
+    frame (it does not wait for that slot to begin: camera and output clocks drift, and that wait would come and
+    go for seconds); a slot is never filled before the one before it has begun."""
+    from pyavatar.video.capture import CapturedFrame
+
+    _, video = rendered("astronaut")
+    camera = _HandFedCamera()
+    source = make_motion_source("video", fps=FPS, camera=camera, tracker=QUICK)
+    ms = 1_000_000
+
+    def chunk(start_ms: int) -> list[MotionFrame]:
+        return source.process(AudioChunk(start_ms * ms, RATE, np.zeros(RATE // 100, np.float32)), True)
+
+    camera.waiting = [CapturedFrame(video[0], 0, 1 * ms)]
+    assert [(f.index, f.capture_ns) for f in chunk(0)] == [(0, 1 * ms)]  # slot 0 ([0, 33) ms)
+    camera.waiting = [CapturedFrame(video[1], 1, 15 * ms)]
+    assert [(f.index, f.capture_ns) for f in chunk(10)] == [(1, 15 * ms)]  # slot 1 ([33, 67) ms), at 20 ms
+    camera.waiting = [CapturedFrame(video[2], 2, 25 * ms)]
+    assert chunk(20) == []  # slot 2 ([67, 100) ms) waits until slot 1 has begun
+    assert [(f.index, f.capture_ns) for f in chunk(30)] == [(2, 25 * ms)]  # audio at 40 ms: slot 1 has begun
+    source.close()

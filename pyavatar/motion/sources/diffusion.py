@@ -7,7 +7,10 @@ it runs :class:`~pyavatar.motion.diffusion.StreamingMotionGenerator` with
 latency) in the worker of :class:`~pyavatar.motion.sources.base.WindowedSource`,
 each denoiser call one traced graph over cached conditions
 (:class:`~pyavatar.motion.diffusion.DenoiserCache`), after a warm-up window
-run before any audio.
+run before any audio. A window runs on ``threads`` torch intra-op threads (1 by
+default: its layers, 9 frames × 3 guidance rows, gain nothing from a second
+OpenMP thread, whose parallel regions and spin-waits compete with the renderer
+for the cores; see :func:`intra_op_threads`).
 Every control is honoured: emotion (label, intensity, eyes/brows apart),
 lip scale, gaze, head-pose amplitude and reference pose through
 :class:`~pyavatar.motion.diffusion.MotionControls`; mute feeds the model silence.
@@ -15,11 +18,14 @@ lip scale, gaze, head-pose amplitude and reference pose through
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from pyavatar.face.params import FaceParams
 from pyavatar.motion.diffusion import (
@@ -42,6 +48,28 @@ from pyavatar.packets import NS_PER_S, AudioChunk
 #: "Live window layout"). ``steps=`` / ``--steps`` raise the steps.
 LIVE_STREAM = StreamConfig(window=9, new_frames=1, lookahead=0, steps=3)
 _PER_FRAME = SPEECH_RATE // FPS
+#: torch intra-op threads a window runs on by default.
+WINDOW_THREADS = 1
+
+
+@contextmanager
+def intra_op_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous count (``None``: unchanged).
+
+    The count is set in the calling thread (torch 2.13 with OpenMP: ``torch.get_num_threads()`` in another thread
+    stays as it was); it is also the default of threads that start torch work later, hence the restore.
+    pyavatar's C++ kernels called directly (the classical renderer's rasterizer) keep their own count
+    (``pyavatar._core.set_num_threads``).
+    """
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class DiffusionEngine(WindowEngine):
@@ -52,7 +80,13 @@ class DiffusionEngine(WindowEngine):
     controls = frozenset(CONTROLS)
 
     def __init__(
-        self, model: DiffusionMotionModel, stream: StreamConfig, controls: MotionControls, *, graph: bool = False
+        self,
+        model: DiffusionMotionModel,
+        stream: StreamConfig,
+        controls: MotionControls,
+        *,
+        graph: bool = False,
+        threads: int | None = WINDOW_THREADS,
     ) -> None:
         if model.space.name != "face_params":
             raise ValueError(
@@ -64,8 +98,12 @@ class DiffusionEngine(WindowEngine):
                 "motion source 'diffusion' needs a log-mel model (speech-encoder models are not "
                 "wired to the runtime yet)"
             )
+        if threads is not None and threads < 1:
+            raise ValueError(f"motion source 'diffusion': threads must be >= 1 or None, got {threads}")
+        self.threads = threads
         self.gen = StreamingMotionGenerator(model, stream, controls, graph=graph)
-        self.gen.warm_up()  # before any audio: the first window must not pay for set-up
+        with intra_op_threads(threads):
+            self.gen.warm_up()  # before any audio: the first window must not pay for set-up
         self.frames_per_window = stream.new_frames
         self._muted = False
         self.reset()
@@ -98,11 +136,13 @@ class DiffusionEngine(WindowEngine):
         fed = np.zeros_like(samples) if self._muted else samples
         chunk = AudioChunk(self._samples * NS_PER_S // SPEECH_RATE, SPEECH_RATE, fed.astype(np.float32))
         self._samples += len(samples)
-        return self._windows(self.gen.push(chunk))
+        with intra_op_threads(self.threads):
+            return self._windows(self.gen.push(chunk))
 
     def finish(self) -> list[tuple[int, np.ndarray, Any, Any, np.ndarray]]:
         """The remaining frames of the stream."""
-        return self._windows(self.gen.flush())
+        with intra_op_threads(self.threads):
+            return self._windows(self.gen.flush())
 
     def apply_control(self, name: str, values: dict[str, Any]) -> None:
         """Apply a checked control from the next window."""
@@ -150,8 +190,11 @@ def from_options(
     cfg: float | None = None,
     stream: StreamConfig | None = None,
     graph: bool = True,
+    threads: int | None = WINDOW_THREADS,
 ) -> WindowedSource:
     """The registry's factory: ``weights`` (a save_motion_model file) or ``model``.
+
+    ``threads``: torch intra-op threads per window (``None``: whatever torch is set to).
 
     The model is loaded and checked here, before any audio.
     """
@@ -171,5 +214,5 @@ def from_options(
     if steps is not None:
         stream = replace(stream, steps=int(steps))
     controls = MotionControls(seed=int(seed), guidance=Guidance(audio=float(cfg)) if cfg is not None else Guidance())
-    engine = DiffusionEngine(model, stream, controls, graph=graph)
+    engine = DiffusionEngine(model, stream, controls, graph=graph, threads=threads)
     return WindowedSource(engine, engine.gen.latency()["algorithmic"])

@@ -10,7 +10,8 @@ reaches them, as for every source), but the face comes from video:
   on the video's first ``calibrate_s`` seconds before frame 0, unless ``neutral=IMAGE|VIDEO`` gives one;
 - **live** (``camera=INDEX|NAME`` or a :class:`~pyavatar.video.CameraCapture`): the camera is read by its
   own thread (newest frame wins); an output slot tracks the newest camera frame if a new one arrived
-  (``video`` fills a slot as soon as one is there, checked on every audio chunk, else emits nothing for
+  (``video`` fills the next slot as soon as one is there, checked on every audio chunk, up to one slot
+  ahead of the audio clock, else emits nothing for
   it and the output repeats its last frame; ``hybrid`` keeps the last tracked values), and a ``video``
   frame carries that camera frame's capture time, so the session's latency is camera frame → output
   frame.
@@ -327,10 +328,13 @@ class VideoMotionSource:
     def _slots(self, final: bool) -> list[MotionFrame]:
         """Frames of the slots the audio clock has reached.
 
-        Live on a camera, a slot that has begun is filled as soon as a new camera
-        frame is there (it need not wait for the slot's end: the camera frame's
-        wait is one audio chunk, not up to a frame period); a slot that ends
-        without one emits nothing (the output repeats).
+        Live on a camera, a slot is filled as soon as a new camera frame is there
+        once the slot before it has begun (a camera frame waits one audio chunk,
+        not for a slot's start or end: camera and output clocks drift against each
+        other, and a frame that just missed its slot would otherwise wait up to a
+        frame period for the next one to begin); a slot that ends without one emits
+        nothing (the output repeats). The output pacer shows a camera frame by its
+        capture time, so a slot's pts does not time it.
         """
         early = self._live and isinstance(self.feed, CameraFeed)
         out = []
@@ -338,7 +342,7 @@ class VideoMotionSource:
             k = self._next
             start, end = self._pts(k), self._pts(k + 1)
             complete = end <= self._end or (final and start < self._end)
-            if not complete and not (early and start < self._end):
+            if not complete and not (early and self._pts(k - 1) < self._end):
                 return out
             frame = self._frame(k, start, None, 0.0, "neutral", 0.0)
             if frame is None and not complete:
