@@ -41,6 +41,9 @@ RIGID = (
     217,
     437,
 )
+# RIGID points on the face's side contour, each with its two neighbours along the face oval: the image
+# places them only across the contour (pyavatar.tracking.pose.fit_pose's ``slide``).
+CONTOUR = {234: (93, 127), 454: (323, 356), 127: (234, 162), 356: (454, 389)}
 # Eye openings, outer corner first (MediaPipe's subject-right eye, then subject-left eye).
 EYE_A_UPPER = (33, 246, 161, 160, 159, 158, 157, 173, 133)
 EYE_A_LOWER = (33, 7, 163, 144, 145, 153, 154, 155, 133)

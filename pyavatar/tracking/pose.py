@@ -67,12 +67,37 @@ def _rotation_vector(w: np.ndarray) -> np.ndarray:
     return np.eye(3) + math.sin(theta) * kx + (1 - math.cos(theta)) * kx @ kx
 
 
-def fit_pose(neutral: np.ndarray, current: np.ndarray, iterations: int = 6) -> Similarity:
+def _across(along: np.ndarray) -> np.ndarray:
+    """(N, 2, 2) image-plane projectors removing each point's component along ``along`` (N, 3) (zero: identity)."""
+    t = along[:, :2]
+    norm = np.linalg.norm(t, axis=1, keepdims=True)
+    t = np.where(norm > 1e-9, t / np.maximum(norm, 1e-9), 0.0)
+    return np.eye(2) - t[:, :, None] * t[:, None, :]
+
+
+def _project(keep: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    """Residual rows (2N,) or Jacobian rows (2N, k), interleaved x/y per point, through the (N, 2, 2) projectors."""
+    if keep is None:
+        return rows
+    shaped = rows.reshape(len(keep), 2, -1)
+    return np.einsum("nij,njk->nik", keep, shaped).reshape(rows.shape)
+
+
+def fit_pose(
+    neutral: np.ndarray, current: np.ndarray, iterations: int = 6, *, slide: np.ndarray | None = None
+) -> Similarity:
     """Pose of (N, 3) ``current`` points relative to ``neutral`` (see the module docstring).
 
     Gauss–Newton over (rotation update, log scale, 2-D shift), re-linearised
     about the current rotation each step. The residual is the RMS 2-D misfit in
     units of the neutral point spread.
+
+    ``slide``: (N, 3) unit directions in the neutral frame along which a point's
+    image position is not observed (zero rows: seen in both image axes). A point
+    on the face's side contour is placed only across the contour: nothing in the
+    image pins where along the silhouette it lies, and MediaPipe slides such
+    points with the face's overall shape (an opening jaw pulls them down). Their
+    misfit along the rotated direction is left out of the fit.
     """
     start = fit_similarity(neutral, current)
     a = neutral - start.center0
@@ -90,13 +115,16 @@ def fit_pose(neutral: np.ndarray, current: np.ndarray, iterations: int = 6) -> S
         jac[1::2, 0], jac[1::2, 2] = -q[:, 2], q[:, 0]
         jac[0::2, 0] = jac[1::2, 1] = 0.0
         jac[0::2, 3], jac[1::2, 3] = q[:, 0], q[:, 1]
-        step = np.linalg.lstsq(jac, -r, rcond=None)[0]
+        keep = None if slide is None else _across(slide @ rot.T)
+        step = np.linalg.lstsq(_project(keep, jac), -_project(keep, r), rcond=None)[0]
         rot = _rotation_vector(step[:3]) @ rot
         scale *= math.exp(step[3])
         shift = shift + step[4:]
         if np.abs(step).max() < 1e-7:
             break
     r = (scale * a @ rot.T)[:, :2] + shift - x
+    if slide is not None:
+        r = _project(_across(slide @ rot.T), r.ravel()).reshape(-1, 2)
     err = math.sqrt(float((r * r).sum(axis=1).mean())) / max(spread * scale, 1e-12)
     return Similarity(rot, scale, start.center0, np.array([shift[0], shift[1], start.center[2]]), err)
 

@@ -127,7 +127,7 @@ def measure(geometry: Geometry, points: np.ndarray, gains: Gains) -> tuple[np.nd
     """
     g = geometry
     rigid = list(m.RIGID)
-    fit = fit_pose(g.points[rigid], points[rigid])
+    fit = fit_pose(g.points[rigid], points[rigid], slide=contour_slide(g.points))
     yaw, pitch, roll = euler_from_rotation(g.axes.T @ fit.rotation @ g.axes)
     shift = (fit.center - fit.center0) @ g.axes / g.height
     fields, extras = expression(g, points, fit, gains)
@@ -139,6 +139,17 @@ def measure(geometry: Geometry, points: np.ndarray, gains: Gains) -> tuple[np.nd
     for k, v in {**fields, **extras}.items():
         values[_INDEX[k]] = v
     return values, fit.residual
+
+
+def contour_slide(neutral: np.ndarray) -> np.ndarray:
+    """(len(RIGID), 3) unit tangents of the face oval at :data:`~pyavatar.tracking.mesh.CONTOUR` points, else 0."""
+    out = np.zeros((len(m.RIGID), 3))
+    for k, i in enumerate(m.RIGID):
+        if i in m.CONTOUR:
+            a, b = m.CONTOUR[i]
+            t = neutral[b] - neutral[a]
+            out[k] = t / max(float(np.linalg.norm(t)), 1e-9)
+    return out
 
 
 def _align_to(reference: np.ndarray, points: np.ndarray) -> np.ndarray:

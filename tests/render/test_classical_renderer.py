@@ -212,3 +212,31 @@ def test_no_face_and_bad_arguments(landmarks) -> None:
     assert prepared.face.box[0] > 100 and prepared.face.score > 0  # a detected face, not the template
     with pytest.raises(ValueError, match="output"):
         ClassicalRenderer(output="tiles")
+
+
+@pytest.mark.parametrize("pitch", [15.0, -15.0])
+def test_pitch_draws_the_full_rigid_rotation_of_the_landmarks(case, renderer, pitch: float) -> None:
+    """The pixels show each skull landmark's texture where the whole commanded pitch puts it.
+
+    Expected: the head transform (rotation about the neck pivot, with each landmark's depth) applied to the
+    rest landmarks. The round trip reads pitch at 0.6-0.8 of this (benchmarks/TRACKING.md): that is not the drawing.
+    """
+    prepared, _, _ = case
+    params = FaceParams.from_fields(head_pitch=pitch)
+    lin, offset = prepared.rig.head_transform(params, 0)
+    skull = [1, 4, 6, 168, 197, 33, 133, 362, 263]  # nose tip and bridge, eye corners: depths span ~45 px
+    rest = prepared.rig.rest[skull].astype(np.float64)
+    expected = rest @ lin.T.astype(np.float64) + offset
+    flow, _ = renderer.flow(prepared, params)
+    xy = np.round(expected[:, :2]).astype(int)
+    drawn_source = flow[xy[:, 1], xy[:, 0]]
+    miss = np.linalg.norm(drawn_source - prepared.source[skull], axis=1)
+    assert miss.max() <= 1.5, f"pitch {pitch}: landmark texture {miss.max():.2f} px from the rigid rotation"
+    # and that rotation moves the nose against the eye corners as a rotation about the image x axis would
+    # (these portraits are upright): by (cos - 1) x their height gap + sin x their depth gap
+    height_gap = rest[0, 1] - rest[5:, 1].mean()
+    nose_vs_eyes = expected[0, 1] - expected[5:, 1].mean() - height_gap
+    depth_gap = rest[5:, 2].mean() - rest[0, 2]
+    a = np.radians(pitch)
+    assert depth_gap > 20
+    assert nose_vs_eyes == pytest.approx((np.cos(a) - 1) * height_gap + np.sin(a) * depth_gap, rel=0.1)
