@@ -26,6 +26,13 @@ import numpy as np
 from pyavatar.runtime.frames import VideoFrame
 from pyavatar.runtime.metrics import Metrics
 
+#: Default headroom of the adaptive delay over its lag level.
+MARGIN_MS = 15.0
+#: Default share of recent (weighted) lags the adaptive delay covers. At 0.99 a lone late frame in a full
+#: window (5 s) is still absorbed; a stall of a few frames raises the delay until it ages out, so a source
+#: with occasional slow windows (a diffusion model) loses no frame. Measured in benchmarks/LIVE.md.
+QUANTILE = 0.99
+
 
 class AdaptiveDelay:
     """The playout delay policy: a decaying high percentile of recent lag plus a margin.
@@ -61,9 +68,9 @@ class AdaptiveDelay:
         self,
         fps: float,
         *,
-        margin_ms: float = 10.0,
+        margin_ms: float = MARGIN_MS,
         max_delay_ms: float = 500.0,
-        quantile: float = 0.95,
+        quantile: float = QUANTILE,
         window_s: float = 5.0,
         half_life_s: float = 2.0,
         shrink_after_s: float = 2.5,
