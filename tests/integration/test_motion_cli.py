@@ -71,6 +71,12 @@ def test_render_motion_diffusion_with_the_classical_renderer(diffusion_file: Pat
     assert rc == 0 and _frames(out) == 30  # 1.2 s at 25 fps
 
 
+def _render_diffusion(wav: Path, weights: Path, out: Path) -> int:
+    """``pyavatar render`` of the demo portrait with ``--motion diffusion --motion-weights WEIGHTS``."""
+    args = ["render", str(DEMO_PORTRAIT), str(wav), "-o", str(out), "--motion", "diffusion"]
+    return main([*args, "--motion-weights", str(weights), "--fps", "25", "--no-progress"])
+
+
 def test_mismatched_diffusion_weights_fail_before_any_audio(
     diffusion_file: Path, wav: Path, tmp_path: Path, capsys
 ) -> None:
@@ -91,44 +97,15 @@ def test_mismatched_diffusion_weights_fail_before_any_audio(
         Avatar.from_image(DEMO_PORTRAIT, renderer="probe").session(
             fps=25, motion="diffusion", motion_options={"weights": bad}
         )
-    rc = main(
-        [
-            "render",
-            str(DEMO_PORTRAIT),
-            str(wav),
-            "-o",
-            str(tmp_path / "x.mp4"),
-            "--motion",
-            "diffusion",
-            "--motion-weights",
-            str(bad),
-            "--fps",
-            "25",
-            "--no-progress",
-        ]
-    )
+    rc = _render_diffusion(wav, bad, tmp_path / "x.mp4")
     err = capsys.readouterr().err
     assert rc == 1 and str(bad) in err and repr(key) in err and "has shape" in err, err
     assert not (tmp_path / "x.mp4").exists()
     state[key] = torch.full_like(state[key][:-1], float("nan"))
     save_file(state, bad, metadata=meta)
-    rc = main(
-        [
-            "render",
-            str(DEMO_PORTRAIT),
-            str(wav),
-            "-o",
-            str(tmp_path / "x.mp4"),
-            "--motion",
-            "diffusion",
-            "--motion-weights",
-            str(bad),
-            "--fps",
-            "25",
-            "--no-progress",
-        ]
-    )
-    assert rc == 1 and "non-finite" in capsys.readouterr().err
+    rc = _render_diffusion(wav, bad, tmp_path / "x.mp4")
+    err = capsys.readouterr().err
+    assert rc == 1 and "non-finite" in err and str(bad) in err and key in err, err
 
 
 def test_unknown_motion_and_refused_controls_are_one_line_errors(wav: Path, tmp_path: Path, capsys) -> None:

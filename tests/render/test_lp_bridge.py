@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from render_helpers import TINY_LP_CONFIG
 
 from pyavatar.face.params import FaceParams
 from pyavatar.render.liveportrait.bridge import (
@@ -174,29 +175,8 @@ def test_neural_renderer_satisfies_face_renderer() -> None:
     from pyavatar.render.base import FaceRenderer
     from pyavatar.render.liveportrait.face_renderer import NeuralFaceRenderer
 
-    tiny = {
-        "appearance_feature_extractor_params": {
-            "block_expansion": 4,
-            "max_features": 32,
-            "reshape_channel": 2,
-            "num_resblocks": 1,
-        },
-        "motion_extractor_params": {"_reduced_backbone": {"depths": [1, 1, 1, 1], "dims": [4, 8, 8, 16]}},
-        "warping_module_params": {
-            "block_expansion": 1,
-            "max_features": 32,
-            "reshape_channel": 2,
-            "dense_motion_params": {"block_expansion": 2, "max_features": 8, "compress": 1},
-        },
-        "spade_generator_params": {"block_expansion": 1, "max_features": 4, "out_channels": 2, "spade_hidden": 8},
-        "stitching_retargeting_module_params": {
-            "stitching": {"input_size": 126, "hidden_sizes": [8], "output_size": 65},
-            "lip": {"input_size": 65, "hidden_sizes": [8], "output_size": 63},
-            "eye": {"input_size": 66, "hidden_sizes": [8], "output_size": 63},
-        },
-    }
     torch.set_num_threads(2)
-    models = LivePortraitModels(LivePortraitConfig.from_dict(tiny)).randomize(seed=2)
+    models = LivePortraitModels(LivePortraitConfig.from_dict(TINY_LP_CONFIG)).randomize(seed=2)
     renderer = NeuralFaceRenderer(models, batch=2, kernel_backend="cpp")
     assert isinstance(renderer, FaceRenderer) and renderer.name == "neural"
     image = skimage_data.astronaut()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from render_helpers import TINY_LP_CONFIG
 
 pytest.importorskip("mediapipe", reason="portrait tests need mediapipe==0.10.21 (pip install mediapipe==0.10.21)")
 skimage_data = pytest.importorskip("skimage.data", reason="portrait tests need scikit-image (skimage.data.astronaut)")
@@ -23,28 +24,6 @@ from pyavatar.render.portrait import (  # noqa: E402
     prepare_portrait,
 )
 
-TINY = {
-    "appearance_feature_extractor_params": {
-        "block_expansion": 4,
-        "max_features": 32,
-        "reshape_channel": 2,
-        "num_resblocks": 1,
-    },
-    "motion_extractor_params": {"_reduced_backbone": {"depths": [1, 1, 1, 1], "dims": [4, 8, 8, 16]}},
-    "warping_module_params": {
-        "block_expansion": 1,
-        "max_features": 32,
-        "reshape_channel": 2,
-        "dense_motion_params": {"block_expansion": 2, "max_features": 8, "compress": 1},
-    },
-    "spade_generator_params": {"block_expansion": 1, "max_features": 4, "out_channels": 2, "spade_hidden": 8},
-    "stitching_retargeting_module_params": {
-        "stitching": {"input_size": 126, "hidden_sizes": [8], "output_size": 65},
-        "lip": {"input_size": 65, "hidden_sizes": [8], "output_size": 63},
-        "eye": {"input_size": 66, "hidden_sizes": [8], "output_size": 63},
-    },
-}
-
 
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
@@ -59,7 +38,7 @@ def landmarks():
 
 @pytest.fixture(scope="module")
 def renderer(landmarks) -> NeuralRenderer:
-    models = LivePortraitModels(LivePortraitConfig.from_dict(TINY)).randomize(seed=1)
+    models = LivePortraitModels(LivePortraitConfig.from_dict(TINY_LP_CONFIG)).randomize(seed=1)
     return NeuralRenderer(models, landmarks=landmarks, kernel_backend="cpp")
 
 

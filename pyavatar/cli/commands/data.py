@@ -106,8 +106,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Build training data in the one dataset format (NAME.wav + NAME.json + manifest.json): `synth` "
             "renders speech with espeak-ng, Festival and flite with exact phone timings; `align` force-aligns a "
-            "recording to its transcript; `asterisk` imports the Asterisk en/es/fr prompts; `align-check` "
-            "validates the aligner. Material reserved for held-out evaluation is refused."
+            "recording to its transcript; `asterisk` imports the Asterisk en/es/fr prompts; `augment` writes "
+            "augmented copies of a folder's clips; `align-check` validates the aligner. Material reserved for "
+            "held-out evaluation is refused."
         ),
     )
     s = p.add_subparsers(dest="data_command", metavar="WHAT", required=True)
