@@ -9,6 +9,7 @@ the image-right eye is the avatar's left (an unmirrored camera).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,8 @@ class Gains:
     # iris travel at 45° as a fraction of the room between iris and eye corner (MediaPipe's iris centre moves
     # about two thirds as far as the iris drawn by the classical renderer, whose own travel is 0.75)
     gaze_shift: float = 0.5
+    # iris travel at 45° read from the pixels (:mod:`pyavatar.tracking.iris`): the classical renderer's 0.75
+    gaze_shift_image: float = 0.75
     gaze_lift: float = 0.3  # vertical iris travel at 45°, fraction of the eye's half height
     press: float = 0.5  # lip-thickness loss ratio for a full press
     funnel: float = 0.5  # inner-aperture height/width ratio for a full funnel
@@ -90,6 +93,11 @@ def _iris_shift(g: Geometry, eye: dict[str, tuple[int, ...]], image: np.ndarray,
     return np.array([d @ axes[:, k] / max(float(axes[:, k] @ axes[:, k]), 1e-6) for k in range(2)])
 
 
+def _toward_u(g: Geometry, eye: dict[str, tuple[int, ...]]) -> float:
+    """+1 when the eye's last upper-lid point lies toward +u of its first, else -1."""
+    return float(np.sign((g.points[eye["upper"][-1]] - g.points[eye["upper"][0]])[:2] @ g.axes[:2, 0]) or 1.0)
+
+
 def _iris_in_eye(g: Geometry, eye: dict[str, tuple[int, ...]], image: np.ndarray) -> float:
     """Where the iris sits between the eye's corners in the image (0 = midway), in eye widths toward +u.
 
@@ -99,8 +107,7 @@ def _iris_in_eye(g: Geometry, eye: dict[str, tuple[int, ...]], image: np.ndarray
     not change it.
     """
     a, b = image[eye["upper"][0], :2], image[eye["upper"][-1], :2]
-    toward_u = np.sign((g.points[eye["upper"][-1]] - g.points[eye["upper"][0]])[:2] @ g.axes[:2, 0]) or 1.0
-    axis = (b - a) * toward_u
+    axis = (b - a) * _toward_u(g, eye)
     width2 = max(float(axis @ axis), 1e-6)
     return float((image[eye["iris"][0], :2] - (a + b) / 2) @ axis / width2)
 
@@ -164,10 +171,17 @@ def neutral_geometry(points: np.ndarray) -> Geometry:
 
 
 def expression(
-    g: Geometry, image: np.ndarray, pose: Similarity, gains: Gains
+    g: Geometry,
+    image: np.ndarray,
+    pose: Similarity,
+    gains: Gains,
+    irises: Sequence[float | None] | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """(FaceParams expression fields, ARKit-only extras) of a mesh as found in the image, at head ``pose``.
 
+    ``irises``: per eye (avatar's left first), the iris shift read from the pixels since the neutral
+    (:meth:`pyavatar.tracking.iris.IrisTemplate.locate`, eye widths from the first toward the last
+    upper-lid point), or None where it was not found; it replaces the mesh's iris for that eye's gaze yaw.
     The gaze fields are left out when both eyes are (half) closed (the irises are not visible).
     """
     raw = raw_measures(g, pose.to_neutral(image))
@@ -185,13 +199,15 @@ def expression(
         room = max(base[1] - base[2], 0.15 * base[1])
         half_h = max(base[0] / 2, 1e-6)
         du, dv = _iris_shift(g, g.eyes[k], image, pose) - g.base[f"iris{k}"]  # type: ignore[arg-type]
-        within = _iris_in_eye(g, g.eyes[k], image) - g.base[f"iris_in_eye{k}"][0]  # type: ignore[arg-type]
-        # gaze yaw: the mean of two readings whose errors differ (the head fit at the eye vs the eye corners)
-        yaw_pose = du / (gains.gaze_shift * room) * 45.0
-        yaw_eye = within * 2 * base[1] / (gains.gaze_shift * room) * 45.0
+        seen = None if irises is None else irises[k]
+        if seen is not None:  # the pixels' reading: the iris's own travel, no mesh iris involved
+            yaw = seen * _toward_u(g, g.eyes[k]) * 2 * base[1] / (gains.gaze_shift_image * room) * 45.0  # type: ignore[arg-type]
+        else:  # the mean of two mesh readings whose errors differ (the head fit at the eye vs the eye corners)
+            within = _iris_in_eye(g, g.eyes[k], image) - g.base[f"iris_in_eye{k}"][0]  # type: ignore[arg-type]
+            yaw = (du / (gains.gaze_shift * room) + within * 2 * base[1] / (gains.gaze_shift * room)) * 22.5
         gaze.append(
             (
-                (yaw_pose + yaw_eye) / 2,
+                yaw,
                 dv / (gains.gaze_lift * half_h) * 45.0,
                 clip((openness - 0.5) / 0.5) ** 2,  # a half-closed lid hides the iris: trust it less
             )

@@ -14,7 +14,8 @@ tracker outputs the idle values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ from pyavatar.tracking import mesh as m
 from pyavatar.tracking.blink import BlinkRange, BlinkRangeSettings
 from pyavatar.tracking.features import Gains, Geometry, expression, neutral_geometry
 from pyavatar.tracking.filters import OneEuroFilter, OneEuroSettings
+from pyavatar.tracking.iris import IrisSettings, IrisTemplate
 from pyavatar.tracking.loss import LossHandler
 from pyavatar.tracking.pose import euler_from_rotation, fit_pose, fit_similarity
 
@@ -69,6 +71,8 @@ class TrackerSettings:
         gains: what counts as a full expression (:class:`~pyavatar.tracking.features.Gains`).
         blink_range: per-eye blink range learned from the user's blinks
             (:class:`~pyavatar.tracking.blink.BlinkRangeSettings`); None keeps ``gains`` alone.
+        iris: gaze yaw from the user's own neutral iris found again in the pixels
+            (:class:`~pyavatar.tracking.iris.IrisSettings`); None reads MediaPipe's iris landmarks only.
     """
 
     calibrate_s: float = 1.0
@@ -85,6 +89,7 @@ class TrackerSettings:
     min_tracking: float = 0.5
     gains: Gains = field(default_factory=Gains)
     blink_range: BlinkRangeSettings | None = field(default_factory=BlinkRangeSettings)
+    iris: IrisSettings | None = field(default_factory=IrisSettings)
 
     def __post_init__(self) -> None:
         if self.calibrate_s < 0:
@@ -118,11 +123,16 @@ class TrackedFrame:
 
 
 _INDEX = {n: i for i, n in enumerate(CHANNELS)}
+#: Latest calibration frames whose pixels set the neutral irises.
+IRIS_FRAMES = 8
 
 
-def measure(geometry: Geometry, points: np.ndarray, gains: Gains) -> tuple[np.ndarray, float]:
+def measure(
+    geometry: Geometry, points: np.ndarray, gains: Gains, irises: Sequence[float | None] | None = None
+) -> tuple[np.ndarray, float]:
     """:data:`CHANNELS` values of one (478, 3) mesh against a neutral ``geometry``, and the head-fit error.
 
+    ``irises``: per-eye iris shifts read from the pixels (see :func:`~pyavatar.tracking.features.expression`).
     Gaze is NaN when both eyes are closed.
     """
     g = geometry
@@ -130,7 +140,7 @@ def measure(geometry: Geometry, points: np.ndarray, gains: Gains) -> tuple[np.nd
     fit = fit_pose(g.points[rigid], points[rigid], slide=contour_slide(g.points))
     yaw, pitch, roll = euler_from_rotation(g.axes.T @ fit.rotation @ g.axes)
     shift = (fit.center - fit.center0) @ g.axes / g.height
-    fields, extras = expression(g, points, fit, gains)
+    fields, extras = expression(g, points, fit, gains, irises)
     fields.update(
         head_yaw=yaw, head_pitch=pitch, head_roll=roll, head_x=shift[0], head_y=-shift[1], head_z=fit.scale - 1.0
     )
@@ -192,6 +202,8 @@ class FaceTracker:
         self.mesh = mesh
         self.geometry: Geometry | None = None if neutral is None else neutral_geometry(np.asarray(neutral, np.float64))
         self._pending: list[np.ndarray] = []
+        self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=IRIS_FRAMES)  # (frame, mesh) to calibrate
+        self._irises: tuple[IrisTemplate, ...] | None = None
         self._t_first: float | None = None
         scale = np.array([30.0 if FIELDS.get(n, (0, 1))[1] >= 45 else 1.0 for n in CHANNELS])
         groups = [
@@ -214,29 +226,54 @@ class FaceTracker:
         """Whether a neutral face is set."""
         return self.geometry is not None
 
-    def calibrate(self, meshes: Iterable[np.ndarray]) -> None:
-        """Set the neutral face from (478, 3) meshes of a relaxed, frontal face (see :func:`neutral_mesh`)."""
+    def calibrate(self, meshes: Iterable[np.ndarray], frames: Sequence[np.ndarray] = ()) -> None:
+        """Set the neutral face from (478, 3) meshes of a relaxed, frontal face (see :func:`neutral_mesh`).
+
+        ``frames``: the last RGB frames of those meshes (oriented as tracked, one per mesh, paired from the
+        end), for the neutral irises of :attr:`TrackerSettings.iris`; without them gaze reads the mesh alone.
+        """
+        meshes = list(meshes)
         self.geometry = neutral_geometry(neutral_mesh(meshes))
+        self._irises = None
+        iris = self.settings.iris
+        if iris is not None and frames:
+            paired = meshes[-len(frames) :]
+            self._irises = tuple(
+                IrisTemplate.from_frames(frames, paired, (eye["upper"][0], eye["upper"][-1]), eye["iris"], iris)  # type: ignore[index]
+                for eye in self.geometry.eyes
+            )
         self._pending.clear()
+        self._recent.clear()
         if self._blinks is not None:
             self._blinks.reset()
 
     def calibrate_frames(self, frames: Iterable[np.ndarray]) -> int:
         """Set the neutral face from RGB frames (an image or a short video); returns the frames with a face."""
-        meshes = [p for p in (self.mesh.process(self._orient(f)) for f in frames) if p is not None]
-        if not meshes:
+        found = [(f, p) for f, p in ((f, self.mesh.process(f)) for f in map(self._orient, frames)) if p is not None]
+        if not found:
             raise ValueError("neutral calibration: no face found in the given frames")
-        self.calibrate(meshes)
-        return len(meshes)
+        self.calibrate([p for _, p in found], [f for f, _ in found[-IRIS_FRAMES:]])
+        return len(found)
 
     def _orient(self, rgb: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(rgb[:, ::-1]) if self.settings.mirror else rgb
 
-    def measure(self, points: np.ndarray) -> tuple[np.ndarray, float]:
-        """Unsmoothed :data:`CHANNELS` values of one mesh and the head-fit error (needs a neutral face)."""
+    def measure(self, points: np.ndarray, rgb: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """Unsmoothed :data:`CHANNELS` values of one mesh and the head-fit error (needs a neutral face).
+
+        ``rgb``: the (oriented) frame of the mesh, for the pixel iris reading when neutral irises exist.
+        """
         if self.geometry is None:
             raise RuntimeError("FaceTracker.measure: no neutral face yet (calibrate first)")
-        values, error = measure(self.geometry, points, self.settings.gains)
+        irises, found = None, None
+        iris = self.settings.iris
+        if self._irises is not None and rgb is not None and iris is not None:
+            found = [t.locate(rgb, points) for t in self._irises]
+            irises = [shift if score >= iris.min_score else None for shift, score in found]
+        values, error = measure(self.geometry, points, self.settings.gains, irises)
+        if found is not None and iris is not None and self._irises is not None:
+            for side, t, (_, score) in zip(("blink_left", "blink_right"), self._irises, found):
+                values[_INDEX[side]] = iris.blink(values[_INDEX[side]], score, t.reference)
         if np.isnan(values[_INDEX["gaze_yaw"]]):  # both eyes closed: hold the last gaze
             values[[_INDEX["gaze_yaw"], _INDEX["gaze_pitch"]]] = self._gaze
         self._gaze = (values[_INDEX["gaze_yaw"]], values[_INDEX["gaze_pitch"]])
@@ -244,16 +281,18 @@ class FaceTracker:
 
     def process(self, rgb: np.ndarray, t: float, idle: FaceParams | None = None) -> TrackedFrame:
         """Track one RGB uint8 frame at time ``t`` seconds (increasing); ``idle``: values shown without a face."""
-        points = self.mesh.process(self._orient(rgb))
+        rgb = self._orient(rgb)
+        points = self.mesh.process(rgb)
         s = self.settings
         tracked, error = None, float("nan")
         if points is not None and self.geometry is None:
             self._t_first = t if self._t_first is None else self._t_first
             self._pending.append(points)
+            self._recent.append((rgb, points))
             if t - self._t_first >= s.calibrate_s:
-                self.calibrate(self._pending)
+                self.calibrate(self._pending, [f for f, _ in self._recent])
         elif points is not None:
-            raw, error = self.measure(points)
+            raw, error = self.measure(points, rgb)
             if self._blinks is not None:
                 lr = [_INDEX["blink_left"], _INDEX["blink_right"]]
                 raw[lr] = self._blinks.update(raw[lr[0]], raw[lr[1]], t)
