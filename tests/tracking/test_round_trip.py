@@ -53,3 +53,16 @@ def test_the_pixel_iris_reads_gaze_better_than_the_mesh_behind_glasses(rendered)
     pixels = _score(rendered, "grace_hopper")["gaze_yaw"]["r"]
     mesh = _score(rendered, "grace_hopper", TrackerSettings(iris=None))["gaze_yaw"]["r"]
     assert pixels > mesh + 0.01, (pixels, mesh)
+
+
+@pytest.mark.slow
+def test_the_first_seconds_calibration_keeps_the_irises_too(rendered):
+    """Without calibrate_frames, the neutral (and its iris bands) comes from the first tracked frames."""
+    known, video = rendered("grace_hopper")
+    gaze = {}
+    for name, iris in (("pixels", TrackerSettings().iris), ("mesh", None)):
+        with FaceTracker(TrackerSettings(calibrate_s=(LEAD - 1) / FPS, iris=iris)) as tracker:
+            out = FaceParams.concat([tracker.process(f, i / FPS).params for i, f in enumerate(video)])
+        gaze[name] = score(known, out, skip=LEAD)["gaze_yaw"]["r"]
+    assert gaze["pixels"] >= MIN_R, gaze
+    assert gaze["pixels"] > gaze["mesh"] + 0.01, gaze
