@@ -14,6 +14,7 @@ tracker outputs the idle values.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -123,6 +124,7 @@ class TrackedFrame:
 
 
 _INDEX = {n: i for i, n in enumerate(CHANNELS)}
+log = logging.getLogger(__name__)
 #: Latest calibration frames whose pixels set the neutral irises.
 IRIS_FRAMES = 8
 
@@ -238,10 +240,13 @@ class FaceTracker:
         iris = self.settings.iris
         if iris is not None and frames:
             paired = meshes[-len(frames) :]
-            self._irises = tuple(
-                IrisTemplate.from_frames(frames, paired, (eye["upper"][0], eye["upper"][-1]), eye["iris"], iris)  # type: ignore[index]
-                for eye in self.geometry.eyes
-            )
+            try:
+                self._irises = tuple(
+                    IrisTemplate.from_frames(frames, paired, (eye["upper"][0], eye["upper"][-1]), eye["iris"], iris)  # type: ignore[index]
+                    for eye in self.geometry.eyes
+                )
+            except ValueError as e:  # an eye the bands cannot sample: gaze reads the mesh alone
+                log.warning("tracker: no pixel iris reading (%s); gaze and blinks read the face mesh alone", e)
         self._pending.clear()
         self._recent.clear()
         if self._blinks is not None:

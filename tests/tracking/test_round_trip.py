@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from pyavatar.face.params import FaceParams
 from pyavatar.tracking import FaceTracker, TrackerSettings
+from pyavatar.tracking.iris import IrisSettings
 from pyavatar.tracking.roundtrip import SCORED, score
 from tests.tracking.conftest import FPS, LEAD
 
@@ -66,3 +69,17 @@ def test_the_first_seconds_calibration_keeps_the_irises_too(rendered):
         gaze[name] = score(known, out, skip=LEAD)["gaze_yaw"]["r"]
     assert gaze["pixels"] >= MIN_R, gaze
     assert gaze["pixels"] > gaze["mesh"] + 0.01, gaze
+
+
+@pytest.mark.slow
+def test_an_eye_the_bands_cannot_sample_falls_back_to_the_mesh(rendered, caplog):
+    known, video = rendered("astronaut")
+    squeezed = IrisSettings(half_height=0.3, socket_inner=0.31, socket_outer=0.32)  # rows collapse onto one
+    with (
+        caplog.at_level(logging.WARNING, logger="pyavatar.tracking.tracker"),
+        FaceTracker(TrackerSettings(iris=squeezed)) as tracker,
+    ):
+        tracker.calibrate_frames(video[:LEAD])
+        out = FaceParams.concat([tracker.process(f, i / FPS).params for i, f in enumerate(video)])
+    assert "no pixel iris reading" in caplog.text and "too small" in caplog.text
+    assert score(known, out, skip=LEAD)["gaze_yaw"]["r"] >= MIN_R  # the mesh's own reading, as before
