@@ -93,13 +93,14 @@ def eye_band(rgb: np.ndarray, a: np.ndarray, b: np.ndarray, v: float, rows: int)
     ``rgb``: the frame, RGB uint8. Columns span :data:`SPAN` eye widths centred
     between the corners; rows are spaced like columns (``SPAN / SAMPLES`` eye
     widths) around the line ``v`` eye widths from the corner axis (toward the
-    image's down for an upright eye). Only the pixels around the band are read.
+    image's down for an upright eye). Only the pixels around the band are read;
+    coinciding corners give a flat band.
     """
     a, b = np.asarray(a, np.float64)[:2], np.asarray(b, np.float64)[:2]
     axis = b - a
     width = float(np.linalg.norm(axis))
-    if width < 1e-6:
-        raise ValueError("eye band: the eye corners coincide")
+    if width < 1e-6:  # coinciding corners: a flat band, which matches nothing
+        return np.zeros((2 * rows + 1, SAMPLES), np.float32)
     ex = axis / width
     ey = np.array([-ex[1], ex[0]])
     step = SPAN * width / SAMPLES

@@ -111,3 +111,10 @@ def test_the_template_needs_one_mesh_per_frame():
     frame, points = _eye(0.0)
     with pytest.raises(ValueError, match="one mesh per frame"):
         IrisTemplate.from_frames([frame, frame], [points], CORNERS, m.IRIS_A)
+
+
+def test_coinciding_corners_match_nothing_instead_of_failing():
+    frame, points = _eye(0.0)
+    points[list(CORNERS)] = points[CORNERS[0]]
+    shift, score = _template().locate(frame, points)
+    assert score == -1.0 and np.isfinite(shift)  # a shift nobody uses: min_score rejects the match
