@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from typing import Any
@@ -27,6 +28,8 @@ class Receiver:
                 return super().verify_request(request, client_address)
 
         self.server = _Server(("127.0.0.1", 0), d)
+        # a deep receive buffer: on a loaded machine a burst of datagrams must wait, not be dropped by the kernel
+        self.server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
