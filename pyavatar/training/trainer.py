@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from pyavatar.evaluation.dataset import Reference
 from pyavatar.evaluation.metrics import Prediction, count, summarize
-from pyavatar.motion.learned.engine import KIND
+from pyavatar.motion.learned.engine import KIND, bundled_weights, load_model, read_config
 from pyavatar.motion.learned.model import N_IN, MouthNet, decode
 from pyavatar.training.checkpoint import load_training, save_training, save_weights
 from pyavatar.training.config import TrainConfig
@@ -142,6 +142,45 @@ class MouthTask:
         """Inference weights (plain keys) + JSON config."""
         save_weights(model.state_dict(), meta, path)
 
+    def initialize(self, model: MouthNet, weights: Path) -> None:
+        """Start ``model`` from trained ``weights`` (same architecture); later checkpoints keep their gate."""
+        start = load_model(weights)
+        if start.cfg != self.cfg.mouth:
+            raise ValueError(
+                f"{weights.with_suffix('.json')}: its model {start.cfg.to_dict()} differs from the config's arch "
+                f"{self.cfg.mouth.to_dict()}; leave arch out of the config to take the weights' own"
+            )
+        model.load_state_dict(start.state_dict())
+        meta = read_config(weights)
+        self.info["init"] = str(weights)
+        if "gate" in meta:
+            self.info["gate"] = meta["gate"]
+
+
+def init_weights(name: str | Path) -> Path:
+    """The weights ``--init`` names: ``bundled`` (the model shipped in the package) or a checkpoint path."""
+    if str(name) == "bundled":
+        path = bundled_weights()
+        if path is None:
+            raise ValueError("--init bundled: this package ships no learned model; pass RUN/best.safetensors")
+        return path
+    path = Path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"--init: weights not found: {path}")
+    return path
+
+
+def init_config(cfg: TrainConfig, weights: Path) -> TrainConfig:
+    """``cfg`` with the architecture of ``weights`` when the config sets none (fine-tuning keeps the model)."""
+    if cfg.model != "mouthnet":
+        raise ValueError(f"--init starts the mouth model (mouthnet) from weights; config model is {cfg.model!r}")
+    if cfg.arch:
+        return cfg
+    meta = read_config(weights)
+    if meta.get("kind") != KIND or not isinstance(meta.get("model"), dict):
+        raise ValueError(f"{weights.with_suffix('.json')}: not a mouth-model config (kind {meta.get('kind')!r})")
+    return TrainConfig(**{**cfg.to_dict(), "arch": dict(meta["model"])})
+
 
 def make_task(cfg: TrainConfig, clips: list, val: list) -> MouthTask | DiffusionTask:
     """The task of ``cfg.model``.
@@ -219,8 +258,13 @@ def train(
     stop_at: int | None = None,
     device: str = "cpu",
     progress: bool = True,
+    init: Path | None = None,
 ) -> dict:
-    """Train (or resume) into ``run``; returns a summary. ``stop_at`` checkpoints and stops at that step."""
+    """Train (or resume) into ``run``; returns a summary. ``stop_at`` checkpoints and stops at that step.
+
+    ``init``: mouth-model weights to start from (fine-tuning; see :func:`init_config`); a resumed run
+    carries on from its own checkpoint.
+    """
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
@@ -230,6 +274,10 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)  # float16 gradients underflow unscaled
     task = make_task(cfg, clips, val)
     model = task.build(device)
+    if init is not None:
+        if not isinstance(task, MouthTask):
+            raise ValueError("--init starts the mouth model (mouthnet) from weights")
+        task.initialize(model, init)
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     ema_model = task.build(device).eval()  # built before any RNG state is restored
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

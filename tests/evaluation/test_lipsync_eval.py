@@ -15,16 +15,6 @@ from pyavatar.evaluation.phonemes import expand, is_stop
 
 
 @pytest.fixture(scope="session")
-def espeak():
-    from pyavatar.evaluation.espeak import Espeak, EspeakError
-
-    try:
-        return Espeak()
-    except EspeakError as e:
-        pytest.skip(f"espeak-ng unavailable: {e}")
-
-
-@pytest.fixture(scope="session")
 def small_set(espeak, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     from pyavatar.evaluation.synthetic import build_synthetic
 

@@ -293,3 +293,27 @@ def test_learned_source_refuses_bad_weights_before_audio(
         make_motion_source("learned", fps=25, weights=wrong)
     with pytest.raises(ValueError, match="does not take"):
         make_motion_source("dsp", fps=25, weights=wrong)
+
+
+def test_fine_tuning_starts_from_the_bundled_model(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    from pyavatar.motion.learned.engine import bundled_weights, read_config
+
+    bundled = bundled_weights()
+    if bundled is None:
+        pytest.skip("this build ships no learned model")
+    cfg = {k: v for k, v in CONFIG.items() if k != "arch"} | {"steps": 4, "val_every": 4, "ckpt_every": 4, "lr": 1e-4}
+    (workdir / "tune.json").write_text(json.dumps(cfg))
+    args = ["train-motion", "--data", str(workdir / "data"), "--config", str(workdir / "tune.json"), "--device", "cpu"]
+    assert main([*args, "--out", str(workdir / "tuned"), "--init", "bundled"]) == 0
+    meta, start = json.loads((workdir / "tuned" / "final.json").read_text()), read_config(bundled)
+    assert meta["model"] == start["model"] and meta["gate"] == start["gate"] and meta["init"] == str(bundled)
+    tuned, base = load_file(str(workdir / "tuned" / "final.safetensors")), load_file(str(bundled))
+    change = max(float((tuned[k] - base[k]).abs().max() / (base[k].abs().max() + 1e-6)) for k in base)
+    assert 0 < change < 0.05  # four small steps from the bundled weights, not a fresh model
+    # an explicit arch that differs from the weights' is refused, naming the file
+    (workdir / "tune_arch.json").write_text(json.dumps(cfg | {"arch": CONFIG["arch"]}))
+    capsys.readouterr()
+    code = main(
+        [*args[:-4], "--config", str(workdir / "tune_arch.json"), "--out", str(workdir / "t2"), "--init", "bundled"]
+    )
+    assert code != 0 and "mouthnet.json: its model" in capsys.readouterr().err

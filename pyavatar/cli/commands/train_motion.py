@@ -10,9 +10,13 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from pyavatar.training.config import load_config
-    from pyavatar.training.trainer import split, train
+    from pyavatar.training.trainer import init_config, init_weights, split, train
 
     cfg = load_config(args.config)
+    init = None
+    if args.init is not None and not args.resume:
+        init = init_weights(args.init)
+        cfg = init_config(cfg, init)
     if cfg.model == "diffusion":
         from pyavatar.training.diffusion import load_motion_clips as load_clips
     else:
@@ -22,7 +26,7 @@ def _run(args: argparse.Namespace) -> int:
     train_clips, val = split(clips, cfg.val_speakers)
     if args.val:
         val += load_clips(args.val)
-    summary = train(train_clips, val, cfg, args.out, resume=args.resume, stop_at=args.stop_at, device=device)
+    summary = train(train_clips, val, cfg, args.out, resume=args.resume, stop_at=args.stop_at, device=device, init=init)
     print(json.dumps({**summary, "run": str(args.out), "device": device}))
     return 0
 
@@ -44,6 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run folder: checkpoints, CSV logs, best/final weights")
     p.add_argument("--config", help="JSON config (see docs/training.md); defaults otherwise")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument(
+        "--init",
+        metavar="WEIGHTS",
+        help="fine-tune: start the mouth model from these weights (RUN/best.safetensors, or 'bundled' for the "
+        "model shipped in the package); the config's arch may be left out",
+    )
     p.add_argument("--stop-at", type=int, help="checkpoint and stop at this step (resume later)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.set_defaults(func=_run)

@@ -31,7 +31,7 @@ def bundled_weights() -> Path | None:
     return BUNDLED if BUNDLED.is_file() else None
 
 
-def _meta(weights: Path) -> dict:
+def read_config(weights: Path) -> dict:
     """The JSON config beside ``weights`` (same stem)."""
     cfg_path = weights.with_suffix(".json")
     if not weights.is_file():
@@ -44,7 +44,7 @@ def _meta(weights: Path) -> dict:
 def load_gate(weights: str | Path) -> GateConfig:
     """The gate settings in the JSON config beside ``weights`` (the defaults when it has none)."""
     weights = Path(weights)
-    obj = _meta(weights).get("gate", {})
+    obj = read_config(weights).get("gate", {})
     if not isinstance(obj, dict):
         raise ValueError(f"{weights.with_suffix('.json')}: 'gate' must be an object, got {obj!r}")
     return GateConfig.from_dict(obj, str(weights.with_suffix(".json")))
@@ -57,7 +57,7 @@ def load_model(weights: str | Path) -> MouthNet:
     """
     weights = Path(weights)
     cfg_path = weights.with_suffix(".json")
-    meta = _meta(weights)
+    meta = read_config(weights)
     if meta.get("kind") != KIND:
         raise ValueError(f"{cfg_path}: kind must be {KIND!r}, got {meta.get('kind')!r}")
     known = MouthConfig.__dataclass_fields__
