@@ -69,7 +69,32 @@ def test_learned_source_honours_the_dsp_controls(weights: Path) -> None:
     assert np.mean([f.params[smile] for f in _stream(happy, audio, 0)]) > np.mean([f.params[smile] for f in base])
 
 
-@pytest.mark.skipif(bundled_weights() is not None, reason="this build ships a model")
-def test_learned_source_without_weights_says_what_to_pass() -> None:
+def test_a_build_without_a_bundled_model_says_what_to_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyavatar.motion.sources.learned as learned
+
+    monkeypatch.setattr(learned, "bundled_weights", lambda: None)
     with pytest.raises(ValueError, match="--motion-weights RUN/best.safetensors"):
         make_motion_source("learned", fps=25)
+
+
+@pytest.mark.skipif(bundled_weights() is None, reason="this build ships no learned model")
+def test_the_bundled_model_is_the_default_weights() -> None:
+    source = make_motion_source("learned", fps=25)
+    audio = _audio()
+    frames = _stream(source, audio, 0)
+    jaw = np.array([f.params[JAW] for f in frames])
+    assert len(frames) == 50 and jaw.max() > 0.1 and np.isfinite(jaw).all()
+
+
+def test_init_names_what_it_cannot_start_from(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, weights: Path) -> None:
+    import pyavatar.training.trainer as trainer
+    from pyavatar.training.config import TrainConfig
+
+    with pytest.raises(FileNotFoundError, match="--init: weights not found: .*nope.safetensors"):
+        trainer.init_weights(tmp_path / "nope.safetensors")
+    with pytest.raises(ValueError, match="starts the mouth model"):
+        trainer.init_config(TrainConfig(model="diffusion"), weights)
+    assert trainer.init_config(TrainConfig(), weights).mouth == MouthConfig(hidden=16, layers=3)  # the weights' arch
+    monkeypatch.setattr(trainer, "bundled_weights", lambda: None)
+    with pytest.raises(ValueError, match="ships no learned model"):
+        trainer.init_weights("bundled")
