@@ -74,6 +74,17 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def espeak():
+    """The espeak-ng library (skips when it is missing)."""
+    from pyavatar.evaluation.espeak import Espeak, EspeakError
+
+    try:
+        return Espeak()
+    except EspeakError as e:
+        pytest.skip(f"espeak-ng unavailable: {e}")
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread() -> Iterator[None]:
     """Tiny models run fastest (and steadiest on a loaded machine) on one torch thread."""

@@ -26,16 +26,6 @@ def _run(engine: DspLipEngine, feats: FeatureChunk) -> LipChunk:
 
 
 @pytest.fixture(scope="module")
-def espeak():
-    from pyavatar.evaluation.espeak import Espeak, EspeakError
-
-    try:
-        return Espeak()
-    except EspeakError as e:
-        pytest.skip(f"espeak-ng unavailable: {e}")
-
-
-@pytest.fixture(scope="module")
 def speech(espeak) -> tuple[np.ndarray, int]:
     utt = espeak.synthesize("Hello, how are you doing today? I am fine, thanks.", "en-us+m3")
     pad = np.zeros(utt.sample_rate // 2, np.float32)
