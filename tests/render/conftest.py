@@ -1,4 +1,4 @@
-"""Shared fixtures for the renderer tests: the LivePortrait conformance fixtures."""
+"""Shared fixtures for the renderer tests: MediaPipe landmarks and the LivePortrait conformance fixtures."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ from safetensors.torch import load_file
 @pytest.fixture(autouse=True)
 def _two_threads() -> None:
     torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def landmarks():
+    """MediaPipe's face landmarks, one graph per test module."""
+    from pyavatar.face.landmarks import MediaPipeLandmarks
+
+    with MediaPipeLandmarks() as backend:
+        yield backend
 
 
 @pytest.fixture(scope="session")

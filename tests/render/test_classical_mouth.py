@@ -24,7 +24,6 @@ cbook = pytest.importorskip("matplotlib.cbook", reason="needs matplotlib for gra
 
 from PIL import Image  # noqa: E402
 
-from pyavatar.face.landmarks import MediaPipeLandmarks  # noqa: E402
 from pyavatar.face.params import FaceParams  # noqa: E402
 from pyavatar.render.classical import ClassicalRenderer  # noqa: E402
 from pyavatar.render.classical import topology as tp  # noqa: E402
@@ -42,12 +41,6 @@ def grace_hopper() -> np.ndarray:
 
 
 PORTRAITS = {"astronaut": lambda: skimage_data.astronaut(), "grace_hopper": grace_hopper, "drawing": drawn_face}
-
-
-@pytest.fixture(scope="module")
-def landmarks():
-    with MediaPipeLandmarks() as backend:
-        yield backend
 
 
 @pytest.fixture(scope="module")

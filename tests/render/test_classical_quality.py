@@ -42,7 +42,6 @@ cbook = pytest.importorskip("matplotlib.cbook", reason="needs matplotlib for gra
 
 from PIL import Image  # noqa: E402
 
-from pyavatar.face.landmarks import MediaPipeLandmarks  # noqa: E402
 from pyavatar.face.params import FaceParams  # noqa: E402
 from pyavatar.motion.emotion import PRESET_NAMES, preset  # noqa: E402
 from pyavatar.motion.idle import IdleMotion  # noqa: E402
@@ -60,12 +59,6 @@ CAT_POINTS = ((170.0, 115.0), (318.0, 137.0), (258.0, 282.0))
 def grace_hopper() -> np.ndarray:
     with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as im:
         return np.asarray(im.convert("RGB"))
-
-
-@pytest.fixture(scope="module")
-def landmarks():
-    with MediaPipeLandmarks() as backend:
-        yield backend
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:

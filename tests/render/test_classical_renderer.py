@@ -18,7 +18,6 @@ cv2 = pytest.importorskip("cv2", reason="the classical renderer tests need OpenC
 pytest.importorskip("mediapipe", reason="the classical renderer needs mediapipe==0.10.21 (landmarks and mesh)")
 skimage_data = pytest.importorskip("skimage.data", reason="needs scikit-image for the astronaut photo")
 
-from pyavatar.face.landmarks import MediaPipeLandmarks  # noqa: E402
 from pyavatar.face.params import FaceParams  # noqa: E402
 from pyavatar.render.base import FaceRenderer  # noqa: E402
 from pyavatar.render.classical import ClassicalRenderer  # noqa: E402
@@ -30,12 +29,6 @@ from pyavatar.render.portrait import NoFaceError  # noqa: E402
 FOREHEAD, CHIN, CHEEKS, NOSE_TIP, INNER_LIPS = 10, 152, (234, 454), 1, (13, 14)
 IRISES = (468, 473)
 EYES = ((33, 160, 158, 133, 153, 144), (263, 387, 385, 362, 380, 373))
-
-
-@pytest.fixture(scope="module")
-def landmarks():
-    with MediaPipeLandmarks() as backend:
-        yield backend
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from render_helpers import TINY_LP_CONFIG
 pytest.importorskip("mediapipe", reason="portrait tests need mediapipe==0.10.21 (pip install mediapipe==0.10.21)")
 skimage_data = pytest.importorskip("skimage.data", reason="portrait tests need scikit-image (skimage.data.astronaut)")
 
-from pyavatar.face.landmarks import MediaPipeLandmarks  # noqa: E402
 from pyavatar.render import LivePortraitConfig, LivePortraitModels, NeuralRenderer  # noqa: E402
 from pyavatar.render.liveportrait.keypoints import Motion  # noqa: E402
 from pyavatar.render.portrait import (  # noqa: E402
@@ -28,12 +27,6 @@ from pyavatar.render.portrait import (  # noqa: E402
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
     return skimage_data.astronaut()
-
-
-@pytest.fixture(scope="module")
-def landmarks():
-    with MediaPipeLandmarks() as backend:
-        yield backend
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ known parameters drives a render whose own tracked motion follows the known one)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -319,27 +320,36 @@ class _HandFedCamera:
         pass
 
 
+MS = 1_000_000
+
+
+def _live_camera_source() -> tuple[_HandFedCamera, object, Callable[[int], list[MotionFrame]]]:
+    """A hand-fed camera, the live video source on it, and ``chunk(start_ms)``: push 10 ms of audio at that time."""
+    camera = _HandFedCamera()
+    source = make_motion_source("video", fps=FPS, camera=camera, tracker=QUICK)
+
+    def chunk(start_ms: int) -> list[MotionFrame]:
+        return source.process(AudioChunk(start_ms * MS, RATE, np.zeros(RATE // 100, np.float32)), True)
+
+    return camera, source, chunk
+
+
 def test_live_camera_frame_is_used_on_the_next_chunk_not_at_the_slot_end(rendered) -> None:
-    """A camera frame that arrives mid-slot goes out with the next 10 ms chunk (it does not wait up to a frame
+    """A camera frame that arrives mid-slot goes out with the next 10 MS chunk (it does not wait up to a frame
     period for its slot to end); a slot that ends without a new camera frame emits nothing."""
     from pyavatar.video.capture import CapturedFrame
 
     _, video = rendered("astronaut")
-    camera = _HandFedCamera()
-    source = make_motion_source("video", fps=FPS, camera=camera, tracker=QUICK)
-    ms = 1_000_000
-
-    def chunk(start_ms: int) -> list[MotionFrame]:
-        return source.process(AudioChunk(start_ms * ms, RATE, np.zeros(RATE // 100, np.float32)), True)
+    camera, source, chunk = _live_camera_source()
 
     camera.waiting = [CapturedFrame(video[0], 0, 0)]
     assert [(f.index, f.capture_ns) for f in chunk(0)] == [(0, 0)]  # slot 0 has begun and a frame is there
-    assert chunk(10) == [] and chunk(20) == [] and chunk(30) == []  # slot 1 ([33, 67) ms) begun, no frame yet
-    camera.waiting = [CapturedFrame(video[1], 1, 41 * ms)]
-    assert [(f.index, f.capture_ns) for f in chunk(40)] == [(1, 41 * ms)]  # at once, not at 67 ms
+    assert chunk(10) == [] and chunk(20) == [] and chunk(30) == []  # slot 1 ([33, 67) MS) begun, no frame yet
+    camera.waiting = [CapturedFrame(video[1], 1, 41 * MS)]
+    assert [(f.index, f.capture_ns) for f in chunk(40)] == [(1, 41 * MS)]  # at once, not at 67 MS
     assert all(chunk(t) == [] for t in range(50, 110, 10))  # slot 2 ends without a frame: nothing (a repeat)
-    camera.waiting = [CapturedFrame(video[2], 2, 105 * ms), CapturedFrame(video[3], 3, 108 * ms)]
-    assert [(f.index, f.capture_ns) for f in chunk(110)] == [(3, 108 * ms)]  # slot 3, the newest frame
+    camera.waiting = [CapturedFrame(video[2], 2, 105 * MS), CapturedFrame(video[3], 3, 108 * MS)]
+    assert [(f.index, f.capture_ns) for f in chunk(110)] == [(3, 108 * MS)]  # slot 3, the newest frame
     source.close()
 
 
@@ -350,18 +360,13 @@ def test_live_camera_frame_fills_the_next_slot_before_it_begins_but_never_two_ah
     from pyavatar.video.capture import CapturedFrame
 
     _, video = rendered("astronaut")
-    camera = _HandFedCamera()
-    source = make_motion_source("video", fps=FPS, camera=camera, tracker=QUICK)
-    ms = 1_000_000
+    camera, source, chunk = _live_camera_source()
 
-    def chunk(start_ms: int) -> list[MotionFrame]:
-        return source.process(AudioChunk(start_ms * ms, RATE, np.zeros(RATE // 100, np.float32)), True)
-
-    camera.waiting = [CapturedFrame(video[0], 0, 1 * ms)]
-    assert [(f.index, f.capture_ns) for f in chunk(0)] == [(0, 1 * ms)]  # slot 0 ([0, 33) ms)
-    camera.waiting = [CapturedFrame(video[1], 1, 15 * ms)]
-    assert [(f.index, f.capture_ns) for f in chunk(10)] == [(1, 15 * ms)]  # slot 1 ([33, 67) ms), at 20 ms
-    camera.waiting = [CapturedFrame(video[2], 2, 25 * ms)]
-    assert chunk(20) == []  # slot 2 ([67, 100) ms) waits until slot 1 has begun
-    assert [(f.index, f.capture_ns) for f in chunk(30)] == [(2, 25 * ms)]  # audio at 40 ms: slot 1 has begun
+    camera.waiting = [CapturedFrame(video[0], 0, 1 * MS)]
+    assert [(f.index, f.capture_ns) for f in chunk(0)] == [(0, 1 * MS)]  # slot 0 ([0, 33) MS)
+    camera.waiting = [CapturedFrame(video[1], 1, 15 * MS)]
+    assert [(f.index, f.capture_ns) for f in chunk(10)] == [(1, 15 * MS)]  # slot 1 ([33, 67) MS), at 20 MS
+    camera.waiting = [CapturedFrame(video[2], 2, 25 * MS)]
+    assert chunk(20) == []  # slot 2 ([67, 100) MS) waits until slot 1 has begun
+    assert [(f.index, f.capture_ns) for f in chunk(30)] == [(2, 25 * MS)]  # audio at 40 MS: slot 1 has begun
     source.close()

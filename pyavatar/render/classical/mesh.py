@@ -348,6 +348,15 @@ def _rings(b: _Builder, frame: FaceFrame, size: tuple[int, int], face_width: flo
     b.strip(ring_a, np.append(pi[oi], 2 * math.pi), ring_b, np.append(pb[ob], 2 * math.pi))
 
 
+def _edges(points: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(triangles, edge b - a, edge c - a, their 2-D cross product) of image-space triangles."""
+    tri = np.asarray(triangles)
+    p = np.asarray(points, np.float64)
+    a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
+    e1, e2 = b - a, c - a
+    return tri, e1, e2, e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+
+
 def _slopes(z: np.ndarray, tri: np.ndarray, e1: np.ndarray, e2: np.ndarray, det: np.ndarray) -> np.ndarray:
     """Per triangle, the image-space gradient norm of ``z`` (depth px per image px; inf for degenerate triangles)."""
     za, zb, zc = z[tri[:, 0]], z[tri[:, 1]], z[tri[:, 2]]
@@ -376,11 +385,7 @@ def limit_depth_slope(
     Then whatever is still too steep is met by only bringing far vertices forward.
     """
     z = np.asarray(depth, np.float64).copy()
-    tri = np.asarray(triangles)
-    p = np.asarray(points, np.float64)
-    a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
-    e1, e2 = b - a, c - a
-    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    tri, e1, e2, det = _edges(points, triangles)
     for step in range(reshape_steps + 50):
         grad = _slopes(z, tri, e1, e2, det)
         steep = (grad > slope * 1.001) & np.isfinite(grad)
@@ -424,11 +429,7 @@ def limit_turn_slope(
     and a triangle without area gets one depth, so none opens into a smear.
     """
     z = np.asarray(depth, np.float64).copy()
-    tri = np.asarray(triangles)
-    p = np.asarray(points, np.float64)
-    a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
-    e1, e2 = b - a, c - a
-    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    tri, e1, e2, det = _edges(points, triangles)
     ok = np.abs(det) > 1e-9
     safe = np.where(ok, det, 1.0)
     # the image-space depth gradient of each triangle = its three depths · these weights
