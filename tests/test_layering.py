@@ -36,8 +36,16 @@ ALLOWED: dict[str, set[str]] = {
     "motion": {"audio", "face", "packets", "kernels", "checkpoints", "tracking", "video", "worker"},
     "render": {"face", "kernels", "userdirs", "checkpoints", "_native"},
     "evaluation": {"audio", "motion", "packets"},
-    "data": {"audio", "evaluation", "face", "packets", "tracking", "video"},  # extract-motion: video → dataset
-    "training": {"audio", "evaluation", "face", "motion", "packets"},  # diffusion: FaceParams targets
+    "data": {
+        "audio",
+        "checkpoints",
+        "evaluation",
+        "face",
+        "packets",
+        "tracking",
+        "video",
+    },  # extract-motion: video → dataset
+    "training": {"audio", "checkpoints", "evaluation", "face", "motion", "packets"},  # diffusion: FaceParams targets
     "runtime": {"packets"},
     "outputs": {"face", "packets", "runtime", "userdirs", "worker", "_native"},
     "video": {"worker"},

@@ -109,6 +109,19 @@ def compute_frames(frames: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate([p[j] for p in parts]) for j in range(5))
 
 
+def batch_log_mel(samples: np.ndarray) -> np.ndarray:
+    """(T, 80) log-mel of a whole 16 kHz file on the frames of :class:`FeatureExtractor`, in one batch.
+
+    For offline tools (the aligner): batched numpy may differ from the streaming
+    path in the last bits, so live features never use it.
+    """
+    n = int(np.ceil(len(samples) / HOP))
+    padded = np.concatenate([np.zeros(_LEAD), np.asarray(samples, dtype=np.float64), np.zeros(WIN + HOP)])
+    frames = np.lib.stride_tricks.sliding_window_view(padded, WIN)[::HOP][:n]
+    power = np.abs(np.fft.rfft(frames * _WINDOW, axis=1)) ** 2
+    return np.log(np.maximum(power @ _MEL, 1e-10))
+
+
 def _analyse(frames: np.ndarray) -> tuple[np.ndarray, ...]:
     xw = frames * _WINDOW
     power = np.abs(np.fft.rfft(xw, axis=1)) ** 2

@@ -1,10 +1,20 @@
-"""Forced alignment of a recording to its transcript: MFCC DTW against a rate-matched espeak-ng rendering.
+"""Forced alignment of a recording to its transcript.
 
-1. espeak-ng speaks the transcript in the recording's language; its phone
-   timings (phoneme events + the harness's boundary refinement) are known.
-2. The rendering is re-spoken at the rate that makes its speech span (first to
+espeak-ng speaks the transcript in the recording's language; its phones (IPA)
+are the sequence to place. Two methods place them on the recording:
+
+``phones`` (the default): a phone-class model (:mod:`pyavatar.data.phone_model`,
+shipped in the package) scores every 100 Hz frame of the recording, and a forced
+Viterbi pass (:mod:`pyavatar.data.viterbi`) finds the best segmentation: each
+phone at least :data:`MIN_PHONE_FRAMES` frames, optional pauses between phones
+(entering one costs :data:`PAUSE_PENALTY`), stop closures allowed to be silent.
+The ``cost`` is the mean negative log posterior along that path.
+
+``dtw`` (the earlier method): MFCC DTW against a rate-matched rendering.
+
+1. The rendering is re-spoken at the rate that makes its speech span (first to
    last phone) as long as the recording's (energy above the noise floor).
-3. Both are analysed into 100 Hz MFCCs (c1-c12 plus deltas, mean-normalised per
+2. Both are analysed into 100 Hz MFCCs (c1-c12 plus deltas, mean-normalised per
    file); DTW with steps (1,0), (1,1), (1,2) (0 to 2 rendering frames per recording
    frame) maps each recording frame to a rendering frame. Pauses inside the
    rendering (espeak pauses at punctuation) are cut to their first
@@ -14,21 +24,26 @@
    A gap left between aligned phones whose recording level stays within
    ``PAUSE_LOUD_DB`` of the speech's median level is no pause (the speaker
    lengthened a sound instead): the phone before it is extended over it.
-4. Each rendering phone boundary maps to the first recording frame that reaches it,
+3. Each rendering phone boundary maps to the first recording frame that reaches it,
    then :func:`pyavatar.evaluation.synthetic.refine_boundaries` snaps stop closures
-   and pause edges to the recording's energy steps.
+   and pause edges to the recording's energy steps. Its ``cost`` is the mean
+   distance along the DTW path (per frame, in units of the normalised features).
 
-The alignment ``cost`` is the mean distance along the DTW path (per frame, in
-units of the normalised features); outlier clips are the ones importers drop.
+Outlier clips (high ``cost`` within a run) are the ones importers drop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from pyavatar.audio.analyzer import analyze
+from pyavatar.audio.features import HOP, SAMPLE_RATE
+from pyavatar.data import phone_model
+from pyavatar.data.phone_model import PhoneModel
+from pyavatar.data.viterbi import forced_path
 from pyavatar.evaluation.espeak import Espeak, Phone
 from pyavatar.evaluation.synthetic import BoundaryStats, refine_boundaries
 from pyavatar.packets import AudioChunk
@@ -40,6 +55,14 @@ _BASE_WPM = 165
 PAUSE_KEEP_FRAMES = 3
 #: A gap whose median 10 ms level is at most this far below the speech's median level is speech.
 PAUSE_LOUD_DB = 20.0
+#: Alignment methods (see the module docstring).
+METHODS = ("phones", "dtw")
+#: Shortest phone of the ``phones`` method, in 10 ms frames.
+MIN_PHONE_FRAMES = 3
+#: Log-score cost of a pause between two phones (``phones`` method).
+PAUSE_PENALTY = 4.0
+#: Log-score cost per frame of labelling a speech-level frame (see :data:`PAUSE_LOUD_DB`) as a pause.
+LOUD_PAUSE_COST = 8.0
 
 
 @dataclass(frozen=True)
@@ -48,7 +71,7 @@ class Alignment:
 
     phones: list[Phone]
     cost: float
-    wpm: int
+    wpm: int | None  # the rendering's rate (``dtw``); None for ``phones``
 
 
 def features(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -136,8 +159,81 @@ def _speech_len(phones: list[Phone]) -> float:
     return named[-1].end - named[0].start if named else 0.0
 
 
-def align(samples: np.ndarray, sample_rate: int, text: str, language: str) -> Alignment:
-    """Phones of ``text`` (``language``: en, es, fr, de) on the timeline of ``samples``."""
+def _sequence(text: str, language: str) -> list[Phone]:
+    voice = VOICE_OF.get(language)
+    if voice is None:
+        raise ValueError(f"no aligner voice for language {language!r}; have {sorted(VOICE_OF)}")
+    return _render(text, voice, _BASE_WPM)[2]
+
+
+def align(
+    samples: np.ndarray,
+    sample_rate: int,
+    text: str,
+    language: str,
+    *,
+    method: str = "phones",
+    model: PhoneModel | None = None,
+) -> Alignment:
+    """Phones of ``text`` (``language``: en, es, fr, de) on the timeline of ``samples`` (see :data:`METHODS`).
+
+    ``model``: the ``phones`` method's phone model (default: the bundled one).
+    """
+    if method == "phones":
+        return _align_phones(samples, sample_rate, text, language, model or _bundled_model())
+    if method == "dtw":
+        return _align_dtw(samples, sample_rate, text, language)
+    raise ValueError(f"unknown alignment method {method!r}; have {list(METHODS)}")
+
+
+@lru_cache(maxsize=1)
+def _bundled_model() -> PhoneModel:
+    return phone_model.bundled()
+
+
+def _align_phones(samples: np.ndarray, sample_rate: int, text: str, language: str, model: PhoneModel) -> Alignment:
+    names = [p.name for p in _sequence(text, language) if p.name]
+    x = np.asarray(samples, dtype=np.float64)
+    if sample_rate != SAMPLE_RATE:
+        from pyavatar.data._signal import resample_poly
+
+        g = np.gcd(sample_rate, SAMPLE_RATE)
+        x = resample_poly(x, SAMPLE_RATE // g, sample_rate // g)
+    logp = model.log_posteriors(x)
+    seq = [phone_model.phone_class(n) for n in names]
+    own, _ = forced_path(
+        logp - np.log(model.prior),
+        seq,
+        stops=phone_model.STOPS,
+        min_frames=MIN_PHONE_FRAMES,
+        pause_penalty=PAUSE_PENALTY,
+        pause_cost=np.where(loud_frames(x, len(logp)), LOUD_PAUSE_COST, 0.0),
+    )
+    frame_cls = np.where(own >= 0, np.asarray(seq)[np.maximum(own, 0)], 0)
+    fit = logp[np.arange(len(own)), frame_cls]
+    stop = np.isin(frame_cls, list(phone_model.STOPS))
+    fit[stop] = np.maximum(fit[stop], logp[stop, 0])
+    out = []
+    for i, name in enumerate(names):
+        frames = np.flatnonzero(own == i)
+        out.append(Phone(name, frames[0] / 100, (frames[-1] + 1) / 100))
+    return Alignment(out, float(-fit.mean()), None)
+
+
+def loud_frames(samples: np.ndarray, n: int) -> np.ndarray:
+    """(n,) bool: 10 ms frames whose level is within :data:`PAUSE_LOUD_DB` of the speech's median level.
+
+    Speech frames are those within 35 dB of the loudest (as :func:`speech_span`).
+    """
+    x = np.zeros(n * HOP)
+    m = min(len(samples), len(x))
+    x[:m] = samples[:m]
+    level = 10 * np.log10((x.reshape(n, HOP) ** 2).mean(axis=1) + 1e-18)
+    speech = level[level > level.max(initial=-200) - 35]
+    return level >= float(np.median(speech)) - PAUSE_LOUD_DB if len(speech) else np.zeros(n, dtype=bool)
+
+
+def _align_dtw(samples: np.ndarray, sample_rate: int, text: str, language: str) -> Alignment:
     voice = VOICE_OF.get(language)
     if voice is None:
         raise ValueError(f"no aligner voice for language {language!r}; have {sorted(VOICE_OF)}")

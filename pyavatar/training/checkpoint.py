@@ -12,30 +12,12 @@ writes it). All writes are atomic.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-
-def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
-    os.replace(tmp, path)
-
-
-def write_json(obj: dict, path: Path) -> None:
-    """``obj`` as JSON at ``path`` (temp file + rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
-def save_weights(state: dict[str, torch.Tensor], meta: dict, path: Path) -> None:
-    """Inference weights ``path`` (.safetensors) with ``meta`` in the .json beside it."""
-    _atomic_save(state, path)
-    write_json(meta, path.with_suffix(".json"))
+from pyavatar.checkpoints import atomic_save, write_json
 
 
 def save_training(
@@ -53,7 +35,7 @@ def save_training(
         for k, v in opt.state.get(p, {}).items():
             t[f"opt.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
     t.update({f"rng.{k}": v for k, v in rngs.items()})
-    _atomic_save(t, run / "last.safetensors")
+    atomic_save(t, run / "last.safetensors")
     write_json(meta, run / "last.json")
 
 

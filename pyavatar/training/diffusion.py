@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from pyavatar.checkpoints import write_json
 from pyavatar.evaluation.dataset import Item, load_dataset
 from pyavatar.face.params import EMOTIONS, NAMES
 from pyavatar.motion.diffusion.audio import FPS, LOGMEL_DIM, MEL_STACK, SILENT_LOG_MEL
@@ -34,7 +35,6 @@ from pyavatar.motion.diffusion.conformer import Conditions
 from pyavatar.motion.diffusion.model import DiffusionMotionModel, MotionModelConfig, save_motion_model
 from pyavatar.motion.diffusion.sampler import Guidance, NoiseSchedule, ddim_sample, guidance_plan
 from pyavatar.motion.diffusion.space import FACE_PARAMS, default_normalization
-from pyavatar.training.checkpoint import write_json
 from pyavatar.training.config import TrainConfig
 from pyavatar.training.data import log_mel
 

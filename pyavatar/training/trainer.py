@@ -31,11 +31,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from pyavatar.checkpoints import save_weights
 from pyavatar.evaluation.dataset import Reference
 from pyavatar.evaluation.metrics import Prediction, count, summarize
 from pyavatar.motion.learned.engine import KIND, bundled_weights, load_model, read_config
 from pyavatar.motion.learned.model import N_IN, MouthNet, decode
-from pyavatar.training.checkpoint import load_training, save_training, save_weights
+from pyavatar.training.checkpoint import load_training, save_training
 from pyavatar.training.config import TrainConfig
 from pyavatar.training.data import Clip
 

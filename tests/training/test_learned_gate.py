@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from pyavatar.audio.analyzer import analyze
+from pyavatar.checkpoints import save_weights
 from pyavatar.motion.learned.engine import LearnedLipEngine, load_gate
 from pyavatar.motion.learned.gate import GateConfig, GateWindow, NoiseGate
 from pyavatar.motion.learned.model import MouthConfig, MouthNet
 from pyavatar.packets import AudioChunk
-from pyavatar.training.checkpoint import save_weights
 
 RATE = 16_000
 

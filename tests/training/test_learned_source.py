@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from pyavatar.checkpoints import save_weights
 from pyavatar.face.params import NAMES
 from pyavatar.motion.learned.engine import bundled_weights
 from pyavatar.motion.learned.model import MouthConfig, MouthNet
 from pyavatar.motion.registry import make_motion_source
 from pyavatar.packets import AudioChunk, MotionFrame
-from pyavatar.training.checkpoint import save_weights
 
 RATE = 16_000
 JAW = NAMES.index("jaw_open")

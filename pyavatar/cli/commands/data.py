@@ -39,8 +39,12 @@ def _align(args: argparse.Namespace) -> int:
     src = FileSource(args.audio, chunk_ms=100)
     sr = src.sample_rate
     x = np.concatenate([c.samples for c in src])
-    al = align(x, sr, text, args.language)
-    print(json.dumps({"audio": str(args.audio), "cost": round(al.cost, 4), "wpm": al.wpm, "phones": len(al.phones)}))
+    al = align(x, sr, text, args.language, method=args.method, model=_aligner_model(args))
+    print(
+        json.dumps(
+            {"audio": str(args.audio), "method": args.method, "cost": round(al.cost, 4), "phones": len(al.phones)}
+        )
+    )
     if args.out:
         out = Path(args.out)
         name = args.name or Path(args.audio).stem
@@ -53,6 +57,7 @@ def _align(args: argparse.Namespace) -> int:
             "text": text,
             "source": "align",
             "align_cost": round(al.cost, 4),
+            "aligner": args.method,
             "phones": [[p, round(a, 4), round(b, 4)] for p, a, b in phones],
         }
         save_item(out, name, x, sr, ref)
@@ -70,6 +75,53 @@ def _align(args: argparse.Namespace) -> int:
         )
         write_manifest(out, clips)
         print(f"wrote {out / name}.wav and {name}.json (sample rate {sf.info(out / f'{name}.wav').samplerate} Hz)")
+    return 0
+
+
+def _aligner_model(args: argparse.Namespace):  # noqa: ANN202 (PhoneModel | None; torch imported lazily)
+    if not getattr(args, "aligner_model", None):
+        return None
+    if args.method != "phones":
+        raise SystemExit("--aligner-model is a model for --method phones")
+    from pyavatar.data.phone_model import load
+
+    return load(args.aligner_model)
+
+
+def _realign(args: argparse.Namespace) -> int:
+    from pyavatar.data.realign import realign_folder
+
+    summary = realign_folder(args.src, args.out, method=args.method, model=_aligner_model(args))
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+def _train_aligner(args: argparse.Namespace) -> int:
+    import soundfile as sf
+
+    from pyavatar.data.phone_model import train
+    from pyavatar.data.policy import check_path
+    from pyavatar.evaluation.dataset import load_dataset
+
+    clips, sources = [], []
+    for folder in args.data:
+        check_path(str(Path(folder).resolve()))
+        items = [it for it in load_dataset(folder) if it.reference.meta.get("phones")]
+        if not items:
+            raise SystemExit(
+                f"{folder}: no clips with phone timings in their meta "
+                "(write them with `data synth`, `data asterisk` or `data realign`)"
+            )
+        for it in items:
+            x, sr = sf.read(it.wav, dtype="float32", always_2d=True)
+            if sr != 16000:
+                raise SystemExit(f"{it.wav}: {sr} Hz; the aligner trains on 16 kHz clips")
+            clips.append((x.mean(axis=1), [tuple(p) for p in it.reference.meta["phones"]]))
+        sources.append({"folder": str(folder), "clips": len(items)})
+    model = train(clips, steps=args.steps, seed=args.seed)
+    model.meta["data"] = sources
+    model.save(args.out)
+    print(json.dumps({"out": str(args.out), "clips": len(clips), "steps": args.steps}))
     return 0
 
 
@@ -91,11 +143,21 @@ def _augment(args: argparse.Namespace) -> int:
 def _align_check(args: argparse.Namespace) -> int:
     from pyavatar.data.align_check import validate
 
-    report = validate(args.n, seed=args.seed)
+    report = validate(args.n, seed=args.seed, method=args.method, model=_aligner_model(args))
     print(json.dumps(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     return 0
+
+
+def _method_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument(
+        "--method",
+        choices=["phones", "dtw"],
+        default="phones",
+        help="phones: the bundled phone model + forced Viterbi (default); dtw: MFCC DTW against espeak-ng",
+    )
+    q.add_argument("--aligner-model", help="phone model weights for --method phones (default: the bundled one)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -106,7 +168,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Build training data in the one dataset format (NAME.wav + NAME.json + manifest.json): `synth` "
             "renders speech with espeak-ng, Festival and flite with exact phone timings; `align` force-aligns a "
-            "recording to its transcript; `asterisk` imports the Asterisk en/es/fr prompts; `augment` writes "
+            "recording to its transcript; `realign` re-aligns a folder's clips; `train-aligner` trains the aligner's "
+            "phone model; `asterisk` imports the Asterisk en/es/fr prompts; `augment` writes "
             "augmented copies of a folder's clips; `align-check` validates the aligner. Material reserved for "
             "held-out evaluation is refused."
         ),
@@ -130,7 +193,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--name", help="clip name (default: the audio file's stem)")
     q.add_argument("--speaker", default="me", help="speaker id (hold out whole speakers)")
     q.add_argument("--family", help="reporting group (default: the speaker)")
+    _method_options(q)
     q.set_defaults(func=_align)
+
+    q = s.add_parser("realign", help="re-align a folder's clips to their transcripts with the current aligner")
+    q.add_argument("src", help="dataset folder whose clips carry text and language in their meta")
+    q.add_argument("out", help="new dataset folder for the re-aligned clips")
+    _method_options(q)
+    q.set_defaults(func=_realign)
+
+    q = s.add_parser("train-aligner", help="train the aligner's phone model on clips with phone timings")
+    q.add_argument("out", help="weights file to write (.safetensors; its .json is written beside it)")
+    q.add_argument("--data", action="append", required=True, help="dataset folder (repeat for several)")
+    q.add_argument("--steps", type=int, default=1500)
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_train_aligner)
 
     q = s.add_parser("asterisk", help="import the Asterisk en/es/fr core sound prompts, aligned")
     q.add_argument("out", help="dataset folder")
@@ -150,4 +227,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--n", type=int, default=40)
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--json", help="write the report here")
+    _method_options(q)
     q.set_defaults(func=_align_check)
