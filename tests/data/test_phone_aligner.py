@@ -147,6 +147,18 @@ def test_bundled_aligner_recovers_an_unseen_espeak_voice(espeak) -> None:  # noq
         assert np.median(err) <= 15 and (err <= 40).mean() >= 0.9, (voice, np.median(err), (err <= 40).mean())
 
 
+def test_aligner_resamples_other_rates(espeak) -> None:  # noqa: ANN001 (fixture)
+    from pyavatar.data.align import align
+    from pyavatar.data.engines import espeak as speak
+
+    text = "Please call me back after lunch."
+    sp = speak(text, "en-us+f5", rate=1.0)  # espeak-ng's own 22.05 kHz
+    assert sp.sample_rate != 16000
+    al = align(sp.samples, sp.sample_rate, text, "en")
+    err = _errors_ms([p for p in sp.phones if p.name], al.phones)
+    assert len(err) >= 15 and np.median(err) <= 15
+
+
 def test_dtw_method_still_available_and_unknown_method_named() -> None:
     from pyavatar.data.align import align
 
