@@ -181,7 +181,8 @@ class PasteBack:
         x0, y0 = (max(0, math.floor(v - 1)) for v in pts.min(axis=0))
         x1, y1 = min(w, math.ceil(pts[:, 0].max() + 2)), min(h, math.ceil(pts[:, 1].max() + 2))
         self.roi = (x0, y0, max(x0, x1), max(y0, y1))
-        self.original = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device)
+        # np.require copies a read-only or strided image: torch must not wrap memory it may not write
+        self.original = torch.from_numpy(np.require(rgb, requirements=["C", "W"])).to(self.device)
         ys, xs = np.mgrid[y0 : self.roi[3], x0 : self.roi[2]].astype(np.float64)
         m = alignment.matrix
         u = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]

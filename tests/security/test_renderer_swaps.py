@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,9 @@ def _mediapipe_graphs() -> int:
     """Live MediaPipe solution graphs (face detection, face mesh) in this process."""
     from mediapipe.python.solution_base import SolutionBase
 
-    return sum(1 for o in gc.get_objects() if isinstance(o, SolutionBase))
+    with warnings.catch_warnings():  # touching every object trips torch's deprecated-alias FutureWarnings
+        warnings.simplefilter("ignore", FutureWarning)
+        return sum(1 for o in gc.get_objects() if isinstance(o, SolutionBase))
 
 
 @pytest.mark.slow
