@@ -159,11 +159,11 @@ def _speech_len(phones: list[Phone]) -> float:
     return named[-1].end - named[0].start if named else 0.0
 
 
-def _sequence(text: str, language: str) -> list[Phone]:
+def _voice(language: str) -> str:
     voice = VOICE_OF.get(language)
     if voice is None:
         raise ValueError(f"no aligner voice for language {language!r}; have {sorted(VOICE_OF)}")
-    return _render(text, voice, _BASE_WPM)[2]
+    return voice
 
 
 def align(
@@ -192,13 +192,12 @@ def _bundled_model() -> PhoneModel:
 
 
 def _align_phones(samples: np.ndarray, sample_rate: int, text: str, language: str, model: PhoneModel) -> Alignment:
-    names = [p.name for p in _sequence(text, language) if p.name]
+    names = [p.name for p in _render(text, _voice(language), _BASE_WPM)[2] if p.name]
     x = np.asarray(samples, dtype=np.float64)
     if sample_rate != SAMPLE_RATE:
         from pyavatar.data._signal import resample_poly
 
-        g = np.gcd(sample_rate, SAMPLE_RATE)
-        x = resample_poly(x, SAMPLE_RATE // g, sample_rate // g)
+        x = resample_poly(x, SAMPLE_RATE, sample_rate)
     logp = model.log_posteriors(x)
     seq = [phone_model.phone_class(n) for n in names]
     own, _ = forced_path(
@@ -234,9 +233,7 @@ def loud_frames(samples: np.ndarray, n: int) -> np.ndarray:
 
 
 def _align_dtw(samples: np.ndarray, sample_rate: int, text: str, language: str) -> Alignment:
-    voice = VOICE_OF.get(language)
-    if voice is None:
-        raise ValueError(f"no aligner voice for language {language!r}; have {sorted(VOICE_OF)}")
+    voice = _voice(language)
     x, level = features(samples, sample_rate)
     a, b = speech_span(level)
     target = (b - a) / 100

@@ -127,8 +127,7 @@ def _speak(text: str, voice: str, rate: float) -> tuple[np.ndarray, list]:
     from pyavatar.data.engines import espeak as speak
 
     sp = speak(text, voice, rate=rate)
-    g = np.gcd(sp.sample_rate, 16000)
-    x = resample_poly(sp.samples.astype(np.float64), 16000 // g, sp.sample_rate // g).astype(np.float32)
+    x = resample_poly(sp.samples.astype(np.float64), 16000, sp.sample_rate).astype(np.float32)
     return x, [p for p in sp.phones if p.name and not p.name.startswith("(")]
 
 
