@@ -152,15 +152,16 @@ class LocalPool:
             out.append(outcome)
         return out
 
-    def abandon(self) -> list[Job]:
-        """Kill the workers now; the jobs they held."""
+    def abandon(self) -> tuple[list[Outcome], list[Job]]:
+        """Kill the workers now: the outcomes of jobs that ended first (record them), and the jobs abandoned."""
+        finished = self.poll(0)
         jobs = self.running
         for slot in self._slots:
             if slot.process is not None:
                 slot.process.kill()
                 slot.process.join(5)
             slot.process = slot.conn = slot.job = None
-        return jobs
+        return finished, jobs
 
     def close(self) -> None:
         """Stop idle workers (busy ones are killed: call after the running jobs ended)."""

@@ -17,6 +17,9 @@ from pyavatar.batch.jobs import Job
 from pyavatar.batch.pool import PendingJobs
 from pyavatar.batch.render import Outcome, Task, attempt
 
+#: Seconds to wait for cancelled tasks to settle (one that already finished still returns its outcome).
+CANCEL_SETTLE_S = 10.0
+
 
 def import_ray() -> Any:
     """The ``ray`` module, or an ImportError saying how to install it."""
@@ -84,13 +87,30 @@ class RayBackend:
                 out.append(Outcome(job, error=f"{type(e).__name__}: {str(e).splitlines()[0]}", crashed=True))
         return out
 
-    def abandon(self) -> list[Job]:
-        """Cancel every running task (their workers are killed); the jobs they held."""
-        jobs = self.running
-        for ref in self._refs:
-            self._ray.cancel(ref, force=True)
-        self._refs.clear()
-        return jobs
+    def abandon(self) -> tuple[list[Outcome], list[Job]]:
+        """Cancel every running task (their workers are killed).
+
+        Returns the outcomes of tasks that ended first (record them: their outputs are published) and the
+        jobs abandoned.
+        """
+        ray = self._ray
+        finished = self.poll(0)
+        refs = list(self._refs)
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        # a task that finished while the cancel was on its way still returns its outcome
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=CANCEL_SETTLE_S) if refs else ([], [])
+        abandoned = []
+        for ref in refs:
+            job = self._refs.pop(ref)
+            if ref in ready:
+                try:
+                    finished.append(ray.get(ref))
+                    continue
+                except ray.exceptions.RayError:  # cancelled (or crashed): it ran again next time
+                    pass
+            abandoned.append(job)
+        return finished, abandoned
 
     def close(self) -> None:
         """Leave Ray (and stop it when this backend started it)."""

@@ -219,7 +219,10 @@ def _run(
             for outcome in backend.poll(POLL_S):
                 record(outcome)
         if interrupts.count >= 2:
-            for job in backend.abandon():
+            finished, abandoned = backend.abandon()
+            for outcome in finished:  # ended before they could be stopped: their outputs are published
+                record(outcome)
+            for job in abandoned:
                 remove_partials(output_path(out, job))
             bar.write("stopped: running jobs abandoned; they run again next time")
     finally:

@@ -177,3 +177,34 @@ def test_ctrl_c_stops_cleanly(mode: str, presses: int, tmp_path: Path, request: 
     if presses == 2:  # the abandoned jobs run next time
         s = run_batch(load_jobs(jobs_file), out, progress=False, **_mode_options(mode, request))
         assert (s.done, s.skipped) == (10 - len(done), len(done))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_abandoning_keeps_the_outcome_of_a_job_that_already_ended(
+    mode: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A job that finished (its output published) before the second Ctrl-C is recorded, not abandoned."""
+    from pyavatar.batch.pool import LocalPool, PendingJobs
+
+    make_inputs(tmp_path)
+    job = load_jobs(write_csv(tmp_path / "jobs.csv", probe_rows(1)))[0]
+    if mode == "ray":
+        import ray
+
+        from pyavatar.batch.ray_backend import RayBackend
+
+        backend = RayBackend(request.getfixturevalue("ray_address"), helpers.instant_result, str(tmp_path))
+        backend.dispatch(PendingJobs([job]))
+        ready, _ = ray.wait(list(backend._refs), timeout=60)  # ended, its outcome not yet polled
+        assert ready
+    else:
+        backend = LocalPool(1, helpers.instant_result, str(tmp_path))
+        backend.dispatch(PendingJobs([job]))
+        assert backend._slots[0].conn is not None and backend._slots[0].conn.poll(60)  # outcome waiting, unread
+    try:
+        finished, abandoned = backend.abandon()
+    finally:
+        backend.close()
+    assert abandoned == [] and [(o.job.id, o.error, o.result) for o in finished] == [
+        (job.id, "", {"frames": 1, "seconds": 0.0, "audio_seconds": 0.0})
+    ]
