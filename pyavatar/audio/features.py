@@ -34,9 +34,14 @@ def _hz_to_mel(f: np.ndarray) -> np.ndarray:
     return 2595.0 * np.log10(1.0 + f / 700.0)
 
 
+def mel_edges(n_mels: int = N_MELS, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """(n_mels + 2,) HTK-mel band edges in Hz from 0 Hz to Nyquist; band ``i`` peaks at ``edges[i + 1]``."""
+    return 700.0 * (10 ** (np.linspace(0.0, _hz_to_mel(np.array(sr / 2)), n_mels + 2) / 2595.0) - 1.0)
+
+
 def mel_filterbank(n_mels: int = N_MELS, n_fft: int = WIN, sr: int = SAMPLE_RATE) -> np.ndarray:
     """(n_fft // 2 + 1, n_mels) triangular HTK-mel filters from 0 Hz to Nyquist, area-normalised."""
-    edges = 700.0 * (10 ** (np.linspace(0.0, _hz_to_mel(np.array(sr / 2)), n_mels + 2) / 2595.0) - 1.0)
+    edges = mel_edges(n_mels, sr)
     freqs = np.arange(n_fft // 2 + 1) * sr / n_fft
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     up = (freqs[None, :] - lo) / (mid - lo)

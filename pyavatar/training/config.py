@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from pyavatar.motion.diffusion.model import MotionModelConfig
-from pyavatar.motion.learned.model import MouthConfig
+from pyavatar.motion.learned.model import N_MELS, MouthConfig
 
 MODELS = ("mouthnet", "diffusion")
 #: ``precision`` values: autocast dtype of the training forward (see :func:`pyavatar.training.trainer.autocast_dtype`).
@@ -22,6 +22,10 @@ class TrainConfig:
     validation; clips of ``--val`` folders are always validation clips.
     ``sil_weight`` multiplies the jaw loss on frames whose target is silence
     (speaking 0), so the mouth closes on pauses and at speech boundaries.
+    ``warp`` (largest |ln alpha| of a per-crop mel-axis frequency scaling),
+    ``freq_masks`` and ``freq_mask_bands`` (frequency masks per crop and their
+    largest width in mel bands) augment MouthNet's input rows in feature space
+    (:mod:`pyavatar.training.specaug`); 0 turns each off.
 
     ``model``: ``mouthnet`` (``arch``: :class:`MouthConfig`; ``crop_frames`` in
     100 Hz rows) or ``diffusion`` (``arch``: :class:`MotionModelConfig` keys;
@@ -49,6 +53,9 @@ class TrainConfig:
     val_speakers: list[str] = field(default_factory=list)
     arch: dict = field(default_factory=dict)
     sil_weight: float = 1.0
+    warp: float = 0.0
+    freq_masks: int = 0
+    freq_mask_bands: int = 8
     cond_drop: float = 0.1
     vel_weight: float = 1.0
     smooth_weight: float = 0.5
@@ -69,6 +76,13 @@ class TrainConfig:
                 raise ValueError(f"config {k} must be positive, got {getattr(self, k)}")
         if not self.sil_weight > 0:
             raise ValueError(f"config sil_weight must be positive, got {self.sil_weight}")
+        if not 0 <= self.warp < 0.5:
+            raise ValueError(f"config warp must be within [0, 0.5) (largest |ln alpha|), got {self.warp}")
+        if self.freq_masks < 0 or not 1 <= self.freq_mask_bands <= N_MELS:
+            raise ValueError(
+                f"config freq_masks must be >= 0 and freq_mask_bands within [1, {N_MELS}], got "
+                f"{self.freq_masks} and {self.freq_mask_bands}"
+            )
         if not 0 <= self.ema < 1:
             raise ValueError(f"config ema must be within [0, 1), got {self.ema}")
         for k in ("cond_drop", "trunc_prob"):

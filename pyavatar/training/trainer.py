@@ -39,6 +39,7 @@ from pyavatar.motion.learned.model import N_IN, MouthNet, decode
 from pyavatar.training.checkpoint import load_training, save_training
 from pyavatar.training.config import TrainConfig
 from pyavatar.training.data import Clip
+from pyavatar.training.specaug import augment
 
 if TYPE_CHECKING:
     from pyavatar.training.diffusion import DiffusionTask
@@ -71,7 +72,7 @@ def batch(clips: list[Clip], cfg: TrainConfig, gen: torch.Generator) -> tuple[to
         c = clips[int(torch.randint(len(clips), (1,), generator=gen))]
         off = int(torch.randint(max(1, len(c.x) - t + 1), (1,), generator=gen))
         k = min(t, len(c.x) - off)
-        x[b, :k] = torch.from_numpy(c.x[off : off + k])
+        x[b, :k] = augment(torch.from_numpy(c.x[off : off + k]), cfg.warp, cfg.freq_masks, cfg.freq_mask_bands, gen)
         y[b, :k] = torch.from_numpy(c.y[off : off + k])
         m[b, :k] = 1
     return x, y, m
