@@ -140,6 +140,13 @@ def _augment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _noise(args: argparse.Namespace) -> int:
+    from pyavatar.data.noise import noise_folder
+
+    print(json.dumps(noise_folder(args.out, args.n, seed=args.seed)))
+    return 0
+
+
 def _align_check(args: argparse.Namespace) -> int:
     from pyavatar.data.align_check import validate
 
@@ -170,7 +177,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "renders speech with espeak-ng, Festival and flite with exact phone timings; `align` force-aligns a "
             "recording to its transcript; `realign` re-aligns a folder's clips; `train-aligner` trains the aligner's "
             "phone model; `asterisk` imports the Asterisk en/es/fr prompts; `augment` writes "
-            "augmented copies of a folder's clips; `align-check` validates the aligner. Material reserved for "
+            "augmented copies of a folder's clips; `noise` writes speech-free clips labelled silence; "
+            "`align-check` validates the aligner. Material reserved for "
             "held-out evaluation is refused."
         ),
     )
@@ -222,6 +230,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--copies", type=int, default=2, help="copies per clip")
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(func=_augment)
+
+    q = s.add_parser("noise", help="speech-free clips (room noise, fans, hiss) labelled silence")
+    q.add_argument("out", help="dataset folder (created; new clips are added to its manifest)")
+    q.add_argument("--n", type=int, default=60, help="number of clips")
+    q.add_argument("--seed", type=int, default=0, help="also names the clips: add more with another seed")
+    q.set_defaults(func=_noise)
 
     q = s.add_parser("align-check", help="validate the aligner on Festival/flite speech with known timings")
     q.add_argument("--n", type=int, default=40)
