@@ -7,7 +7,7 @@ or two noises, each at a level drawn from -70 to -30 dBFS and slowly modulated
 (a fan speeding up, a door open): white, pink and brown noise, and noise
 low-passed below 300-900 Hz (fans, rumble) or band-passed (air conditioning,
 hiss). Mains hum and clicks are left out on purpose: they stay unseen kinds for
-``samples/lipsync_noise_check.py``. The reference is silence (mouth closed,
+``pyavatar eval speech-free``. The reference is silence (mouth closed,
 not speaking); clips have no phones, so ``data augment`` skips them.
 """
 

@@ -25,6 +25,19 @@ def _lipsync(args: argparse.Namespace) -> int:
     return 0
 
 
+def _speech_free(args: argparse.Namespace) -> int:
+    from pyavatar.evaluation.speech_free import evaluate_speech_free, summary_lines
+
+    compare = tuple(c.strip() for c in (args.compare or "").split(",") if c.strip())
+    report = evaluate_speech_free(args.motion, args.motion_weights, compare, args.seconds, args.seed)
+    for line in summary_lines(report):
+        print(line)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    return 0
+
+
 def _make_synthetic(args: argparse.Namespace) -> int:
     from pyavatar.evaluation.synthetic import build_synthetic
 
@@ -50,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="lip-sync evaluation: build sets, score engines",
         description="Lip-sync evaluation. `eval lipsync DIR` scores a motion source (dsp, learned with "
         "--motion-weights, ...) on a dataset folder next to the RMS-envelope baseline, per voice family and "
-        "pooled; `eval make-synthetic OUT` builds a set with espeak-ng phoneme timings; `eval train-profile` "
+        "pooled; `eval speech-free` measures mouth opens on noise, hum and clicks; "
+        "`eval make-synthetic OUT` builds a set with espeak-ng phoneme timings; `eval train-profile` "
         "fits a generic vowel profile for the DSP engine. See docs/training.md for the dataset format.",
     )
     s = p.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
@@ -76,6 +90,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--profile", help="vowel profile JSON (default: the shipped generic profile)")
     q.add_argument("--json", help="write the full report here")
     q.set_defaults(func=lambda a: _lipsync(_with_tail(a)))
+
+    q = s.add_parser(
+        "speech-free",
+        help="how often a motion source opens the mouth on speech-free input (noise, hum, a fan, clicks)",
+        description="Stream speech-free signals (pink and white noise, mains hum, a fan, keyboard clicks; fixed "
+        "levels) through a motion source's lip engine and report the share of frames with the mouth open. "
+        "Goal: at most 2 %, or no more than dsp when it is compared.",
+    )
+    q.add_argument(
+        "--motion", default="dsp", choices=sorted(motion_source_names()), help="motion source with a lip engine"
+    )
+    q.add_argument("--motion-weights", help="weights of the scored source (learned: RUN/best.safetensors)")
+    q.add_argument("--compare", help="more registered motion sources scored in the same run, e.g. dsp")
+    q.add_argument("--seconds", type=float, default=20.0, help="length of each signal")
+    q.add_argument("--seed", type=int, default=5)
+    q.add_argument("--json", help="write the full report here")
+    q.set_defaults(func=_speech_free)
 
     q = s.add_parser(
         "make-synthetic",
