@@ -9,33 +9,39 @@ from pathlib import Path
 from pyavatar.motion.registry import motion_source_names
 
 
+def _compare(args: argparse.Namespace) -> tuple[str, ...]:
+    """The ``--compare`` sources, in order."""
+    return tuple(c.strip() for c in (args.compare or "").split(",") if c.strip())
+
+
+def _show(lines: list[str], report: dict, json_path: str | None) -> int:
+    """Print the summary lines and write the full report atomically to ``json_path`` when given."""
+    from pyavatar.checkpoints import write_json
+
+    for line in lines:
+        print(line)
+    if json_path:
+        path = Path(json_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(report, path)
+    return 0
+
+
 def _lipsync(args: argparse.Namespace) -> int:
     from pyavatar.evaluation.lipsync import evaluate, summary_lines
     from pyavatar.motion.lips.profile import load_profile
 
     profile = load_profile(args.profile) if args.profile else None
-    compare = tuple(c.strip() for c in (args.compare or "").split(",") if c.strip())
-    report = evaluate(args.dir, args.motion, profile, args.motion_weights, compare)
+    report = evaluate(args.dir, args.motion, profile, args.motion_weights, _compare(args))
     report["command"] = "pyavatar eval lipsync " + " ".join(args.argv_tail)
-    for line in summary_lines(report):
-        print(line)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    return 0
+    return _show(summary_lines(report), report, args.json)
 
 
 def _speech_free(args: argparse.Namespace) -> int:
     from pyavatar.evaluation.speech_free import evaluate_speech_free, summary_lines
 
-    compare = tuple(c.strip() for c in (args.compare or "").split(",") if c.strip())
-    report = evaluate_speech_free(args.motion, args.motion_weights, compare, args.seconds, args.seed)
-    for line in summary_lines(report):
-        print(line)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    return 0
+    report = evaluate_speech_free(args.motion, args.motion_weights, _compare(args), args.seconds, args.seed)
+    return _show(summary_lines(report), report, args.json)
 
 
 def _make_synthetic(args: argparse.Namespace) -> int:
