@@ -4,9 +4,9 @@ A streamer's microphone hears these between sentences, often for minutes, and th
 closed. The lip-sync sets cannot show it: every clip there holds speech, and the engines' level
 features adapt to the loudest sound heard so far, which here is the noise itself. Each signal is
 streamed through a fresh engine (``seconds`` long, fixed level); the figure is the share of 25 fps
-frames whose jaw opens past the evaluation's open threshold. Mains hum and clicks are kinds that
-``pyavatar data noise`` never generates, so a model trained with its clips is also checked on noise
-it never heard.
+frames whose jaw opens past the evaluation's open threshold (features are computed once per signal
+and shared by the engines). Mains hum and clicks are kinds that ``pyavatar data noise`` never
+generates, so a model trained with its clips is also checked on noise it never heard.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pyavatar.audio.sources import ArraySource
 from pyavatar.evaluation.lipsync import lip_engine, run_engine
 from pyavatar.evaluation.metrics import OPEN_THRESHOLD
 from pyavatar.evaluation.synthetic import pink_noise
+from pyavatar.packets import FeatureChunk
 
 RATE = 16_000
 #: The goal: open on at most this share of frames (or no more often than the DSP engine).
@@ -51,9 +52,8 @@ def signals(seconds: float = 20.0, seed: int = 5) -> dict[str, np.ndarray]:
     return {k: v.astype(np.float32) for k, v in out.items()}
 
 
-def open_rate(motion: str, x: np.ndarray, weights: Path | None = None) -> float:
-    """Share of 25 fps frames whose jaw opens past the threshold, streaming ``x`` through a fresh engine."""
-    feats = analyze(ArraySource(x, RATE, chunk_ms=40), RATE)
+def open_rate(motion: str, feats: FeatureChunk, weights: Path | None = None) -> float:
+    """Share of 25 fps frames whose jaw opens past the threshold, streaming ``feats`` through a fresh engine."""
     pred = run_engine(lip_engine(motion, weights), feats)
     return float(np.mean(pred.jaw_open > OPEN_THRESHOLD))
 
@@ -62,11 +62,11 @@ def evaluate_speech_free(
     motion: str, weights: str | Path | None = None, compare: tuple[str, ...] = (), seconds: float = 20.0, seed: int = 5
 ) -> dict:
     """Open rates of ``motion`` (and of each ``compare`` source) on every signal, and the goal per signal."""
-    sig = signals(seconds, seed)
+    feats = {k: analyze(ArraySource(x, RATE, chunk_ms=40), RATE) for k, x in signals(seconds, seed).items()}
     w = Path(weights) if weights else None
-    rates = {motion: {k: open_rate(motion, x, w) for k, x in sig.items()}}
+    rates = {motion: {k: open_rate(motion, f, w) for k, f in feats.items()}}
     for name in compare:
-        rates[name] = {k: open_rate(name, x) for k, x in sig.items()}
+        rates[name] = {k: open_rate(name, f) for k, f in feats.items()}
     ref = rates.get("dsp") if motion != "dsp" else None
     met = {k: r <= max(GOAL_OPEN_RATE, ref[k] if ref else 0.0) for k, r in rates[motion].items()}
     return {

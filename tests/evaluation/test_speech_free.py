@@ -29,7 +29,7 @@ def test_signals_are_deterministic_and_at_their_levels() -> None:
 
 def test_the_goal_is_two_percent_or_no_worse_than_dsp(monkeypatch: pytest.MonkeyPatch) -> None:
     rates = {"dsp": 0.05, "learned": 0.04}
-    monkeypatch.setattr(speech_free, "open_rate", lambda motion, x, weights=None: rates[motion])
+    monkeypatch.setattr(speech_free, "open_rate", lambda motion, feats, weights=None: rates[motion])
     r = evaluate_speech_free("learned", compare=("dsp",), seconds=1.0)
     assert all(r["met"].values())  # 4 % > 2 %, but below DSP's 5 %
     rates["learned"] = 0.06
