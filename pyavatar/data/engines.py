@@ -1,7 +1,12 @@
-"""Speech synthesizers with exact phone timings: espeak-ng, Festival and flite.
+"""Speech synthesizers with exact phone timings: espeak-ng, MBROLA, Festival and flite.
 
 - espeak-ng: libespeak-ng phoneme events (:class:`pyavatar.evaluation.espeak.Espeak`),
   with the evaluation harness's acoustic boundary refinement.
+- MBROLA: diphone voices recorded from real speakers, driven by libespeak-ng (voice
+  ``mb-<name>``), so the phones and their timings are espeak-ng's. These voices emit no
+  event for the leading pause and start sounding 40-55 ms before their first event, so the
+  pause is made explicit and its end refined like every other pause. A voice that lacks a
+  diphone replaces it with silence; such an utterance raises :class:`MissingDiphones`.
 - Festival: ``festival --batch`` runs a Scheme expression that synthesizes with
   ``kal_diphone`` and prints each item of the ``Segment`` relation with its end time.
 - flite: ``flite -psdur`` prints ``phone:end`` pairs.
@@ -12,9 +17,13 @@ factor > 1 speaks slower (longer durations), ``pitch`` moves the mean F0.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +34,7 @@ from pyavatar.data.policy import check_voice
 from pyavatar.evaluation.espeak import Espeak, Phone
 from pyavatar.evaluation.synthetic import BoundaryStats, refine_boundaries
 
-ENGINES = ("espeak-ng", "festival", "flite")
+ENGINES = ("espeak-ng", "mbrola", "festival", "flite")
 #: Voices drawn at random per engine (all allowed by :mod:`pyavatar.data.policy`).
 VOICES = {
     "espeak-ng": (
@@ -41,9 +50,14 @@ VOICES = {
         "de+m5",
         "de+f5",
     ),
+    # MBROLA voices whose diphone sets cover espeak-ng's phones for the shipped sentences
+    # (us3 and the Spanish voices lack some and are left out of the default draw).
+    "mbrola": ("us1", "us2", "en1", "fr1", "fr2", "fr3", "fr4", "fr6", "de1", "de2", "de3", "de4", "de5", "de6"),
     "festival": ("kal_diphone",),
     "flite": ("kal", "kal16"),
 }
+#: Where Debian's ``mbrola-*`` packages put their diphone databases.
+MBROLA_DIR = Path("/usr/share/mbrola")
 
 
 @dataclass
@@ -58,6 +72,10 @@ class Speech:
 
 class SynthError(RuntimeError):
     """A synthesizer is missing or failed."""
+
+
+class MissingDiphones(SynthError):
+    """An MBROLA voice lacks diphones the text needs (it would speak silence there)."""
 
 
 def _need(binary: str, package: str) -> str:
@@ -92,7 +110,46 @@ def _from_ends(names: list[str], ends: list[float], duration: float, phone_set: 
 def espeak(text: str, voice: str, *, rate: float = 1.0, pitch: int = 50, stats: BoundaryStats | None = None) -> Speech:
     """espeak-ng: ``rate`` scales the 165 wpm default (inverse: > 1 is slower)."""
     utt = Espeak().synthesize(text, voice, wpm=int(round(165 / rate)), pitch=pitch)
-    phones = refine_boundaries(utt.phones, utt.samples, utt.sample_rate, stats or BoundaryStats())
+    return _refined(utt.samples, utt.sample_rate, utt.phones, stats)
+
+
+def mbrola(text: str, voice: str, *, rate: float = 1.0, pitch: int = 50, stats: BoundaryStats | None = None) -> Speech:
+    """MBROLA ``voice`` (such as ``us1`` or ``fr4``) through libespeak-ng; ``rate`` and ``pitch`` as :func:`espeak`."""
+    check_voice("mbrola", voice)
+    _need("mbrola", "mbrola (Debian contrib)")
+    if not (MBROLA_DIR / voice / voice).is_file():
+        raise SynthError(f"MBROLA voice {voice!r} not found in {MBROLA_DIR}; install the Debian package mbrola-{voice}")
+    with _stderr_captured() as log:
+        utt = Espeak().synthesize(text, f"mb-{voice}", wpm=int(round(165 / rate)), pitch=pitch)
+    missing = [ln for ln in log if "unknown" in ln]
+    if missing:
+        raise MissingDiphones(f"MBROLA voice {voice!r} lacks diphones for {text!r}: {missing[0].strip()}")
+    phones = utt.phones
+    if phones and phones[0].start > 0:
+        phones = [Phone("", 0.0, phones[0].start), *phones]
+    return _refined(utt.samples, utt.sample_rate, phones, stats)
+
+
+@contextmanager
+def _stderr_captured() -> Iterator[list[str]]:
+    """Collect what is written to file descriptor 2 (where libespeak-ng relays ``mbrola``'s messages)."""
+    lines: list[str] = []
+    with tempfile.TemporaryFile() as f:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            f.seek(0)
+            lines += f.read().decode("utf-8", "replace").splitlines()
+
+
+def _refined(samples: np.ndarray, sample_rate: int, phones: list[Phone], stats: BoundaryStats | None) -> Speech:
+    """Refine espeak-ng phone boundaries on the audio and blank the phones no table knows."""
+    phones = refine_boundaries(phones, samples, sample_rate, stats or BoundaryStats())
     unmapped = []
     for p in phones:
         try:
@@ -100,7 +157,7 @@ def espeak(text: str, voice: str, *, rate: float = 1.0, pitch: int = 50, stats: 
         except UnmappedPhone:
             unmapped.append(f"ipa:{p.name}")
     phones = [Phone("" if f"ipa:{p.name}" in unmapped else p.name, p.start, p.end) for p in phones]
-    return Speech(utt.samples, utt.sample_rate, phones, unmapped)
+    return Speech(samples, sample_rate, phones, unmapped)
 
 
 def _quote(text: str) -> str:
@@ -160,9 +217,11 @@ def flite(text: str, voice: str = "kal16", *, rate: float = 1.0, pitch: int = 10
 
 
 def synthesize(engine: str, text: str, voice: str, *, rate: float, pitch: int) -> Speech:
-    """Dispatch to :func:`espeak`, :func:`festival` or :func:`flite`."""
+    """Dispatch to :func:`espeak`, :func:`mbrola`, :func:`festival` or :func:`flite`."""
     if engine == "espeak-ng":
         return espeak(text, voice, rate=rate, pitch=pitch)
+    if engine == "mbrola":
+        return mbrola(text, voice, rate=rate, pitch=pitch)
     if engine == "festival":
         return festival(text, voice, rate=rate, pitch=pitch)
     if engine == "flite":

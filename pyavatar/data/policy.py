@@ -12,6 +12,13 @@ import re
 
 #: Synthesizer voices a data tool accepts, per engine.
 ALLOWED_VOICES = {
+    "mbrola": tuple(
+        [f"us{i}" for i in (1, 2, 3)]
+        + ["en1"]
+        + [f"fr{i}" for i in range(1, 8)]
+        + [f"es{i}" for i in range(1, 5)]
+        + [f"de{i}" for i in range(1, 9)]
+    ),
     "festival": ("kal_diphone",),
     "flite": ("kal", "kal16"),
 }
@@ -34,11 +41,13 @@ def check_voice(engine: str, voice: str) -> None:
         return
     allowed = ALLOWED_VOICES.get(engine)
     if allowed is None:
-        raise ValueError(f"unknown engine {engine!r}; use espeak-ng, festival or flite")
+        raise ValueError(f"unknown engine {engine!r}; use espeak-ng, mbrola, festival or flite")
     if voice not in allowed:
         why = "built from CMU ARCTIC recordings" if voice in _RESERVED_FLITE else "not an allowed training voice"
         if engine == "festival":
             why = "HTS and non-English Festival voices are reserved"
+        elif engine == "mbrola":
+            why = "only the English, French, Spanish and German voices, whose sentence lists ship, are used"
         raise HeldOutError(f"{engine} voice {voice!r} is held out ({why}); training voices: {list(allowed)}")
 
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from pyavatar.data import augment
 from pyavatar.data._signal import resample_poly
-from pyavatar.data.engines import ENGINES, VOICES, synthesize
+from pyavatar.data.engines import ENGINES, VOICES, MissingDiphones, synthesize
 from pyavatar.data.policy import check_voice
 from pyavatar.evaluation.dataset import read_manifest, reference_from_phones, save_item, write_manifest
 
@@ -30,6 +30,8 @@ SAMPLE_RATE = 16_000
 #: Probability of each augmentation per clip.
 AUGMENT = {"noise": 0.4, "reverb": 0.3, "tempo": 0.3, "telephone": 0.15, "vtlp": 0.4}
 _LANG_ENGINES = {"festival": ("en",), "flite": ("en",)}
+#: Draws of a clip before giving up when its voice keeps lacking diphones.
+_MAX_DRAWS = 20
 
 
 def sentences(language: str) -> list[str]:
@@ -41,7 +43,11 @@ def sentences(language: str) -> list[str]:
 
 
 def _language(engine: str, voice: str) -> str:
-    return voice.split("+")[0].split("-")[0] if engine == "espeak-ng" else _LANG_ENGINES[engine][0]
+    if engine == "espeak-ng":
+        return voice.split("+")[0].split("-")[0]
+    if engine == "mbrola":
+        return "en" if voice.startswith("us") else voice[:2]
+    return _LANG_ENGINES[engine][0]
 
 
 @dataclass
@@ -55,7 +61,7 @@ class ClipSpec:
 
 
 def _pitch(engine: str, voice: str, rng: np.random.Generator) -> int:
-    if engine == "espeak-ng":
+    if engine in ("espeak-ng", "mbrola"):
         return int(rng.integers(25, 76))
     return int(rng.integers(85, 150))
 
@@ -124,10 +130,20 @@ def build(
     start = len(clips)
     rng = np.random.default_rng(seed)
     unmapped: Counter[str] = Counter()
+    redrawn: Counter[str] = Counter()
     for i in tqdm(range(n), desc="synth", unit="clip", disable=not progress):
         engine = engines[i % len(engines)]
-        voice = str(rng.choice(pool[engine]))
-        x, phones, meta, um = make_clip(engine, voice, rng, AUGMENT if augment_p is None else augment_p)
+        for _ in range(_MAX_DRAWS):
+            voice = str(rng.choice(pool[engine]))
+            try:
+                x, phones, meta, um = make_clip(engine, voice, rng, AUGMENT if augment_p is None else augment_p)
+                break
+            except MissingDiphones:
+                redrawn[f"{engine}/{voice}"] += 1
+        else:
+            raise MissingDiphones(
+                f"{_MAX_DRAWS} draws in a row hit missing diphones ({dict(redrawn)}); choose other voices"
+            )
         unmapped.update(um)
         name = f"s{seed}_{start + i:05d}_{engine}_{voice.replace('+', '_')}"
         ref = reference_from_phones(phones, len(x) / SAMPLE_RATE)
@@ -144,4 +160,11 @@ def build(
             }
         )
         write_manifest(out, clips)
-    return {"clips": n, "total_clips": len(clips), "engines": engines, "seed": seed, "unmapped_phones": dict(unmapped)}
+    return {
+        "clips": n,
+        "total_clips": len(clips),
+        "engines": engines,
+        "seed": seed,
+        "unmapped_phones": dict(unmapped),
+        "redrawn_missing_diphones": dict(redrawn),
+    }

@@ -76,7 +76,7 @@ class Espeak:
             if Espeak._lib is None:
                 Espeak._lib, Espeak._rate = self._load()
         self._audio: list[np.ndarray] = []
-        self._events: list[tuple[int, str]] = []
+        self._events: list[tuple[int, int, str]] = []  # (sample or 0, milliseconds, IPA name)
 
     @staticmethod
     def _load() -> tuple[ctypes.CDLL, int]:
@@ -91,6 +91,7 @@ class Espeak:
         u, p = ctypes.c_uint, ctypes.c_void_p
         lib.espeak_ng_Synthesize.argtypes = [p, ctypes.c_size_t, u, ctypes.c_int, u, u, p, p]
         lib.espeak_SetSynthCallback.argtypes = [_Callback]
+        lib.espeak_ng_GetSampleRate.restype = ctypes.c_int
         options = _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA | _INIT_DONT_EXIT
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 200, None, options)
         if rate <= 0:
@@ -99,7 +100,7 @@ class Espeak:
 
     @property
     def sample_rate(self) -> int:
-        """Output rate of the synthesizer (22050 Hz for the stock voices)."""
+        """Output rate of the stock voices (22050 Hz); MBROLA voices report their own per utterance."""
         return Espeak._rate
 
     def _on_audio(self, wav: ctypes.Array, n: int, events: ctypes.Array) -> int:
@@ -110,8 +111,7 @@ class Espeak:
             ev = events[i]
             if ev.type == _EVENT_PHONEME:
                 name = bytes(ev.id).split(b"\0")[0].decode("utf-8", "replace")
-                pos = ev.sample if ev.sample > 0 else round(ev.audio_position * Espeak._rate / 1000)
-                self._events.append((pos, name))
+                self._events.append((ev.sample, ev.audio_position, name))
             i += 1
         return 0
 
@@ -132,12 +132,13 @@ class Espeak:
             if status != 0:
                 raise EspeakError(f"espeak_ng_Synthesize failed with status {status:#x} for voice {voice!r}")
             lib.espeak_ng_Synchronize()
+            rate = int(lib.espeak_ng_GetSampleRate())
             audio = np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)
-            events = sorted(self._events)
+            events = sorted((pos if pos > 0 else round(ms * rate / 1000), name) for pos, ms, name in self._events)
         n = len(audio)
         phones = []
         for j, (pos, name) in enumerate(events):
-            end = events[j + 1][0] if j + 1 < len(events) else n
+            end = min(events[j + 1][0] if j + 1 < len(events) else n, n)  # MBROLA may stop short of the last events
             if end > pos:
-                phones.append(Phone(name, pos / self.sample_rate, min(end, n) / self.sample_rate))
-        return Utterance(audio, self.sample_rate, phones)
+                phones.append(Phone(name, pos / rate, end / rate))
+        return Utterance(audio, rate, phones)

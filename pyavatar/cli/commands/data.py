@@ -186,7 +186,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = s.add_parser("synth", help="multi-synthesizer speech with exact phone timings")
     q.add_argument("out", help="dataset folder (created; new clips are added to its manifest)")
-    q.add_argument("--engines", default="espeak-ng,festival,flite", help="comma-separated: espeak-ng,festival,flite")
+    q.add_argument(
+        "--engines",
+        default="espeak-ng,festival,flite",
+        help="comma-separated: espeak-ng,mbrola,festival,flite (mbrola needs Debian contrib/non-free mbrola-* voices)",
+    )
     q.add_argument("--n", type=int, default=100, help="number of clips")
     q.add_argument("--voices", help="ENGINE=VOICE,... to draw from instead of the defaults (held-out voices refused)")
     q.add_argument("--seed", type=int, default=0)

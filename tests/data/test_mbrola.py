@@ -1,0 +1,78 @@
+"""MBROLA voices through libespeak-ng: sample rate, label timing, missing diphones, policy."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyavatar.data import engines
+from pyavatar.data.engines import MissingDiphones, SynthError, mbrola
+from pyavatar.data.policy import HeldOutError, check_voice
+from pyavatar.data.synth import build
+from pyavatar.evaluation.dataset import load_dataset
+
+
+def _needs(*voices: str) -> pytest.MarkDecorator:
+    missing = [v for v in voices if not (engines.MBROLA_DIR / v / v).is_file()]
+    why = "mbrola not installed" if shutil.which("mbrola") is None else f"MBROLA voices missing: {missing}"
+    return pytest.mark.skipif(
+        shutil.which("mbrola") is None or bool(missing),
+        reason=f"{why} (Debian contrib/non-free: mbrola {' '.join('mbrola-' + v for v in voices)})",
+    )
+
+
+def _onset_s(x: np.ndarray, sr: int) -> float:
+    """Start of the first 2.5 ms hop within 35 dB of the loud (95th percentile) level."""
+    hop = int(0.0025 * sr)
+    db = 10 * np.log10(np.array([np.mean(x[i * hop : (i + 1) * hop] ** 2) for i in range(len(x) // hop)]) + 1e-12)
+    return float(np.flatnonzero(db > np.percentile(db, 95) - 35)[0] * hop / sr)
+
+
+def test_policy_allows_the_supported_languages_only() -> None:
+    for voice in ("us1", "en1", "fr4", "es3", "de6"):
+        check_voice("mbrola", voice)
+    for voice in ("it1", "br2", "us9"):
+        with pytest.raises(HeldOutError, match=f"mbrola voice '{voice}'"):
+            check_voice("mbrola", voice)
+
+
+@_needs("us1", "fr4")
+@pytest.mark.parametrize(("voice", "rate"), [("us1", 16000), ("fr4", 22050)])
+def test_labels_use_the_voice_rate_and_start_at_the_sound(voice: str, rate: int) -> None:
+    text = "Nobody knew who had eaten the last piece of cake." if voice == "us1" else "Nous avons mangé une tarte."
+    sp = mbrola(text, voice)
+    assert sp.sample_rate == rate  # the voice's own rate, not espeak-ng's 22050 Hz
+    named = [p for p in sp.phones if p.name]
+    assert sp.phones[0].name == "" and sp.phones[0].start == 0.0
+    # MBROLA sounds 40-55 ms before its first phoneme event; the refined label starts at the sound.
+    assert abs(named[0].start - _onset_s(sp.samples, sp.sample_rate)) <= 0.015
+    assert abs(sp.phones[-1].end - len(sp.samples) / sp.sample_rate) < 1e-9
+    assert all(p.end > p.start for p in sp.phones)
+    assert sp.unmapped == []
+
+
+@_needs("es1")
+def test_missing_diphones_raise_naming_the_voice() -> None:
+    with pytest.raises(MissingDiphones, match="MBROLA voice 'es1' lacks diphones"):
+        mbrola("Mi abuela cocina una sopa muy rica los lunes.", "es1")
+
+
+@pytest.mark.skipif(shutil.which("mbrola") is None, reason="mbrola not installed (Debian contrib: mbrola)")
+def test_a_voice_that_is_not_installed_names_its_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(engines, "MBROLA_DIR", tmp_path)
+    with pytest.raises(SynthError, match="install the Debian package mbrola-de2"):
+        mbrola("Guten Tag.", "de2")
+
+
+@_needs("us1", "es1")
+def test_synth_redraws_clips_whose_voice_lacks_diphones(tmp_path: Path) -> None:
+    summary = build(tmp_path, ["mbrola"], 4, seed=3, voices={"mbrola": ["es1", "us1"]}, progress=False)
+    assert summary["redrawn_missing_diphones"].get("mbrola/es1", 0) > 0
+    items = load_dataset(tmp_path)
+    assert len(items) == 4
+    for it in items:
+        assert it.family == "mbrola" and it.reference.meta["speaker"] == "mbrola/us1"
+        assert it.reference.speaking.sum() > 10
