@@ -13,11 +13,6 @@ a streaming-safe way: minus the voicing-weighted running mean of the shape
 (decay time ``norm_frames`` frames), which starts from a learned prior worth
 :data:`NORM_PRIOR_FRAMES` voiced frames (decaying like any other frame). A speaker's or channel's long-term
 spectrum (vocal tract length, microphone, EQ) is thereby removed as the stream goes.
-
-With ``cepstra`` = k > 0 the (normalised) shape is then projected onto its first k
-DCT components across the mel bands (cepstral liftering): the spectral envelope
-stays, the pitch harmonics' fine structure (which varies with the speaker's voice)
-is removed before the first layer sees it.
 """
 
 from __future__ import annotations
@@ -28,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pyavatar.audio.features import N_MELS, dct_matrix
+from pyavatar.audio.features import N_MELS
 
 N_IN = N_MELS + 3
 N_OUT = 11
@@ -48,7 +43,6 @@ class MouthConfig:
     layers: int = 5  # dilations 1, 2, 4, ... (receptive field 1 + (kernel - 1) (2^layers - 1) frames)
     lookahead: int = 4  # 100 Hz frames (40 ms)
     norm_frames: int = 0  # speaker normalisation time constant (100 Hz frames); 0 = off
-    cepstra: int = 0  # DCT components of the shape kept (1..N_MELS); 0 = all, no liftering
 
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict."""
@@ -137,10 +131,6 @@ class MouthNet(nn.Module):
         self.cfg = cfg
         h = cfg.hidden
         self.norm = SpeakerNorm(cfg.norm_frames) if cfg.norm_frames > 0 else None
-        if not 0 <= cfg.cepstra <= N_MELS:
-            raise ValueError(f"MouthConfig.cepstra={cfg.cepstra}: use 0 (off) or 1..{N_MELS}")
-        basis = torch.from_numpy(dct_matrix(N_MELS, cfg.cepstra)).float() if cfg.cepstra else None
-        self.register_buffer("lifter", None if basis is None else basis @ basis.T, persistent=False)
         self.inp = nn.Linear(N_IN, h)
         self.convs = nn.ModuleList(_CausalConv(h, h, cfg.kernel, 2**i) for i in range(cfg.layers))
         self.out = nn.Linear(h, N_OUT)
@@ -152,8 +142,6 @@ class MouthNet(nn.Module):
         new: list = [None]
         if self.norm is not None:
             x, new[0] = self.norm(x, caches[0])
-        if self.lifter is not None:
-            x = torch.cat([x[..., :N_MELS] @ self.lifter, x[..., N_MELS:]], dim=2)
         z = self.act(self.inp(x))
         for conv, cache in zip(self.convs, caches[1:]):
             a, c = conv(z, cache)
