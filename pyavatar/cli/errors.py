@@ -23,6 +23,8 @@ class UsageError(CliError):
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that are the user's inputs or machine, reported as one line (exit code 1)."""
     from pyavatar.audio.sources import AudioSourceError
+    from pyavatar.data.engines import SynthError
+    from pyavatar.evaluation.espeak import EspeakError
     from pyavatar.outputs.preview import PreviewError
     from pyavatar.outputs.virtualcam import VirtualCamError
     from pyavatar.render.registry import RendererUnavailable
@@ -37,6 +39,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
         VirtualCamError,
         PreviewError,
         CameraError,
+        SynthError,
+        EspeakError,
     )
 
 

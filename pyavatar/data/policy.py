@@ -43,11 +43,14 @@ def check_voice(engine: str, voice: str) -> None:
     if allowed is None:
         raise ValueError(f"unknown engine {engine!r}; use espeak-ng, mbrola, festival or flite")
     if voice not in allowed:
+        if engine == "mbrola":
+            raise HeldOutError(
+                f"mbrola voice {voice!r} is not used for training (sentence lists ship for English, French, "
+                f"Spanish and German only); training voices: {list(allowed)}"
+            )
         why = "built from CMU ARCTIC recordings" if voice in _RESERVED_FLITE else "not an allowed training voice"
         if engine == "festival":
             why = "HTS and non-English Festival voices are reserved"
-        elif engine == "mbrola":
-            why = "only the English, French, Spanish and German voices, whose sentence lists ship, are used"
         raise HeldOutError(f"{engine} voice {voice!r} is held out ({why}); training voices: {list(allowed)}")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pyavatar.cli import main
 from pyavatar.data import engines
 from pyavatar.data.engines import MissingDiphones, SynthError, mbrola
 from pyavatar.data.policy import HeldOutError, check_voice
@@ -61,10 +62,15 @@ def test_missing_diphones_raise_naming_the_voice() -> None:
 
 
 @pytest.mark.skipif(shutil.which("mbrola") is None, reason="mbrola not installed (Debian contrib: mbrola)")
-def test_a_voice_that_is_not_installed_names_its_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(engines, "MBROLA_DIR", tmp_path)
+def test_a_voice_that_is_not_installed_names_its_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(engines, "MBROLA_DIR", tmp_path / "mbrola")
     with pytest.raises(SynthError, match="install the Debian package mbrola-de2"):
         mbrola("Guten Tag.", "de2")
+    args = ["data", "synth", str(tmp_path / "out"), "--engines", "mbrola", "--voices", "mbrola=de2", "--n", "1"]
+    assert main(args) == 1  # one error line, no traceback
+    assert "pyavatar data: error: MBROLA voice 'de2' not found" in capsys.readouterr().err
 
 
 @_needs("us1", "es1")
