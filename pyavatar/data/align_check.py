@@ -1,7 +1,9 @@
 """Validate the forced aligner on speech with known timings rendered by other synthesizers.
 
 Festival (``kal_diphone``) and flite (``kal16``) speak the shipped English
-sentences at random rates; :func:`pyavatar.data.align.align` aligns each
+sentences at random rates, and optionally MBROLA voices (real speakers' diphones)
+their own language's sentences (reported per language, ``mbrola-fr`` etc.: the
+check in French and German); :func:`pyavatar.data.align.align` aligns each
 rendering to its transcript (via espeak-ng); phones are matched between the
 known and the aligned sequence on their first IPA symbol (longest matching
 blocks, so insertions and deletions of the two phone sets are skipped) and
@@ -19,9 +21,18 @@ import numpy as np
 from tqdm import tqdm
 
 from pyavatar.data.align import align
-from pyavatar.data.engines import festival, flite
+from pyavatar.data.engines import (
+    VOICES,
+    MissingDiphones,
+    Speech,
+    SynthError,
+    festival,
+    flite,
+    installed_mbrola_voices,
+    mbrola,
+)
 from pyavatar.data.phone_model import PhoneModel
-from pyavatar.data.synth import sentences
+from pyavatar.data.synth import sentences, voice_language
 from pyavatar.evaluation.espeak import Phone
 
 
@@ -43,23 +54,56 @@ def boundary_errors(known: list[Phone], aligned: list[Phone]) -> np.ndarray:
     return np.asarray(errs)
 
 
-def validate(
-    n: int, *, seed: int = 0, method: str = "phones", model: PhoneModel | None = None, progress: bool = True
-) -> dict:
-    """Boundary error statistics of ``method`` over ``n`` renderings (alternating Festival and flite)."""
-    rng = np.random.default_rng(seed)
-    texts = sentences("en")
-    errs, costs, per_engine = [], [], {"festival": [], "flite": []}
-    t0 = time.perf_counter()
-    for i in tqdm(range(n), desc="align-check", unit="clip", disable=not progress):
+#: Synthesizers align-check can render with (MBROLA needs its Debian voices).
+ENGINES = ("flite", "festival", "mbrola")
+_MAX_DRAWS = 20
+
+
+def _render(engine: str, rng: np.random.Generator) -> tuple[str, str, Speech]:
+    """(report key, text, speech) of one random sentence of ``engine`` at a random rate."""
+    voices = installed_mbrola_voices() if engine == "mbrola" else []
+    if engine == "mbrola" and not voices:
+        raise SynthError(f"no MBROLA voice of {list(VOICES['mbrola'])} is installed; e.g. apt-get install mbrola-us1")
+    for _ in range(_MAX_DRAWS):
+        voice = str(rng.choice(voices)) if voices else ""
+        lang = voice_language(engine, voice) if voice else "en"
+        texts = sentences(lang)
         text = texts[int(rng.integers(len(texts)))]
         rate = float(rng.uniform(0.8, 1.25))
-        engine, fn = ("festival", festival) if i % 2 else ("flite", flite)
-        sp = fn(text, rate=rate)
-        al = align(sp.samples, sp.sample_rate, text, "en", method=method, model=model)
+        if engine != "mbrola":
+            return engine, text, (festival if engine == "festival" else flite)(text, rate=rate)
+        try:
+            return f"mbrola-{lang}", text, mbrola(text, voice, rate=rate)
+        except MissingDiphones:
+            continue
+    raise MissingDiphones(f"{_MAX_DRAWS} MBROLA draws in a row lacked diphones")
+
+
+def validate(
+    n: int,
+    *,
+    seed: int = 0,
+    method: str = "phones",
+    model: PhoneModel | None = None,
+    engines: tuple[str, ...] = ("flite", "festival"),
+    progress: bool = True,
+) -> dict:
+    """Boundary error statistics of ``method`` over ``n`` renderings (round-robin over ``engines``)."""
+    bad = [e for e in engines if e not in ENGINES]
+    if bad or not engines:
+        raise ValueError(f"align-check engines: {bad or 'none given'}; choose from {', '.join(ENGINES)}")
+    rng = np.random.default_rng(seed)
+    errs: list[np.ndarray] = []
+    costs: list[float] = []
+    per_engine: dict[str, list[np.ndarray]] = {}
+    t0 = time.perf_counter()
+    for i in tqdm(range(n), desc="align-check", unit="clip", disable=not progress):
+        key, text, sp = _render(engines[i % len(engines)], rng)
+        lang = key.split("-")[1] if key.startswith("mbrola-") else "en"
+        al = align(sp.samples, sp.sample_rate, text, lang, method=method, model=model)
         e = boundary_errors(sp.phones, al.phones) * 1000
         errs.append(e)
-        per_engine[engine].append(e)
+        per_engine.setdefault(key, []).append(e)
         costs.append(al.cost)
     allv = np.concatenate(errs)
 
@@ -77,7 +121,7 @@ def validate(
         "seed": seed,
         "method": method,
         "pooled": stats(allv),
-        "per_engine": {k: stats(np.concatenate(v)) for k, v in per_engine.items() if v},
+        "per_engine": {k: stats(np.concatenate(v)) for k, v in sorted(per_engine.items())},
         "cost_median": round(float(np.median(costs)), 3),
         "seconds": round(time.perf_counter() - t0, 1),
     }

@@ -3,10 +3,9 @@
 - espeak-ng: libespeak-ng phoneme events (:class:`pyavatar.evaluation.espeak.Espeak`),
   with the evaluation harness's acoustic boundary refinement.
 - MBROLA: diphone voices recorded from real speakers, driven by libespeak-ng (voice
-  ``mb-<name>``), so the phones and their timings are espeak-ng's. These voices emit no
-  event for the leading pause and start sounding 40-55 ms before their first event, so the
-  pause is made explicit and its end refined like every other pause. A voice that lacks a
-  diphone replaces it with silence; such an utterance raises :class:`MissingDiphones`.
+  ``mb-<name>``), so the phones and their timings are espeak-ng's (moved back by the
+  leading pause MBROLA does not render, see :mod:`pyavatar.evaluation.espeak`). A voice
+  that lacks a diphone replaces it with silence; such an utterance raises :class:`MissingDiphones`.
 - Festival: ``festival --batch`` runs a Scheme expression that synthesizes with
   ``kal_diphone`` and prints each item of the ``Segment`` relation with its end time.
 - flite: ``flite -psdur`` prints ``phone:end`` pairs.
@@ -124,10 +123,7 @@ def mbrola(text: str, voice: str, *, rate: float = 1.0, pitch: int = 50, stats: 
     missing = [ln for ln in log if "unknown" in ln]
     if missing:
         raise MissingDiphones(f"MBROLA voice {voice!r} lacks diphones for {text!r}: {missing[0].strip()}")
-    phones = utt.phones
-    if phones and phones[0].start > 0:
-        phones = [Phone("", 0.0, phones[0].start), *phones]
-    return _refined(utt.samples, utt.sample_rate, phones, stats)
+    return _refined(utt.samples, utt.sample_rate, utt.phones, stats)
 
 
 @contextmanager
@@ -145,6 +141,11 @@ def _stderr_captured() -> Iterator[list[str]]:
             os.close(saved)
             f.seek(0)
             lines += f.read().decode("utf-8", "replace").splitlines()
+
+
+def installed_mbrola_voices(voices: tuple[str, ...] | list[str] | None = None) -> list[str]:
+    """Those of ``voices`` (default: the default draw) whose diphone database is installed."""
+    return [v for v in (voices or VOICES["mbrola"]) if (MBROLA_DIR / v / v).is_file()]
 
 
 def _refined(samples: np.ndarray, sample_rate: int, phones: list[Phone], stats: BoundaryStats | None) -> Speech:

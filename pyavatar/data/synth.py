@@ -42,7 +42,8 @@ def sentences(language: str) -> list[str]:
     return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and ln[0] != "#"]
 
 
-def _language(engine: str, voice: str) -> str:
+def voice_language(engine: str, voice: str) -> str:
+    """Language (en, es, fr, de) a voice of ``engine`` speaks, which picks its sentence list."""
     if engine == "espeak-ng":
         return voice.split("+")[0].split("-")[0]
     if engine == "mbrola":
@@ -70,7 +71,7 @@ def make_clip(
     engine: str, voice: str, rng: np.random.Generator, augment_p: dict[str, float]
 ) -> tuple[np.ndarray, list[tuple[str, float, float]], dict, list[str]]:
     """Audio at 16 kHz, IPA phones, metadata and unmapped phones of one random clip."""
-    lang = _language(engine, voice)
+    lang = voice_language(engine, voice)
     texts = [str(t) for t in rng.choice(sentences(lang), size=int(rng.integers(1, 3)), replace=False)]
     rate, pitch = float(rng.uniform(0.8, 1.25)), _pitch(engine, voice, rng)
     pieces, phones, unmapped = [], [], []

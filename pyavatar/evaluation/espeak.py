@@ -2,7 +2,10 @@
 
 Uses the synchronous output mode with phoneme events (``espeakEVENT_PHONEME``
 with IPA names); each event marks where a phoneme starts in the generated
-audio. libespeak-ng keeps global state, so calls are serialised by a lock.
+audio. MBROLA voices (``mb-*``) are the exception: their events count a leading
+pause (40-60 ms) that MBROLA does not render (its audio starts with the first
+phone of espeak-ng's ``--pho`` output), so their events are moved back by it.
+libespeak-ng keeps global state, so calls are serialised by a lock.
 """
 
 from __future__ import annotations
@@ -135,6 +138,8 @@ class Espeak:
             rate = int(lib.espeak_ng_GetSampleRate())
             audio = np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)
             events = sorted((pos if pos > 0 else round(ms * rate / 1000), name) for pos, ms, name in self._events)
+        if voice.startswith("mb-") and events:  # MBROLA renders from the first phone: no leading pause
+            events = [(pos - events[0][0], name) for pos, name in events]
         n = len(audio)
         phones = []
         for j, (pos, name) in enumerate(events):

@@ -148,12 +148,14 @@ def _noise(args: argparse.Namespace) -> int:
 
 
 def _align_check(args: argparse.Namespace) -> int:
+    from pyavatar.checkpoints import write_json
     from pyavatar.data.align_check import validate
 
-    report = validate(args.n, seed=args.seed, method=args.method, model=_aligner_model(args))
+    engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
+    report = validate(args.n, seed=args.seed, method=args.method, model=_aligner_model(args), engines=engines)
     print(json.dumps(report))
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+        write_json(report, Path(args.json))
     return 0
 
 
@@ -241,8 +243,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--seed", type=int, default=0, help="also names the clips: add more with another seed")
     q.set_defaults(func=_noise)
 
-    q = s.add_parser("align-check", help="validate the aligner on Festival/flite speech with known timings")
+    q = s.add_parser("align-check", help="validate the aligner on Festival/flite/MBROLA speech with known timings")
     q.add_argument("--n", type=int, default=40)
+    q.add_argument(
+        "--engines",
+        default="flite,festival",
+        help="comma-separated, round-robin: flite,festival,mbrola (MBROLA voices speak en, fr and de sentences)",
+    )
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--json", help="write the report here")
     _method_options(q)
