@@ -59,11 +59,11 @@ ENGINES = ("flite", "festival", "mbrola")
 _MAX_DRAWS = 20
 
 
-def _render(engine: str, rng: np.random.Generator) -> tuple[str, str, Speech]:
-    """(report key, text, speech) of one random sentence of ``engine`` at a random rate."""
-    voices = installed_mbrola_voices() if engine == "mbrola" else []
+def _render(engine: str, rng: np.random.Generator, pool: tuple[str, ...]) -> tuple[str, str, Speech]:
+    """(report key, text, speech) of one random sentence of ``engine`` (MBROLA: a voice of ``pool``)."""
+    voices = installed_mbrola_voices(pool) if engine == "mbrola" else []
     if engine == "mbrola" and not voices:
-        raise SynthError(f"no MBROLA voice of {list(VOICES['mbrola'])} is installed; e.g. apt-get install mbrola-us1")
+        raise SynthError(f"no MBROLA voice of {list(pool)} is installed; e.g. apt-get install mbrola-{pool[0]}")
     for _ in range(_MAX_DRAWS):
         voice = str(rng.choice(voices)) if voices else ""
         lang = voice_language(engine, voice) if voice else "en"
@@ -86,9 +86,13 @@ def validate(
     method: str = "phones",
     model: PhoneModel | None = None,
     engines: tuple[str, ...] = ("flite", "festival"),
+    mbrola_voices: tuple[str, ...] = VOICES["mbrola"],
     progress: bool = True,
 ) -> dict:
-    """Boundary error statistics of ``method`` over ``n`` renderings (round-robin over ``engines``)."""
+    """Boundary error statistics of ``method`` over ``n`` renderings (round-robin over ``engines``).
+
+    MBROLA renderings draw among the installed ``mbrola_voices``.
+    """
     bad = [e for e in engines if e not in ENGINES]
     if bad or not engines:
         raise ValueError(f"align-check engines: {bad or 'none given'}; choose from {', '.join(ENGINES)}")
@@ -98,7 +102,7 @@ def validate(
     per_engine: dict[str, list[np.ndarray]] = {}
     t0 = time.perf_counter()
     for i in tqdm(range(n), desc="align-check", unit="clip", disable=not progress):
-        key, text, sp = _render(engines[i % len(engines)], rng)
+        key, text, sp = _render(engines[i % len(engines)], rng, mbrola_voices)
         lang = key.split("-")[1] if key.startswith("mbrola-") else "en"
         al = align(sp.samples, sp.sample_rate, text, lang, method=method, model=model)
         e = boundary_errors(sp.phones, al.phones) * 1000
@@ -120,6 +124,8 @@ def validate(
         "clips": n,
         "seed": seed,
         "method": method,
+        "engines": list(engines),
+        **({"mbrola_voices": installed_mbrola_voices(mbrola_voices)} if "mbrola" in engines else {}),
         "pooled": stats(allv),
         "per_engine": {k: stats(np.concatenate(v)) for k, v in sorted(per_engine.items())},
         "cost_median": round(float(np.median(costs)), 3),

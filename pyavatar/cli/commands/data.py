@@ -152,7 +152,15 @@ def _align_check(args: argparse.Namespace) -> int:
     from pyavatar.data.align_check import validate
 
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
-    report = validate(args.n, seed=args.seed, method=args.method, model=_aligner_model(args), engines=engines)
+    extra = {"mbrola_voices": tuple(v.strip() for v in args.mbrola_voices.split(",") if v.strip())}
+    report = validate(
+        args.n,
+        seed=args.seed,
+        method=args.method,
+        model=_aligner_model(args),
+        engines=engines,
+        **(extra if args.mbrola_voices else {}),
+    )
     print(json.dumps(report))
     if args.json:
         write_json(report, Path(args.json))
@@ -250,6 +258,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="flite,festival",
         help="comma-separated, round-robin: flite,festival,mbrola (MBROLA voices speak en, fr and de sentences)",
     )
+    q.add_argument("--mbrola-voices", help="comma-separated MBROLA voices to draw from (default: the synth defaults)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--json", help="write the report here")
     _method_options(q)
