@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -97,3 +98,17 @@ def test_align_check_reports_mbrola_per_language() -> None:  # draws among the i
     assert report["pooled"]["boundaries"] > 30 and report["pooled"]["median_ms"] < 30
     with pytest.raises(ValueError, match="align-check engines"):
         validate(1, engines=("espeak-ng",), progress=False)
+
+
+@_needs("us1")
+@pytest.mark.skipif(shutil.which("festival") is None or shutil.which("flite") is None, reason="festival/flite missing")
+def test_align_check_cli_writes_its_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for extra, keys in (
+        ([], {"festival", "flite"}),
+        (["--engines", "mbrola", "--mbrola-voices", "us1"], {"mbrola-en"}),
+    ):
+        out = tmp_path / f"report{len(extra)}.json"
+        assert main(["data", "align-check", "--n", "2", "--json", str(out), *extra]) == 0
+        report = json.loads(out.read_text())
+        assert set(report["per_engine"]) == keys and report["pooled"]["boundaries"] > 10
+        assert json.loads(capsys.readouterr().out) == report

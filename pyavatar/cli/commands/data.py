@@ -152,14 +152,14 @@ def _align_check(args: argparse.Namespace) -> int:
     from pyavatar.data.align_check import validate
 
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
-    extra = {"mbrola_voices": tuple(v.strip() for v in args.mbrola_voices.split(",") if v.strip())}
+    voices = tuple(v.strip() for v in (args.mbrola_voices or "").split(",") if v.strip())
     report = validate(
         args.n,
         seed=args.seed,
         method=args.method,
         model=_aligner_model(args),
         engines=engines,
-        **(extra if args.mbrola_voices else {}),
+        **({"mbrola_voices": voices} if voices else {}),
     )
     print(json.dumps(report))
     if args.json:
