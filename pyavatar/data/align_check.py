@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from pyavatar.data.align import align
 from pyavatar.data.engines import (
+    MAX_DRAWS,
     VOICES,
     MissingDiphones,
     Speech,
@@ -56,15 +57,14 @@ def boundary_errors(known: list[Phone], aligned: list[Phone]) -> np.ndarray:
 
 #: Synthesizers align-check can render with (MBROLA needs its Debian voices).
 ENGINES = ("flite", "festival", "mbrola")
-_MAX_DRAWS = 20
 
 
 def _render(engine: str, rng: np.random.Generator, pool: tuple[str, ...]) -> tuple[str, str, Speech]:
     """(report key, text, speech) of one random sentence of ``engine`` (MBROLA: a voice of ``pool``)."""
     voices = installed_mbrola_voices(pool) if engine == "mbrola" else []
     if engine == "mbrola" and not voices:
-        raise SynthError(f"no MBROLA voice of {list(pool)} is installed; e.g. apt-get install mbrola-{pool[0]}")
-    for _ in range(_MAX_DRAWS):
+        raise SynthError(f"no MBROLA voice of {list(pool)} is installed; install a Debian package mbrola-VOICE")
+    for _ in range(MAX_DRAWS):
         voice = str(rng.choice(voices)) if voices else ""
         lang = voice_language(engine, voice) if voice else "en"
         texts = sentences(lang)
@@ -76,7 +76,7 @@ def _render(engine: str, rng: np.random.Generator, pool: tuple[str, ...]) -> tup
             return f"mbrola-{lang}", text, mbrola(text, voice, rate=rate)
         except MissingDiphones:
             continue
-    raise MissingDiphones(f"{_MAX_DRAWS} MBROLA draws in a row lacked diphones")
+    raise MissingDiphones(f"{MAX_DRAWS} MBROLA draws in a row lacked diphones ({voices}); pass other --mbrola-voices")
 
 
 def validate(

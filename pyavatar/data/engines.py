@@ -77,6 +77,10 @@ class MissingDiphones(SynthError):
     """An MBROLA voice lacks diphones the text needs (it would speak silence there)."""
 
 
+#: Draws of a voice and text before a tool gives up on voices that keep lacking diphones.
+MAX_DRAWS = 20
+
+
 def _need(binary: str, package: str) -> str:
     path = shutil.which(binary)
     if path is None:

@@ -43,10 +43,10 @@ def check_voice(engine: str, voice: str) -> None:
     if allowed is None:
         raise ValueError(f"unknown engine {engine!r}; use espeak-ng, mbrola, festival or flite")
     if voice not in allowed:
-        if engine == "mbrola":
-            raise HeldOutError(
-                f"mbrola voice {voice!r} is not used for training (sentence lists ship for English, French, "
-                f"Spanish and German only); training voices: {list(allowed)}"
+        if engine == "mbrola":  # not reserved, just a language without a shipped sentence list
+            raise ValueError(
+                f"mbrola voice {voice!r} is not supported (sentence lists ship for English, French, "
+                f"Spanish and German only); choose from {list(allowed)}"
             )
         why = "built from CMU ARCTIC recordings" if voice in _RESERVED_FLITE else "not an allowed training voice"
         if engine == "festival":

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from pyavatar.data import augment
 from pyavatar.data._signal import resample_poly
-from pyavatar.data.engines import ENGINES, VOICES, MissingDiphones, synthesize
+from pyavatar.data.engines import ENGINES, MAX_DRAWS, VOICES, MissingDiphones, synthesize
 from pyavatar.data.policy import check_voice
 from pyavatar.evaluation.dataset import read_manifest, reference_from_phones, save_item, write_manifest
 
@@ -30,8 +30,6 @@ SAMPLE_RATE = 16_000
 #: Probability of each augmentation per clip.
 AUGMENT = {"noise": 0.4, "reverb": 0.3, "tempo": 0.3, "telephone": 0.15, "vtlp": 0.4}
 _LANG_ENGINES = {"festival": ("en",), "flite": ("en",)}
-#: Draws of a clip before giving up when its voice keeps lacking diphones.
-_MAX_DRAWS = 20
 
 
 def sentences(language: str) -> list[str]:
@@ -134,7 +132,7 @@ def build(
     redrawn: Counter[str] = Counter()
     for i in tqdm(range(n), desc="synth", unit="clip", disable=not progress):
         engine = engines[i % len(engines)]
-        for _ in range(_MAX_DRAWS):
+        for _ in range(MAX_DRAWS):
             voice = str(rng.choice(pool[engine]))
             try:
                 x, phones, meta, um = make_clip(engine, voice, rng, AUGMENT if augment_p is None else augment_p)
@@ -143,7 +141,7 @@ def build(
                 redrawn[f"{engine}/{voice}"] += 1
         else:
             raise MissingDiphones(
-                f"{_MAX_DRAWS} draws in a row hit missing diphones ({dict(redrawn)}); choose other voices"
+                f"{MAX_DRAWS} draws in a row hit missing diphones ({dict(redrawn)}); choose other voices"
             )
         unmapped.update(um)
         name = f"s{seed}_{start + i:05d}_{engine}_{voice.replace('+', '_')}"

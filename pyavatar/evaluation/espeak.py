@@ -72,17 +72,16 @@ class Espeak:
 
     _lock = threading.Lock()
     _lib: ctypes.CDLL | None = None
-    _rate = 0
 
     def __init__(self) -> None:
         with Espeak._lock:
             if Espeak._lib is None:
-                Espeak._lib, Espeak._rate = self._load()
+                Espeak._lib = self._load()
         self._audio: list[np.ndarray] = []
         self._events: list[tuple[int, int, str]] = []  # (sample or 0, milliseconds, IPA name)
 
     @staticmethod
-    def _load() -> tuple[ctypes.CDLL, int]:
+    def _load() -> ctypes.CDLL:
         name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
         try:
             lib = ctypes.CDLL(name)
@@ -99,12 +98,7 @@ class Espeak:
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 200, None, options)
         if rate <= 0:
             raise EspeakError(f"espeak_Initialize failed ({rate})")
-        return lib, rate
-
-    @property
-    def sample_rate(self) -> int:
-        """Output rate of the stock voices (22050 Hz); MBROLA voices report their own per utterance."""
-        return Espeak._rate
+        return lib
 
     def _on_audio(self, wav: ctypes.Array, n: int, events: ctypes.Array) -> int:
         if wav and n > 0:

@@ -188,17 +188,17 @@ def make_utterance(
     n_sent = int(rng.integers(1, 3))
     texts = [str(t) for t in rng.choice(CORPUS[lang], size=n_sent, replace=False)]
     wpm = int(rng.integers(140, 191))
-    sr = espeak.sample_rate
+    utts = [espeak.synthesize(text, voice, wpm=wpm) for text in texts]
+    sr = utts[0].sample_rate
     pieces: list[np.ndarray] = []
     phones: list[tuple[str, float, float]] = []
     t = float(rng.uniform(0.3, 0.8))
     pieces.append(np.zeros(int(t * sr), np.float32))
-    for i, text in enumerate(texts):
+    for i, utt in enumerate(utts):
         if i:
             gap = float(rng.uniform(0.15, 0.6))
             pieces.append(np.zeros(int(gap * sr), np.float32))
             t += len(pieces[-1]) / sr
-        utt = espeak.synthesize(text, voice, wpm=wpm)
         refined = refine_boundaries(utt.phones, utt.samples, sr, stats)
         phones += [(p.name, t + p.start, t + p.end) for p in refined if p.name]
         pieces.append(utt.samples)
